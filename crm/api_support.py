@@ -1,0 +1,39 @@
+"""Shared REST API plumbing: pagination and an exception handler that never lets a client
+turn a database-level conflict into a 500."""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError
+from django.db.models import ProtectedError
+from rest_framework import status
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.serializers import as_serializer_error
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class Pagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, DjangoValidationError):
+        exc = ValidationError(as_serializer_error(exc))
+    response = drf_exception_handler(exc, context)
+    if response is not None:
+        return response
+    if isinstance(exc, ProtectedError):
+        names = sorted({obj._meta.verbose_name_plural for obj in exc.protected_objects})
+        return Response(
+            {"detail": f"Still referenced by {', '.join(names)}; remove those first."},
+            status=status.HTTP_409_CONFLICT,
+        )
+    if isinstance(exc, IntegrityError):
+        # Two writers raced past validation; the database kept the data consistent.
+        return Response(
+            {"detail": "Conflicts with an existing record (a unique value is already taken)."},
+            status=status.HTTP_409_CONFLICT,
+        )
+    return None

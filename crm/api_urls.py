@@ -1,0 +1,3 @@
+"""REST API routes of the CRM under /api/v1/."""
+
+urlpatterns: list = []

@@ -1,0 +1,498 @@
+"""CRM core: who the customers are, what they bought, what they did, and what we did."""
+
+import hashlib
+import secrets
+import zoneinfo
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models.functions import Lower
+from django.urls import reverse
+from django.utils import timezone
+
+
+def validate_timezone(value: str) -> None:
+    if value and value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value!r} is not an IANA timezone (for example America/Chicago).")
+
+
+class TimestampedModel(models.Model):
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class User(AbstractUser):
+    class Role(models.TextChoices):
+        ADMIN = "admin", "Admin"
+        MANAGER = "manager", "Manager"
+        AGENT = "agent", "Agent"
+
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.AGENT)
+
+    class Meta:
+        ordering = ["username"]
+
+    def __str__(self) -> str:
+        return self.get_full_name() or self.username
+
+
+class ApiToken(models.Model):
+    """An integration key. Only a SHA-256 of the key is stored; the key is shown once."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, default="API token")
+    prefix = models.CharField(max_length=8, help_text="First characters of the key, to tell keys apart.")
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @staticmethod
+    def hash_key(key: str) -> str:
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    @classmethod
+    def issue(cls, *, user, name: str = "API token") -> tuple["ApiToken", str]:
+        key = secrets.token_hex(20)
+        token = cls.objects.create(user=user, name=name, prefix=key[:8], key_hash=cls.hash_key(key))
+        return token, key
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class LifecycleStage(models.TextChoices):
+    ONBOARDING = "onboarding", "Onboarding"
+    ADOPTING = "adopting", "Adopting"
+    ACTIVE = "active", "Active"
+    RENEWAL_WINDOW = "renewal_window", "Renewal window"
+    EXPANSION = "expansion", "Expansion"
+    AT_RISK = "at_risk", "At risk"
+    CHURNED = "churned", "Churned"
+
+
+class AcquisitionChannel(models.TextChoices):
+    SMS = "sms", "SMS"
+    EMAIL = "email", "Email"
+    PAID = "paid", "Paid"
+    REFERRAL = "referral", "Referral"
+    ORGANIC = "organic", "Organic"
+    OTHER = "other", "Other"
+
+
+class Account(TimestampedModel):
+    name = models.CharField(max_length=200)
+    domain = models.CharField(max_length=253, blank=True, db_index=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="owned_accounts",
+        help_text="Customer success manager.",
+    )
+    ae = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="ae_accounts",
+        verbose_name="account executive",
+    )
+    plan = models.CharField(max_length=50, blank=True, db_index=True)
+    seats = models.PositiveIntegerField(default=0)
+    lifecycle_stage = models.CharField(
+        max_length=20, choices=LifecycleStage.choices, default=LifecycleStage.ONBOARDING, db_index=True
+    )
+    signed_up_at = models.DateTimeField(default=timezone.now, db_index=True, help_text="Cohort key.")
+    churned_at = models.DateTimeField(null=True, blank=True)
+    acquisition_channel = models.CharField(
+        max_length=16, choices=AcquisitionChannel.choices, default=AcquisitionChannel.OTHER
+    )
+    acquisition_cost = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text="Customer acquisition cost (CAC).",
+    )
+    timezone = models.CharField(max_length=64, blank=True, validators=[validate_timezone])
+    attributes = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [models.Index(Lower("name"), name="crm_account_name_lower")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("account_detail", args=[self.pk])
+
+
+class SmsConsent(models.TextChoices):
+    UNKNOWN = "unknown", "Unknown"
+    OPTED_IN = "opted_in", "Opted in"
+    OPTED_OUT = "opted_out", "Opted out"
+
+
+class Contact(TimestampedModel):
+    account = models.ForeignKey(
+        Account, null=True, blank=True, on_delete=models.SET_NULL, related_name="contacts"
+    )
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    email = models.EmailField(null=True, blank=True, help_text="Stored lowercased; unique.")
+    phone_raw = models.CharField(max_length=64, blank=True, help_text="The number as typed.")
+    phone = models.CharField(
+        max_length=20, null=True, blank=True, unique=True, help_text="E.164, derived from phone_raw."
+    )
+    phone_valid = models.BooleanField(default=False)
+    timezone = models.CharField(max_length=64, blank=True, validators=[validate_timezone])
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="owned_contacts",
+    )
+    acquisition_channel = models.CharField(
+        max_length=16, choices=AcquisitionChannel.choices, default=AcquisitionChannel.OTHER
+    )
+    sms_consent = models.CharField(
+        max_length=16,
+        choices=SmsConsent.choices,
+        default=SmsConsent.UNKNOWN,
+        db_index=True,
+        help_text="Derived from the consent ledger; never edited directly.",
+    )
+    attributes = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["last_name", "first_name", "id"]
+        constraints = [
+            models.UniqueConstraint(Lower("email"), name="crm_contact_email_ci_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.full_name or self.email or self.phone or f"Contact {self.pk}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("contact_detail", args=[self.pk])
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+class PipelineStage(models.Model):
+    """A configurable deal stage. Probability drives weighted pipeline."""
+
+    name = models.CharField(max_length=60)
+    slug = models.SlugField(max_length=60, unique=True)
+    position = models.PositiveSmallIntegerField(default=0)
+    probability = models.PositiveSmallIntegerField(
+        validators=[MaxValueValidator(100)], help_text="Win probability in percent."
+    )
+    is_closed = models.BooleanField(default=False)
+    is_won = models.BooleanField(default=False)
+    is_late = models.BooleanField(
+        default=False, help_text="Late stage: automated texts hold off while a deal sits here."
+    )
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.is_won and not self.is_closed:
+            raise ValidationError({"is_won": "A won stage must also be closed."})
+
+
+class DealKind(models.TextChoices):
+    NEW = "new", "New business"
+    EXPANSION = "expansion", "Expansion"
+    RENEWAL = "renewal", "Renewal"
+
+
+class Deal(TimestampedModel):
+    name = models.CharField(max_length=200)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="deals")
+    contact = models.ForeignKey(
+        Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="deals"
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="deals"
+    )
+    kind = models.CharField(max_length=16, choices=DealKind.choices, default=DealKind.NEW)
+    stage = models.ForeignKey(PipelineStage, on_delete=models.PROTECT, related_name="deals")
+    amount = models.DecimalField(
+        max_digits=12, decimal_places=2, default=Decimal("0"), validators=[MinValueValidator(Decimal("0"))]
+    )
+    next_step = models.CharField(max_length=200, blank=True)
+    next_step_date = models.DateField(null=True, blank=True)
+    expected_close = models.DateField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["stage", "account"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("deal_edit", args=[self.pk])
+
+    @property
+    def weighted_amount(self) -> Decimal:
+        return (self.amount * self.stage.probability / Decimal(100)).quantize(Decimal("0.01"))
+
+
+class RenewalStatus(models.TextChoices):
+    UPCOMING = "upcoming", "Upcoming"
+    RENEWED = "renewed", "Renewed"
+    EXPANDED = "expanded", "Expanded"
+    DOWNGRADED = "downgraded", "Downgraded"
+    CHURNED = "churned", "Churned"
+
+
+class Renewal(TimestampedModel):
+    """One contract term. Its outcome is decided when the term ends."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="renewals")
+    start_date = models.DateField()
+    end_date = models.DateField(db_index=True)
+    acv = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text="Annual contract value of this term.",
+    )
+    status = models.CharField(
+        max_length=16, choices=RenewalStatus.choices, default=RenewalStatus.UPCOMING, db_index=True
+    )
+    renewed_acv = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text="ACV of the next term once decided.",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["end_date", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(end_date__gt=models.F("start_date")),
+                name="crm_renewal_end_after_start",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account} term ending {self.end_date:%Y-%m-%d}"
+
+    def clean(self) -> None:
+        if self.start_date and self.end_date and self.end_date <= self.start_date:
+            raise ValidationError({"end_date": "The term must end after it starts."})
+        decided = self.status != RenewalStatus.UPCOMING
+        if self.status == RenewalStatus.CHURNED and self.renewed_acv not in (None, Decimal("0")):
+            raise ValidationError({"renewed_acv": "A churned term has no renewed ACV."})
+        if decided and self.status != RenewalStatus.CHURNED and self.renewed_acv is None:
+            raise ValidationError({"renewed_acv": "Enter the renewed ACV for a decided renewal."})
+
+    def window_opens_on(self, days: int):
+        return self.end_date - timedelta(days=days)
+
+
+class Order(TimestampedModel):
+    contact = models.ForeignKey(
+        Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="orders"
+    )
+    account = models.ForeignKey(
+        Account, null=True, blank=True, on_delete=models.SET_NULL, related_name="orders"
+    )
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    gross_margin = models.DecimalField(
+        max_digits=5,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("-1")), MaxValueValidator(Decimal("1"))],
+        help_text="Gross margin as a fraction of amount (0.62 = 62%).",
+    )
+    ordered_at = models.DateTimeField(db_index=True)
+    attribution = models.CharField(
+        max_length=200, blank=True, help_text="What drove the order, e.g. an SMS short link."
+    )
+    external_id = models.CharField(
+        max_length=200,
+        null=True,
+        blank=True,
+        unique=True,
+        help_text="Idempotency key from the source system.",
+    )
+
+    class Meta:
+        ordering = ["-ordered_at", "-id"]
+        indexes = [
+            models.Index(fields=["contact", "ordered_at"]),
+            models.Index(fields=["account", "ordered_at"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(contact__isnull=False) | models.Q(account__isnull=False),
+                name="crm_order_has_customer",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Order {self.external_id or self.pk} ({self.amount})"
+
+
+class Event(models.Model):
+    """A product-usage or lifecycle signal, usually from an integration."""
+
+    account = models.ForeignKey(
+        Account, null=True, blank=True, on_delete=models.CASCADE, related_name="events"
+    )
+    contact = models.ForeignKey(
+        Contact, null=True, blank=True, on_delete=models.CASCADE, related_name="events"
+    )
+    name = models.CharField(max_length=100)
+    properties = models.JSONField(default=dict, blank=True)
+    occurred_at = models.DateTimeField()
+    external_id = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        indexes = [
+            models.Index(fields=["name", "occurred_at"]),
+            models.Index(fields=["account", "name", "occurred_at"]),
+            models.Index(fields=["contact", "name", "occurred_at"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(contact__isnull=False) | models.Q(account__isnull=False),
+                name="crm_event_has_subject",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class TaskStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    DONE = "done", "Done"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class TaskSource(models.TextChoices):
+    MANUAL = "manual", "Manual"
+    PLAY = "play", "Play"
+    REPLY = "reply", "Reply"
+
+
+class Task(TimestampedModel):
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks"
+    )
+    account = models.ForeignKey(
+        Account, null=True, blank=True, on_delete=models.CASCADE, related_name="tasks"
+    )
+    contact = models.ForeignKey(
+        Contact, null=True, blank=True, on_delete=models.CASCADE, related_name="tasks"
+    )
+    title = models.CharField(max_length=200)
+    notes = models.TextField(blank=True)
+    due_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    status = models.CharField(
+        max_length=16, choices=TaskStatus.choices, default=TaskStatus.OPEN, db_index=True
+    )
+    source = models.CharField(max_length=16, choices=TaskSource.choices, default=TaskSource.MANUAL)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["status", "due_at", "id"]
+        indexes = [models.Index(fields=["owner", "status", "due_at"])]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def is_overdue(self) -> bool:
+        return self.status == TaskStatus.OPEN and self.due_at is not None and self.due_at < timezone.now()
+
+
+class ActivityKind(models.TextChoices):
+    SMS_SENT = "sms_sent", "SMS sent"
+    SMS_DELIVERED = "sms_delivered", "SMS delivered"
+    SMS_FAILED = "sms_failed", "SMS failed"
+    SMS_REPLY = "sms_reply", "SMS reply"
+    SMS_CLICK = "sms_click", "SMS link click"
+    SMS_OPT_OUT = "sms_opt_out", "SMS opt-out"
+    SMS_OPT_IN = "sms_opt_in", "SMS opt-in"
+    EMAIL = "email", "Email"
+    CALL = "call", "Call"
+    MEETING = "meeting", "Meeting"
+    NOTE = "note", "Note"
+    DEAL_STAGE_CHANGE = "deal_stage_change", "Deal stage change"
+    RENEWAL_DECISION = "renewal_decision", "Renewal decision"
+    TASK_CREATED = "task_created", "Task created"
+
+
+# Touches that other channels report through the API (and people log by hand).
+MANUAL_ACTIVITY_KINDS = (ActivityKind.EMAIL, ActivityKind.CALL, ActivityKind.MEETING, ActivityKind.NOTE)
+
+
+class Activity(models.Model):
+    """The append-only timeline of a contact and its account. Written only by
+    ``crm.services.activity_record``."""
+
+    account = models.ForeignKey(
+        Account, null=True, blank=True, on_delete=models.CASCADE, related_name="activities"
+    )
+    contact = models.ForeignKey(
+        Contact, null=True, blank=True, on_delete=models.CASCADE, related_name="activities"
+    )
+    kind = models.CharField(max_length=32, choices=ActivityKind.choices, db_index=True)
+    occurred_at = models.DateTimeField(default=timezone.now)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    summary = models.CharField(max_length=300, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        verbose_name_plural = "activities"
+        indexes = [
+            models.Index(fields=["contact", "-occurred_at"]),
+            models.Index(fields=["account", "-occurred_at"]),
+            models.Index(fields=["kind", "occurred_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} @ {self.occurred_at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,61 @@
+"""Phone number parsing that needs no Django: typed text in, E.164 + validity + timezone out."""
+
+from dataclasses import dataclass
+
+import phonenumbers
+from phonenumbers import timezone as phone_timezone
+
+
+class PhoneParseError(ValueError):
+    """The text cannot be read as a phone number at all."""
+
+
+@dataclass(frozen=True)
+class ParsedPhone:
+    raw: str
+    e164: str
+    is_valid: bool
+    region: str | None
+    timezone: str | None
+
+
+def parse_phone(raw: str, default_region: str = "US") -> ParsedPhone:
+    """Parse what a user typed, in any common format, using ``default_region`` for numbers
+    without a country code. Raises PhoneParseError for text that is not a possible number;
+    numbers that are possible but not assigned come back with ``is_valid=False``."""
+    text = (raw or "").strip()
+    if not text:
+        raise PhoneParseError("Enter a phone number.")
+    try:
+        number = phonenumbers.parse(text, (default_region or "US").upper())
+    except phonenumbers.NumberParseException as exc:
+        raise PhoneParseError(f"{text!r} is not a phone number ({_reason(exc)}).") from None
+    if not phonenumbers.is_possible_number(number):
+        raise PhoneParseError(f"{text!r} is not a possible phone number (wrong length for its country).")
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return ParsedPhone(
+        raw=text,
+        e164=e164,
+        is_valid=phonenumbers.is_valid_number(number),
+        region=phonenumbers.region_code_for_number(number),
+        timezone=_single_timezone(number),
+    )
+
+
+def _single_timezone(number) -> str | None:
+    zones = [z for z in phone_timezone.time_zones_for_number(number) if z != "Etc/Unknown"]
+    return zones[0] if zones else None
+
+
+def _reason(exc: phonenumbers.NumberParseException) -> str:
+    return {
+        phonenumbers.NumberParseException.INVALID_COUNTRY_CODE: "unknown country code",
+        phonenumbers.NumberParseException.NOT_A_NUMBER: "not a number",
+        phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD: "too short",
+        phonenumbers.NumberParseException.TOO_SHORT_NSN: "too short",
+        phonenumbers.NumberParseException.TOO_LONG: "too long",
+    }.get(exc.error_type, "unreadable")
+
+
+def is_region_code(value: str) -> bool:
+    return (value or "").upper() in phonenumbers.SUPPORTED_REGIONS

@@ -1,0 +1,329 @@
+"""Writes to the CRM. Views, the API, imports and other apps change CRM records through these
+functions so that validation, derived fields and the timeline stay in one place."""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+from django.utils import timezone
+
+from crm.models import (
+    Account,
+    Activity,
+    ActivityKind,
+    Contact,
+    Deal,
+    Event,
+    Order,
+    PipelineStage,
+    Renewal,
+    RenewalStatus,
+    Task,
+    TaskStatus,
+)
+from crm.phones import PhoneParseError, is_region_code, parse_phone
+
+_UNSET: Any = object()
+
+
+# --- Timeline -------------------------------------------------------------------------------
+
+
+def activity_record(
+    *,
+    kind: str,
+    contact: Contact | None = None,
+    account: Account | None = None,
+    occurred_at=None,
+    actor=None,
+    summary: str = "",
+    data: dict | None = None,
+) -> Activity:
+    """Append one entry to the timeline. A contact's entry is also filed on its account."""
+    if contact is None and account is None:
+        raise ValidationError("A timeline entry needs a contact or an account.")
+    if kind not in ActivityKind.values:
+        raise ValidationError({"kind": f"Unknown activity kind {kind!r}."})
+    account_id = account.pk if account is not None else (contact.account_id if contact else None)
+    return Activity.objects.create(
+        kind=kind,
+        contact=contact,
+        account_id=account_id,
+        occurred_at=occurred_at or timezone.now(),
+        actor=actor,
+        summary=summary[:300],
+        data=data or {},
+    )
+
+
+# --- Contacts -------------------------------------------------------------------------------
+
+
+def normalize_email(email: str | None) -> str | None:
+    email = (email or "").strip().lower()
+    return email or None
+
+
+def contact_apply_phone(contact: Contact, raw: str, *, region: str | None = None) -> None:
+    """Set phone_raw, the E.164 phone, its validity and (when unknown) the timezone.
+
+    Raises ValidationError on ``phone`` for text that is not a phone number."""
+    raw = (raw or "").strip()
+    if not raw:
+        contact.phone_raw, contact.phone, contact.phone_valid = "", None, False
+        return
+    region = (region or settings.DEFAULT_PHONE_REGION).upper()
+    if not is_region_code(region):
+        raise ValidationError({"phone_region": f"{region!r} is not a known region code (e.g. US, GB)."})
+    try:
+        parsed = parse_phone(raw, region)
+    except PhoneParseError as exc:
+        raise ValidationError({"phone": str(exc)}) from None
+    contact.phone_raw, contact.phone, contact.phone_valid = parsed.raw, parsed.e164, parsed.is_valid
+    if not contact.timezone and parsed.timezone:
+        contact.timezone = parsed.timezone
+
+
+def _contact_check_unique(contact: Contact) -> None:
+    others = Contact.objects.exclude(pk=contact.pk)
+    errors = {}
+    if contact.email and others.filter(email__iexact=contact.email).exists():
+        errors["email"] = f"Another contact already uses {contact.email}."
+    if contact.phone and others.filter(phone=contact.phone).exists():
+        errors["phone"] = f"Another contact already uses {contact.phone}."
+    if errors:
+        raise ValidationError(errors)
+
+
+def _contact_finish(contact: Contact) -> Contact:
+    contact.email = normalize_email(contact.email)
+    if not contact.timezone and contact.account_id and contact.account.timezone:
+        contact.timezone = contact.account.timezone
+    _contact_check_unique(contact)
+    contact.full_clean(exclude=["phone", "sms_consent"], validate_unique=False, validate_constraints=False)
+    contact.save()
+    return contact
+
+
+@transaction.atomic
+def contact_create(*, phone: str = "", phone_region: str | None = None, **fields) -> Contact:
+    """Create a contact from typed input: email lowercased, phone parsed to E.164 with
+    ``phone_region`` (default setting DEFAULT_PHONE_REGION), timezone inferred from the
+    number when not given. Raises ValidationError with per-field messages."""
+    contact = Contact(**fields)
+    contact_apply_phone(contact, phone, region=phone_region)
+    return _contact_finish(contact)
+
+
+@transaction.atomic
+def contact_update(
+    *, contact: Contact, phone: str | None = _UNSET, phone_region: str | None = None, **fields
+) -> Contact:
+    """Change the given fields; ``phone`` re-parses the number only when it is passed."""
+    for name, value in fields.items():
+        setattr(contact, name, value)
+    if phone is not _UNSET and (phone or "") != contact.phone_raw:
+        contact_apply_phone(contact, phone or "", region=phone_region)
+    return _contact_finish(contact)
+
+
+# --- Deals ----------------------------------------------------------------------------------
+
+
+def _deal_stage_changed(deal: Deal, previous: PipelineStage | None, actor) -> None:
+    if deal.stage.is_closed and deal.closed_at is None:
+        deal.closed_at = timezone.now()
+    elif not deal.stage.is_closed:
+        deal.closed_at = None
+    deal.save(update_fields=["closed_at", "updated_at"])
+    activity_record(
+        kind=ActivityKind.DEAL_STAGE_CHANGE,
+        account=deal.account,
+        contact=deal.contact,
+        actor=actor,
+        summary=f"{deal.name}: {previous.name if previous else 'new'} → {deal.stage.name}",
+        data={
+            "deal": deal.pk,
+            "from": previous.slug if previous else None,
+            "to": deal.stage.slug,
+            "amount": str(deal.amount),
+        },
+    )
+
+
+@transaction.atomic
+def deal_create(*, actor=None, **fields) -> Deal:
+    deal = Deal(**fields)
+    deal.full_clean()
+    deal.save()
+    _deal_stage_changed(deal, None, actor)
+    return deal
+
+
+@transaction.atomic
+def deal_update(*, deal: Deal, actor=None, **fields) -> Deal:
+    """Change a deal; a stage change stamps closed_at and lands on the timeline."""
+    previous = deal.stage
+    for name, value in fields.items():
+        setattr(deal, name, value)
+    deal.full_clean()
+    deal.save()
+    if deal.stage_id != previous.pk:
+        _deal_stage_changed(deal, previous, actor)
+    return deal
+
+
+# --- Renewals -------------------------------------------------------------------------------
+
+
+def _renewal_decided(renewal: Renewal, actor) -> None:
+    renewal.decided_at = renewal.decided_at or timezone.now()
+    renewal.save(update_fields=["decided_at", "updated_at"])
+    activity_record(
+        kind=ActivityKind.RENEWAL_DECISION,
+        account=renewal.account,
+        actor=actor,
+        summary=f"Renewal {renewal.get_status_display().lower()}: {renewal.acv} → {renewal.renewed_acv or 0}",
+        data={
+            "renewal": renewal.pk,
+            "status": renewal.status,
+            "acv": str(renewal.acv),
+            "renewed_acv": str(renewal.renewed_acv) if renewal.renewed_acv is not None else None,
+        },
+    )
+
+
+@transaction.atomic
+def renewal_create(*, actor=None, **fields) -> Renewal:
+    renewal = Renewal(**fields)
+    renewal.full_clean()
+    renewal.save()
+    if renewal.status != RenewalStatus.UPCOMING:
+        _renewal_decided(renewal, actor)
+    return renewal
+
+
+@transaction.atomic
+def renewal_update(*, renewal: Renewal, actor=None, **fields) -> Renewal:
+    """Change a term; moving it out of 'upcoming' records the decision on the timeline."""
+    previous_status = renewal.status
+    for name, value in fields.items():
+        setattr(renewal, name, value)
+    if renewal.status == RenewalStatus.UPCOMING:
+        renewal.decided_at = None
+    renewal.full_clean()
+    renewal.save()
+    if renewal.status != previous_status and renewal.status != RenewalStatus.UPCOMING:
+        _renewal_decided(renewal, actor)
+    return renewal
+
+
+# --- Tasks ----------------------------------------------------------------------------------
+
+
+def _task_sync_completion(task: Task) -> None:
+    if task.status == TaskStatus.DONE and task.completed_at is None:
+        task.completed_at = timezone.now()
+    elif task.status != TaskStatus.DONE:
+        task.completed_at = None
+
+
+@transaction.atomic
+def task_create(*, actor=None, **fields) -> Task:
+    task = Task(**fields)
+    if task.contact_id and not task.account_id:
+        task.account_id = task.contact.account_id
+    _task_sync_completion(task)
+    task.full_clean()
+    task.save()
+    if task.account_id or task.contact_id:
+        activity_record(
+            kind=ActivityKind.TASK_CREATED,
+            contact=task.contact,
+            account=task.account,
+            actor=actor,
+            summary=task.title,
+            data={"task": task.pk, "owner": task.owner_id, "source": task.source},
+        )
+    return task
+
+
+@transaction.atomic
+def task_update(*, task: Task, **fields) -> Task:
+    for name, value in fields.items():
+        setattr(task, name, value)
+    _task_sync_completion(task)
+    task.full_clean()
+    task.save()
+    return task
+
+
+# --- Orders and events: bulk, idempotent on external_id -------------------------------------
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    objects: list
+    created: int
+    updated: int
+
+
+def _fill_account_from_contact(rows: Sequence[dict]) -> None:
+    for row in rows:
+        contact = row.get("contact")
+        if contact is not None and row.get("account") is None and contact.account_id:
+            row.pop("account", None)
+            row["account_id"] = contact.account_id
+
+
+def _upsert_by_external_id(
+    model: type[models.Model], rows: Sequence[dict], update_fields: Iterable[str]
+) -> UpsertResult:
+    """Insert rows, updating those whose external_id already exists. Several rows with one
+    external_id in the same batch collapse to the last. A constant number of queries."""
+    keyed: dict[str, dict] = {}
+    order: list[tuple[str, Any]] = []
+    for row in rows:
+        external_id = row.get("external_id") or None
+        if external_id:
+            if external_id not in keyed:
+                order.append(("key", external_id))
+            keyed[external_id] = row
+        else:
+            order.append(("new", model(**{**row, "external_id": None})))
+    existing = set(model.objects.filter(external_id__in=list(keyed)).values_list("external_id", flat=True))
+    with transaction.atomic():
+        if keyed:
+            model.objects.bulk_create(
+                [model(**row) for row in keyed.values()],
+                update_conflicts=True,
+                unique_fields=["external_id"],
+                update_fields=list(update_fields),
+            )
+        unkeyed = [obj for tag, obj in order if tag == "new"]
+        if unkeyed:
+            model.objects.bulk_create(unkeyed)
+    by_key = model.objects.in_bulk(list(keyed), field_name="external_id") if keyed else {}
+    objects = [by_key[value] if tag == "key" else value for tag, value in order]
+    created = len(unkeyed) + len(set(keyed) - existing)
+    return UpsertResult(objects=objects, created=created, updated=len(existing))
+
+
+def orders_upsert(*, rows: Sequence[dict]) -> UpsertResult:
+    """Store orders given as dicts of model fields (contact/account as instances). An order
+    whose ``external_id`` is known is updated in place, so re-sending a batch is harmless."""
+    _fill_account_from_contact(rows)
+    return _upsert_by_external_id(
+        Order,
+        rows,
+        ["contact", "account", "amount", "gross_margin", "ordered_at", "attribution", "updated_at"],
+    )
+
+
+def events_ingest(*, rows: Sequence[dict]) -> UpsertResult:
+    """Store usage events; idempotent on ``external_id`` like orders."""
+    _fill_account_from_contact(rows)
+    return _upsert_by_external_id(Event, rows, ["contact", "account", "name", "properties", "occurred_at"])

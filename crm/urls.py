@@ -1,0 +1,3 @@
+"""HTML pages of the CRM (filled by crm.views)."""
+
+urlpatterns: list = []

@@ -1,0 +1,36 @@
+import pytest
+from rest_framework.test import APIClient
+
+from crm.models import ApiToken
+from tests.factories import UserFactory
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory(username="alice", first_name="Alice", last_name="Owner")
+
+
+@pytest.fixture
+def api_key(user):
+    _, key = ApiToken.issue(user=user, name="tests")
+    return key
+
+
+@pytest.fixture
+def api(api_key):
+    """An API client authenticated with a real token."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_key}")
+    return client
+
+
+@pytest.fixture
+def anon_api():
+    return APIClient()
+
+
+@pytest.fixture
+def web(client, user):
+    """A browser-like client logged in as ``user``."""
+    client.force_login(user)
+    return client
