@@ -87,7 +87,7 @@ def contact_apply_phone(contact: Contact, raw: str, *, region: str | None = None
         contact.timezone = parsed.timezone
 
 
-def _contact_check_unique(contact: Contact) -> None:
+def contact_check_unique(contact: Contact) -> None:
     others = Contact.objects.exclude(pk=contact.pk)
     errors = {}
     if contact.email and others.filter(email__iexact=contact.email).exists():
@@ -102,7 +102,7 @@ def _contact_finish(contact: Contact) -> Contact:
     contact.email = normalize_email(contact.email)
     if not contact.timezone and contact.account_id and contact.account.timezone:
         contact.timezone = contact.account.timezone
-    _contact_check_unique(contact)
+    contact_check_unique(contact)
     contact.full_clean(exclude=["phone", "sms_consent"], validate_unique=False, validate_constraints=False)
     contact.save()
     return contact

@@ -1,0 +1,43 @@
+# Lifecycle CRM — `make run` and `make test` do all set-up on a machine with Python 3.11+.
+SHELL := /bin/bash
+PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+	&& { echo $$p; break; }; done)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint install migrate worker web bench clean
+
+run: install ## Migrate, load demo data when empty, start web (:8000) + worker
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py bootstrap_dev
+	$(PY) manage.py rundev 127.0.0.1:8000
+
+test: install ## Run the test suite (DATABASE_URL / REDIS_URL select the backends)
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@if [ -z "$(PYTHON)" ]; then echo "Python 3.11 or newer is required (python3.11, python3.12 ...)"; exit 1; fi
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+web: install
+	$(PY) manage.py runserver 127.0.0.1:8000
+
+worker: install
+	$(PY) manage.py qcluster
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles *.egg-info
