@@ -12,7 +12,9 @@ from django_q.signing import SignedPackage
 
 def test_required_backends_are_in_use():
     if os.environ.get("LCRM_REQUIRE_POSTGRES"):
-        assert connection.vendor == "postgresql", "CI asked for PostgreSQL but the tests run on " + connection.vendor
+        assert connection.vendor == "postgresql", (
+            "CI asked for PostgreSQL but the tests run on " + connection.vendor
+        )
     if os.environ.get("LCRM_REQUIRE_REDIS"):
         assert settings.REDIS_URL, "CI asked for Redis but REDIS_URL is not set"
         assert "redis" in settings.Q_CLUSTER

@@ -17,7 +17,19 @@ from tests.factories import (
 
 pytestmark = pytest.mark.django_db
 
-MODELS = ["user", "apitoken", "account", "contact", "pipelinestage", "deal", "renewal", "order", "event", "task", "activity"]
+MODELS = [
+    "user",
+    "apitoken",
+    "account",
+    "contact",
+    "pipelinestage",
+    "deal",
+    "renewal",
+    "order",
+    "event",
+    "task",
+    "activity",
+]
 
 
 @pytest.fixture

@@ -1,0 +1,175 @@
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from crm import services
+from crm.models import Activity, ActivityKind, Event, Order, RenewalStatus, TaskStatus
+from tests.factories import AccountFactory, ContactFactory, DealFactory, RenewalFactory, TaskFactory, stage
+
+pytestmark = pytest.mark.django_db
+
+
+def test_contact_create_normalises_email_and_phone_and_infers_timezone():
+    contact = services.contact_create(first_name="Ann", email=" Ann@Example.COM ", phone="(415) 555-2671")
+    assert contact.email == "ann@example.com"
+    assert (contact.phone, contact.phone_raw, contact.phone_valid) == ("+14155552671", "(415) 555-2671", True)
+    assert contact.timezone == "America/Los_Angeles"
+
+
+def test_explicit_timezone_wins_over_the_number():
+    contact = services.contact_create(phone="(415) 555-2671", timezone="Europe/Berlin")
+    assert contact.timezone == "Europe/Berlin"
+
+
+def test_contact_without_phone_falls_back_to_account_timezone():
+    contact = services.contact_create(
+        account=AccountFactory(timezone="America/Denver"), email="x@example.com"
+    )
+    assert contact.timezone == "America/Denver" and contact.phone is None
+
+
+def test_phone_region_reads_national_numbers():
+    contact = services.contact_create(phone="020 7946 0958", phone_region="gb")
+    assert contact.phone == "+442079460958"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"phone": "abc"}, "phone"),
+        ({"phone": "020 7946 0958", "phone_region": "XX"}, "phone_region"),
+        ({"email": "TAKEN@example.com"}, "email"),
+        ({"phone": "+1 (212) 200-0000"}, "phone"),
+        ({"email": "not-an-email"}, "email"),
+        ({"timezone": "Mars/Olympus"}, "timezone"),
+    ],
+)
+def test_contact_create_rejects_bad_input_per_field(kwargs, field):
+    ContactFactory(email="taken@example.com", phone="+12122000000")
+    with pytest.raises(ValidationError) as exc:
+        services.contact_create(**kwargs)
+    assert field in exc.value.message_dict
+
+
+def test_contact_update_keeps_phone_unless_given_and_allows_own_values():
+    contact = services.contact_create(email="me@example.com", phone="(415) 555-2671")
+    services.contact_update(contact=contact, first_name="Me", email="ME@example.com")
+    contact.refresh_from_db()
+    assert (contact.first_name, contact.email, contact.phone) == ("Me", "me@example.com", "+14155552671")
+    services.contact_update(contact=contact, phone="")
+    contact.refresh_from_db()
+    assert contact.phone is None and contact.phone_raw == ""
+
+
+def test_activity_record_files_contact_entries_on_the_account():
+    contact = ContactFactory()
+    entry = services.activity_record(kind=ActivityKind.CALL, contact=contact, summary="Intro call")
+    assert entry.account_id == contact.account_id
+    with pytest.raises(ValidationError):
+        services.activity_record(kind=ActivityKind.NOTE)
+    with pytest.raises(ValidationError):
+        services.activity_record(kind="telepathy", contact=contact)
+
+
+def test_deal_stage_changes_stamp_closed_at_and_write_the_timeline():
+    deal = services.deal_create(
+        name="Pro upgrade", account=AccountFactory(), stage=stage("proposal"), amount=5000
+    )
+    services.deal_update(deal=deal, stage=stage("closed-won"))
+    assert deal.closed_at is not None
+    services.deal_update(deal=deal, stage=stage("negotiation"))
+    assert deal.closed_at is None
+    moves = [
+        a.data["to"] for a in Activity.objects.filter(kind=ActivityKind.DEAL_STAGE_CHANGE).order_by("id")
+    ]
+    assert moves == ["proposal", "closed-won", "negotiation"]
+    services.deal_update(deal=deal, next_step="Call back")
+    assert Activity.objects.filter(kind=ActivityKind.DEAL_STAGE_CHANGE).count() == 3
+
+
+def test_deal_weighted_amount_uses_stage_probability():
+    assert DealFactory(amount=Decimal("1000"), stage=stage("proposal")).weighted_amount == Decimal("500.00")
+
+
+def test_renewal_decision_is_recorded_once():
+    renewal = RenewalFactory(acv=Decimal("10000"))
+    services.renewal_update(renewal=renewal, status=RenewalStatus.EXPANDED, renewed_acv=Decimal("14000"))
+    assert renewal.decided_at is not None
+    entry = Activity.objects.get(kind=ActivityKind.RENEWAL_DECISION)
+    assert entry.data == {"renewal": renewal.pk, "status": "expanded", "acv": "10000", "renewed_acv": "14000"}
+    services.renewal_update(renewal=renewal, renewed_acv=Decimal("15000"))
+    assert Activity.objects.filter(kind=ActivityKind.RENEWAL_DECISION).count() == 1
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"status": RenewalStatus.RENEWED},  # decided without renewed ACV
+        {"status": RenewalStatus.CHURNED, "renewed_acv": Decimal("5")},
+    ],
+)
+def test_renewal_outcome_must_be_consistent(fields):
+    with pytest.raises(ValidationError):
+        services.renewal_update(renewal=RenewalFactory(), **fields)
+
+
+def test_renewal_end_must_follow_start():
+    today = timezone.now().date()
+    with pytest.raises(ValidationError) as exc:
+        services.renewal_create(account=AccountFactory(), start_date=today, end_date=today, acv=1000)
+    assert "end_date" in exc.value.message_dict
+
+
+def test_task_create_takes_account_from_contact_and_done_stamps_completion():
+    contact = ContactFactory()
+    task = services.task_create(title="Call", contact=contact, owner=contact.account.owner)
+    assert task.account_id == contact.account_id
+    assert Activity.objects.filter(kind=ActivityKind.TASK_CREATED, contact=contact).exists()
+    services.task_update(task=task, status=TaskStatus.DONE)
+    assert task.completed_at is not None
+    services.task_update(task=task, status=TaskStatus.OPEN)
+    assert task.completed_at is None
+
+
+def test_task_is_overdue_only_when_open_and_past_due():
+    assert TaskFactory(due_at=timezone.now() - timedelta(hours=1)).is_overdue
+    assert not TaskFactory(due_at=timezone.now() - timedelta(hours=1), status=TaskStatus.DONE).is_overdue
+
+
+def test_orders_upsert_is_idempotent_on_external_id(django_assert_max_num_queries):
+    contact = ContactFactory()
+    now = timezone.now()
+    def rows(amount):
+        return (
+            [
+                {"contact": contact, "amount": Decimal(amount), "ordered_at": now, "external_id": f"ord-{i}"}
+                for i in range(50)
+            ]
+            + [{"contact": contact, "amount": Decimal("1"), "ordered_at": now}]
+        )
+    with django_assert_max_num_queries(8):
+        first = services.orders_upsert(rows=rows("10"))
+    assert (first.created, first.updated) == (51, 0)
+    assert all(o.account_id == contact.account_id for o in first.objects)
+    again = services.orders_upsert(rows=rows("12")[:50])
+    assert (again.created, again.updated) == (0, 50)
+    assert Order.objects.count() == 51
+    assert set(Order.objects.filter(external_id__isnull=False).values_list("amount", flat=True)) == {
+        Decimal("12")
+    }
+    assert [o.external_id for o in again.objects] == [f"ord-{i}" for i in range(50)]
+
+
+def test_events_ingest_collapses_repeats_within_a_batch():
+    contact = ContactFactory()
+    now = timezone.now()
+    rows = [
+        {"contact": contact, "name": "login", "occurred_at": now, "external_id": "e-1"},
+        {"contact": contact, "name": "report_viewed", "occurred_at": now, "external_id": "e-1"},
+    ]
+    result = services.events_ingest(rows=rows)
+    assert result.created == 1 and len(result.objects) == 1
+    assert Event.objects.get().name == "report_viewed"
