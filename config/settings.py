@@ -172,6 +172,26 @@ TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID")
 TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN")
 TWILIO_MESSAGING_SERVICE_SID = env_str("TWILIO_MESSAGING_SERVICE_SID")
 TWILIO_FROM_NUMBER = env_str("TWILIO_FROM_NUMBER")
+# Quiet hours: automated and manual texts go out only between these local hours
+# (start inclusive, end exclusive) in the contact's timezone; outside, they wait.
+SMS_QUIET_HOURS_START = env_int("SMS_QUIET_HOURS_START", 8, minimum=0)
+SMS_QUIET_HOURS_END = env_int("SMS_QUIET_HOURS_END", 21, minimum=1)
+if not SMS_QUIET_HOURS_START < SMS_QUIET_HOURS_END <= 24:
+    raise ImproperlyConfigured("SMS_QUIET_HOURS_START must be before SMS_QUIET_HOURS_END (hours 0-24)")
+SMS_DEFAULT_TIMEZONE = env_str("SMS_DEFAULT_TIMEZONE", "America/New_York")
+SMS_SEGMENTS_PER_SECOND = env_int("SMS_SEGMENTS_PER_SECOND", 1, minimum=0)  # 0 = no pacing
+SMS_MAX_ATTEMPTS = env_int("SMS_MAX_ATTEMPTS", 6, minimum=1)
+SMS_OPT_OUT_REPLY = env_str(
+    "SMS_OPT_OUT_REPLY",
+    "You are unsubscribed and will receive no more texts from us. Reply START to resubscribe.",
+)
+SMS_OPT_IN_REPLY = env_str(
+    "SMS_OPT_IN_REPLY",
+    "You are subscribed to texts from us again. Msg&data rates may apply. Reply STOP to opt out.",
+)
+SMS_HELP_REPLY = env_str(
+    "SMS_HELP_REPLY", "Reply STOP to unsubscribe or START to resubscribe. Msg&data rates may apply."
+)
 if SMS_PROVIDER == "twilio":
     _missing = [n for n in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN") if not globals()[n]]
     if not (TWILIO_MESSAGING_SERVICE_SID or TWILIO_FROM_NUMBER):

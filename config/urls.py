@@ -24,5 +24,6 @@ urlpatterns = [
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", include(api_v1)),
+    path("sms/", include("sms.urls")),
     path("", include("crm.urls")),
 ]

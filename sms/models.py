@@ -1,0 +1,209 @@
+"""SMS: the consent ledger, conversations and messages."""
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from crm.models import Contact
+
+
+class ConsentAction(models.TextChoices):
+    OPT_IN = "opt_in", "Opt-in"
+    OPT_OUT = "opt_out", "Opt-out"
+
+
+class ConsentSource(models.TextChoices):
+    WEB_FORM = "web_form", "Web form"
+    KEYWORD = "keyword", "Keyword reply"
+    API = "api", "API"
+    IMPORT = "import", "Import"
+    AGENT = "agent", "Agent"
+    PROVIDER_ERROR = "provider_error", "Provider error"
+
+
+class ConsentEvent(models.Model):
+    """Append-only ledger of consent. A contact's current state is its latest event; the
+    phone is kept so the record stands even if the contact is later deleted or renumbered."""
+
+    contact = models.ForeignKey(Contact, null=True, on_delete=models.SET_NULL, related_name="consent_events")
+    phone = models.CharField(max_length=20, blank=True, help_text="E.164 number the consent is for.")
+    action = models.CharField(max_length=16, choices=ConsentAction.choices)
+    scope = models.CharField(max_length=32, default="sms", help_text="What was consented to.")
+    source = models.CharField(max_length=20, choices=ConsentSource.choices)
+    proof = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Evidence: disclosure text, URL, IP address, the keyword message, error code.",
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    occurred_at = models.DateTimeField(default=timezone.now)
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        indexes = [models.Index(fields=["contact", "-occurred_at", "-id"])]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.get_action_display()} via {self.get_source_display()} @ {self.occurred_at:%Y-%m-%d %H:%M}"
+        )
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not kwargs.get("force_insert"):
+            raise ValueError("Consent events are append-only.")
+        super().save(*args, **kwargs)
+
+
+class ConversationStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    SNOOZED = "snoozed", "Snoozed"
+    CLOSED = "closed", "Closed"
+
+
+class Conversation(models.Model):
+    """One SMS thread per contact, reopened by each inbound message."""
+
+    contact = models.OneToOneField(Contact, on_delete=models.CASCADE, related_name="conversation")
+    status = models.CharField(
+        max_length=16, choices=ConversationStatus.choices, default=ConversationStatus.OPEN, db_index=True
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="conversations",
+    )
+    intent = models.CharField(max_length=32, blank=True)
+    sla_due_at = models.DateTimeField(null=True, blank=True)
+    first_response_at = models.DateTimeField(null=True, blank=True)
+    last_inbound_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    last_outbound_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-last_inbound_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Conversation with {self.contact}"
+
+
+class Direction(models.TextChoices):
+    OUTBOUND = "outbound", "Outbound"
+    INBOUND = "inbound", "Inbound"
+
+
+class MessageStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    DELIVERED = "delivered", "Delivered"
+    UNDELIVERED = "undelivered", "Undelivered"
+    FAILED = "failed", "Failed"
+    RECEIVED = "received", "Received"
+
+
+# A status only ever moves to a higher rank; the three outcomes are final.
+STATUS_RANK = {
+    MessageStatus.QUEUED: 0,
+    MessageStatus.SENDING: 1,
+    MessageStatus.SENT: 2,
+    MessageStatus.DELIVERED: 3,
+    MessageStatus.UNDELIVERED: 3,
+    MessageStatus.FAILED: 3,
+    MessageStatus.RECEIVED: 3,
+}
+FINAL_STATUSES = {s for s, rank in STATUS_RANK.items() if rank == 3}
+
+
+class MessageKind(models.TextChoices):
+    MANUAL = "manual", "Sent by a person"
+    AUTOMATED = "automated", "Automated (play)"
+    REPLY = "reply", "Reply in a conversation"
+    COMPLIANCE = "compliance", "Keyword confirmation"
+    INBOUND = "inbound", "Inbound"
+
+
+class Message(models.Model):
+    contact = models.ForeignKey(Contact, null=True, on_delete=models.SET_NULL, related_name="messages")
+    conversation = models.ForeignKey(
+        Conversation, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
+    )
+    direction = models.CharField(max_length=8, choices=Direction.choices)
+    kind = models.CharField(max_length=16, choices=MessageKind.choices, default=MessageKind.MANUAL)
+    body = models.TextField()
+    to_number = models.CharField(max_length=20)
+    from_number = models.CharField(max_length=40, blank=True)
+    status = models.CharField(max_length=16, choices=MessageStatus.choices, db_index=True)
+    provider = models.CharField(max_length=16, blank=True)
+    provider_sid = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    error_code = models.CharField(max_length=16, blank=True)
+    error_message = models.CharField(max_length=300, blank=True)
+    segments = models.PositiveSmallIntegerField(default=1)
+    encoding = models.CharField(max_length=8, default="GSM-7")
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(
+        null=True, blank=True, help_text="Queued messages are sent from this time on (quiet hours, retries)."
+    )
+    deferred_reason = models.CharField(max_length=100, blank=True)
+    enqueued_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When a delivery task was last put on the queue (sweeper bookkeeping).",
+    )
+    claimed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a worker claimed it for sending."
+    )
+    sent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    status_updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["contact", "-created_at"]),
+            # The sweeper's query: due queued messages.
+            models.Index(fields=["status", "next_attempt_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_direction_display()} {self.get_status_display()}: {self.body[:40]}"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+
+class StatusCallback(models.Model):
+    """Provider status callbacks already applied, so a repeat is recognised (SID + status)."""
+
+    provider_sid = models.CharField(max_length=64)
+    status = models.CharField(max_length=16)
+    error_code = models.CharField(max_length=16, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["provider_sid", "status"], name="sms_statuscallback_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider_sid} {self.status}"
+
+
+class SenderPace(models.Model):
+    """Shared pacing state for one sender, so every worker on every host respects its rate."""
+
+    sender = models.CharField(max_length=64, unique=True)
+    next_free_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.sender

@@ -1,0 +1,28 @@
+"""django-q2 entry points: load by id, call a service. Idempotent by construction."""
+
+import random
+import time
+
+from sms import services
+
+
+def deliver_message(message_id: int) -> str:
+    return services.message_deliver(message_id=message_id).result
+
+
+def sweep_outbox() -> int:
+    return services.outbox_sweep()
+
+
+def console_delivery_playback(sid: str, to: str) -> bool:
+    """What a carrier would report a moment after the console provider 'sent' a text."""
+    from crm.phones import PhoneParseError, parse_phone
+
+    time.sleep(random.uniform(0.5, 1.5))
+    try:
+        reachable = parse_phone(to).is_valid
+    except PhoneParseError:
+        reachable = False
+    if reachable:
+        return services.message_status_apply(provider_sid=sid, provider_status="delivered")
+    return services.message_status_apply(provider_sid=sid, provider_status="undelivered", error_code="30006")
