@@ -1,5 +1,6 @@
 """Settings for Lifecycle CRM, read from the environment (see README, "Configuration")."""
 
+import zoneinfo
 from pathlib import Path
 
 import dj_database_url
@@ -179,6 +180,10 @@ SMS_QUIET_HOURS_END = env_int("SMS_QUIET_HOURS_END", 21, minimum=1)
 if not SMS_QUIET_HOURS_START < SMS_QUIET_HOURS_END <= 24:
     raise ImproperlyConfigured("SMS_QUIET_HOURS_START must be before SMS_QUIET_HOURS_END (hours 0-24)")
 SMS_DEFAULT_TIMEZONE = env_str("SMS_DEFAULT_TIMEZONE", "America/New_York")
+try:
+    zoneinfo.ZoneInfo(SMS_DEFAULT_TIMEZONE)
+except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    raise ImproperlyConfigured(f"SMS_DEFAULT_TIMEZONE={SMS_DEFAULT_TIMEZONE!r} is not a timezone") from None
 SMS_SEGMENTS_PER_SECOND = env_int("SMS_SEGMENTS_PER_SECOND", 1, minimum=0)  # 0 = no pacing
 SMS_MAX_ATTEMPTS = env_int("SMS_MAX_ATTEMPTS", 6, minimum=1)
 SMS_OPT_OUT_REPLY = env_str(

@@ -1,6 +1,8 @@
 """Shared REST API plumbing: pagination and an exception handler that never lets a client
 turn a database-level conflict into a 500."""
 
+from collections import Counter
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.db.models import ProtectedError
@@ -25,9 +27,13 @@ def exception_handler(exc, context):
     if response is not None:
         return response
     if isinstance(exc, ProtectedError):
-        names = sorted({obj._meta.verbose_name_plural for obj in exc.protected_objects})
+        counts = Counter(obj._meta for obj in exc.protected_objects)
+        listed = ", ".join(
+            f"{n} {meta.verbose_name if n == 1 else meta.verbose_name_plural}"
+            for meta, n in sorted(counts.items(), key=lambda item: item[0].label)
+        )
         return Response(
-            {"detail": f"Still referenced by {', '.join(names)}; remove those first."},
+            {"detail": f"Cannot delete: it still has {listed}, kept as history. Re-assign or merge first."},
             status=status.HTTP_409_CONFLICT,
         )
     if isinstance(exc, IntegrityError):

@@ -1,5 +1,6 @@
 """CRM core: who the customers are, what they bought, what they did, and what we did."""
 
+import functools
 import hashlib
 import secrets
 import zoneinfo
@@ -16,8 +17,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 
+@functools.cache
+def _timezone_names() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
 def validate_timezone(value: str) -> None:
-    if value and value not in zoneinfo.available_timezones():
+    if value and value not in _timezone_names():
         raise ValidationError(f"{value!r} is not an IANA timezone (for example America/Chicago).")
 
 
@@ -326,11 +332,13 @@ class Renewal(TimestampedModel):
 
 
 class Order(TimestampedModel):
+    # Revenue history keeps its customer: a contact or account with orders cannot be deleted
+    # (merge or re-assign the orders first).
     contact = models.ForeignKey(
-        Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="orders"
+        Contact, null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
     )
     account = models.ForeignKey(
-        Account, null=True, blank=True, on_delete=models.SET_NULL, related_name="orders"
+        Account, null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
     )
     amount = models.DecimalField(max_digits=12, decimal_places=2)
     gross_margin = models.DecimalField(

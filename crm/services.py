@@ -126,8 +126,19 @@ def contact_update(
     for name, value in fields.items():
         setattr(contact, name, value)
     if phone is not _UNSET and (phone or "") != contact.phone_raw:
+        if "timezone" not in fields and contact.timezone and contact.timezone == _timezone_of(contact.phone):
+            contact.timezone = ""  # it came from the old number; infer it from the new one
         contact_apply_phone(contact, phone or "", region=phone_region)
     return _contact_finish(contact)
+
+
+def _timezone_of(e164: str | None) -> str | None:
+    if not e164:
+        return None
+    try:
+        return parse_phone(e164).timezone
+    except PhoneParseError:
+        return None
 
 
 # --- Deals ----------------------------------------------------------------------------------

@@ -163,6 +163,11 @@ def message_send(
         )
     if not contact.phone:
         raise SendRefused("no_phone", f"{contact} has no phone number.")
+    if contact.attributes.get("demo") and settings.SMS_PROVIDER != "console":
+        # Demo contacts carry real, valid numbers: never text strangers from a demo data set.
+        raise SendRefused(
+            "demo_contact", f"{contact} is demo data; demo contacts are only texted via the console provider."
+        )
     _check_consent(contact, kind)
     due = now
     deferred_reason = ""

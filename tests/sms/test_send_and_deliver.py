@@ -71,6 +71,13 @@ def test_bad_bodies_are_refused(opted_in, body, code):
     assert refused.value.code == code and refused.value.consent is False
 
 
+def test_demo_contacts_are_never_texted_through_a_real_provider(twilio):
+    contact = ContactFactory(sms_consent=SmsConsent.OPTED_IN, attributes={"demo": True})
+    with pytest.raises(SendRefused) as refused:
+        message_send(contact=contact, body="Hi")
+    assert refused.value.code == "demo_contact"
+
+
 def test_contact_without_phone_is_refused():
     contact = ContactFactory(phone=None, phone_raw="", sms_consent=SmsConsent.OPTED_IN)
     with pytest.raises(SendRefused) as refused:

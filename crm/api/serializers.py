@@ -1,0 +1,325 @@
+"""Serializers of the CRM records. Writes call crm.services; validation errors raised there
+(Django ValidationError with per-field messages) become 400s in crm.api_support."""
+
+from django.conf import settings
+from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
+
+from crm import services
+from crm.models import (
+    MANUAL_ACTIVITY_KINDS,
+    Account,
+    Activity,
+    Contact,
+    Deal,
+    PipelineStage,
+    Renewal,
+    Task,
+)
+from crm.phones import is_region_code
+
+
+def _actor(serializer: serializers.BaseSerializer):
+    return serializer.context["request"].user
+
+
+def check_contact_account(attrs: dict, instance=None) -> None:
+    """A contact given together with an account must belong to that account (or to none)."""
+    contact = attrs["contact"] if "contact" in attrs else getattr(instance, "contact", None)
+    account = attrs["account"] if "account" in attrs else getattr(instance, "account", None)
+    if contact is None or account is None:
+        return
+    if contact.account_id is not None and contact.account_id != account.pk:
+        raise ValidationError(
+            {"contact": [f"Contact {contact.pk} belongs to account {contact.account_id}, not {account.pk}."]}
+        )
+
+
+class AttributesField(serializers.DictField):
+    """A free-form JSON object (custom fields, event properties, activity data)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+
+
+# --- Accounts and contacts --------------------------------------------------------------------
+
+
+class AccountSerializer(serializers.ModelSerializer):
+    attributes = AttributesField(help_text="Custom fields as a JSON object.")
+
+    class Meta:
+        model = Account
+        fields = [
+            "id",
+            "name",
+            "domain",
+            "owner",
+            "ae",
+            "plan",
+            "seats",
+            "lifecycle_stage",
+            "signed_up_at",
+            "churned_at",
+            "acquisition_channel",
+            "acquisition_cost",
+            "timezone",
+            "attributes",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["created_at", "updated_at"]
+        extra_kwargs = {"timezone": {"help_text": "IANA name, e.g. America/Chicago."}}
+
+
+class ContactSerializer(serializers.ModelSerializer):
+    email = serializers.EmailField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        max_length=254,
+        help_text="Stored lowercased; unique whatever the case.",
+    )
+    phone = serializers.CharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        max_length=64,
+        help_text=(
+            "Any common format in, e.g. `(415) 555-2671` or `+44 20 7946 0958`; E.164 out. "
+            "Unique. Blank clears it."
+        ),
+    )
+    phone_region = serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        max_length=8,
+        help_text=(
+            "Region for reading a number typed without a country code, e.g. `US` or `GB`. "
+            f"Default `{settings.DEFAULT_PHONE_REGION}`."
+        ),
+    )
+    attributes = AttributesField(help_text="Custom fields as a JSON object.")
+
+    class Meta:
+        model = Contact
+        fields = [
+            "id",
+            "account",
+            "first_name",
+            "last_name",
+            "email",
+            "phone",
+            "phone_region",
+            "phone_raw",
+            "phone_valid",
+            "timezone",
+            "owner",
+            "acquisition_channel",
+            "sms_consent",
+            "attributes",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["phone_raw", "phone_valid", "sms_consent", "created_at", "updated_at"]
+        extra_kwargs = {
+            "timezone": {
+                "help_text": (
+                    "IANA name, e.g. America/Chicago. When blank it is inferred from the phone "
+                    "number, else taken from the account."
+                )
+            },
+            "phone_valid": {"help_text": "Whether the number is assigned (not just the right length)."},
+            "sms_consent": {"help_text": "Derived from the consent ledger (sms/consent/)."},
+        }
+
+    def validate_phone_region(self, value: str) -> str | None:
+        if value and not is_region_code(value):
+            raise ValidationError(f"{value!r} is not a known region code (e.g. US, GB).")
+        return value.upper() or None
+
+    def create(self, validated_data: dict) -> Contact:
+        phone = validated_data.pop("phone", "") or ""
+        region = validated_data.pop("phone_region", None)
+        return services.contact_create(phone=phone, phone_region=region, **validated_data)
+
+    def update(self, instance: Contact, validated_data: dict) -> Contact:
+        region = validated_data.pop("phone_region", None)
+        if "phone" in validated_data:
+            validated_data["phone"] = validated_data["phone"] or ""
+        return services.contact_update(contact=instance, phone_region=region, **validated_data)
+
+
+# --- Deals, renewals, tasks -------------------------------------------------------------------
+
+
+class PipelineStageSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PipelineStage
+        fields = ["id", "name", "slug", "position", "probability", "is_closed", "is_won", "is_late"]
+
+
+class DealSerializer(serializers.ModelSerializer):
+    stage = serializers.SlugRelatedField(
+        slug_field="slug",
+        queryset=PipelineStage.objects.all(),
+        help_text="Pipeline stage slug; see pipeline-stages/.",
+    )
+    weighted_amount = serializers.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        read_only=True,
+        help_text="amount times the stage's win probability.",
+    )
+
+    class Meta:
+        model = Deal
+        fields = [
+            "id",
+            "name",
+            "account",
+            "contact",
+            "owner",
+            "kind",
+            "stage",
+            "amount",
+            "weighted_amount",
+            "next_step",
+            "next_step_date",
+            "expected_close",
+            "closed_at",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["created_at", "updated_at"]
+        extra_kwargs = {
+            "closed_at": {
+                "help_text": "Stamped when the deal enters a closed stage, cleared when it reopens; "
+                "may be given with a closed stage to import history."
+            }
+        }
+
+    def validate(self, attrs: dict) -> dict:
+        check_contact_account(attrs, self.instance)
+        return attrs
+
+    def create(self, validated_data: dict) -> Deal:
+        return services.deal_create(actor=_actor(self), **validated_data)
+
+    def update(self, instance: Deal, validated_data: dict) -> Deal:
+        return services.deal_update(deal=instance, actor=_actor(self), **validated_data)
+
+
+class RenewalSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Renewal
+        fields = [
+            "id",
+            "account",
+            "start_date",
+            "end_date",
+            "acv",
+            "status",
+            "renewed_acv",
+            "decided_at",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["decided_at", "created_at", "updated_at"]
+        extra_kwargs = {
+            "end_date": {"help_text": "Last day of the term; must be after start_date."},
+            "decided_at": {"help_text": "Stamped when the status leaves `upcoming`."},
+        }
+
+    def create(self, validated_data: dict) -> Renewal:
+        return services.renewal_create(actor=_actor(self), **validated_data)
+
+    def update(self, instance: Renewal, validated_data: dict) -> Renewal:
+        return services.renewal_update(renewal=instance, actor=_actor(self), **validated_data)
+
+
+class TaskSerializer(serializers.ModelSerializer):
+    is_overdue = serializers.BooleanField(read_only=True, help_text="Open and past its due time.")
+
+    class Meta:
+        model = Task
+        fields = [
+            "id",
+            "owner",
+            "account",
+            "contact",
+            "title",
+            "notes",
+            "due_at",
+            "status",
+            "source",
+            "completed_at",
+            "is_overdue",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["completed_at", "created_at", "updated_at"]
+        extra_kwargs = {"account": {"help_text": "Defaults to the contact's account."}}
+
+    def validate(self, attrs: dict) -> dict:
+        check_contact_account(attrs, self.instance)
+        return attrs
+
+    def create(self, validated_data: dict) -> Task:
+        return services.task_create(actor=_actor(self), **validated_data)
+
+    def update(self, instance: Task, validated_data: dict) -> Task:
+        return services.task_update(task=instance, **validated_data)
+
+
+# --- Timeline ---------------------------------------------------------------------------------
+
+
+class ActivitySerializer(serializers.ModelSerializer):
+    data = AttributesField(read_only=True)
+
+    class Meta:
+        model = Activity
+        fields = ["id", "account", "contact", "kind", "occurred_at", "actor", "summary", "data"]
+        read_only_fields = fields
+
+
+_MANUAL_KIND_NAMES = ", ".join(kind.value for kind in MANUAL_ACTIVITY_KINDS)
+
+
+class ActivityRecordSerializer(serializers.ModelSerializer):
+    """A touch from another channel. SMS, deal, renewal and task entries are written by the CRM."""
+
+    kind = serializers.ChoiceField(
+        choices=[(kind.value, kind.label) for kind in MANUAL_ACTIVITY_KINDS],
+        error_messages={
+            "invalid_choice": (
+                f'"{{input}}" cannot be recorded through the API: only {_MANUAL_KIND_NAMES} can be. '
+                "SMS, deal, renewal and task entries are written by the CRM itself."
+            )
+        },
+    )
+    data = AttributesField(help_text="Details of the touch as a JSON object.")
+
+    class Meta:
+        model = Activity
+        fields = ["account", "contact", "kind", "occurred_at", "summary", "data"]
+        extra_kwargs = {
+            "occurred_at": {"required": False, "help_text": "Defaults to now."},
+            "account": {"help_text": "Defaults to the contact's account."},
+        }
+
+    def validate(self, attrs: dict) -> dict:
+        if attrs.get("contact") is None and attrs.get("account") is None:
+            message = "Give a contact, an account or both."
+            raise ValidationError({"contact": [message], "account": [message]})
+        check_contact_account(attrs)
+        return attrs
+
+    def create(self, validated_data: dict) -> Activity:
+        return services.activity_record(actor=_actor(self), **validated_data)
+
+    def to_representation(self, instance: Activity) -> dict:
+        return ActivitySerializer(instance, context=self.context).data

@@ -1,0 +1,169 @@
+"""Viewsets of the CRM API. Each resource allows only the methods of the integration contract
+(/work/shared/API.md): no PUT anywhere, and the timeline, orders and events are append-only."""
+
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.exceptions import APIException
+from rest_framework.parsers import JSONParser
+
+from crm import services
+from crm.api.batch import (
+    BatchCreateMixin,
+    EventBatchResultSerializer,
+    EventSerializer,
+    OrderBatchResultSerializer,
+    OrderSerializer,
+    batch_create_schema,
+)
+from crm.api.serializers import (
+    AccountSerializer,
+    ActivityRecordSerializer,
+    ActivitySerializer,
+    ContactSerializer,
+    DealSerializer,
+    PipelineStageSerializer,
+    RenewalSerializer,
+    TaskSerializer,
+)
+from crm.filters import (
+    AccountFilter,
+    ActivityFilter,
+    ContactFilter,
+    DealFilter,
+    EventFilter,
+    OrderFilter,
+    RenewalFilter,
+    TaskFilter,
+)
+from crm.models import Account, Activity, Contact, Deal, Event, Order, PipelineStage, Renewal, Task
+
+
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The request conflicts with the current state of the record."
+    default_code = "conflict"
+
+
+READ_WRITE_DELETE = ["get", "post", "patch", "delete", "head", "options"]
+READ_WRITE = ["get", "post", "patch", "head", "options"]
+APPEND_ONLY = ["get", "post", "head", "options"]
+
+
+class AccountViewSet(viewsets.ModelViewSet):
+    """Customer accounts. Deleting one keeps its contacts (detached) and deletes its deals,
+    renewals, events, tasks and timeline; an account with orders cannot be deleted (409)."""
+
+    queryset = Account.objects.all()
+    serializer_class = AccountSerializer
+    filterset_class = AccountFilter
+    search_fields = ["name", "domain", "plan"]
+    ordering_fields = ["name", "signed_up_at", "seats", "lifecycle_stage", "created_at", "updated_at"]
+    http_method_names = READ_WRITE_DELETE
+
+
+class ContactViewSet(viewsets.ModelViewSet):
+    """People. Phones are read in any common format and stored as E.164; SMS consent is
+    read-only here (it changes through sms/consent/)."""
+
+    queryset = Contact.objects.all()
+    serializer_class = ContactSerializer
+    filterset_class = ContactFilter
+    search_fields = ["first_name", "last_name", "email", "phone", "phone_raw"]
+    ordering_fields = ["last_name", "first_name", "email", "created_at", "updated_at"]
+    http_method_names = READ_WRITE_DELETE
+
+
+class PipelineStageViewSet(viewsets.ReadOnlyModelViewSet):
+    """The deal stages in pipeline order; a deal's ``stage`` is one of these slugs."""
+
+    queryset = PipelineStage.objects.all()
+    serializer_class = PipelineStageSerializer
+    lookup_field = "slug"
+    ordering_fields = ["position", "probability"]
+
+
+class DealViewSet(viewsets.ModelViewSet):
+    """Deals in the pipeline. A stage change stamps or clears ``closed_at`` and lands on the
+    timeline."""
+
+    queryset = Deal.objects.select_related("stage")
+    serializer_class = DealSerializer
+    filterset_class = DealFilter
+    search_fields = ["name", "next_step", "account__name"]
+    ordering_fields = ["amount", "expected_close", "closed_at", "stage__position", "created_at", "updated_at"]
+    http_method_names = READ_WRITE
+
+
+class RenewalViewSet(viewsets.ModelViewSet):
+    """Contract terms. Moving ``status`` out of ``upcoming`` stamps ``decided_at`` and lands on
+    the timeline."""
+
+    queryset = Renewal.objects.all()
+    serializer_class = RenewalSerializer
+    filterset_class = RenewalFilter
+    search_fields = ["account__name"]
+    ordering_fields = ["end_date", "start_date", "acv", "renewed_acv", "created_at"]
+    http_method_names = READ_WRITE
+
+
+class TaskViewSet(viewsets.ModelViewSet):
+    """Work for owners. Marking a task done stamps ``completed_at``."""
+
+    queryset = Task.objects.all()
+    serializer_class = TaskSerializer
+    filterset_class = TaskFilter
+    search_fields = ["title", "notes"]
+    ordering_fields = ["due_at", "status", "completed_at", "created_at", "updated_at"]
+    http_method_names = READ_WRITE
+
+
+@extend_schema_view(create=batch_create_schema("order", OrderSerializer, OrderBatchResultSerializer))
+class OrderViewSet(BatchCreateMixin, viewsets.ReadOnlyModelViewSet):
+    """Orders, append-only from the API; idempotent on ``external_id``."""
+
+    queryset = Order.objects.all()
+    serializer_class = OrderSerializer
+    filterset_class = OrderFilter
+    search_fields = ["external_id", "attribution"]
+    ordering_fields = ["ordered_at", "amount", "created_at", "updated_at"]
+    http_method_names = APPEND_ONLY
+    parser_classes = [JSONParser]  # a batch is a JSON list; forms cannot carry one
+
+    def store(self, rows: list[dict]) -> services.UpsertResult:
+        return services.orders_upsert(rows=rows)
+
+
+@extend_schema_view(create=batch_create_schema("event", EventSerializer, EventBatchResultSerializer))
+class EventViewSet(BatchCreateMixin, viewsets.ReadOnlyModelViewSet):
+    """Product-usage and lifecycle events, append-only; idempotent on ``external_id``."""
+
+    queryset = Event.objects.all()
+    serializer_class = EventSerializer
+    filterset_class = EventFilter
+    search_fields = ["name", "external_id"]
+    ordering_fields = ["occurred_at", "received_at", "name"]
+    http_method_names = APPEND_ONLY
+    parser_classes = [JSONParser]  # a batch is a JSON list; forms cannot carry one
+
+    def store(self, rows: list[dict]) -> services.UpsertResult:
+        return services.events_ingest(rows=rows)
+
+
+@extend_schema_view(
+    create=extend_schema(
+        summary="Record a touch from another channel",
+        request=ActivityRecordSerializer,
+        responses={201: ActivitySerializer},
+    )
+)
+class ActivityViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """The append-only timeline of contacts and accounts."""
+
+    queryset = Activity.objects.all()
+    filterset_class = ActivityFilter
+    search_fields = ["summary"]
+    ordering_fields = ["occurred_at"]
+    http_method_names = APPEND_ONLY
+
+    def get_serializer_class(self) -> type[serializers.Serializer]:
+        return ActivityRecordSerializer if self.action == "create" else ActivitySerializer

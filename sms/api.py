@@ -1,0 +1,181 @@
+"""REST API of the SMS module: the consent ledger and messages."""
+
+import django_filters
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.response import Response
+
+from crm.models import Contact
+from sms import services
+from sms.models import ConsentAction, ConsentEvent, ConsentSource, Direction, Message, MessageStatus
+from sms.segments import MAX_BODY_CHARS
+
+# --- Consent ----------------------------------------------------------------------------
+
+
+class ConsentEventSerializer(serializers.ModelSerializer):
+    contact = serializers.PrimaryKeyRelatedField(queryset=Contact.objects.all())
+    action = serializers.ChoiceField(choices=ConsentAction.choices)
+    source = serializers.ChoiceField(choices=ConsentSource.choices)
+    proof = serializers.DictField(
+        required=False,
+        default=dict,
+        help_text="Evidence: `disclosure` (text shown), `url`, `ip`, `message`, `note`, `form`, `file`. "
+        "An opt-in needs at least one of them.",
+    )
+
+    class Meta:
+        model = ConsentEvent
+        fields = [
+            "id",
+            "contact",
+            "phone",
+            "action",
+            "scope",
+            "source",
+            "proof",
+            "actor",
+            "occurred_at",
+            "recorded_at",
+        ]
+        read_only_fields = ["id", "phone", "scope", "actor", "recorded_at"]
+        extra_kwargs = {"occurred_at": {"required": False}}
+
+    def create(self, validated_data):
+        try:
+            return services.consent_record(
+                contact=validated_data["contact"],
+                action=validated_data["action"],
+                source=validated_data["source"],
+                proof=validated_data.get("proof") or {},
+                occurred_at=validated_data.get("occurred_at"),
+                actor=self.context["request"].user,
+            )
+        except services.ConsentError as exc:
+            raise serializers.ValidationError({"proof": [str(exc)]}) from None
+
+
+class ConsentEventFilter(django_filters.FilterSet):
+    occurred_after = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_before = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+
+    class Meta:
+        model = ConsentEvent
+        fields = ["contact", "action", "source"]
+
+
+@extend_schema_view(
+    list=extend_schema(summary="The consent ledger, newest first"),
+    create=extend_schema(summary="Record an opt-in or opt-out; the contact's state follows the latest event"),
+)
+class ConsentViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
+):
+    serializer_class = ConsentEventSerializer
+    queryset = ConsentEvent.objects.all()
+    filterset_class = ConsentEventFilter
+    search_fields = ["phone"]
+    ordering_fields = ["occurred_at", "id"]
+    ordering = ["-occurred_at", "-id"]
+
+
+# --- Messages ---------------------------------------------------------------------------
+
+
+class MessageSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Message
+        fields = [
+            "id",
+            "contact",
+            "conversation",
+            "direction",
+            "kind",
+            "status",
+            "body",
+            "segments",
+            "encoding",
+            "to_number",
+            "from_number",
+            "provider",
+            "provider_sid",
+            "error_code",
+            "error_message",
+            "attempts",
+            "next_attempt_at",
+            "deferred_reason",
+            "sent_by",
+            "created_at",
+            "sent_at",
+            "delivered_at",
+        ]
+        read_only_fields = fields
+
+
+class MessageSendSerializer(serializers.Serializer):
+    contact = serializers.PrimaryKeyRelatedField(queryset=Contact.objects.select_related("account"))
+    body = serializers.CharField(max_length=MAX_BODY_CHARS, help_text=f"Up to {MAX_BODY_CHARS} characters.")
+    idempotency_key = serializers.CharField(
+        max_length=200,
+        required=False,
+        help_text="Optional. Re-sending with the same key returns the first message; it never texts twice.",
+    )
+
+
+class MessageFilter(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=MessageStatus.choices)
+    direction = django_filters.ChoiceFilter(choices=Direction.choices)
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = Message
+        fields = ["contact", "status", "direction", "kind", "conversation"]
+
+
+REFUSAL = inline_serializer(
+    "SendRefusal", fields={"detail": serializers.CharField(), "code": serializers.CharField()}
+)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Messages, newest first"),
+    create=extend_schema(
+        summary="Send a one-off text through every check",
+        description=(
+            "Queues the text (status `queued`). Outside quiet hours in the contact's timezone it waits "
+            "for the next window (`deferred_reason` = `quiet_hours`, `next_attempt_at`). Refused: 409 "
+            "when the contact has not opted in or has opted out; 422 with the reason for any other "
+            "governance refusal (e.g. no phone number)."
+        ),
+        request=MessageSendSerializer,
+        responses={
+            201: MessageSerializer,
+            400: OpenApiResponse(description="Bad input, each field named"),
+            409: OpenApiResponse(REFUSAL, description="Not opted in / opted out"),
+            422: OpenApiResponse(REFUSAL, description="Refused by another governance rule"),
+        },
+    ),
+)
+class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = MessageSerializer
+    queryset = Message.objects.all()
+    filterset_class = MessageFilter
+    search_fields = ["body", "to_number", "from_number", "provider_sid"]
+    ordering_fields = ["created_at", "id"]
+    ordering = ["-created_at", "-id"]
+
+    def create(self, request, *args, **kwargs):
+        payload = MessageSendSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            message = services.message_send(
+                contact=payload.validated_data["contact"],
+                body=payload.validated_data["body"],
+                idempotency_key=payload.validated_data.get("idempotency_key"),
+                sent_by=request.user,
+            )
+        except services.SendRefused as refused:
+            code = status.HTTP_409_CONFLICT if refused.consent else status.HTTP_422_UNPROCESSABLE_ENTITY
+            return Response({"detail": refused.reason, "code": refused.code}, status=code)
+        return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
