@@ -142,14 +142,13 @@ def test_task_is_overdue_only_when_open_and_past_due():
 def test_orders_upsert_is_idempotent_on_external_id(django_assert_max_num_queries):
     contact = ContactFactory()
     now = timezone.now()
+
     def rows(amount):
-        return (
-            [
-                {"contact": contact, "amount": Decimal(amount), "ordered_at": now, "external_id": f"ord-{i}"}
-                for i in range(50)
-            ]
-            + [{"contact": contact, "amount": Decimal("1"), "ordered_at": now}]
-        )
+        return [
+            {"contact": contact, "amount": Decimal(amount), "ordered_at": now, "external_id": f"ord-{i}"}
+            for i in range(50)
+        ] + [{"contact": contact, "amount": Decimal("1"), "ordered_at": now}]
+
     with django_assert_max_num_queries(8):
         first = services.orders_upsert(rows=rows("10"))
     assert (first.created, first.updated) == (51, 0)
@@ -173,3 +172,13 @@ def test_events_ingest_collapses_repeats_within_a_batch():
     result = services.events_ingest(rows=rows)
     assert result.created == 1 and len(result.objects) == 1
     assert Event.objects.get().name == "report_viewed"
+
+
+def test_a_new_number_brings_its_timezone_unless_one_was_chosen():
+    contact = services.contact_create(phone="(415) 555-2671")
+    assert contact.timezone == "America/Los_Angeles"
+    services.contact_update(contact=contact, phone="(212) 867-5309")
+    assert contact.timezone == "America/New_York"
+    services.contact_update(contact=contact, timezone="Europe/Berlin")
+    services.contact_update(contact=contact, phone="(415) 555-2671")
+    assert contact.timezone == "Europe/Berlin"
