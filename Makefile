@@ -11,6 +11,7 @@ STAMP := $(VENV)/.installed
 
 run: install ## Migrate, load demo data when empty, start web (:8000) + worker
 	$(PY) manage.py migrate --noinput
+	$(PY) manage.py setup_schedules
 	$(PY) manage.py bootstrap_dev
 	$(PY) manage.py rundev 127.0.0.1:8000
 

@@ -1,0 +1,55 @@
+"""Admin for the SMS module. The ledger and messages are records of what happened: read-only."""
+
+from django.contrib import admin
+
+from sms.models import ConsentEvent, Conversation, Message
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ConsentEvent)
+class ConsentEventAdmin(ReadOnlyAdmin):
+    """Record consent in the UI or API (POST /api/v1/sms/consent/) so proof is captured."""
+
+    list_display = ("occurred_at", "action", "source", "contact", "phone", "actor")
+    list_filter = ("action", "source", "occurred_at")
+    search_fields = ("phone", "contact__email", "contact__last_name")
+    list_select_related = ("contact", "actor")
+    date_hierarchy = "occurred_at"
+
+
+@admin.register(Message)
+class MessageAdmin(ReadOnlyAdmin):
+    list_display = (
+        "created_at",
+        "direction",
+        "kind",
+        "status",
+        "contact",
+        "to_number",
+        "segments",
+        "error_code",
+    )
+    list_filter = ("status", "direction", "kind", "encoding", "created_at")
+    search_fields = ("body", "to_number", "from_number", "provider_sid", "contact__email")
+    list_select_related = ("contact",)
+    date_hierarchy = "created_at"
+
+
+@admin.register(Conversation)
+class ConversationAdmin(admin.ModelAdmin):
+    list_display = ("contact", "status", "assignee", "intent", "last_inbound_at", "sla_due_at")
+    list_filter = ("status", "intent", "assignee")
+    search_fields = ("contact__email", "contact__last_name", "contact__phone")
+    list_select_related = ("contact", "assignee")
+    autocomplete_fields = ("assignee",)
+    readonly_fields = ("contact", "first_response_at", "last_inbound_at", "last_outbound_at")

@@ -1,0 +1,37 @@
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+from django_q.models import Schedule
+
+from crm.models import SmsConsent
+from sms.services import consent_record, message_send
+from tests.factories import ContactFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_setup_schedules_is_idempotent():
+    call_command("setup_schedules", stdout=StringIO())
+    Schedule.objects.filter(name="sms: sweep outbox").update(minutes=30)
+    out = StringIO()
+    call_command("setup_schedules", stdout=out)
+    schedule = Schedule.objects.get(name="sms: sweep outbox")
+    assert Schedule.objects.count() == 1
+    assert (schedule.func, schedule.minutes) == ("sms.tasks.sweep_outbox", 1)
+    assert "updated" in out.getvalue()
+
+
+@pytest.mark.parametrize("model", ["consentevent", "message", "conversation"])
+def test_sms_admin_lists_render_and_records_are_read_only(client, model, django_assert_max_num_queries):
+    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+    for _ in range(5):
+        contact = ContactFactory(sms_consent=SmsConsent.OPTED_IN)
+        consent_record(contact=contact, action="opt_out", source="agent")
+        consent_record(contact=contact, action="opt_in", source="agent", proof={"note": "asked on a call"})
+        message_send(contact=contact, body="hello")
+    with django_assert_max_num_queries(12):
+        assert client.get(reverse(f"admin:sms_{model}_changelist")).status_code == 200
+    if model != "conversation":
+        assert client.get(reverse(f"admin:sms_{model}_add")).status_code == 403
