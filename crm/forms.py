@@ -1,0 +1,326 @@
+"""HTML forms of the CRM pages.
+
+Forms render and clean typed input only. Model validation and saving belong to
+``crm.services``; their ValidationError is mapped back onto the form's fields with
+``add_service_errors`` so a user sees the message next to the field that caused it.
+"""
+
+import zoneinfo
+from functools import cache
+
+import phonenumbers
+from django import forms
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.db.models import Model
+from django.forms.models import fields_for_model, model_to_dict
+
+from crm.models import (
+    MANUAL_ACTIVITY_KINDS,
+    Account,
+    ApiToken,
+    Contact,
+    Deal,
+    DealKind,
+    LifecycleStage,
+    RenewalStatus,
+    SmsConsent,
+    Task,
+)
+from crm.models import Renewal as RenewalModel
+
+DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+DATETIME_INPUT = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
+
+
+@cache
+def timezone_choices() -> list[tuple[str, str]]:
+    return [("", "—"), *((name, name) for name in sorted(zoneinfo.available_timezones()))]
+
+
+@cache
+def phone_region_choices() -> list[tuple[str, str]]:
+    return [
+        (region, f"{region} (+{phonenumbers.country_code_for_region(region)})")
+        for region in sorted(phonenumbers.SUPPORTED_REGIONS)
+    ]
+
+
+def active_users():
+    return get_user_model().objects.filter(is_active=True).order_by("first_name", "last_name", "username")
+
+
+def add_service_errors(form: forms.BaseForm, error: ValidationError) -> None:
+    """Show a service's ValidationError on the form: keys that name a form field go to that
+    field, anything else (``__all__``, fields the form does not show) to the form as a whole."""
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error)
+        return
+    for field, errors in error.error_dict.items():
+        if field in form.fields and field != NON_FIELD_ERRORS:
+            form.add_error(field, errors)
+        else:
+            label = "" if field == NON_FIELD_ERRORS else f"{field.replace('_', ' ').capitalize()}: "
+            form.add_error(None, [f"{label}{message}" for e in errors for message in e.messages])
+
+
+class ServiceForm(forms.Form):
+    """Renders and cleans a model's fields like a ModelForm, without the ModelForm's model
+    validation (which would duplicate the service's and word constraint errors badly).
+
+    ``cleaned_data`` holds model field values by name, ready to pass to a service."""
+
+    model: type[Model]
+    model_fields: tuple[str, ...] = ()
+    widgets: dict = {}
+    labels: dict = {}
+
+    def __init__(self, *args, instance: Model | None = None, **kwargs):
+        self.instance = instance
+        if instance is not None:
+            from_instance = model_to_dict(instance, fields=self.model_fields)
+            kwargs["initial"] = {**from_instance, **kwargs.get("initial", {})}
+        super().__init__(*args, **kwargs)
+        declared = self.fields
+        generated = fields_for_model(
+            self.model, fields=self.model_fields, widgets=self.widgets, labels=self.labels
+        )
+        self.fields = {**generated, **declared}
+        self.order_fields(self.field_order or self.model_fields)
+
+
+class UserChoiceField(forms.ModelChoiceField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("empty_label", "—")
+        super().__init__(queryset=active_users(), **kwargs)
+
+
+class AccountChoiceField(forms.ModelChoiceField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("empty_label", "—")
+        super().__init__(queryset=Account.objects.only("id", "name"), **kwargs)
+
+
+class ContactChoiceField(forms.ModelChoiceField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("empty_label", "—")
+        queryset = Contact.objects.select_related("account").only(
+            "id", "first_name", "last_name", "email", "phone", "account__name"
+        )
+        super().__init__(queryset=queryset, **kwargs)
+
+    def label_from_instance(self, obj: Contact) -> str:
+        return f"{obj} ({obj.account.name})" if obj.account_id else str(obj)
+
+
+# --- Records --------------------------------------------------------------------------------
+
+
+class AccountForm(ServiceForm):
+    model = Account
+    model_fields = (
+        "name",
+        "domain",
+        "owner",
+        "ae",
+        "plan",
+        "seats",
+        "lifecycle_stage",
+        "signed_up_at",
+        "churned_at",
+        "acquisition_channel",
+        "acquisition_cost",
+        "timezone",
+    )
+    widgets = {"signed_up_at": DATETIME_INPUT, "churned_at": DATETIME_INPUT}
+
+    owner = UserChoiceField(label="Owner (CSM)")
+    ae = UserChoiceField(label="Account executive")
+    timezone = forms.ChoiceField(choices=timezone_choices, required=False)
+
+
+class ContactForm(ServiceForm):
+    model = Contact
+    model_fields = (
+        "first_name",
+        "last_name",
+        "email",
+        "account",
+        "owner",
+        "acquisition_channel",
+        "timezone",
+    )
+    field_order = ("first_name", "last_name", "email", "phone", "phone_region", "account", "owner")
+
+    account = AccountChoiceField()
+    owner = UserChoiceField()
+    phone = forms.CharField(
+        required=False,
+        max_length=64,
+        help_text="Any common format; numbers without a country code use the region below.",
+    )
+    phone_region = forms.ChoiceField(
+        choices=phone_region_choices, label="Phone region", initial=lambda: settings.DEFAULT_PHONE_REGION
+    )
+    timezone = forms.ChoiceField(
+        choices=timezone_choices, required=False, help_text="Leave empty to infer it from the phone number."
+    )
+
+    def __init__(self, *args, instance: Contact | None = None, **kwargs):
+        super().__init__(*args, instance=instance, **kwargs)
+        if instance is not None:
+            self.initial.setdefault("phone", instance.phone_raw)
+
+    def service_fields(self) -> dict:
+        """Arguments for contact_create/contact_update. An edit passes the timezone only when
+        the user changed it, so a new phone number can re-infer a timezone it had inferred."""
+        data = dict(self.cleaned_data)
+        data["email"] = data.get("email") or None
+        if self.instance is not None and "timezone" not in self.changed_data:
+            data.pop("timezone", None)
+        return data
+
+
+class DealForm(ServiceForm):
+    model = Deal
+    model_fields = (
+        "name",
+        "account",
+        "contact",
+        "owner",
+        "kind",
+        "stage",
+        "amount",
+        "next_step",
+        "next_step_date",
+        "expected_close",
+    )
+    widgets = {"next_step_date": DATE_INPUT, "expected_close": DATE_INPUT}
+
+    account = AccountChoiceField(required=True)
+    contact = ContactChoiceField()
+    owner = UserChoiceField()
+
+    def clean(self):
+        data = super().clean()
+        account, contact = data.get("account"), data.get("contact")
+        if account and contact and contact.account_id != account.pk:
+            self.add_error("contact", f"{contact} is not a contact of {account}.")
+        return data
+
+
+class DealMoveForm(forms.Form):
+    stage = forms.ModelChoiceField(queryset=None)
+
+    def __init__(self, *args, stages, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["stage"].queryset = stages
+
+
+class RenewalForm(ServiceForm):
+    model = RenewalModel
+    model_fields = ("account", "start_date", "end_date", "acv", "status", "renewed_acv")
+    widgets = {"start_date": DATE_INPUT, "end_date": DATE_INPUT}
+    labels = {"acv": "ACV", "renewed_acv": "Renewed ACV"}
+
+    account = AccountChoiceField(required=True)
+
+
+class TaskForm(ServiceForm):
+    model = Task
+    model_fields = ("title", "owner", "account", "contact", "due_at", "status", "notes")
+    widgets = {"due_at": DATETIME_INPUT, "notes": forms.Textarea(attrs={"rows": 4})}
+
+    owner = UserChoiceField()
+    account = AccountChoiceField()
+    contact = ContactChoiceField()
+
+    def __init__(self, *args, instance: Task | None = None, **kwargs):
+        super().__init__(*args, instance=instance, **kwargs)
+        if instance is None:
+            # New tasks start open; the status select is for editing.
+            del self.fields["status"]
+
+
+class ActivityLogForm(forms.Form):
+    """A touch logged by hand on an account or contact timeline."""
+
+    kind = forms.ChoiceField(choices=[(kind.value, kind.label) for kind in MANUAL_ACTIVITY_KINDS])
+    summary = forms.CharField(max_length=300, widget=forms.TextInput(attrs={"placeholder": "What happened?"}))
+
+
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(
+        max_length=ApiToken._meta.get_field("name").max_length,
+        initial="API token",
+        help_text="What will use this key, e.g. “Billing sync”.",
+    )
+
+
+# --- List filters (GET) ---------------------------------------------------------------------
+
+
+def _with_all(choices, label: str = "All") -> list[tuple[str, str]]:
+    return [("", label), *choices]
+
+
+class AccountFilterForm(forms.Form):
+    q = forms.CharField(
+        required=False, label="Search", widget=forms.SearchInput(attrs={"placeholder": "Name or domain"})
+    )
+    stage = forms.ChoiceField(required=False, label="Stage", choices=_with_all(LifecycleStage.choices))
+    owner = UserChoiceField(label="Owner", empty_label="Any owner")
+    plan = forms.ChoiceField(required=False, label="Plan")
+
+    def __init__(self, *args, plans: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["plan"].choices = _with_all([(plan, plan) for plan in plans])
+
+
+class ContactFilterForm(forms.Form):
+    q = forms.CharField(
+        required=False,
+        label="Search",
+        widget=forms.SearchInput(attrs={"placeholder": "Name, email or phone"}),
+    )
+    account = AccountChoiceField(label="Account", empty_label="Any account")
+    owner = UserChoiceField(label="Owner", empty_label="Any owner")
+    consent = forms.ChoiceField(required=False, label="SMS consent", choices=_with_all(SmsConsent.choices))
+
+
+class DealFilterForm(forms.Form):
+    owner = UserChoiceField(label="Owner", empty_label="Any owner")
+    kind = forms.ChoiceField(required=False, label="Kind", choices=_with_all(DealKind.choices))
+
+
+class RenewalFilterForm(forms.Form):
+    WINDOWS = [("30", "Next 30 days"), ("60", "Next 60 days"), ("90", "Next 90 days"), ("all", "Any time")]
+
+    due = forms.ChoiceField(required=False, label="Due", choices=WINDOWS, initial="90")
+    status = forms.ChoiceField(
+        required=False,
+        label="Status",
+        choices=_with_all(RenewalStatus.choices, "Any status"),
+        initial="upcoming",
+    )
+    account = AccountChoiceField(label="Account", empty_label="Any account")
+
+    def __init__(self, data=None, **kwargs):
+        # An unfiltered visit gets the defaults: undecided renewals due in the next 90 days.
+        if data is not None and not any(key in data for key in ("due", "status", "account")):
+            data = None
+        super().__init__(data if data is not None else {"due": "90", "status": "upcoming"}, **kwargs)
+
+    def window_days(self) -> int | None:
+        due = self.cleaned_data.get("due") or "90"
+        return None if due == "all" else int(due)
+
+
+class TaskFilterForm(forms.Form):
+    show = forms.ChoiceField(
+        required=False, choices=[("open", "Open"), ("done", "Done recently")], initial="open"
+    )

@@ -1,0 +1,312 @@
+"""Read queries behind the CRM pages. Each returns what a page shows in a constant number of
+queries, whatever the number of rows."""
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models import Count, DecimalField, ExpressionWrapper, F, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from crm.models import (
+    Account,
+    Activity,
+    Contact,
+    Deal,
+    LifecycleStage,
+    PipelineStage,
+    Renewal,
+    RenewalStatus,
+    Task,
+    TaskStatus,
+)
+from crm.phones import PhoneParseError, parse_phone
+
+TIMELINE_LIMIT = 50
+ZERO = Decimal("0")
+MONEY = DecimalField(max_digits=14, decimal_places=2)
+# Closed deals stay on the board this long, so a win or loss can be seen (and undone).
+BOARD_CLOSED_DAYS = 30
+# Tasks by due date, undated last.
+DUE_FIRST = (F("due_at").asc(nulls_last=True), "id")
+
+
+def _amount_times_probability():
+    # Divided by 100 in Python: SQLite stores whole amounts as integers and would divide them
+    # as integers, truncating every deal's weighted amount.
+    return ExpressionWrapper(F("amount") * F("stage__probability"), output_field=MONEY)
+
+
+# --- Timeline -------------------------------------------------------------------------------
+
+
+def timeline_for_account(account: Account, *, limit: int = TIMELINE_LIMIT) -> list[Activity]:
+    return list(account.activities.select_related("contact", "actor")[:limit])
+
+
+def timeline_for_contact(contact: Contact, *, limit: int = TIMELINE_LIMIT) -> list[Activity]:
+    return list(contact.activities.select_related("actor")[:limit])
+
+
+# --- Dashboard ------------------------------------------------------------------------------
+
+
+@dataclass
+class Dashboard:
+    open_pipeline: Decimal
+    weighted_pipeline: Decimal
+    open_deals: int
+    renewals_due_count: int
+    renewals_due_acv: Decimal
+    renewals_window_days: int
+    accounts_by_stage: list[tuple[str, str, int]]
+    accounts_total: int
+    my_tasks: list[Task]
+    my_open_task_count: int
+    my_overdue_task_count: int
+    recent_activity: list[Activity]
+
+
+def dashboard_for(user, *, renewals_window_days: int = 90, task_limit: int = 10) -> Dashboard:
+    today = timezone.localdate()
+    pipeline = Deal.objects.filter(stage__is_closed=False).aggregate(
+        total=Coalesce(Sum("amount"), ZERO, output_field=MONEY),
+        weighted_x100=Coalesce(Sum(_amount_times_probability()), ZERO, output_field=MONEY),
+        count=Count("id"),
+    )
+    renewals = Renewal.objects.filter(
+        status=RenewalStatus.UPCOMING,
+        end_date__gte=today,
+        end_date__lte=today + timedelta(days=renewals_window_days),
+    ).aggregate(count=Count("id"), acv=Coalesce(Sum("acv"), ZERO, output_field=MONEY))
+    stage_counts = dict(
+        Account.objects.order_by()
+        .values_list("lifecycle_stage")
+        .annotate(n=Count("id"))
+        .values_list("lifecycle_stage", "n")
+    )
+    my_open = Task.objects.filter(owner=user, status=TaskStatus.OPEN)
+    task_counts = my_open.aggregate(
+        open=Count("id"), overdue=Count("id", filter=Q(due_at__lt=timezone.now()))
+    )
+    my_tasks = list(my_open.select_related("account", "contact").order_by(*DUE_FIRST)[:task_limit])
+    recent = list(Activity.objects.select_related("account", "contact", "actor")[:15])
+    return Dashboard(
+        open_pipeline=pipeline["total"],
+        weighted_pipeline=(Decimal(pipeline["weighted_x100"]) / 100).quantize(Decimal("0.01")),
+        open_deals=pipeline["count"],
+        renewals_due_count=renewals["count"],
+        renewals_due_acv=renewals["acv"],
+        renewals_window_days=renewals_window_days,
+        accounts_by_stage=[
+            (value, label, stage_counts.get(value, 0)) for value, label in LifecycleStage.choices
+        ],
+        accounts_total=sum(stage_counts.values()),
+        my_tasks=my_tasks,
+        my_open_task_count=task_counts["open"],
+        my_overdue_task_count=task_counts["overdue"],
+        recent_activity=recent,
+    )
+
+
+# --- Accounts -------------------------------------------------------------------------------
+
+
+def account_plans() -> list[str]:
+    return list(Account.objects.exclude(plan="").order_by("plan").values_list("plan", flat=True).distinct())
+
+
+def account_list(*, q: str = "", stage: str = "", owner=None, plan: str = "") -> QuerySet[Account]:
+    accounts = Account.objects.select_related("owner").annotate(contacts_count=Count("contacts"))
+    q = q.strip()
+    if q:
+        accounts = accounts.filter(Q(name__icontains=q) | Q(domain__icontains=q))
+    if stage:
+        accounts = accounts.filter(lifecycle_stage=stage)
+    if owner is not None:
+        accounts = accounts.filter(owner=owner)
+    if plan:
+        accounts = accounts.filter(plan=plan)
+    return accounts.order_by("name", "id")
+
+
+@dataclass
+class AccountDetail:
+    account: Account
+    contacts: list[Contact]
+    deals: list[Deal]
+    renewals: list[Renewal]
+    open_tasks: list[Task]
+    timeline: list[Activity]
+    open_pipeline: Decimal = ZERO
+
+
+def account_detail(account_id: int) -> AccountDetail | None:
+    account = Account.objects.select_related("owner", "ae").filter(pk=account_id).first()
+    if account is None:
+        return None
+    deals = list(account.deals.select_related("stage", "owner", "contact"))
+    return AccountDetail(
+        account=account,
+        contacts=list(account.contacts.select_related("owner")),
+        deals=deals,
+        renewals=list(account.renewals.order_by("-end_date", "-id")),
+        open_tasks=list(
+            account.tasks.filter(status=TaskStatus.OPEN)
+            .select_related("owner", "contact")
+            .order_by(*DUE_FIRST)
+        ),
+        timeline=timeline_for_account(account),
+        open_pipeline=sum((d.amount for d in deals if not d.stage.is_closed), ZERO),
+    )
+
+
+# --- Contacts -------------------------------------------------------------------------------
+
+
+def _contact_search(q: str) -> Q:
+    terms = q.split()
+    condition = Q()
+    for term in terms:
+        condition &= (
+            Q(first_name__icontains=term)
+            | Q(last_name__icontains=term)
+            | Q(email__icontains=term)
+            | Q(phone_raw__icontains=term)
+            | Q(phone__icontains=term)
+        )
+    # "(212) 200-0001" finds +12122000001 however the number was typed when it was saved.
+    try:
+        parsed = parse_phone(q, settings.DEFAULT_PHONE_REGION)
+    except PhoneParseError:
+        return condition
+    return condition | Q(phone=parsed.e164)
+
+
+def contact_list(*, q: str = "", account=None, owner=None, consent: str = "") -> QuerySet[Contact]:
+    contacts = Contact.objects.select_related("account", "owner")
+    q = q.strip()
+    if q:
+        contacts = contacts.filter(_contact_search(q))
+    if account is not None:
+        contacts = contacts.filter(account=account)
+    if owner is not None:
+        contacts = contacts.filter(owner=owner)
+    if consent:
+        contacts = contacts.filter(sms_consent=consent)
+    return contacts.order_by("last_name", "first_name", "id")
+
+
+@dataclass
+class ContactDetail:
+    contact: Contact
+    orders: list
+    events: list
+    tasks: list[Task]
+    deals: list[Deal]
+    timeline: list[Activity]
+    orders_total: Decimal = ZERO
+    orders_count: int = 0
+
+
+def contact_detail(contact_id: int, *, recent: int = 20) -> ContactDetail | None:
+    contact = Contact.objects.select_related("account", "owner").filter(pk=contact_id).first()
+    if contact is None:
+        return None
+    order_totals = contact.orders.aggregate(
+        total=Coalesce(Sum("amount"), ZERO, output_field=MONEY), count=Count("id")
+    )
+    return ContactDetail(
+        contact=contact,
+        orders=list(contact.orders.all()[:recent]),
+        events=list(contact.events.all()[:recent]),
+        tasks=list(contact.tasks.select_related("owner").order_by("status", *DUE_FIRST)[:recent]),
+        deals=list(contact.deals.select_related("stage", "owner")),
+        timeline=timeline_for_contact(contact),
+        orders_total=order_totals["total"],
+        orders_count=order_totals["count"],
+    )
+
+
+# --- Deals ----------------------------------------------------------------------------------
+
+
+@dataclass
+class BoardColumn:
+    stage: PipelineStage
+    deals: list[Deal] = field(default_factory=list)
+
+    @property
+    def total(self) -> Decimal:
+        return sum((deal.amount for deal in self.deals), ZERO)
+
+    @property
+    def weighted_total(self) -> Decimal:
+        return (self.total * self.stage.probability / Decimal(100)).quantize(Decimal("0.01"))
+
+
+@dataclass
+class Board:
+    stages: list[PipelineStage]
+    columns: list[BoardColumn]
+    closed_days: int
+
+    @property
+    def open_total(self) -> Decimal:
+        return sum((c.total for c in self.columns if not c.stage.is_closed), ZERO)
+
+    @property
+    def open_weighted_total(self) -> Decimal:
+        return sum((c.weighted_total for c in self.columns if not c.stage.is_closed), ZERO)
+
+
+def deal_board(*, owner=None, kind: str = "") -> Board:
+    """Open deals by stage, plus deals closed in the last ``BOARD_CLOSED_DAYS`` days."""
+    stages = list(PipelineStage.objects.all())
+    since = timezone.now() - timedelta(days=BOARD_CLOSED_DAYS)
+    deals = Deal.objects.select_related("account", "owner", "stage").filter(
+        Q(stage__is_closed=False) | Q(closed_at__gte=since)
+    )
+    if owner is not None:
+        deals = deals.filter(owner=owner)
+    if kind:
+        deals = deals.filter(kind=kind)
+    columns = {stage.pk: BoardColumn(stage=stage) for stage in stages}
+    for deal in deals.order_by(F("next_step_date").asc(nulls_last=True), "-amount", "id"):
+        columns[deal.stage_id].deals.append(deal)
+    return Board(stages=stages, columns=list(columns.values()), closed_days=BOARD_CLOSED_DAYS)
+
+
+# --- Renewals -------------------------------------------------------------------------------
+
+
+def renewal_due_list(*, within_days: int | None, status: str = "", account=None) -> QuerySet[Renewal]:
+    """Renewals by end date. With ``within_days``, those ending by then; past terms only while
+    still undecided (overdue decisions stay visible until someone records them)."""
+    today = timezone.localdate()
+    renewals = Renewal.objects.select_related("account", "account__owner")
+    if within_days is not None:
+        renewals = renewals.filter(end_date__lte=today + timedelta(days=within_days)).filter(
+            Q(end_date__gte=today) | Q(status=RenewalStatus.UPCOMING)
+        )
+    if status:
+        renewals = renewals.filter(status=status)
+    if account is not None:
+        renewals = renewals.filter(account=account)
+    return renewals.order_by("end_date", "id")
+
+
+def days_until(day: date) -> int:
+    return (day - timezone.localdate()).days
+
+
+# --- Tasks ----------------------------------------------------------------------------------
+
+
+def tasks_for(user, *, show: str = "open") -> QuerySet[Task]:
+    tasks = Task.objects.filter(owner=user).select_related("account", "contact")
+    if show == "done":
+        return tasks.filter(status=TaskStatus.DONE).order_by("-completed_at", "-id")
+    return tasks.filter(status=TaskStatus.OPEN).order_by(*DUE_FIRST)

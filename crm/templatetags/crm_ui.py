@@ -1,0 +1,60 @@
+"""Small display helpers for the CRM templates."""
+
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from django import template
+from django.contrib.humanize.templatetags.humanize import intcomma
+from django.utils import timezone
+
+register = template.Library()
+
+# url name prefix -> the main navigation item it belongs to
+_SECTIONS = {
+    "dashboard": "dashboard",
+    "account": "accounts",
+    "contact": "contacts",
+    "deal": "deals",
+    "renewal": "renewals",
+    "task": "tasks",
+    "api_token": "api_tokens",
+}
+
+
+@register.filter
+def nav_section(url_name: str | None) -> str:
+    """The navigation section of a page, from its url name (``account_detail`` -> accounts)."""
+    for prefix, section in _SECTIONS.items():
+        if url_name and url_name.startswith(prefix):
+            return section
+    return ""
+
+
+@register.filter
+def money(value, places=None) -> str:
+    """12000 -> "12,000"; 12000.5 -> "12,000.50"; with ``money:0`` whole units; None -> "—"."""
+    if value is None or value == "":
+        return "—"
+    try:
+        amount = Decimal(value)
+    except (InvalidOperation, TypeError, ValueError):
+        return str(value)
+    if places is not None:
+        amount = amount.quantize(Decimal(1).scaleb(-int(places)), rounding=ROUND_HALF_UP)
+    if amount == amount.to_integral_value():
+        return intcomma(int(amount))
+    return intcomma(f"{amount.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP)}")
+
+
+@register.filter
+def days_until(day: date | None) -> int | None:
+    if day is None:
+        return None
+    return (day - timezone.localdate()).days
+
+
+@register.filter
+def percent(value) -> str:
+    if value is None:
+        return "—"
+    return f"{Decimal(value) * 100:.0f}%"

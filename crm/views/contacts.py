@@ -1,0 +1,78 @@
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from crm import selectors, services
+from crm.forms import ActivityLogForm, ContactFilterForm, ContactForm
+from crm.models import Account, Contact
+from crm.views.common import form_data, paginate, redirect_next, save_with
+
+
+def contact_list(request: HttpRequest) -> HttpResponse:
+    filters = ContactFilterForm(request.GET)
+    filters.is_valid()  # invalid values are ignored: cleaned_data keeps only the valid ones
+    criteria = filters.cleaned_data
+    contacts = selectors.contact_list(
+        q=criteria.get("q") or "",
+        account=criteria.get("account"),
+        owner=criteria.get("owner"),
+        consent=criteria.get("consent") or "",
+    )
+    return render(
+        request, "crm/contact_list.html", {"filters": filters, "page_obj": paginate(request, contacts)}
+    )
+
+
+def _render_detail(request: HttpRequest, pk: int, touch_form: ActivityLogForm) -> HttpResponse:
+    detail = selectors.contact_detail(pk)
+    if detail is None:
+        raise Http404("No such contact.")
+    return render(request, "crm/contact_detail.html", {"detail": detail, "touch_form": touch_form})
+
+
+def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return _render_detail(request, pk, ActivityLogForm())
+
+
+@require_POST
+def contact_log_touch(request: HttpRequest, pk: int) -> HttpResponse:
+    contact = get_object_or_404(Contact, pk=pk)
+    form = ActivityLogForm(request.POST)
+    if form.is_valid() and save_with(
+        form,
+        services.activity_record,
+        contact=contact,
+        actor=request.user,
+        kind=form.cleaned_data["kind"],
+        summary=form.cleaned_data["summary"],
+    ):
+        messages.success(request, "Logged on the timeline.")
+        return redirect(contact)
+    return _render_detail(request, pk, form)
+
+
+def contact_create(request: HttpRequest) -> HttpResponse:
+    initial = {"owner": request.user}
+    account_id = request.GET.get("account", "")
+    if account_id.isdigit():
+        initial["account"] = Account.objects.filter(pk=account_id).first()
+    form = ContactForm(form_data(request), initial=initial)
+    if request.method == "POST" and form.is_valid():
+        contact = save_with(form, services.contact_create, **form.service_fields())
+        if contact is not None:
+            messages.success(request, f"Contact “{contact}” created.")
+            return redirect_next(request, contact)
+    return render(request, "crm/contact_form.html", {"form": form, "contact": None})
+
+
+def contact_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    contact = get_object_or_404(Contact.objects.select_related("account"), pk=pk)
+    title = str(contact)  # the service may change the instance before it fails validation
+    form = ContactForm(form_data(request), instance=contact)
+    if request.method == "POST" and form.is_valid():
+        saved = save_with(form, services.contact_update, contact=contact, **form.service_fields())
+        if saved is not None:
+            messages.success(request, f"Contact “{contact}” saved.")
+            return redirect_next(request, contact)
+    return render(request, "crm/contact_form.html", {"form": form, "contact": contact, "title": title})
