@@ -205,13 +205,6 @@ class DealForm(ServiceForm):
     contact = ContactChoiceField()
     owner = UserChoiceField()
 
-    def clean(self):
-        data = super().clean()
-        account, contact = data.get("account"), data.get("contact")
-        if account and contact and contact.account_id != account.pk:
-            self.add_error("contact", f"{contact} is not a contact of {account}.")
-        return data
-
 
 class DealMoveForm(forms.Form):
     stage = forms.ModelChoiceField(queryset=None)

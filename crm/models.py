@@ -81,6 +81,12 @@ class ApiToken(models.Model):
     def is_active(self) -> bool:
         return self.revoked_at is None
 
+    def revoke(self) -> None:
+        """Revoke once; a second call keeps the first revocation time."""
+        now = timezone.now()
+        if ApiToken.objects.filter(pk=self.pk, revoked_at__isnull=True).update(revoked_at=now):
+            self.revoked_at = now
+
 
 class LifecycleStage(models.TextChoices):
     ONBOARDING = "onboarding", "Onboarding"

@@ -29,6 +29,37 @@ from crm.phones import PhoneParseError, is_region_code, parse_phone
 _UNSET: Any = object()
 
 
+# --- Shared rules ---------------------------------------------------------------------------
+
+
+def check_contact_account(contact: Contact | None, account: Account | None) -> None:
+    """A contact given together with an account must belong to that account (or to none)."""
+    if contact is None or account is None:
+        return
+    if contact.account_id is not None and contact.account_id != account.pk:
+        raise ValidationError({"contact": f"{contact} is a contact of another account, not of {account}."})
+
+
+# --- Accounts -------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def account_create(**fields) -> Account:
+    account = Account(**fields)
+    account.full_clean()
+    account.save()
+    return account
+
+
+@transaction.atomic
+def account_update(*, account: Account, **fields) -> Account:
+    for name, value in fields.items():
+        setattr(account, name, value)
+    account.full_clean()
+    account.save()
+    return account
+
+
 # --- Timeline -------------------------------------------------------------------------------
 
 
@@ -47,6 +78,7 @@ def activity_record(
         raise ValidationError("A timeline entry needs a contact or an account.")
     if kind not in ActivityKind.values:
         raise ValidationError({"kind": f"Unknown activity kind {kind!r}."})
+    check_contact_account(contact, account)
     account_id = account.pk if account is not None else (contact.account_id if contact else None)
     return Activity.objects.create(
         kind=kind,
@@ -168,6 +200,7 @@ def _deal_stage_changed(deal: Deal, previous: PipelineStage | None, actor) -> No
 @transaction.atomic
 def deal_create(*, actor=None, **fields) -> Deal:
     deal = Deal(**fields)
+    check_contact_account(deal.contact, deal.account)
     deal.full_clean()
     deal.save()
     _deal_stage_changed(deal, None, actor)
@@ -180,6 +213,7 @@ def deal_update(*, deal: Deal, actor=None, **fields) -> Deal:
     previous = deal.stage
     for name, value in fields.items():
         setattr(deal, name, value)
+    check_contact_account(deal.contact, deal.account)
     deal.full_clean()
     deal.save()
     if deal.stage_id != previous.pk:
@@ -247,6 +281,7 @@ def task_create(*, actor=None, **fields) -> Task:
     task = Task(**fields)
     if task.contact_id and not task.account_id:
         task.account_id = task.contact.account_id
+    check_contact_account(task.contact, task.account)
     _task_sync_completion(task)
     task.full_clean()
     task.save()
@@ -266,6 +301,7 @@ def task_create(*, actor=None, **fields) -> Task:
 def task_update(*, task: Task, **fields) -> Task:
     for name, value in fields.items():
         setattr(task, name, value)
+    check_contact_account(task.contact, task.account)
     _task_sync_completion(task)
     task.full_clean()
     task.save()
@@ -285,6 +321,7 @@ class UpsertResult:
 def _fill_account_from_contact(rows: Sequence[dict]) -> None:
     for row in rows:
         contact = row.get("contact")
+        check_contact_account(contact, row.get("account"))
         if contact is not None and row.get("account") is None and contact.account_id:
             row.pop("account", None)
             row["account_id"] = contact.account_id

@@ -2,6 +2,7 @@
 (Django ValidationError with per-field messages) become 400s in crm.api_support."""
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
@@ -24,15 +25,13 @@ def _actor(serializer: serializers.BaseSerializer):
 
 
 def check_contact_account(attrs: dict, instance=None) -> None:
-    """A contact given together with an account must belong to that account (or to none)."""
+    """The services' rule, checked while validating so the error names the field (400)."""
     contact = attrs["contact"] if "contact" in attrs else getattr(instance, "contact", None)
     account = attrs["account"] if "account" in attrs else getattr(instance, "account", None)
-    if contact is None or account is None:
-        return
-    if contact.account_id is not None and contact.account_id != account.pk:
-        raise ValidationError(
-            {"contact": [f"Contact {contact.pk} belongs to account {contact.account_id}, not {account.pk}."]}
-        )
+    try:
+        services.check_contact_account(contact, account)
+    except DjangoValidationError as exc:
+        raise ValidationError(exc.message_dict) from None
 
 
 class AttributesField(serializers.DictField):

@@ -182,3 +182,30 @@ def test_a_new_number_brings_its_timezone_unless_one_was_chosen():
     services.contact_update(contact=contact, timezone="Europe/Berlin")
     services.contact_update(contact=contact, phone="(415) 555-2671")
     assert contact.timezone == "Europe/Berlin"
+
+
+def test_a_contact_must_belong_to_the_account_it_is_filed_under():
+    contact, other = ContactFactory(), AccountFactory()
+    attempts = [
+        lambda: services.deal_create(name="x", account=other, contact=contact, stage=stage("proposal")),
+        lambda: services.task_create(title="x", account=other, contact=contact),
+        lambda: services.activity_record(kind=ActivityKind.NOTE, contact=contact, account=other),
+        lambda: services.orders_upsert(
+            rows=[{"contact": contact, "account": other, "amount": Decimal(1), "ordered_at": timezone.now()}]
+        ),
+    ]
+    for attempt in attempts:
+        with pytest.raises(ValidationError) as exc:
+            attempt()
+        assert "contact" in exc.value.message_dict
+    assert not Order.objects.exists()
+
+
+def test_account_services_validate():
+    account = services.account_create(name="Acme", timezone="America/Chicago")
+    services.account_update(account=account, seats=12)
+    account.refresh_from_db()
+    assert account.seats == 12
+    with pytest.raises(ValidationError) as exc:
+        services.account_update(account=account, timezone="Nowhere/Town")
+    assert "timezone" in exc.value.message_dict
