@@ -167,6 +167,9 @@ STORAGES = {
     },
 }
 
+# Panels other modules add to the contact page: URL names taking the contact id.
+CONTACT_PAGE_PANELS = ["sms_contact_panel"]
+
 # --- SMS / Twilio -----------------------------------------------------------------------------
 SMS_PROVIDER = env_choice("SMS_PROVIDER", "console", {"console", "twilio"})
 TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID")
@@ -197,6 +200,9 @@ SMS_OPT_IN_REPLY = env_str(
 SMS_HELP_REPLY = env_str(
     "SMS_HELP_REPLY", "Reply STOP to unsubscribe or START to resubscribe. Msg&data rates may apply."
 )
+# The console provider reports 'delivered' this many seconds (min, max) after sending, so a
+# person watching the contact page sees queued -> sent -> delivered.
+SMS_CONSOLE_DELIVERY_DELAY = (2.0, 3.0)
 if SMS_PROVIDER == "twilio":
     _missing = [n for n in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN") if not globals()[n]]
     if not (TWILIO_MESSAGING_SERVICE_SID or TWILIO_FROM_NUMBER):

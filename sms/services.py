@@ -127,12 +127,17 @@ def _customer_started_conversation(contact: Contact) -> bool:
     return Message.objects.filter(contact=contact, direction=Direction.INBOUND).exists()
 
 
-def send_window_opens(contact: Contact, now: datetime) -> datetime:
-    tz = resolve_timezone(
+def send_window_tz(contact: Contact):
+    """The timezone quiet hours use for a contact: its own, its account's, or the default."""
+    return resolve_timezone(
         contact.timezone,
         contact.account.timezone if contact.account_id else "",
         settings.SMS_DEFAULT_TIMEZONE,
     )
+
+
+def send_window_opens(contact: Contact, now: datetime) -> datetime:
+    tz = send_window_tz(contact)
     return next_send_time(now, tz, settings.SMS_QUIET_HOURS_START, settings.SMS_QUIET_HOURS_END)
 
 

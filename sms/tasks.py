@@ -3,6 +3,8 @@
 import random
 import time
 
+from django.conf import settings
+
 from sms import services
 
 
@@ -18,7 +20,9 @@ def console_delivery_playback(sid: str, to: str) -> bool:
     """What a carrier would report a moment after the console provider 'sent' a text."""
     from crm.phones import PhoneParseError, parse_phone
 
-    time.sleep(random.uniform(0.5, 1.5))
+    low, high = settings.SMS_CONSOLE_DELIVERY_DELAY
+    if high > 0:
+        time.sleep(random.uniform(low, high))
     try:
         reachable = parse_phone(to).is_valid
     except PhoneParseError:

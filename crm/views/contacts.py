@@ -1,6 +1,8 @@
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from crm import selectors, services
@@ -28,7 +30,12 @@ def _render_detail(request: HttpRequest, pk: int, touch_form: ActivityLogForm) -
     detail = selectors.contact_detail(pk)
     if detail is None:
         raise Http404("No such contact.")
-    return render(request, "crm/contact_detail.html", {"detail": detail, "touch_form": touch_form})
+    # Other modules add panels to the contact page (settings.CONTACT_PAGE_PANELS: URL names that
+    # take the contact id); they load with htmx so crm never imports them.
+    panels = [reverse(name, args=[pk]) for name in settings.CONTACT_PAGE_PANELS]
+    return render(
+        request, "crm/contact_detail.html", {"detail": detail, "touch_form": touch_form, "panels": panels}
+    )
 
 
 def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:

@@ -41,4 +41,45 @@
       }
     }
   });
+
+  // Live SMS segment counter for textareas marked data-segment-counter. The GSM-7 character
+  // sets come from the server (sms/segments.py) so both sides count the same way.
+  function countSegments(text, basic, extended) {
+    var chars = Array.from(text);
+    var gsm = chars.every(function (ch) { return basic.has(ch) || extended.has(ch); });
+    var single = gsm ? 160 : 70;
+    var multi = gsm ? 153 : 67;
+    var costs = chars.map(function (ch) {
+      if (gsm) { return extended.has(ch) ? 2 : 1; }
+      return ch.codePointAt(0) > 0xFFFF ? 2 : 1;
+    });
+    var units = costs.reduce(function (a, b) { return a + b; }, 0);
+    var segments = units === 0 ? 0 : 1;
+    if (units > single) {
+      var used = 0;
+      costs.forEach(function (cost) {
+        if (used + cost > multi) { segments += 1; used = 0; }
+        used += cost;
+      });
+    }
+    return { encoding: gsm ? "GSM-7" : "UCS-2", segments: segments, characters: chars.length };
+  }
+
+  function updateCounter(area) {
+    var target = document.querySelector(area.getAttribute("data-segment-counter"));
+    if (!target) { return; }
+    var basic = new Set(Array.from(area.getAttribute("data-gsm-basic") || ""));
+    var extended = new Set(Array.from(area.getAttribute("data-gsm-extended") || ""));
+    var info = countSegments(area.value, basic, extended);
+    target.textContent = info.characters + " characters · " + info.segments + " segment" +
+      (info.segments === 1 ? "" : "s") + " · " + info.encoding;
+  }
+
+  document.addEventListener("input", function (event) {
+    if (event.target.matches("textarea[data-segment-counter]")) { updateCounter(event.target); }
+  });
+  document.addEventListener("htmx:load", function (event) {
+    event.target.querySelectorAll("textarea[data-segment-counter]").forEach(updateCounter);
+  });
+  window.lifecycleCountSegments = countSegments;
 })();

@@ -17,6 +17,7 @@ def sms_settings(settings):
     settings.TWILIO_MESSAGING_SERVICE_SID = "MG" + "b" * 32
     settings.TWILIO_FROM_NUMBER = ""
     settings.SMS_SEGMENTS_PER_SECOND = 0
+    settings.SMS_CONSOLE_DELIVERY_DELAY = (0, 0)
     settings.SMS_QUIET_HOURS_START = 0  # always open unless a test narrows the window
     settings.SMS_QUIET_HOURS_END = 24
     _provider.cache_clear()

@@ -1,0 +1,149 @@
+"""The SMS panel on the contact page: consent with its history, the thread, and a send box."""
+
+from datetime import timedelta
+
+from django import forms
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from crm.models import Contact, SmsConsent
+from sms import services
+from sms.models import ConsentEvent, Conversation, Message, MessageKind
+from sms.segments import GSM7_BASIC, GSM7_EXTENDED, MAX_BODY_CHARS
+
+THREAD_LENGTH = 30
+# An agent answering a text the customer sent recently is replying in their conversation.
+REPLY_WINDOW = timedelta(hours=24)
+
+
+class SendForm(forms.Form):
+    body = forms.CharField(max_length=MAX_BODY_CHARS, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class ConsentForm(forms.Form):
+    action = forms.ChoiceField(choices=[("opt_in", "Opt in"), ("opt_out", "Opt out")])
+    note = forms.CharField(
+        max_length=500,
+        required=False,
+        help_text="How the customer agreed (required for an opt-in), e.g. “asked on the call of May 3”.",
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("action") == "opt_in" and not data.get("note", "").strip():
+            self.add_error("note", "Say how the customer agreed: an opt-in needs proof.")
+        return data
+
+
+def _thread(contact: Contact) -> list[Message]:
+    latest = list(
+        Message.objects.filter(contact=contact)
+        .select_related("sent_by")
+        .order_by("-created_at", "-id")[:THREAD_LENGTH]
+    )
+    return latest[::-1]
+
+
+def _reply_kind(contact: Contact) -> str:
+    last_inbound = (
+        Conversation.objects.filter(contact=contact).values_list("last_inbound_at", flat=True).first()
+    )
+    if last_inbound and timezone.now() - last_inbound < REPLY_WINDOW:
+        return MessageKind.REPLY
+    return MessageKind.MANUAL
+
+
+def _can_text(contact: Contact, kind: str) -> tuple[bool, str]:
+    if not contact.phone:
+        return False, "This contact has no phone number."
+    if contact.sms_consent == SmsConsent.OPTED_OUT:
+        return False, "This contact has opted out of texts."
+    if contact.sms_consent != SmsConsent.OPTED_IN and kind != MessageKind.REPLY:
+        return False, "This contact has not opted in. Record their opt-in (with proof) before texting."
+    return True, ""
+
+
+def _thread_context(contact: Contact) -> dict:
+    thread = _thread(contact)
+    return {"contact": contact, "thread": thread, "pending": any(not m.is_final for m in thread)}
+
+
+def _panel(request, contact, *, send_form=None, consent_form=None, send_error="", status=200):
+    kind = _reply_kind(contact)
+    can_text, cannot_reason = _can_text(contact, kind)
+    context = {
+        **_thread_context(contact),
+        "send_form": send_form or SendForm(),
+        "consent_form": consent_form or ConsentForm(),
+        "send_error": send_error,
+        "can_text": can_text,
+        "cannot_reason": cannot_reason,
+        "is_reply": kind == MessageKind.REPLY,
+        "consent_history": ConsentEvent.objects.filter(contact=contact).select_related("actor")[:10],
+        "gsm_basic": "".join(sorted(GSM7_BASIC)),
+        "gsm_extended": "".join(sorted(GSM7_EXTENDED)),
+        "max_chars": MAX_BODY_CHARS,
+    }
+    return render(request, "sms/contact_panel.html", context, status=status)
+
+
+def contact_panel(request: HttpRequest, pk: int) -> HttpResponse:
+    return _panel(request, get_object_or_404(Contact.objects.select_related("account"), pk=pk))
+
+
+def contact_thread(request: HttpRequest, pk: int) -> HttpResponse:
+    contact = get_object_or_404(Contact, pk=pk)
+    return render(request, "sms/partials/thread.html", _thread_context(contact))
+
+
+def _done(request: HttpRequest, contact: Contact) -> HttpResponse:
+    if request.htmx:
+        return _panel(request, contact)
+    return redirect(contact)
+
+
+@require_POST
+def contact_send(request: HttpRequest, pk: int) -> HttpResponse:
+    contact = get_object_or_404(Contact.objects.select_related("account"), pk=pk)
+    form = SendForm(request.POST)
+    if not form.is_valid():
+        return _panel(request, contact, send_form=form, status=400)
+    try:
+        message = services.message_send(
+            contact=contact, body=form.cleaned_data["body"], kind=_reply_kind(contact), sent_by=request.user
+        )
+    except services.SendRefused as refused:
+        return _panel(
+            request,
+            contact,
+            send_form=form,
+            send_error=refused.reason,
+            status=409 if refused.consent else 422,
+        )
+    if message.deferred_reason == "quiet_hours":
+        local = timezone.localtime(message.next_attempt_at, services.send_window_tz(contact))
+        messages.info(
+            request, f"Quiet hours for {contact}: the text goes out at {local:%a %H:%M} their time."
+        )
+    return _done(request, contact)
+
+
+@require_POST
+def contact_consent(request: HttpRequest, pk: int) -> HttpResponse:
+    contact = get_object_or_404(Contact.objects.select_related("account"), pk=pk)
+    form = ConsentForm(request.POST)
+    if not form.is_valid():
+        return _panel(request, contact, consent_form=form, status=400)
+    note = form.cleaned_data["note"].strip()
+    services.consent_record(
+        contact=contact,
+        action=form.cleaned_data["action"],
+        source="agent",
+        proof={"note": note} if note else {},
+        actor=request.user,
+    )
+    contact.refresh_from_db()
+    return _done(request, contact)
