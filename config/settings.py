@@ -167,9 +167,6 @@ STORAGES = {
     },
 }
 
-# Panels other modules add to the contact page: URL names taking the contact id.
-CONTACT_PAGE_PANELS = ["sms_contact_panel"]
-
 # --- SMS / Twilio -----------------------------------------------------------------------------
 SMS_PROVIDER = env_choice("SMS_PROVIDER", "console", {"console", "twilio"})
 TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID")
@@ -209,6 +206,39 @@ if SMS_PROVIDER == "twilio":
         _missing.append("TWILIO_MESSAGING_SERVICE_SID or TWILIO_FROM_NUMBER")
     if _missing:
         raise ImproperlyConfigured(f"SMS_PROVIDER=twilio needs {', '.join(_missing)}")
+
+# --- Reply inbox ------------------------------------------------------------------------------
+# SLA clocks run only in business hours, in the team's timezone.
+INBOX_TIMEZONE = env_str("INBOX_TIMEZONE", SMS_DEFAULT_TIMEZONE)
+try:
+    zoneinfo.ZoneInfo(INBOX_TIMEZONE)
+except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    raise ImproperlyConfigured(f"INBOX_TIMEZONE={INBOX_TIMEZONE!r} is not a timezone") from None
+INBOX_BUSINESS_HOURS_START = env_int("INBOX_BUSINESS_HOURS_START", 9, minimum=0)
+INBOX_BUSINESS_HOURS_END = env_int("INBOX_BUSINESS_HOURS_END", 17, minimum=1)
+if not INBOX_BUSINESS_HOURS_START < INBOX_BUSINESS_HOURS_END <= 24:
+    raise ImproperlyConfigured("INBOX_BUSINESS_HOURS_START must be before INBOX_BUSINESS_HOURS_END (0-24)")
+INBOX_BUSINESS_DAYS = env_str("INBOX_BUSINESS_DAYS", "mon-fri")
+try:
+    from sms.business_hours import parse_workdays as _parse_workdays
+
+    _parse_workdays(INBOX_BUSINESS_DAYS)
+except ValueError as exc:
+    raise ImproperlyConfigured(f"INBOX_BUSINESS_DAYS={INBOX_BUSINESS_DAYS!r}: {exc}") from None
+# Business hours to answer each high-intent reply: "help=1,meeting=1,pricing=4,opt_out=1".
+INBOX_SLA_HOURS = {"help": 1.0, "meeting": 1.0, "pricing": 4.0, "opt_out": 1.0}
+for _item in env_list("INBOX_SLA_HOURS", []):
+    _intent, _, _hours = _item.partition("=")
+    try:
+        INBOX_SLA_HOURS[_intent.strip()] = float(_hours)
+    except ValueError:
+        raise ImproperlyConfigured(f"INBOX_SLA_HOURS item {_item!r} is not intent=hours") from None
+
+# Modules that add their own demo data on top of `seed_demo` (each has seed() and delete()).
+DEMO_DATA_EXTENSIONS = ["sms.demo"]
+
+# Panels other modules add to the contact page: URL names taking the contact id.
+CONTACT_PAGE_PANELS = ["sms_contact_panel"]
 
 # --- REST API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {

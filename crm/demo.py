@@ -23,9 +23,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
+from importlib import import_module
 from typing import Any, TypeVar
 
 import phonenumbers
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone as djtz
@@ -1495,11 +1497,14 @@ def seed_demo(
     started = time.perf_counter()
     with transaction.atomic():
         deleted = 0
+        extensions = [import_module(path) for path in settings.DEMO_DATA_EXTENSIONS]
         if demo_exists():
             if not force:
                 return SeedResult(created=False, counts={}, deleted=0, elapsed=time.perf_counter() - started)
-            deleted = delete_demo_data()
+            # Other modules' demo rows first: they point at the demo contacts.
+            deleted = sum(extension.delete() for extension in extensions) + delete_demo_data()
         stages = list(PipelineStage.objects.all())
+        today = today or djtz.now().date()
         data = build(
             seed=seed,
             accounts=accounts,
@@ -1512,6 +1517,8 @@ def seed_demo(
             used_phones=set(Contact.objects.exclude(phone=None).values_list("phone", flat=True)),
         )
         write(data)
-    return SeedResult(
-        created=True, counts=data.counts(), deleted=deleted, elapsed=time.perf_counter() - started
-    )
+        counts = data.counts()
+        # Modules above the CRM (SMS, plays) add their demo data on top, named in settings.
+        for extension in extensions:
+            counts.update(extension.seed(seed=seed, today=today))
+    return SeedResult(created=True, counts=counts, deleted=deleted, elapsed=time.perf_counter() - started)

@@ -42,6 +42,9 @@ class User(AbstractUser):
         AGENT = "agent", "Agent"
 
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.AGENT)
+    takes_conversations = models.BooleanField(
+        default=True, help_text="Receives unowned SMS conversations in the inbox round-robin."
+    )
 
     class Meta:
         ordering = ["username"]
@@ -475,6 +478,7 @@ class ActivityKind(models.TextChoices):
     DEAL_STAGE_CHANGE = "deal_stage_change", "Deal stage change"
     RENEWAL_DECISION = "renewal_decision", "Renewal decision"
     TASK_CREATED = "task_created", "Task created"
+    INBOX_ACTION = "inbox_action", "Inbox action"
 
 
 # Touches that other channels report through the API (and people log by hand).

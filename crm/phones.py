@@ -1,6 +1,8 @@
 """Phone number parsing that needs no Django: typed text in, E.164 + validity + timezone out."""
 
+import zoneinfo
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import phonenumbers
 from phonenumbers import timezone as phone_timezone
@@ -42,9 +44,19 @@ def parse_phone(raw: str, default_region: str = "US") -> ParsedPhone:
     )
 
 
+# Two instants a season apart: zones that agree on both keep the same clock all year.
+_PROBES = (datetime(2026, 1, 15, 12, tzinfo=UTC), datetime(2026, 7, 15, 12, tzinfo=UTC))
+
+
 def _single_timezone(number) -> str | None:
+    """The number's timezone when all the zones it may be in keep the same clock (London,
+    Jersey and Guernsey do); toll-free and ranges that span zones give None, so callers fall
+    back to the account's or the default timezone."""
     zones = [z for z in phone_timezone.time_zones_for_number(number) if z != "Etc/Unknown"]
-    return zones[0] if zones else None
+    if not zones:
+        return None
+    clocks = {tuple(probe.astimezone(zoneinfo.ZoneInfo(z)).utcoffset() for probe in _PROBES) for z in zones}
+    return zones[0] if len(clocks) == 1 else None
 
 
 def _reason(exc: phonenumbers.NumberParseException) -> str:

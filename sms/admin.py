@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from sms.models import ConsentEvent, Conversation, Message
+from sms.models import ConsentEvent, Conversation, Deferral, IntentLabel, IntentRule, Message, SavedReply
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -53,3 +53,38 @@ class ConversationAdmin(admin.ModelAdmin):
     list_select_related = ("contact", "assignee")
     autocomplete_fields = ("assignee",)
     readonly_fields = ("contact", "first_response_at", "last_inbound_at", "last_outbound_at")
+
+
+@admin.register(IntentRule)
+class IntentRuleAdmin(admin.ModelAdmin):
+    """The classifier's rules: the matching rule with the highest confidence wins. Changes apply
+    to the next reply. Measure them with `python manage.py intent_report`."""
+
+    list_display = ("pattern", "intent", "confidence", "position", "is_active", "description")
+    list_editable = ("confidence", "position", "is_active")
+    list_filter = ("intent", "is_active")
+    search_fields = ("pattern", "description")
+
+
+@admin.register(IntentLabel)
+class IntentLabelAdmin(ReadOnlyAdmin):
+    list_display = ("labelled_at", "predicted", "intent", "labelled_by", "message")
+    list_filter = ("intent", "predicted")
+    list_select_related = ("labelled_by", "message")
+
+
+@admin.register(SavedReply)
+class SavedReplyAdmin(admin.ModelAdmin):
+    list_display = ("name", "position", "body")
+    list_editable = ("position",)
+    search_fields = ("name", "body")
+
+
+@admin.register(Deferral)
+class DeferralAdmin(admin.ModelAdmin):
+    list_display = ("contact", "until", "reason", "created_by", "created_at")
+    list_filter = ("until",)
+    search_fields = ("contact__email", "contact__last_name", "reason")
+    list_select_related = ("contact", "created_by")
+    autocomplete_fields = ("contact",)
+    readonly_fields = ("message", "created_by", "created_at")

@@ -9,11 +9,22 @@ HELP = frozenset({"HELP", "INFO"})
 _EDGES = re.compile(r"^[\W_]+|[\W_]+$", re.UNICODE)
 
 
+# Opt-in words that are also everyday answers: they only re-subscribe someone who opted out.
+SOFT_OPT_IN = frozenset({"YES"})
+
+
+def single_word(body: str) -> str:
+    """The message as one upper-case word without surrounding whitespace and punctuation,
+    or '' when it is not a single word."""
+    word = _EDGES.sub("", body or "").upper()
+    return word if word.isalpha() else ""
+
+
 def keyword_of(body: str) -> str | None:
     """'opt_out', 'opt_in', 'help' when the whole message is one keyword in any case,
     ignoring surrounding whitespace and punctuation ("Stop.", " stop!! "); else None."""
-    word = _EDGES.sub("", body or "").upper()
-    if not word or not word.isalpha():
+    word = single_word(body)
+    if not word:
         return None
     if word in OPT_OUT:
         return "opt_out"

@@ -1,6 +1,10 @@
 """SMS: the consent ledger, conversations and messages."""
 
+import re
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -56,6 +60,48 @@ class ConsentEvent(models.Model):
         super().save(*args, **kwargs)
 
 
+class Intent(models.TextChoices):
+    HELP = "help", "Help request"
+    DEFERRAL = "deferral", "Deferral (not now)"
+    PRICING = "pricing", "Pricing / upgrade interest"
+    MEETING = "meeting", "Meeting request"
+    OPT_OUT = "opt_out", "Opt-out in plain words"
+    POSITIVE = "positive", "Positive"
+    OTHER = "other", "Other"
+
+
+# Replies that need a person soon; the value is the default SLA in business hours.
+HIGH_INTENT_SLA_HOURS = {Intent.HELP: 1, Intent.MEETING: 1, Intent.PRICING: 4}
+
+
+class IntentRule(models.Model):
+    """One classification rule, editable in the admin. The matching rule with the highest
+    confidence wins (ties: lower position first)."""
+
+    intent = models.CharField(max_length=16, choices=Intent.choices)
+    pattern = models.CharField(
+        max_length=500, help_text="A regular expression, matched case-insensitively anywhere in the reply."
+    )
+    confidence = models.FloatField(
+        default=0.8, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)], help_text="0 to 1."
+    )
+    position = models.PositiveIntegerField(default=100)
+    is_active = models.BooleanField(default=True)
+    description = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_intent_display()}: /{self.pattern}/ ({self.confidence:.2f})"
+
+    def clean(self) -> None:
+        try:
+            re.compile(self.pattern, re.IGNORECASE)
+        except re.error as exc:
+            raise ValidationError({"pattern": f"Not a valid regular expression: {exc}"}) from None
+
+
 class ConversationStatus(models.TextChoices):
     OPEN = "open", "Open"
     SNOOZED = "snoozed", "Snoozed"
@@ -76,16 +122,33 @@ class Conversation(models.Model):
         on_delete=models.SET_NULL,
         related_name="conversations",
     )
-    intent = models.CharField(max_length=32, blank=True)
-    sla_due_at = models.DateTimeField(null=True, blank=True)
+    intent = models.CharField(max_length=16, choices=Intent.choices, blank=True, db_index=True)
+    intent_confidence = models.FloatField(null=True, blank=True)
+    sla_due_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    awaiting_since = models.DateTimeField(
+        null=True, blank=True, help_text="The oldest inbound message nobody has answered yet."
+    )
     first_response_at = models.DateTimeField(null=True, blank=True)
+    first_response_seconds = models.PositiveIntegerField(null=True, blank=True)
+    last_response_seconds = models.PositiveIntegerField(null=True, blank=True)
+    snoozed_until = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
     last_inbound_at = models.DateTimeField(null=True, blank=True, db_index=True)
     last_outbound_at = models.DateTimeField(null=True, blank=True)
+    last_message = models.ForeignKey(
+        "Message",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Latest message in the thread, for the inbox list.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-last_inbound_at", "-id"]
+        indexes = [models.Index(fields=["status", "assignee", "sla_due_at"])]
 
     def __str__(self) -> str:
         return f"Conversation with {self.contact}"
@@ -135,8 +198,8 @@ class Message(models.Model):
     direction = models.CharField(max_length=8, choices=Direction.choices)
     kind = models.CharField(max_length=16, choices=MessageKind.choices, default=MessageKind.MANUAL)
     body = models.TextField()
-    to_number = models.CharField(max_length=20)
-    from_number = models.CharField(max_length=40, blank=True)
+    to_number = models.CharField(max_length=64)
+    from_number = models.CharField(max_length=64, blank=True)
     status = models.CharField(max_length=16, choices=MessageStatus.choices, db_index=True)
     provider = models.CharField(max_length=16, blank=True)
     provider_sid = models.CharField(max_length=64, null=True, blank=True, unique=True)
@@ -150,6 +213,16 @@ class Message(models.Model):
         null=True, blank=True, help_text="Queued messages are sent from this time on (quiet hours, retries)."
     )
     deferred_reason = models.CharField(max_length=100, blank=True)
+    intent = models.CharField(max_length=16, choices=Intent.choices, blank=True)
+    intent_confidence = models.FloatField(null=True, blank=True)
+    intent_rule = models.ForeignKey(
+        IntentRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    response_seconds = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="For a reply: seconds since the customer's oldest unanswered message.",
+    )
     enqueued_at = models.DateTimeField(
         null=True,
         blank=True,
@@ -157,6 +230,10 @@ class Message(models.Model):
     )
     claimed_at = models.DateTimeField(
         null=True, blank=True, help_text="When a worker claimed it for sending."
+    )
+    verify_before_send = models.BooleanField(
+        default=False,
+        help_text="An earlier attempt may have reached the provider: look it up there before sending again.",
     )
     sent_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -186,7 +263,7 @@ class StatusCallback(models.Model):
     """Provider status callbacks already applied, so a repeat is recognised (SID + status)."""
 
     provider_sid = models.CharField(max_length=64)
-    status = models.CharField(max_length=16)
+    status = models.CharField(max_length=32)
     error_code = models.CharField(max_length=16, blank=True)
     received_at = models.DateTimeField(auto_now_add=True)
 
@@ -207,3 +284,56 @@ class SenderPace(models.Model):
 
     def __str__(self) -> str:
         return self.sender
+
+
+class IntentLabel(models.Model):
+    """An agent's relabel of an inbound message, kept to measure the classifier."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="intent_labels")
+    predicted = models.CharField(max_length=16, choices=Intent.choices, blank=True)
+    intent = models.CharField(max_length=16, choices=Intent.choices)
+    labelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    labelled_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-labelled_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.predicted or '—'} → {self.intent}"
+
+
+class Deferral(models.Model):
+    """The customer asked us to wait: automated texts to the contact pause until ``until``."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="deferrals")
+    until = models.DateTimeField(db_index=True)
+    reason = models.CharField(max_length=300, blank=True)
+    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-until"]
+        indexes = [models.Index(fields=["contact", "until"])]
+
+    def __str__(self) -> str:
+        return f"{self.contact} deferred until {self.until:%Y-%m-%d}"
+
+
+class SavedReply(models.Model):
+    """A reply template. Placeholders: {first_name}, {last_name}, {account}, {owner}, {agent}."""
+
+    name = models.CharField(max_length=100, unique=True)
+    body = models.TextField()
+    position = models.PositiveIntegerField(default=100)
+
+    class Meta:
+        ordering = ["position", "name"]
+        verbose_name_plural = "saved replies"
+
+    def __str__(self) -> str:
+        return self.name

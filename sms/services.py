@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -39,6 +40,11 @@ logger = logging.getLogger(__name__)
 
 UNSUBSCRIBED_CODE = "21610"
 PROOF_KEYS = ("disclosure", "url", "ip", "message", "note", "form", "file")
+CONSENT_CLOCK_SKEW = timedelta(minutes=5)
+# A reply is part of the customer's conversation while their last text is this recent.
+REPLY_WINDOW = timedelta(hours=24)
+# A message still 'sending' after this long lost its worker (tasks time out after 60 s).
+STUCK_AFTER = timedelta(minutes=10)
 
 
 # --- Consent ----------------------------------------------------------------------------
@@ -67,6 +73,10 @@ def consent_record(
     if source not in ConsentSource.values:
         raise ConsentError(f"Unknown consent source {source!r}.")
     proof = dict(proof or {})
+    now = timezone.now()
+    if occurred_at is not None and occurred_at > now + CONSENT_CLOCK_SKEW:
+        # A future-dated event would outrank every later one, including a STOP.
+        raise ConsentError("Consent cannot be recorded for a time in the future.")
     if action == ConsentAction.OPT_IN and not any(proof.get(key) for key in PROOF_KEYS):
         raise ConsentError(
             "An opt-in needs proof: at least one of " + ", ".join(PROOF_KEYS) + " (e.g. the disclosure text)."
@@ -79,7 +89,7 @@ def consent_record(
         source=source,
         proof=proof,
         actor=actor,
-        occurred_at=occurred_at or timezone.now(),
+        occurred_at=occurred_at or now,
     )
     latest = ConsentEvent.objects.filter(contact=locked).order_by("-occurred_at", "-id").first()
     state = SmsConsent.OPTED_IN if latest.action == ConsentAction.OPT_IN else SmsConsent.OPTED_OUT
@@ -110,21 +120,28 @@ class SendRefused(Exception):
         self.consent = consent  # 409 on the API; other refusals are 422
 
 
+def in_reply_window(contact: Contact, now: datetime | None = None) -> bool:
+    """True while the customer's last inbound text is recent enough to answer without an
+    opt-in (they started the conversation)."""
+    now = now or timezone.now()
+    return Message.objects.filter(
+        contact=contact, direction=Direction.INBOUND, created_at__gte=now - REPLY_WINDOW
+    ).exists()
+
+
 def _check_consent(contact: Contact, kind: str) -> None:
-    state = contact.sms_consent
+    """Consent rules by kind. Keyword confirmations (opt-out, HELP) always go; a reply needs
+    a recent text from the customer and no opt-out; everything else needs an opt-in."""
     if kind == MessageKind.COMPLIANCE:
         return
-    if state == SmsConsent.OPTED_IN:
-        return
+    state = contact.sms_consent
     if state == SmsConsent.OPTED_OUT:
         raise SendRefused("opted_out", f"{contact} has opted out of texts.", consent=True)
-    if kind == MessageKind.REPLY and _customer_started_conversation(contact):
+    if state == SmsConsent.OPTED_IN:
+        return
+    if kind == MessageKind.REPLY and in_reply_window(contact):
         return
     raise SendRefused("not_opted_in", f"{contact} has not opted in to texts.", consent=True)
-
-
-def _customer_started_conversation(contact: Contact) -> bool:
-    return Message.objects.filter(contact=contact, direction=Direction.INBOUND).exists()
 
 
 def send_window_tz(contact: Contact):
@@ -139,6 +156,15 @@ def send_window_tz(contact: Contact):
 def send_window_opens(contact: Contact, now: datetime) -> datetime:
     tz = send_window_tz(contact)
     return next_send_time(now, tz, settings.SMS_QUIET_HOURS_START, settings.SMS_QUIET_HOURS_END)
+
+
+# Manual and automated texts respect quiet hours; replies and keyword confirmations answer
+# the customer's own text and go at once.
+QUIET_HOURS_KINDS = (MessageKind.MANUAL, MessageKind.AUTOMATED)
+
+
+def clean_body(body: str | None) -> str:
+    return (body or "").replace("\x00", "").strip()
 
 
 def message_send(
@@ -159,7 +185,7 @@ def message_send(
         existing = Message.objects.filter(idempotency_key=idempotency_key).first()
         if existing is not None:
             return existing
-    body = (body or "").strip()
+    body = clean_body(body)
     if not body:
         raise SendRefused("empty_body", "The message is empty.")
     if len(body) > MAX_BODY_CHARS:
@@ -176,7 +202,7 @@ def message_send(
     _check_consent(contact, kind)
     due = now
     deferred_reason = ""
-    if kind in (MessageKind.MANUAL, MessageKind.AUTOMATED):
+    if kind in QUIET_HOURS_KINDS:
         due = send_window_opens(contact, now)
         if due > now:
             deferred_reason = "quiet_hours"
@@ -203,16 +229,24 @@ def message_send(
         if idempotency_key:  # a concurrent call with the same key won the race
             return Message.objects.get(idempotency_key=idempotency_key)
         raise
+    if conversation is not None:
+        Conversation.objects.filter(pk=conversation.pk).update(last_message=message, updated_at=now)
     if due <= now:
-        transaction.on_commit(lambda: enqueue_delivery(message.pk))
+        # robust: a broker hiccup must not turn a stored message into an error the caller
+        # retries (that would be a second text); the sweeper enqueues it instead.
+        transaction.on_commit(lambda: enqueue_delivery(message.pk), robust=True)
     return message
 
 
 def enqueue_delivery(message_id: int) -> None:
     from django_q.tasks import async_task
 
+    try:
+        async_task("sms.tasks.deliver_message", message_id, task_name=f"deliver-{message_id}")
+    except Exception:
+        logger.exception("Could not enqueue delivery of SMS %s; the outbox sweeper will", message_id)
+        return
     Message.objects.filter(pk=message_id, status=MessageStatus.QUEUED).update(enqueued_at=timezone.now())
-    async_task("sms.tasks.deliver_message", message_id, task_name=f"deliver-{message_id}")
 
 
 # --- Delivery ---------------------------------------------------------------------------
@@ -221,11 +255,11 @@ def enqueue_delivery(message_id: int) -> None:
 @dataclass(frozen=True)
 class DeliveryOutcome:
     message_id: int
-    result: str  # sent | retry | failed | blocked | skipped | paced
+    result: str  # sent | retry | failed | blocked | skipped | paced | deferred
 
 
 def _backoff(attempts: int) -> timedelta:
-    # Exponential with full jitter: 30 s, 60 s, 120 s ... capped at an hour.
+    # Exponential with equal jitter: 15-30 s, 30-60 s, 60-120 s ... capped at an hour.
     ceiling = min(3600, 30 * 2 ** max(0, attempts - 1))
     return timedelta(seconds=random.uniform(ceiling / 2, ceiling))
 
@@ -234,12 +268,12 @@ def status_callback_url() -> str:
     return f"{settings.PUBLIC_BASE_URL}/sms/twilio/status/"
 
 
-def pace_reserve(sender: str, segments: int, *, max_wait: float = 30.0, now=None) -> float | None:
+def pace_reserve(sender: str, segments: int, *, max_wait: float = 20.0, now=None) -> float | None:
     """Reserve ``segments`` of the sender's rate. Returns seconds to wait before sending, or
     None when the next free slot is further away than ``max_wait`` (try again later).
 
     Each worker reserves one slot at a time, so the wait is bounded by workers x segments /
-    rate; ``max_wait`` stays below the task timeout."""
+    rate; ``max_wait`` plus the provider's timeouts stays below the task timeout."""
     rate = settings.SMS_SEGMENTS_PER_SECOND
     if rate <= 0:
         return 0.0
@@ -279,52 +313,88 @@ def _move(message: Message, status: str, **fields) -> bool:
     )
 
 
+def _release(message: Message, *, until: datetime, reason: str = "") -> None:
+    """Hand a claimed message back to the queue without counting the attempt."""
+    fields = {"attempts": F("attempts") - 1, "next_attempt_at": until, "enqueued_at": None}
+    if reason:
+        fields["deferred_reason"] = reason
+    _move(message, MessageStatus.QUEUED, **fields)
+
+
+def _refusal(message: Message, contact: Contact | None) -> SendRefused | None:
+    """Why this message may not go out right now, with the contact's current consent."""
+    if contact is None:
+        return SendRefused("no_contact", "The contact was deleted.")
+    try:
+        _check_consent(contact, message.kind)
+    except SendRefused as refused:
+        return refused
+    return None
+
+
 def message_deliver(*, message_id: int) -> DeliveryOutcome:
     """Send one queued message. Safe to call any number of times from any number of workers:
     only the caller whose conditional update claims the row sends it."""
     now = timezone.now()
     if not _claim(message_id, now):
         return DeliveryOutcome(message_id, "skipped")
-    message = Message.objects.select_related("contact").get(pk=message_id)
+    message = Message.objects.select_related("contact__account").get(pk=message_id)
     contact = message.contact
-    # Consent is checked again at send time: an opt-out may have arrived since queueing.
-    if contact is None:
-        _move(
-            message, MessageStatus.FAILED, error_code="no_contact", error_message="The contact was deleted."
-        )
-        return DeliveryOutcome(message_id, "blocked")
-    try:
-        _check_consent(contact, message.kind)
-    except SendRefused as refused:
-        _move(message, MessageStatus.FAILED, error_code=refused.code, error_message=refused.reason[:300])
-        _timeline_failed(message, refused.reason)
-        return DeliveryOutcome(message_id, "blocked")
+    if refused := _refusal(message, contact):
+        return _blocked(message, refused)
+    if message.kind in QUIET_HOURS_KINDS:
+        # Retries and backlogs come due at any hour: check the window again now.
+        opens = send_window_opens(contact, now)
+        if opens > now:
+            _release(message, until=opens, reason="quiet_hours")
+            return DeliveryOutcome(message_id, "deferred")
     provider = get_provider()
     wait = pace_reserve(provider.sender, message.segments)
     if wait is None:
-        # Over the sender's rate: hand the message back without counting the attempt.
         later = now + timedelta(seconds=max(1.0, message.segments / max(settings.SMS_SEGMENTS_PER_SECOND, 1)))
-        _move(
-            message, MessageStatus.QUEUED, attempts=F("attempts") - 1, next_attempt_at=later, enqueued_at=None
-        )
+        _release(message, until=later)
         return DeliveryOutcome(message_id, "paced")
     if wait > 0:
         time.sleep(wait)
+    # Consent once more, fresh from the database, right before the provider: a STOP may have
+    # arrived while we waited for our slot.
+    contact.sms_consent = Contact.objects.values_list("sms_consent", flat=True).get(pk=contact.pk)
+    if refused := _refusal(message, contact):
+        return _blocked(message, refused)
     try:
-        result = provider.send(to=message.to_number, body=message.body, status_callback=status_callback_url())
+        result = None
+        if message.verify_before_send:
+            result = provider.find_sent(
+                to=message.to_number, body=message.body, since=message.created_at - timedelta(minutes=1)
+            )
+        if result is None:
+            result = provider.send(
+                to=message.to_number, body=message.body, status_callback=status_callback_url()
+            )
     except ProviderError as error:
         return _delivery_failed(message, error)
+    _sent(message, contact, provider.name, result)
+    return DeliveryOutcome(message_id, "sent")
+
+
+def _sent(message: Message, contact: Contact, provider_name: str, result) -> None:
     sent_at = timezone.now()
-    _move(message, MessageStatus.SENT, provider=provider.name, provider_sid=result.sid,
-          from_number=result.from_number, sent_at=sent_at, error_code="", error_message="")  # fmt: skip
+    _move(message, MessageStatus.SENT, provider=provider_name, provider_sid=result.sid,
+          from_number=result.from_number, sent_at=sent_at, error_code="", error_message="",
+          verify_before_send=False)  # fmt: skip
     Conversation.objects.filter(contact=contact).update(last_outbound_at=sent_at)
+    summary = message.body[:300]
+    data = {"message": message.pk, "segments": message.segments, "kind": message.kind}
+    if message.response_seconds is not None:
+        data["response_seconds"] = message.response_seconds
+        summary = f"Replied in {_duration(message.response_seconds)}: {message.body}"[:300]
     crm_services.activity_record(
         kind=ActivityKind.SMS_SENT,
         contact=contact,
         actor=message.sent_by,
         occurred_at=sent_at,
-        summary=message.body[:300],
-        data={"message": message.pk, "segments": message.segments, "kind": message.kind},
+        summary=summary,
+        data=data,
     )
     # A status callback may have beaten us to the SID; apply what already arrived.
     for status, error_code in StatusCallback.objects.filter(provider_sid=result.sid).values_list(
@@ -333,7 +403,20 @@ def message_deliver(*, message_id: int) -> DeliveryOutcome:
         message_status_apply(
             provider_sid=result.sid, provider_status=status, error_code=error_code, record=False
         )
-    return DeliveryOutcome(message_id, "sent")
+
+
+def _duration(seconds: int) -> str:
+    if seconds < 90:
+        return f"{seconds} s"
+    if seconds < 90 * 60:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _blocked(message: Message, refused: SendRefused) -> DeliveryOutcome:
+    _move(message, MessageStatus.FAILED, error_code=refused.code[:16], error_message=refused.reason[:300])
+    _timeline_failed(message, refused.reason, refused.code)
+    return DeliveryOutcome(message.pk, "blocked")
 
 
 def _delivery_failed(message: Message, error: ProviderError) -> DeliveryOutcome:
@@ -346,28 +429,35 @@ def _delivery_failed(message: Message, error: ProviderError) -> DeliveryOutcome:
             enqueued_at=None,
             error_code=error.code[:16],
             error_message=error.message[:300],
+            # After an unclear answer, ask the provider before sending again.
+            verify_before_send=message.verify_before_send or error.ambiguous,
         )
-        logger.warning("SMS %s: transient provider error %s, retrying", message.pk, error.code)
+        logger.warning(
+            "SMS %s: provider error %s (ambiguous=%s), retrying", message.pk, error.code, error.ambiguous
+        )
         return DeliveryOutcome(message.pk, "retry")
-    _move(message, MessageStatus.FAILED, error_code=error.code[:16], error_message=error.message[:300])
-    _timeline_failed(message, error.message)
+    reason = error.message
+    if error.ambiguous or message.verify_before_send:
+        reason = f"{error.message} — the provider may have sent it; check before resending."
+    _move(message, MessageStatus.FAILED, error_code=error.code[:16], error_message=reason[:300])
+    _timeline_failed(message, reason, error.code)
     if error.code == UNSUBSCRIBED_CODE and message.contact is not None:
         _opt_out_from_provider(message.contact, message)
     return DeliveryOutcome(message.pk, "failed")
 
 
-def _timeline_failed(message: Message, reason: str) -> None:
+def _timeline_failed(message: Message, reason: str, code: str) -> None:
     if message.contact is not None:
         crm_services.activity_record(
             kind=ActivityKind.SMS_FAILED,
             contact=message.contact,
             summary=reason[:300],
-            data={"message": message.pk, "error_code": message.error_code or ""},
+            data={"message": message.pk, "error_code": code},
         )
 
 
 def _opt_out_from_provider(contact: Contact, message: Message) -> None:
-    if contact.sms_consent != SmsConsent.OPTED_OUT:
+    if Contact.objects.filter(pk=contact.pk).exclude(sms_consent=SmsConsent.OPTED_OUT).exists():
         consent_record(
             contact=contact,
             action=ConsentAction.OPT_OUT,
@@ -393,29 +483,32 @@ def message_status_apply(
     *, provider_sid: str, provider_status: str, error_code: str = "", record: bool = True
 ) -> bool:
     """Apply a provider status if it moves the message forward. Repeats (same SID and status)
-    and late arrivals (a 'sent' after 'delivered') change nothing. Returns True if applied."""
-    provider_status = (provider_status or "").lower()
-    if record:
-        try:
-            with transaction.atomic():
-                StatusCallback.objects.create(
-                    provider_sid=provider_sid, status=provider_status, error_code=error_code
-                )
-        except IntegrityError:
-            return False  # already seen
-    status = PROVIDER_STATUS.get(provider_status)
-    if status is None:
-        return False
-    lower = [
-        s for s, rank in STATUS_RANK.items() if rank < STATUS_RANK[status] and s != MessageStatus.RECEIVED
-    ]
-    now = timezone.now()
-    fields = {"status": status, "status_updated_at": now}
-    if status == MessageStatus.DELIVERED:
-        fields["delivered_at"] = now
-    if error_code:
-        fields["error_code"] = error_code[:16]
+    and late arrivals (a 'sent' after 'delivered') change nothing. Recording the callback
+    and applying it are one transaction, so a failure leaves the retry free to apply it.
+    Returns True if applied."""
+    provider_status = (provider_status or "").lower()[:32]
+    error_code = (error_code or "")[:16]
     with transaction.atomic():
+        if record:
+            try:
+                with transaction.atomic():
+                    StatusCallback.objects.create(
+                        provider_sid=provider_sid, status=provider_status, error_code=error_code
+                    )
+            except IntegrityError:
+                return False  # already seen
+        status = PROVIDER_STATUS.get(provider_status)
+        if status is None:
+            return False
+        lower = [
+            s for s, rank in STATUS_RANK.items() if rank < STATUS_RANK[status] and s != MessageStatus.RECEIVED
+        ]
+        now = timezone.now()
+        fields = {"status": status, "status_updated_at": now}
+        if status == MessageStatus.DELIVERED:
+            fields["delivered_at"] = now
+        if error_code:
+            fields["error_code"] = error_code
         updated = Message.objects.filter(
             provider_sid=provider_sid, direction=Direction.OUTBOUND, status__in=lower
         ).update(**fields)
@@ -454,83 +547,129 @@ def _contact_for_number(number: str) -> Contact:
     try:
         with transaction.atomic():
             return crm_services.contact_create(phone=number)
-    except IntegrityError:  # created by a concurrent webhook for the same number
+    except (IntegrityError, ValidationError):
+        # A concurrent webhook for the same new number created it first.
         return Contact.objects.get(phone=number)
 
 
 def inbound_receive(*, provider_sid: str, from_number: str, to_number: str, body: str) -> InboundResult:
     """Store an inbound text once (by provider SID), handle carrier keywords, reopen the
-    conversation and put the reply on the timeline. Unknown numbers become contacts."""
+    conversation, route it in the inbox and put it on the timeline. Unknown numbers become
+    contacts."""
     if Message.objects.filter(provider_sid=provider_sid).exists():
         return InboundResult(None, duplicate=True)
+    body = (body or "").replace("\x00", "")
     contact = _contact_for_number(from_number)
     now = timezone.now()
+    info = count_segments(body)
     try:
         with transaction.atomic():
             conversation, _ = Conversation.objects.get_or_create(contact=contact)
+            # Serialise replies from one contact so routing decisions never overwrite each other.
+            conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
             message = Message.objects.create(
                 contact=contact,
                 conversation=conversation,
                 direction=Direction.INBOUND,
                 kind=MessageKind.INBOUND,
-                body=body or "",
-                to_number=to_number,
+                body=body,
+                to_number=(to_number or "")[:64],
                 from_number=from_number,
                 status=MessageStatus.RECEIVED,
                 provider=settings.SMS_PROVIDER,
                 provider_sid=provider_sid,
-                segments=count_segments(body or "").segments,
-                encoding=count_segments(body or "").encoding,
+                segments=info.segments,
+                encoding=info.encoding,
                 status_updated_at=now,
             )
-            Conversation.objects.filter(pk=conversation.pk).update(
-                status=ConversationStatus.OPEN, last_inbound_at=now, updated_at=now
-            )
+            conversation.status = ConversationStatus.OPEN
+            conversation.last_inbound_at = now
+            conversation.last_message = message
+            keyword = _keyword_for(contact, body)
+            if keyword:
+                conversation.save()
+                _handle_keyword(contact, keyword, message)
+            else:
+                from sms.inbox import inbound_route  # the inbox builds on this module
+
+                inbound_route(message=message, conversation=conversation)
             crm_services.activity_record(
                 kind=ActivityKind.SMS_REPLY,
                 contact=contact,
                 occurred_at=now,
-                summary=(body or "")[:300],
-                data={"message": message.pk},
+                summary=body[:300],
+                data={"message": message.pk, "intent": message.intent or keyword or ""},
             )
-            keyword = keywords.keyword_of(body)
-            if keyword:
-                _handle_keyword(contact, keyword, message)
     except IntegrityError:
         # The same MessageSid arrived twice at once; the other request stored it.
         return InboundResult(None, duplicate=True)
     return InboundResult(message, keyword=keyword)
 
 
+def _keyword_for(contact: Contact, body: str) -> str | None:
+    keyword = keywords.keyword_of(body)
+    if (
+        keyword == "opt_in"
+        and keywords.single_word(body) in keywords.SOFT_OPT_IN
+        and contact.sms_consent != SmsConsent.OPTED_OUT
+    ):
+        return None  # a plain "yes" answers a question; it re-subscribes only after a STOP
+    return keyword
+
+
 def _handle_keyword(contact: Contact, keyword: str, message: Message) -> None:
+    """Record consent first; the confirmation is best-effort and can never undo it."""
     proof = {"message": message.body, "message_sid": message.provider_sid}
+    was = Contact.objects.values_list("sms_consent", flat=True).get(pk=contact.pk)
     if keyword == "opt_out":
         consent_record(
             contact=contact, action=ConsentAction.OPT_OUT, source=ConsentSource.KEYWORD, proof=proof
         )
-        reply = settings.SMS_OPT_OUT_REPLY
+        reply, kind = (
+            (settings.SMS_OPT_OUT_REPLY if was != SmsConsent.OPTED_OUT else ""),
+            MessageKind.COMPLIANCE,
+        )
     elif keyword == "opt_in":
         consent_record(
             contact=contact, action=ConsentAction.OPT_IN, source=ConsentSource.KEYWORD, proof=proof
         )
-        reply = settings.SMS_OPT_IN_REPLY
+        # An ordinary reply: if they text STOP before it goes out, it does not go out.
+        reply, kind = (settings.SMS_OPT_IN_REPLY if was != SmsConsent.OPTED_IN else ""), MessageKind.REPLY
     else:
-        reply = settings.SMS_HELP_REPLY
-    message_send(
-        contact=contact,
-        body=reply,
-        kind=MessageKind.COMPLIANCE,
-        idempotency_key=f"keyword-reply:{message.provider_sid}",
-    )
+        reply, kind = settings.SMS_HELP_REPLY, MessageKind.COMPLIANCE
+    if not reply:
+        return
+    try:
+        with transaction.atomic():
+            message_send(
+                contact=contact,
+                body=reply,
+                kind=kind,
+                idempotency_key=f"keyword-reply:{message.provider_sid}",
+            )
+    except Exception:
+        logger.exception("Keyword confirmation to %s not sent; the consent change stands", contact.pk)
 
 
 # --- Sweeper ----------------------------------------------------------------------------
 
 
-def outbox_sweep(*, batch_size: int = 500, stale_after: timedelta = timedelta(minutes=2)) -> int:
+def outbox_sweep(*, batch_size: int = 500, stale_after: timedelta = timedelta(minutes=10)) -> int:
     """Enqueue due queued messages whose delivery task is missing (a lost enqueue, a retry
-    or a quiet-hours deferral that has come due). Returns how many were enqueued."""
+    or a quiet-hours deferral that has come due), and put messages whose worker died while
+    'sending' back in the queue to be looked up at the provider before any resend. Returns
+    how many were enqueued."""
     now = timezone.now()
+    recovered = Message.objects.filter(status=MessageStatus.SENDING, claimed_at__lt=now - STUCK_AFTER).update(
+        status=MessageStatus.QUEUED,
+        attempts=F("attempts") - 1,
+        verify_before_send=True,
+        next_attempt_at=now,
+        enqueued_at=None,
+        status_updated_at=now,
+    )
+    if recovered:
+        logger.warning("Outbox sweeper recovered %s message(s) stuck in 'sending'", recovered)
     due = list(
         Message.objects.filter(status=MessageStatus.QUEUED, next_attempt_at__lte=now)
         .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - stale_after))

@@ -1,19 +1,23 @@
 """SMS providers: one small interface, chosen by the SMS_PROVIDER setting."""
 
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 
 from django.conf import settings
 
 
 class ProviderError(Exception):
-    """A send that did not go through. ``permanent`` decides between retry and give up."""
+    """A send that did not go through. ``permanent`` decides between retry and give up;
+    ``ambiguous`` means the provider may have accepted it anyway (a read timeout, a 500), so
+    it must be looked up with the provider before it is sent again."""
 
-    def __init__(self, message: str, *, code: str = "", permanent: bool):
+    def __init__(self, message: str, *, code: str = "", permanent: bool, ambiguous: bool = False):
         super().__init__(message)
         self.message = message
         self.code = code
         self.permanent = permanent
+        self.ambiguous = ambiguous
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,10 @@ class Provider:
         raise NotImplementedError
 
     def send(self, *, to: str, body: str, status_callback: str | None) -> SendResult:
+        raise NotImplementedError
+
+    def find_sent(self, *, to: str, body: str, since: datetime) -> SendResult | None:
+        """A message with this body sent to ``to`` since ``since``, if the provider has one."""
         raise NotImplementedError
 
 

@@ -24,3 +24,6 @@ class ConsoleProvider(Provider):
 
         async_task("sms.tasks.console_delivery_playback", sid, to, task_name=f"playback-{sid}")
         return SendResult(sid=sid, from_number=CONSOLE_FROM)
+
+    def find_sent(self, *, to: str, body: str, since) -> SendResult | None:
+        return None  # the console never half-sends

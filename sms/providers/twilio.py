@@ -1,9 +1,12 @@
 """Twilio through the official SDK."""
 
+from datetime import datetime
+
 import requests
-from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
+from urllib3.exceptions import NewConnectionError
 
 from sms.providers import Provider, ProviderError, SendResult
 
@@ -23,20 +26,28 @@ PERMANENT_CODES = {
     "30006",  # landline or unreachable carrier
     "30007",  # carrier filtering
 }
-TRANSIENT_CODES = {"20429", "20500", "20503", "30001", "30008"}
+# Rejected before anything was sent: safe to send again.
+RETRYABLE_CODES = {"20429", "20503"}
+RETRYABLE_STATUS = {401, 403, 429, 503}
 
 
-def classify(exc: TwilioRestException) -> ProviderError:
-    code = str(exc.code or "")
-    transient = (
-        code in TRANSIENT_CODES
-        or exc.status == 429
-        or exc.status >= 500
-        # Credentials can be fixed by an operator; keep the message and retry with backoff.
-        or exc.status in (401, 403)
-    )
-    permanent = code in PERMANENT_CODES or not transient
-    return ProviderError(exc.msg or f"Twilio error {code or exc.status}", code=code, permanent=permanent)
+def classify(status: int, code: str, message: str) -> ProviderError:
+    """An error answer from Twilio. 5xx other than 503 may come after Twilio accepted the
+    message, so those are ambiguous: look it up before sending again."""
+    if code in PERMANENT_CODES:
+        return ProviderError(message, code=code, permanent=True)
+    if code in RETRYABLE_CODES or status in RETRYABLE_STATUS:
+        return ProviderError(message, code=code or str(status), permanent=False)
+    if status >= 500:
+        return ProviderError(message, code=code or str(status), permanent=False, ambiguous=True)
+    return ProviderError(message, code=code or str(status), permanent=True)
+
+
+def _never_connected(exc: requests.RequestException) -> bool:
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(exc, requests.ConnectionError) and isinstance(reason, NewConnectionError)
 
 
 class TwilioProvider(Provider):
@@ -46,7 +57,8 @@ class TwilioProvider(Provider):
         self.messaging_service_sid = messaging_service_sid
         self.from_number = from_number
         # max_retries=0: retries are ours (with backoff), never hidden inside one attempt.
-        http = TwilioHttpClient(timeout=15, max_retries=0)
+        # (connect, read) timeouts stay well inside the task timeout.
+        http = TwilioHttpClient(timeout=10, max_retries=0)
         self.client = Client(account_sid, auth_token, http_client=http)
 
     @property
@@ -64,11 +76,32 @@ class TwilioProvider(Provider):
         try:
             message = self.client.messages.create(**kwargs)
         except TwilioRestException as exc:
-            raise classify(exc) from exc
-        except requests.RequestException as exc:  # timeouts, refused connections, resets
+            raise classify(exc.status, str(exc.code or ""), exc.msg or f"Twilio error {exc.code}") from exc
+        except TwilioServiceException as exc:  # RFC-9457 problem details from newer endpoints
+            raise classify(exc.status, str(exc.code or ""), exc.detail or exc.title) from exc
+        except requests.RequestException as exc:
+            if _never_connected(exc):
+                raise ProviderError(
+                    f"Could not reach Twilio: {exc}", code="network", permanent=False
+                ) from exc
             raise ProviderError(
-                f"Network error talking to Twilio: {exc}", code="network", permanent=False
+                f"No clear answer from Twilio: {exc}", code="network", permanent=False, ambiguous=True
             ) from exc
-        except TwilioException as exc:
-            raise ProviderError(str(exc), code="twilio", permanent=False) from exc
+        except Exception as exc:  # e.g. an unreadable 2xx body: Twilio may well have sent it
+            raise ProviderError(
+                f"Unreadable answer from Twilio: {exc}", code="unreadable", permanent=False, ambiguous=True
+            ) from exc
         return SendResult(sid=message.sid, from_number=message.from_ or "")
+
+    def find_sent(self, *, to: str, body: str, since: datetime) -> SendResult | None:
+        try:
+            candidates = self.client.messages.list(to=to, date_sent_after=since, limit=50)
+        except (TwilioException, requests.RequestException) as exc:
+            raise ProviderError(
+                f"Could not look the message up: {exc}", code="lookup", permanent=False
+            ) from exc
+        for candidate in candidates:
+            created = candidate.date_created
+            if candidate.body == body and (created is None or created >= since):
+                return SendResult(sid=candidate.sid, from_number=candidate.from_ or "")
+        return None

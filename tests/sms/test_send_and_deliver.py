@@ -244,7 +244,7 @@ def test_sweeper_enqueues_due_messages_whose_enqueue_was_lost(opted_in):
     Message.objects.filter(pk=message.pk).update(enqueued_at=None)
     assert outbox_sweep() == 1
     assert outbox_sweep() == 0  # enqueued moments ago; not again
-    Message.objects.filter(pk=message.pk).update(enqueued_at=timezone.now() - timedelta(minutes=5))
+    Message.objects.filter(pk=message.pk).update(enqueued_at=timezone.now() - timedelta(minutes=15))
     assert outbox_sweep() == 1
 
 

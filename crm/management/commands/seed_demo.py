@@ -8,6 +8,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from crm.demo import seed_demo
 
+CRM_COUNTS = {"accounts", "contacts", "deals", "renewals", "orders", "events", "tasks", "activities", "users"}
+
 
 def _day(value: str) -> date:
     try:
@@ -49,7 +51,8 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 f"Seeded {c['accounts']} accounts, {c['contacts']} contacts, {c['deals']} deals, "
                 f"{c['renewals']} renewals, {c['orders']} orders, {c['events']} events, "
-                f"{c['tasks']} tasks, {c['activities']} activities ({c['users']} staff users) "
-                f"in {result.elapsed:.1f}s"
+                f"{c['tasks']} tasks, {c['activities']} activities ({c['users']} staff users)"
+                + "".join(f", {n} {key.replace('_', ' ')}" for key, n in c.items() if key not in CRM_COUNTS)
+                + f" in {result.elapsed:.1f}s"
             )
         )

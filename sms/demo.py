@@ -1,0 +1,189 @@
+"""SMS demo data on top of `seed_demo`: the consent ledger behind the demo contacts' states, a
+few saved replies, and a live inbox of replies of every intent, some of them past their SLA.
+
+Replies go through the real inbound path (classification, routing, deals and tasks), then are
+backdated so the inbox looks like a working day."""
+
+import random
+from datetime import UTC, date, datetime, timedelta
+
+from django.db.models import Q
+from django.utils import timezone
+
+from crm.models import Activity, Contact, Deal, SmsConsent, Task
+from sms import inbox
+from sms.models import (
+    ConsentEvent,
+    Conversation,
+    Deferral,
+    Direction,
+    IntentLabel,
+    Message,
+    MessageKind,
+    MessageStatus,
+    SavedReply,
+)
+from sms.services import inbound_receive
+
+SID_PREFIX = "SMdemo"
+DISCLOSURE = (
+    "By entering my number I agree to receive account and product texts. Msg&data rates may apply. "
+    "Reply STOP to opt out, HELP for help."
+)
+
+# (what we sent, what they answered). Every intent appears; several phrasings each.
+EXCHANGES = [
+    (
+        "Hi {first}, your {account} workspace is ready. Connect your CRM to start syncing contacts.",
+        "I can't find where to connect the integration, can you help?",
+    ),
+    (
+        "Hi {first}, quick check-in: how is {account} getting on with campaigns?",
+        "the export to csv keeps failing, getting an error",
+    ),
+    ("Hi {first}, your team used 90% of its seats this month.", "how much would 10 more seats cost?"),
+    ("{first}, the Pro plan adds automations and priority support.", "what's the price difference for pro?"),
+    (
+        "Hi {first}, your renewal is coming up on the 30th.",
+        "Can we set up a call next week to go over the renewal?",
+    ),
+    (
+        "Hi {first}, want a 15 min walkthrough of the new reports?",
+        "yes, could we do a zoom tomorrow afternoon?",
+    ),
+    ("Hi {first}, your renewal window opens soon.", "not now, we're slammed. maybe next month"),
+    (
+        "{first}, we noticed fewer logins lately. Anything we can help with?",
+        "reach out after the holidays please",
+    ),
+    ("Hi {first}, a tip: schedule reports to land Monday morning.", "Thanks, that's great!"),
+    ("Hi {first}, your first campaign went out to 1,200 customers.", "awesome, love it 🙌"),
+    ("Hi {first}, reminder: your onboarding call is tomorrow.", "please stop texting me"),
+    ("Hi {first}, time to reorder? Your last order was 45 days ago.", "who is this?"),
+    ("Hi {first}, we added SMS templates to your account.", "ok"),
+    ("Hi {first}, your invoice for November is ready.", "the invoice has the wrong billing address, help"),
+    ("Hi {first}, seats are almost full at {account}.", "we need to upgrade, can someone send a quote?"),
+]
+
+SAVED_REPLIES = [
+    (
+        "Thanks — on it",
+        "Thanks {first_name}! I'm looking into it now and will get back to you shortly. — {agent}",
+    ),
+    (
+        "Book a call",
+        "Happy to, {first_name}. Here's my calendar: pick any slot that works for {account}. — {agent}",
+    ),
+    (
+        "Pricing follow-up",
+        "Great question, {first_name}. I'll send {account}'s options by email today. — {agent}",
+    ),
+    ("Deferral ack", "No problem at all, {first_name}. I'll check back then. — {agent}"),
+]
+
+
+def _at(today: date, hours_ago: float) -> datetime:
+    # Like the rest of the demo history: before midnight UTC of the reference day.
+    return datetime(today.year, today.month, today.day, tzinfo=UTC) - timedelta(hours=hours_ago)
+
+
+def seed(*, seed: int, today: date) -> dict[str, int]:
+    rng = random.Random(seed * 7919 + 17)
+    contacts = list(
+        Contact.objects.filter(attributes__demo=True)
+        .exclude(phone=None)
+        .select_related("account")
+        .order_by("id")
+    )
+    ledger = _consent_ledger(contacts, rng)
+    for position, (name, body) in enumerate(SAVED_REPLIES):
+        SavedReply.objects.get_or_create(name=name, defaults={"body": body, "position": position})
+    opted_in = [c for c in contacts if c.sms_consent == SmsConsent.OPTED_IN and c.account_id]
+    chosen = rng.sample(opted_in, min(len(opted_in), len(EXCHANGES) * 3))
+    conversations = 0
+    for index, contact in enumerate(chosen):
+        sent, answer = EXCHANGES[index % len(EXCHANGES)]
+        # Spread over the working day: a third very recent, the rest hours or days old.
+        hours_ago = rng.choice([0.2, 0.5, 0.8, 2, 3, 5, 8, 20, 26, 30, 50, 75])
+        if index % 5 == 0:
+            hours_ago = 100 + index  # four days back always spans business hours: overdue
+        _exchange(contact, sent, answer, index, _at(today, hours_ago))
+        conversations += 1
+    return {"consent_events": ledger, "conversations": conversations}
+
+
+def _consent_ledger(contacts: list[Contact], rng: random.Random) -> int:
+    events = []
+    for contact in contacts:
+        if contact.sms_consent == SmsConsent.UNKNOWN:
+            continue
+        signed_up = contact.created_at or datetime.now(UTC)
+        events.append(
+            ConsentEvent(
+                contact=contact, phone=contact.phone, action="opt_in", source="web_form",
+                proof={"disclosure": DISCLOSURE, "url": f"https://{contact.email.split('@')[-1]}/signup"
+                       if contact.email else "", "ip": f"198.51.100.{rng.randint(1, 254)}"},
+                occurred_at=signed_up,
+            )
+        )  # fmt: skip
+        if contact.sms_consent == SmsConsent.OPTED_OUT:
+            events.append(
+                ConsentEvent(
+                    contact=contact, phone=contact.phone, action="opt_out", source="keyword",
+                    proof={"message": "STOP"}, occurred_at=signed_up + timedelta(days=rng.randint(10, 200)),
+                )
+            )  # fmt: skip
+    ConsentEvent.objects.bulk_create(events, batch_size=1000)
+    return len(events)
+
+
+def _exchange(contact: Contact, sent: str, answer: str, index: int, replied_at: datetime) -> None:
+    account = contact.account.name if contact.account_id else ""
+    asked_at = replied_at - timedelta(hours=2)
+    Message.objects.create(
+        contact=contact, direction=Direction.OUTBOUND, kind=MessageKind.AUTOMATED,
+        body=sent.format(first=contact.first_name or "there", account=account), to_number=contact.phone,
+        from_number="+15005550006", status=MessageStatus.DELIVERED, provider="console",
+        provider_sid=f"{SID_PREFIX}out{index:05d}", sent_at=asked_at, delivered_at=asked_at,
+        status_updated_at=asked_at, next_attempt_at=asked_at,
+    )  # fmt: skip
+    started = timezone.now()
+    result = inbound_receive(
+        provider_sid=f"{SID_PREFIX}in{index:05d}",
+        from_number=contact.phone,
+        to_number="+15005550006",
+        body=answer,
+    )
+    # Everything the real inbound path just wrote happened "now": move it to the reply's time
+    # so the same seed on the same day gives the same data.
+    Activity.objects.filter(contact=contact, occurred_at__gte=started).update(occurred_at=replied_at)
+    Deal.objects.filter(account_id=contact.account_id, created_at__gte=started).update(created_at=replied_at)
+    Task.objects.filter(contact=contact, created_at__gte=started).update(created_at=replied_at)
+    message = result.message
+    Message.objects.filter(provider_sid=f"{SID_PREFIX}out{index:05d}").update(
+        created_at=asked_at, conversation=message.conversation
+    )
+    Message.objects.filter(pk=message.pk).update(created_at=replied_at, status_updated_at=replied_at)
+    conversation = Conversation.objects.get(pk=message.conversation_id)
+    conversation.last_inbound_at = replied_at
+    if conversation.awaiting_since is not None:
+        conversation.awaiting_since = replied_at
+        # The SLA as it was when the reply really came in: older ones are now overdue.
+        conversation.sla_due_at = inbox.sla_due(conversation.intent, replied_at)
+    conversation.save()
+    Task.objects.filter(contact=contact, created_at=replied_at).update(due_at=conversation.sla_due_at)
+    Deferral.objects.filter(contact=contact, created_at__gte=started).update(created_at=replied_at)
+
+
+def delete() -> int:
+    demo = Q(contact__attributes__demo=True)
+    deleted = 0
+    for queryset in (
+        IntentLabel.objects.filter(message__contact__attributes__demo=True),
+        Deferral.objects.filter(demo),
+        Conversation.objects.filter(demo),
+        Message.objects.filter(demo | Q(provider_sid__startswith=SID_PREFIX)),
+        ConsentEvent.objects.filter(demo),
+    ):
+        deleted += queryset.delete()[0]
+    return deleted

@@ -1,0 +1,340 @@
+"""The reply inbox: routing inbound replies to an owner with an SLA, and the agent's actions.
+
+Every action is recorded on the contact's timeline with the agent who took it."""
+
+import zoneinfo
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from crm import services as crm_services
+from crm.models import ActivityKind, Contact, DealKind, PipelineStage, TaskSource
+from sms import services
+from sms.business_hours import add_business_hours, parse_workdays
+from sms.deferral_dates import deferral_until
+from sms.intents import classify
+from sms.models import (
+    ConsentAction,
+    ConsentSource,
+    Conversation,
+    ConversationStatus,
+    Deferral,
+    Direction,
+    Intent,
+    IntentLabel,
+    Message,
+    MessageKind,
+)
+
+HIGH_INTENTS = (Intent.HELP, Intent.MEETING, Intent.PRICING, Intent.OPT_OUT)
+
+
+def team_tz() -> zoneinfo.ZoneInfo:
+    return zoneinfo.ZoneInfo(settings.INBOX_TIMEZONE)
+
+
+def sla_due(intent: str, start: datetime) -> datetime | None:
+    hours = settings.INBOX_SLA_HOURS.get(intent)
+    if hours is None:
+        return None
+    return add_business_hours(
+        start,
+        hours,
+        team_tz(),
+        open_hour=settings.INBOX_BUSINESS_HOURS_START,
+        close_hour=settings.INBOX_BUSINESS_HOURS_END,
+        workdays=parse_workdays(settings.INBOX_BUSINESS_DAYS),
+    )
+
+
+def _record(conversation: Conversation, actor, summary: str, **data) -> None:
+    crm_services.activity_record(
+        kind=ActivityKind.INBOX_ACTION,
+        contact=conversation.contact,
+        actor=actor,
+        summary=summary,
+        data={"conversation": conversation.pk, **data},
+    )
+
+
+# --- Routing ----------------------------------------------------------------------------
+
+
+def round_robin_agent():
+    """The available agent with the fewest open conversations (ties: lowest id)."""
+    User = get_user_model()
+    return (
+        User.objects.filter(is_active=True, takes_conversations=True)
+        .annotate(
+            load=Count(
+                "conversations", filter=Q(conversations__status=ConversationStatus.OPEN), distinct=True
+            )
+        )
+        .order_by("load", "id")
+        .first()
+    )
+
+
+def route_owner(contact: Contact):
+    """Who should answer: the account owner, the contact's owner, whoever last texted them by
+    hand, else the next agent in the round-robin."""
+    if contact.account_id and contact.account.owner_id and contact.account.owner.is_active:
+        return contact.account.owner
+    if contact.owner_id and contact.owner.is_active:
+        return contact.owner
+    last_sender = (
+        Message.objects.filter(contact=contact, direction=Direction.OUTBOUND, sent_by__is_active=True)
+        .select_related("sent_by")
+        .order_by("-created_at")
+        .first()
+    )
+    if last_sender is not None and last_sender.sent_by is not None:
+        return last_sender.sent_by
+    return round_robin_agent()
+
+
+def inbound_route(*, message: Message, conversation: Conversation) -> None:
+    """Classify a (non-keyword) inbound reply and act on it when the classification is
+    confident: high intent is assigned with an SLA (pricing also opens an expansion deal and a
+    task for the AE, a meeting request a task); a deferral snoozes the conversation and pauses
+    the contact's texts until the date it names. Everything else waits in the queue."""
+    result = classify(message.body)
+    Message.objects.filter(pk=message.pk).update(
+        intent=result.intent, intent_confidence=result.confidence, intent_rule=result.rule
+    )
+    message.intent, message.intent_confidence = result.intent, result.confidence
+    contact = Contact.objects.select_related("account__owner", "account__ae", "owner").get(
+        pk=message.contact_id
+    )
+    now = message.created_at or timezone.now()
+    conversation.intent, conversation.intent_confidence = result.intent, result.confidence
+    conversation.awaiting_since = conversation.awaiting_since or now
+    conversation.status, conversation.snoozed_until, conversation.resolved_at = (
+        ConversationStatus.OPEN,
+        None,
+        None,
+    )
+    if not result.is_confident:
+        pass  # a weak guess: shown to the agent, who confirms or relabels; nothing automatic
+    elif result.intent == Intent.DEFERRAL:
+        _defer(conversation, contact, message, actor=None)
+    elif result.intent in HIGH_INTENTS:
+        if conversation.assignee_id is None:
+            conversation.assignee = route_owner(contact)
+        due = sla_due(result.intent, now)
+        conversation.sla_due_at = min(filter(None, [conversation.sla_due_at, due]), default=None)
+        if result.intent == Intent.PRICING:
+            _pricing_interest(contact, conversation, message)
+        elif result.intent == Intent.MEETING:
+            _task(contact, conversation, f"Book a meeting with {contact}", message)
+    conversation.save()
+
+
+def _task(contact: Contact, conversation: Conversation, title: str, message: Message, owner=None):
+    return crm_services.task_create(
+        title=title,
+        contact=contact,
+        owner=owner or conversation.assignee,
+        due_at=conversation.sla_due_at,
+        source=TaskSource.REPLY,
+        notes=f"They texted: “{message.body[:500]}”",
+    )
+
+
+def _pricing_interest(contact: Contact, conversation: Conversation, message: Message) -> None:
+    account = contact.account
+    ae = (account.ae or account.owner) if account else None
+    owner = ae or conversation.assignee
+    if account is not None:
+        recent_open = account.deals.filter(
+            kind=DealKind.EXPANSION,
+            stage__is_closed=False,
+            created_at__gte=timezone.now() - timedelta(days=30),
+        ).exists()
+        if not recent_open:
+            crm_services.deal_create(
+                name=f"{account.name} - expansion interest (SMS)",
+                account=account,
+                contact=contact,
+                owner=owner,
+                kind=DealKind.EXPANSION,
+                stage=PipelineStage.objects.filter(is_closed=False).order_by("position").first(),
+                next_step="Answer the pricing question",
+                next_step_date=timezone.localdate(),
+            )
+    _task(contact, conversation, f"Pricing interest from {contact}: follow up", message, owner=owner)
+
+
+def _defer(
+    conversation: Conversation, contact: Contact, message: Message | None, actor, until=None
+) -> Deferral:
+    if until is None:
+        tz = services.send_window_tz(contact)
+        until, _ = deferral_until(message.body if message else "", timezone.now(), tz)
+    conversation.status = ConversationStatus.SNOOZED
+    conversation.snoozed_until = until
+    conversation.sla_due_at = None
+    conversation.awaiting_since = None
+    deferral = Deferral.objects.create(
+        contact=contact,
+        until=until,
+        reason=(message.body[:300] if message else ""),
+        message=message,
+        created_by=actor,
+    )
+    _record(
+        conversation,
+        actor,
+        f"Deferred until {timezone.localtime(until, team_tz()):%b %-d, %Y}: automated texts paused",
+        deferral=deferral.pk,
+        until=until.isoformat(),
+    )
+    return deferral
+
+
+# --- Agent actions ----------------------------------------------------------------------
+
+
+@transaction.atomic
+def conversation_reply(*, conversation: Conversation, body: str, actor) -> Message:
+    """Answer in the thread. Records the response time (since the oldest unanswered message)
+    on the message, the conversation and, when it is sent, the timeline."""
+    conversation = (
+        Conversation.objects.select_for_update().select_related("contact__account").get(pk=conversation.pk)
+    )
+    message = services.message_send(
+        contact=conversation.contact, body=body, kind=MessageKind.REPLY, sent_by=actor
+    )
+    now = timezone.now()
+    if conversation.awaiting_since is not None:
+        seconds = max(0, int((now - conversation.awaiting_since).total_seconds()))
+        Message.objects.filter(pk=message.pk).update(response_seconds=seconds)
+        message.response_seconds = seconds
+        conversation.last_response_seconds = seconds
+        if conversation.first_response_at is None:
+            conversation.first_response_at, conversation.first_response_seconds = now, seconds
+    conversation.awaiting_since = None
+    conversation.sla_due_at = None
+    conversation.last_message = message
+    if conversation.assignee_id is None:
+        conversation.assignee = actor
+    conversation.save()
+    return message
+
+
+@transaction.atomic
+def conversation_assign(*, conversation: Conversation, assignee, actor) -> Conversation:
+    conversation.assignee = assignee
+    conversation.save(update_fields=["assignee", "updated_at"])
+    _record(
+        conversation,
+        actor,
+        f"Assigned to {assignee}" if assignee else "Unassigned",
+        action="assign",
+        assignee=assignee.pk if assignee else None,
+    )
+    return conversation
+
+
+@transaction.atomic
+def conversation_resolve(*, conversation: Conversation, actor) -> Conversation:
+    conversation.status = ConversationStatus.CLOSED
+    conversation.resolved_at = timezone.now()
+    conversation.sla_due_at = None
+    conversation.awaiting_since = None
+    conversation.snoozed_until = None
+    conversation.save()
+    _record(conversation, actor, "Resolved", action="resolve")
+    return conversation
+
+
+@transaction.atomic
+def conversation_snooze(*, conversation: Conversation, until: datetime, actor) -> Conversation:
+    """Hide the conversation until ``until``; it reopens then (or when they text again)."""
+    if until <= timezone.now():
+        raise ValidationError({"until": "Snooze until a time in the future."})
+    conversation.status = ConversationStatus.SNOOZED
+    conversation.snoozed_until = until
+    conversation.save()
+    _record(
+        conversation,
+        actor,
+        f"Snoozed until {timezone.localtime(until, team_tz()):%b %-d %H:%M}",
+        action="snooze",
+        until=until.isoformat(),
+    )
+    return conversation
+
+
+@transaction.atomic
+def conversation_defer(*, conversation: Conversation, until: datetime, actor) -> Deferral:
+    """What a deferral reply does automatically, done by hand: snooze and pause texts."""
+    deferral = _defer(conversation, conversation.contact, None, actor, until=until)
+    conversation.save()
+    return deferral
+
+
+@transaction.atomic
+def conversation_relabel(*, conversation: Conversation, intent: str, actor) -> Conversation:
+    """Correct the intent of the latest inbound reply. The label is kept to measure the
+    classifier; a relabel to a high intent starts its SLA if none is running."""
+    if intent not in Intent.values:
+        raise ValidationError({"intent": f"Unknown intent {intent!r}."})
+    message = (
+        Message.objects.filter(conversation=conversation, direction=Direction.INBOUND)
+        .order_by("-created_at")
+        .first()
+    )
+    previous = conversation.intent
+    if message is not None:
+        IntentLabel.objects.create(
+            message=message, predicted=message.intent, intent=intent, labelled_by=actor
+        )
+        Message.objects.filter(pk=message.pk).update(intent=intent)
+    conversation.intent = intent
+    if (
+        intent in HIGH_INTENTS
+        and conversation.sla_due_at is None
+        and conversation.status == ConversationStatus.OPEN
+    ):
+        conversation.sla_due_at = sla_due(intent, timezone.now())
+    conversation.save()
+    _record(
+        conversation,
+        actor,
+        f"Intent relabelled: {previous or '—'} → {intent}",
+        action="relabel",
+        intent=intent,
+    )
+    return conversation
+
+
+@transaction.atomic
+def conversation_record_opt_out(*, conversation: Conversation, actor) -> Conversation:
+    """The one click for 'please stop texting me': record the opt-out with the reply as proof."""
+    message = (
+        Message.objects.filter(conversation=conversation, direction=Direction.INBOUND)
+        .order_by("-created_at")
+        .first()
+    )
+    services.consent_record(
+        contact=conversation.contact,
+        action=ConsentAction.OPT_OUT,
+        source=ConsentSource.AGENT,
+        proof={"message": message.body if message else "", "note": "Asked in plain words"},
+        actor=actor,
+    )
+    return conversation_resolve(conversation=conversation, actor=actor)
+
+
+def conversations_wake(*, now: datetime | None = None) -> int:
+    """Reopen snoozed conversations whose time has come (a periodic job)."""
+    now = now or timezone.now()
+    return Conversation.objects.filter(status=ConversationStatus.SNOOZED, snoozed_until__lte=now).update(
+        status=ConversationStatus.OPEN, snoozed_until=None, updated_at=now
+    )

@@ -1,0 +1,228 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from crm.models import Activity, ActivityKind, Deal, DealKind, SmsConsent, Task, TaskSource
+from sms import inbox
+from sms.models import Conversation, ConversationStatus, Deferral, IntentLabel, Message
+from sms.services import inbound_receive
+from tests.factories import AccountFactory, ContactFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+_sid = iter(range(10**6))
+
+
+def reply(contact, body):
+    result = inbound_receive(
+        provider_sid=f"SMin{next(_sid)}", from_number=contact.phone, to_number="+15005550006", body=body
+    )
+    return result.message, Conversation.objects.get(contact=contact)
+
+
+@pytest.fixture
+def business_hours(settings):
+    settings.INBOX_TIMEZONE = "UTC"
+    settings.INBOX_BUSINESS_HOURS_START, settings.INBOX_BUSINESS_HOURS_END = 0, 24
+    settings.INBOX_BUSINESS_DAYS = "mon-sun"  # the clock always runs: SLA = now + hours
+    return settings
+
+
+@pytest.fixture
+def customer(db):
+    ae = UserFactory(username="ae", first_name="Aaron")
+    account = AccountFactory(name="Acme", ae=ae)
+    return ContactFactory(account=account, sms_consent=SmsConsent.OPTED_IN, first_name="Ann")
+
+
+@pytest.mark.parametrize(
+    ("body", "hours"), [("I can't log in, help!", 1), ("can we set up a call tomorrow?", 1)]
+)
+def test_help_and_meeting_go_to_the_account_owner_with_a_one_hour_sla(business_hours, customer, body, hours):
+    before = timezone.now()
+    message, conversation = reply(customer, body)
+    assert conversation.assignee == customer.account.owner
+    assert (
+        before + timedelta(hours=hours) <= conversation.sla_due_at <= timezone.now() + timedelta(hours=hours)
+    )
+    assert conversation.status == ConversationStatus.OPEN and conversation.awaiting_since is not None
+    assert message.intent in {"help", "meeting"}
+
+
+def test_meeting_request_creates_a_task(business_hours, customer):
+    reply(customer, "can we set up a call tomorrow?")
+    task = Task.objects.get(contact=customer)
+    assert task.source == TaskSource.REPLY and "meeting" in task.title.lower()
+    assert task.owner == customer.account.owner
+
+
+def test_pricing_interest_opens_an_expansion_deal_and_a_task_for_the_ae(business_hours, customer):
+    before = timezone.now()
+    _, conversation = reply(customer, "how much would it cost to upgrade to the pro plan?")
+    assert conversation.intent == "pricing"
+    assert conversation.sla_due_at >= before + timedelta(hours=4)
+    deal = Deal.objects.get(account=customer.account)
+    assert (deal.kind, deal.owner.username, deal.contact) == (DealKind.EXPANSION, "ae", customer)
+    assert Task.objects.get(contact=customer).owner.username == "ae"
+    reply(customer, "and what's the price for 10 more seats?")
+    assert Deal.objects.count() == 1  # one open expansion deal is enough
+    assert Task.objects.count() == 2
+
+
+def test_deferral_snoozes_and_pauses_texts_until_the_named_date(business_hours, customer):
+    _, conversation = reply(customer, "not now, maybe next month")
+    assert conversation.status == ConversationStatus.SNOOZED
+    deferral = Deferral.objects.get(contact=customer)
+    assert deferral.until == conversation.snoozed_until and deferral.until > timezone.now() + timedelta(
+        days=1
+    )
+    assert deferral.until.astimezone(UTC).day in {1, 2}  # the 1st of next month, 09:00 local
+    assert conversation.sla_due_at is None and conversation.assignee is None
+
+
+def test_plain_words_opt_out_is_flagged_not_recorded(business_hours, customer):
+    _, conversation = reply(customer, "please stop texting me")
+    customer.refresh_from_db()
+    assert customer.sms_consent == SmsConsent.OPTED_IN  # the agent confirms with one click
+    assert conversation.intent == "opt_out" and conversation.sla_due_at is not None
+    agent = UserFactory()
+    inbox.conversation_record_opt_out(conversation=conversation, actor=agent)
+    customer.refresh_from_db()
+    assert customer.sms_consent == SmsConsent.OPTED_OUT
+    event = customer.consent_events.get()
+    assert (event.source, event.actor, event.proof["message"]) == ("agent", agent, "please stop texting me")
+    conversation.refresh_from_db()
+    assert conversation.status == ConversationStatus.CLOSED
+
+
+def test_positive_replies_wait_without_an_sla(business_hours, customer):
+    _, conversation = reply(customer, "thanks so much!")
+    assert conversation.intent == "positive" and conversation.sla_due_at is None
+
+
+def test_no_owner_falls_back_to_round_robin_by_load(business_hours):
+    busy, idle = UserFactory(username="busy"), UserFactory(username="idle")
+    UserFactory(username="away", takes_conversations=False)
+    for _ in range(2):
+        other = ContactFactory(account=None, owner=None, sms_consent=SmsConsent.OPTED_IN)
+        Conversation.objects.create(contact=other, assignee=busy)
+    contact = ContactFactory(account=None, owner=None, sms_consent=SmsConsent.OPTED_IN)
+    _, conversation = reply(contact, "help, my invoice is wrong")
+    assert conversation.assignee == idle
+
+
+def test_a_new_inbound_reopens_a_closed_conversation(business_hours, customer):
+    _, conversation = reply(customer, "thanks!")
+    inbox.conversation_resolve(conversation=conversation, actor=UserFactory())
+    _, conversation = reply(customer, "actually, I can't log in")
+    assert conversation.status == ConversationStatus.OPEN and conversation.resolved_at is None
+
+
+def test_reply_records_first_and_every_response_time(business_hours, customer):
+    agent = UserFactory()
+    _, conversation = reply(customer, "help, the export is broken")
+    Conversation.objects.filter(pk=conversation.pk).update(
+        awaiting_since=timezone.now() - timedelta(minutes=12)
+    )
+    conversation.refresh_from_db()
+    message = inbox.conversation_reply(conversation=conversation, body="Looking now!", actor=agent)
+    conversation.refresh_from_db()
+    assert 719 <= message.response_seconds <= 725
+    assert conversation.first_response_seconds == message.response_seconds
+    assert conversation.sla_due_at is None and conversation.awaiting_since is None
+    Conversation.objects.filter(pk=conversation.pk).update(
+        awaiting_since=timezone.now() - timedelta(minutes=3)
+    )
+    conversation.refresh_from_db()
+    inbox.conversation_reply(conversation=conversation, body="Fixed?", actor=agent)
+    conversation.refresh_from_db()
+    assert 179 <= conversation.last_response_seconds <= 185
+    assert 719 <= conversation.first_response_seconds <= 725
+    assert Message.objects.filter(direction="outbound", sent_by=agent).count() == 2
+
+
+def test_every_action_is_on_the_timeline_with_who_did_it(business_hours, customer):
+    agent, other = UserFactory(username="agent"), UserFactory(username="other")
+    _, conversation = reply(customer, "question about my bill")
+    inbox.conversation_assign(conversation=conversation, assignee=other, actor=agent)
+    inbox.conversation_relabel(conversation=conversation, intent="pricing", actor=agent)
+    inbox.conversation_snooze(
+        conversation=conversation, until=timezone.now() + timedelta(days=2), actor=agent
+    )
+    inbox.conversation_resolve(conversation=conversation, actor=agent)
+    actions = Activity.objects.filter(kind=ActivityKind.INBOX_ACTION, contact=customer).order_by("id")
+    assert [(a.data["action"], a.actor.username) for a in actions] == [
+        ("assign", "agent"),
+        ("relabel", "agent"),
+        ("snooze", "agent"),
+        ("resolve", "agent"),
+    ]
+
+
+def test_relabel_is_stored_for_measuring_the_classifier(business_hours, customer):
+    message, conversation = reply(customer, "hmm ok")
+    agent = UserFactory()
+    inbox.conversation_relabel(conversation=conversation, intent="meeting", actor=agent)
+    label = IntentLabel.objects.get()
+    assert (label.message, label.predicted, label.intent, label.labelled_by) == (
+        message,
+        message.intent,
+        "meeting",
+        agent,
+    )
+    conversation.refresh_from_db()
+    assert conversation.intent == "meeting" and conversation.sla_due_at is not None
+
+
+def test_bad_actions_are_validation_errors(business_hours, customer):
+    _, conversation = reply(customer, "hi")
+    with pytest.raises(ValidationError):
+        inbox.conversation_snooze(
+            conversation=conversation, until=timezone.now() - timedelta(minutes=1), actor=None
+        )
+    with pytest.raises(ValidationError):
+        inbox.conversation_relabel(conversation=conversation, intent="gossip", actor=None)
+
+
+def test_snoozed_conversations_wake_up():
+    contact = ContactFactory()
+    now = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+    Conversation.objects.create(contact=contact, status="snoozed", snoozed_until=now - timedelta(minutes=1))
+    assert inbox.conversations_wake(now=now) == 1
+    assert Conversation.objects.get().status == "open"
+
+
+def test_sla_uses_business_hours(settings):
+    settings.INBOX_TIMEZONE = "America/New_York"
+    settings.INBOX_BUSINESS_HOURS_START, settings.INBOX_BUSINESS_HOURS_END = 9, 17
+    settings.INBOX_BUSINESS_DAYS = "mon-fri"
+    friday_evening = datetime(2026, 11, 27, 23, 0, tzinfo=UTC)  # 18:00 in New York
+    assert inbox.sla_due("help", friday_evening) == datetime(2026, 11, 30, 15, 0, tzinfo=UTC)  # Mon 10:00
+    assert inbox.sla_due("pricing", friday_evening) == datetime(2026, 11, 30, 18, 0, tzinfo=UTC)
+    assert inbox.sla_due("positive", friday_evening) is None
+
+
+def test_a_weak_guess_waits_for_the_agent(business_hours, customer):
+    from sms.models import IntentRule
+
+    IntentRule.objects.create(intent="deferral", pattern=r"\bbanana\b", confidence=0.5, position=1)
+    _, conversation = reply(customer, "banana")
+    assert conversation.intent == "deferral" and conversation.status == ConversationStatus.OPEN
+    assert not Deferral.objects.exists() and conversation.sla_due_at is None
+
+
+def test_intent_report_measures_relabels(business_hours, customer):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("intent_report", stdout=out)
+    assert "No relabelled replies yet" in out.getvalue()
+    _, conversation = reply(customer, "hmm ok")
+    inbox.conversation_relabel(conversation=conversation, intent="meeting", actor=UserFactory())
+    out = StringIO()
+    call_command("intent_report", stdout=out)
+    assert "1 relabelled replies" in out.getvalue() and "macro F1" in out.getvalue()
