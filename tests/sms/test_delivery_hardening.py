@@ -145,11 +145,11 @@ def test_a_failing_status_apply_leaves_the_retry_free_to_apply_it(twilio):
     message = message_send(contact=contact, body="Hi")
     message_deliver(message_id=message.pk)
     message.refresh_from_db()
-    with mock.patch("sms.services.crm_services.activity_record", side_effect=RuntimeError("db hiccup")):
-        with pytest.raises(RuntimeError):
-            message_status_apply(
-                provider_sid=message.provider_sid, provider_status="failed", error_code="21610"
-            )
+    with (
+        mock.patch("sms.services.crm_services.activity_record", side_effect=RuntimeError("db hiccup")),
+        pytest.raises(RuntimeError),
+    ):
+        message_status_apply(provider_sid=message.provider_sid, provider_status="failed", error_code="21610")
     assert message_status_apply(
         provider_sid=message.provider_sid, provider_status="failed", error_code="21610"
     )
