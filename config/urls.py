@@ -4,6 +4,8 @@ from django.contrib.auth.decorators import login_not_required, login_required
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from sms.urls import inbox_urlpatterns
+
 admin.site.site_header = "Lifecycle CRM admin"
 admin.site.site_title = "Lifecycle CRM"
 
@@ -25,6 +27,7 @@ urlpatterns = [
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", include(api_v1)),
+    path("inbox/", include(inbox_urlpatterns)),
     path("sms/", include("sms.urls")),
     path("", include("crm.urls")),
 ]

@@ -2,10 +2,11 @@
 
 from rest_framework.routers import SimpleRouter
 
-from sms import api
+from sms import api, inbox_api
 
 router = SimpleRouter()
 router.register("consent", api.ConsentViewSet, basename="api-sms-consent")
 router.register("messages", api.MessageViewSet, basename="api-sms-message")
+router.register("conversations", inbox_api.ConversationViewSet, basename="api-sms-conversation")
 
 urlpatterns = router.urls

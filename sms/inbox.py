@@ -227,8 +227,14 @@ def conversation_reply(*, conversation: Conversation, body: str, actor) -> Messa
     return message
 
 
+def _locked(conversation: Conversation) -> Conversation:
+    """The row, locked, so an inbound reply arriving at the same moment is not overwritten."""
+    return Conversation.objects.select_for_update().select_related("contact").get(pk=conversation.pk)
+
+
 @transaction.atomic
 def conversation_assign(*, conversation: Conversation, assignee, actor) -> Conversation:
+    conversation = _locked(conversation)
     conversation.assignee = assignee
     conversation.save(update_fields=["assignee", "updated_at"])
     _record(
@@ -243,12 +249,15 @@ def conversation_assign(*, conversation: Conversation, assignee, actor) -> Conve
 
 @transaction.atomic
 def conversation_resolve(*, conversation: Conversation, actor) -> Conversation:
+    conversation = _locked(conversation)
     conversation.status = ConversationStatus.CLOSED
     conversation.resolved_at = timezone.now()
     conversation.sla_due_at = None
     conversation.awaiting_since = None
     conversation.snoozed_until = None
-    conversation.save()
+    conversation.save(
+        update_fields=["status", "resolved_at", "sla_due_at", "awaiting_since", "snoozed_until", "updated_at"]
+    )
     _record(conversation, actor, "Resolved", action="resolve")
     return conversation
 
@@ -258,9 +267,12 @@ def conversation_snooze(*, conversation: Conversation, until: datetime, actor) -
     """Hide the conversation until ``until``; it reopens then (or when they text again)."""
     if until <= timezone.now():
         raise ValidationError({"until": "Snooze until a time in the future."})
+    conversation = _locked(conversation)
     conversation.status = ConversationStatus.SNOOZED
     conversation.snoozed_until = until
-    conversation.save()
+    # The SLA clock stops while snoozed and starts again when it wakes up.
+    conversation.sla_due_at = None
+    conversation.save(update_fields=["status", "snoozed_until", "sla_due_at", "updated_at"])
     _record(
         conversation,
         actor,
@@ -274,8 +286,9 @@ def conversation_snooze(*, conversation: Conversation, until: datetime, actor) -
 @transaction.atomic
 def conversation_defer(*, conversation: Conversation, until: datetime, actor) -> Deferral:
     """What a deferral reply does automatically, done by hand: snooze and pause texts."""
+    conversation = _locked(conversation)
     deferral = _defer(conversation, conversation.contact, None, actor, until=until)
-    conversation.save()
+    conversation.save(update_fields=["status", "snoozed_until", "sla_due_at", "awaiting_since", "updated_at"])
     return deferral
 
 
@@ -333,8 +346,13 @@ def conversation_record_opt_out(*, conversation: Conversation, actor) -> Convers
 
 
 def conversations_wake(*, now: datetime | None = None) -> int:
-    """Reopen snoozed conversations whose time has come (a periodic job)."""
+    """Reopen snoozed conversations whose time has come (a periodic job). One still waiting
+    for an answer to a high-intent reply gets a fresh SLA from now."""
     now = now or timezone.now()
-    return Conversation.objects.filter(status=ConversationStatus.SNOOZED, snoozed_until__lte=now).update(
-        status=ConversationStatus.OPEN, snoozed_until=None, updated_at=now
-    )
+    due = list(Conversation.objects.filter(status=ConversationStatus.SNOOZED, snoozed_until__lte=now))
+    for conversation in due:
+        conversation.status, conversation.snoozed_until = ConversationStatus.OPEN, None
+        if conversation.awaiting_since and conversation.intent in HIGH_INTENTS:
+            conversation.sla_due_at = sla_due(conversation.intent, now)
+    Conversation.objects.bulk_update(due, ["status", "snoozed_until", "sla_due_at"])
+    return len(due)

@@ -16,6 +16,12 @@ def sweep_outbox() -> int:
     return services.outbox_sweep()
 
 
+def wake_conversations() -> int:
+    from sms.inbox import conversations_wake
+
+    return conversations_wake()
+
+
 def console_delivery_playback(sid: str, to: str) -> bool:
     """What a carrier would report a moment after the console provider 'sent' a text."""
     from crm.phones import PhoneParseError, parse_phone

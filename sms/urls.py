@@ -1,6 +1,19 @@
 from django.urls import path
 
-from sms import views, webhooks
+from sms import inbox_views, views, webhooks
+
+# The reply inbox, mounted at /inbox/ by config/urls.py.
+inbox_urlpatterns = [
+    path("", inbox_views.inbox_page, name="inbox"),
+    path("queue/", inbox_views.inbox_queue, name="inbox_queue"),
+    path("<int:pk>/messages/", inbox_views.inbox_messages, name="inbox_messages"),
+    path("<int:pk>/reply/", inbox_views.inbox_reply, name="inbox_reply"),
+    path("<int:pk>/assign/", inbox_views.inbox_assign, name="inbox_assign"),
+    path("<int:pk>/resolve/", inbox_views.inbox_resolve, name="inbox_resolve"),
+    path("<int:pk>/snooze/", inbox_views.inbox_snooze, name="inbox_snooze"),
+    path("<int:pk>/relabel/", inbox_views.inbox_relabel, name="inbox_relabel"),
+    path("<int:pk>/record-opt-out/", inbox_views.inbox_record_opt_out, name="inbox_record_opt_out"),
+]
 
 urlpatterns = [
     path("contacts/<int:pk>/panel/", views.contact_panel, name="sms_contact_panel"),

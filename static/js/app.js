@@ -75,6 +75,16 @@
       (info.segments === 1 ? "" : "s") + " · " + info.encoding;
   }
 
+  // Our partials answer refused actions with 400/409/422 and a re-rendered pane that says why;
+  // htmx 2 does not swap error responses by default, so let those through.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var status = event.detail.xhr.status;
+    if (status === 400 || status === 409 || status === 422) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+
   document.addEventListener("input", function (event) {
     if (event.target.matches("textarea[data-segment-counter]")) { updateCounter(event.target); }
   });

@@ -186,12 +186,30 @@ def test_bad_actions_are_validation_errors(business_hours, customer):
         inbox.conversation_relabel(conversation=conversation, intent="gossip", actor=None)
 
 
-def test_snoozed_conversations_wake_up():
-    contact = ContactFactory()
+def test_snoozed_conversations_wake_up_with_a_fresh_sla(business_hours):
     now = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
-    Conversation.objects.create(contact=contact, status="snoozed", snoozed_until=now - timedelta(minutes=1))
+    waiting = Conversation.objects.create(
+        contact=ContactFactory(), status="snoozed", snoozed_until=now - timedelta(minutes=1),
+        intent="help", awaiting_since=now - timedelta(days=1),
+    )  # fmt: skip
+    later = Conversation.objects.create(
+        contact=ContactFactory(), status="snoozed", snoozed_until=now + timedelta(hours=1)
+    )
     assert inbox.conversations_wake(now=now) == 1
-    assert Conversation.objects.get().status == "open"
+    waiting.refresh_from_db()
+    later.refresh_from_db()
+    assert (waiting.status, waiting.sla_due_at) == ("open", now + timedelta(hours=1))
+    assert later.status == "snoozed"
+
+
+def test_snoozing_stops_the_sla_clock(business_hours, customer):
+    _, conversation = reply(customer, "I can't log in, help!")
+    assert conversation.sla_due_at is not None
+    inbox.conversation_snooze(
+        conversation=conversation, until=timezone.now() + timedelta(hours=2), actor=None
+    )
+    conversation.refresh_from_db()
+    assert conversation.sla_due_at is None
 
 
 def test_sla_uses_business_hours(settings):

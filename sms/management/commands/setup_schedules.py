@@ -9,6 +9,7 @@ from django_q.models import Schedule
 # name -> (task path, schedule type, minutes)
 SCHEDULES = {
     "sms: sweep outbox": ("sms.tasks.sweep_outbox", Schedule.MINUTES, 1),
+    "sms: wake snoozed conversations": ("sms.tasks.wake_conversations", Schedule.MINUTES, 5),
 }
 
 

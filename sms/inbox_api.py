@@ -1,0 +1,278 @@
+"""REST API of the reply inbox: conversations and the agent's actions on them.
+
+The list is the page's queue (same filters, search and work order); each action goes through
+``sms.inbox`` with the caller as actor and answers with the updated conversation."""
+
+import django_filters
+from django import forms
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import filters, mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from sms import inbox, inbox_selectors, services
+from sms.api import REFUSAL, MessageSerializer
+from sms.models import Conversation, ConversationStatus, Intent, Message
+from sms.segments import MAX_BODY_CHARS
+
+# --- Serializers ------------------------------------------------------------------------
+
+
+class LastMessageSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Message
+        fields = ["id", "direction", "body", "created_at"]
+        read_only_fields = fields
+
+
+class ConversationSerializer(serializers.ModelSerializer):
+    contact_name = serializers.SerializerMethodField()
+    account = serializers.SerializerMethodField(help_text="The contact's account id, if any.")
+    sla_breached = serializers.BooleanField(
+        read_only=True, help_text="True when the reply deadline (`sla_due_at`) has passed."
+    )
+    last_message = LastMessageSerializer(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Conversation
+        fields = [
+            "id",
+            "contact",
+            "contact_name",
+            "account",
+            "status",
+            "assignee",
+            "intent",
+            "intent_confidence",
+            "sla_due_at",
+            "sla_breached",
+            "first_response_at",
+            "first_response_seconds",
+            "last_response_seconds",
+            "last_inbound_at",
+            "last_outbound_at",
+            "snoozed_until",
+            "last_message",
+        ]
+        read_only_fields = fields
+
+    def get_contact_name(self, conversation: Conversation) -> str:
+        return str(conversation.contact)
+
+    def get_account(self, conversation: Conversation) -> int | None:
+        return conversation.contact.account_id
+
+
+class ReplySerializer(serializers.Serializer):
+    body = serializers.CharField(max_length=MAX_BODY_CHARS, help_text=f"Up to {MAX_BODY_CHARS} characters.")
+
+
+class AssignSerializer(serializers.Serializer):
+    assignee = serializers.PrimaryKeyRelatedField(
+        queryset=get_user_model().objects.filter(is_active=True),
+        allow_null=True,
+        help_text="An active user's id, or null to unassign.",
+    )
+
+
+class SnoozeSerializer(serializers.Serializer):
+    until = serializers.DateTimeField(help_text="ISO 8601 time in the future; it reopens then.")
+
+    def validate_until(self, value):
+        if value <= timezone.now():
+            raise serializers.ValidationError("Snooze until a time in the future.")
+        return value
+
+
+class RelabelSerializer(serializers.Serializer):
+    intent = serializers.ChoiceField(choices=Intent.choices)
+
+
+# --- Filters ----------------------------------------------------------------------------
+
+
+class StrictBooleanField(forms.Field):
+    """``true``/``false`` (or 1/0); anything else is a 400 rather than silently no filter."""
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        text = str(value).strip().lower()
+        if text in {"true", "1"}:
+            return True
+        if text in {"false", "0"}:
+            return False
+        raise forms.ValidationError("Use true or false.")
+
+
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    field_class = StrictBooleanField
+
+
+class ConversationFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=ConversationStatus.choices)
+    intent = django_filters.ChoiceFilter(choices=Intent.choices)
+    assignee = django_filters.CharFilter(
+        method="filter_assignee", help_text="A user id, `me` (the caller) or `none` (unassigned)."
+    )
+    sla_breached = StrictBooleanFilter(
+        method="filter_sla_breached", help_text="`true`: past the reply deadline; `false`: not."
+    )
+
+    class Meta:
+        model = Conversation
+        fields = ["status", "intent", "assignee", "sla_breached"]
+
+    def filter_assignee(self, queryset, name, value):
+        value = value.strip().lower()
+        if value == "me":
+            return queryset.filter(assignee=self.request.user)
+        if value == "none":
+            return queryset.filter(assignee__isnull=True)
+        if value.isdigit():
+            return queryset.filter(assignee_id=int(value))
+        raise serializers.ValidationError({"assignee": ["Use a user id, `me` or `none`."]})
+
+    def filter_sla_breached(self, queryset, name, value):
+        return queryset.filter(sla_breached=value)
+
+
+class ConversationSearchFilter(filters.SearchFilter):
+    """``?search=`` finds what the inbox page's search finds: contact name, phone, email,
+    account name, or text of any message."""
+
+    def filter_queryset(self, request, queryset, view):
+        return inbox_selectors.conversation_search(queryset, " ".join(self.get_search_terms(request)))
+
+
+# --- Views ------------------------------------------------------------------------------
+
+ACTION_ERRORS = {
+    400: OpenApiResponse(description="Bad input, each field named"),
+    404: OpenApiResponse(description="No such conversation"),
+}
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="The inbox: conversations in work order",
+        description=(
+            "Breached first (the earliest `sla_due_at`), then by `sla_due_at`, then the latest "
+            "reply (`last_inbound_at`). `?ordering=` overrides it."
+        ),
+    ),
+    retrieve=extend_schema(summary="One conversation"),
+)
+class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = ConversationSerializer
+    filterset_class = ConversationFilter
+    filter_backends = [
+        django_filters.rest_framework.DjangoFilterBackend,
+        ConversationSearchFilter,
+        filters.OrderingFilter,
+    ]
+    search_fields = ["contact__first_name", "contact__last_name", "contact__email", "contact__phone"]
+    ordering_fields = ["sla_due_at", "last_inbound_at", "last_outbound_at", "created_at", "id"]
+
+    def get_queryset(self):
+        return inbox_selectors.with_sla_breached(
+            Conversation.objects.select_related("contact", "last_message")
+        ).order_by(*inbox_selectors.QUEUE_ORDER)
+
+    def _answer(self, conversation: Conversation) -> Response:
+        return Response(self.get_serializer(self.get_queryset().get(pk=conversation.pk)).data)
+
+    def _payload(self, serializer_class):
+        payload = serializer_class(data=self.request.data)
+        payload.is_valid(raise_exception=True)
+        return payload.validated_data
+
+    @extend_schema(
+        summary="Reply in the conversation",
+        description=(
+            "Sends through every governance check (as POST sms/messages/ does) and records the "
+            "response time. Refused: 409 when the contact has opted out (or never opted in and "
+            "did not start the conversation); 422 with the reason for any other refusal."
+        ),
+        request=ReplySerializer,
+        responses={
+            201: MessageSerializer,
+            **ACTION_ERRORS,
+            409: OpenApiResponse(REFUSAL, description="Not opted in / opted out"),
+            422: OpenApiResponse(REFUSAL, description="Refused by another governance rule"),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def reply(self, request, pk=None):
+        conversation = self.get_object()
+        data = self._payload(ReplySerializer)
+        try:
+            message = inbox.conversation_reply(
+                conversation=conversation, body=data["body"], actor=request.user
+            )
+        except services.SendRefused as refused:
+            code = status.HTTP_409_CONFLICT if refused.consent else status.HTTP_422_UNPROCESSABLE_ENTITY
+            return Response({"detail": refused.reason, "code": refused.code}, status=code)
+        return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Assign to a user (null: unassign)",
+        request=AssignSerializer,
+        responses={200: ConversationSerializer, **ACTION_ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def assign(self, request, pk=None):
+        conversation = self.get_object()
+        data = self._payload(AssignSerializer)
+        inbox.conversation_assign(conversation=conversation, assignee=data["assignee"], actor=request.user)
+        return self._answer(conversation)
+
+    @extend_schema(
+        summary="Resolve (close) the conversation",
+        request=None,
+        responses={200: ConversationSerializer, 404: ACTION_ERRORS[404]},
+    )
+    @action(detail=True, methods=["post"])
+    def resolve(self, request, pk=None):
+        conversation = self.get_object()
+        inbox.conversation_resolve(conversation=conversation, actor=request.user)
+        return self._answer(conversation)
+
+    @extend_schema(
+        summary="Snooze until a time; it reopens then, or when the customer texts again",
+        request=SnoozeSerializer,
+        responses={200: ConversationSerializer, **ACTION_ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def snooze(self, request, pk=None):
+        conversation = self.get_object()
+        data = self._payload(SnoozeSerializer)
+        inbox.conversation_snooze(conversation=conversation, until=data["until"], actor=request.user)
+        return self._answer(conversation)
+
+    @extend_schema(
+        summary="Correct the intent of the latest reply",
+        description="The label is kept to measure the classifier; a high intent starts its SLA.",
+        request=RelabelSerializer,
+        responses={200: ConversationSerializer, **ACTION_ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def relabel(self, request, pk=None):
+        conversation = self.get_object()
+        data = self._payload(RelabelSerializer)
+        inbox.conversation_relabel(conversation=conversation, intent=data["intent"], actor=request.user)
+        return self._answer(conversation)
+
+    @extend_schema(
+        summary="Record the opt-out the customer asked for in plain words, and resolve",
+        description="Appends an opt-out (source `agent`, the latest reply as proof) to the consent ledger.",
+        request=None,
+        responses={200: ConversationSerializer, 404: ACTION_ERRORS[404]},
+    )
+    @action(detail=True, methods=["post"], url_path="record-opt-out")
+    def record_opt_out(self, request, pk=None):
+        conversation = self.get_object()
+        inbox.conversation_record_opt_out(conversation=conversation, actor=request.user)
+        return self._answer(conversation)
