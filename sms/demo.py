@@ -104,7 +104,7 @@ def seed(*, seed: int, today: date) -> dict[str, int]:
     for index, contact in enumerate(chosen):
         sent, answer = EXCHANGES[index % len(EXCHANGES)]
         # Spread over the working day: a third very recent, the rest hours or days old.
-        hours_ago = rng.choice([0.2, 0.5, 0.8, 2, 3, 5, 8, 20, 26, 30, 50, 75])
+        hours_ago = rng.choice([0.2, 0.5, 0.8, 1, 2, 3, 4, 5, 6, 8])
         if index % 5 == 0:
             hours_ago = 100 + index  # four days back always spans business hours: overdue
         _exchange(contact, sent, answer, index, _at(today, hours_ago))
