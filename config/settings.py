@@ -207,6 +207,17 @@ if SMS_PROVIDER == "twilio":
     if _missing:
         raise ImproperlyConfigured(f"SMS_PROVIDER=twilio needs {', '.join(_missing)}")
 
+# --- Governance of automated texts -----------------------------------------------------------
+GOVERNANCE_CONTACT_DAILY_CAP = env_int("GOVERNANCE_CONTACT_DAILY_CAP", 1, minimum=0)
+GOVERNANCE_CONTACT_WEEKLY_CAP = env_int("GOVERNANCE_CONTACT_WEEKLY_CAP", 3, minimum=0)
+GOVERNANCE_ACCOUNT_WEEKLY_CAP = env_int("GOVERNANCE_ACCOUNT_WEEKLY_CAP", 5, minimum=0)
+# A human is engaged: hold automated texts while an agent replied this recently...
+GOVERNANCE_AGENT_REPLY_HOURS = env_int("GOVERNANCE_AGENT_REPLY_HOURS", 48, minimum=0)
+# ...or another channel (email, call, meeting on the timeline) touched them this recently...
+GOVERNANCE_OTHER_CHANNEL_HOURS = env_int("GOVERNANCE_OTHER_CHANNEL_HOURS", 72, minimum=0)
+# ...or their account has an open deal in a late stage.
+GOVERNANCE_LATE_STAGE_DEAL_SUPPRESSES = env_bool("GOVERNANCE_LATE_STAGE_DEAL_SUPPRESSES", True)
+
 # --- Reply inbox ------------------------------------------------------------------------------
 # SLA clocks run only in business hours, in the team's timezone.
 INBOX_TIMEZONE = env_str("INBOX_TIMEZONE", SMS_DEFAULT_TIMEZONE)
@@ -233,6 +244,16 @@ for _item in env_list("INBOX_SLA_HOURS", []):
         INBOX_SLA_HOURS[_intent.strip()] = float(_hours)
     except ValueError:
         raise ImproperlyConfigured(f"INBOX_SLA_HOURS item {_item!r} is not intent=hours") from None
+
+# Called after commit with the ids of newly stored product events (plays' event triggers).
+EVENT_HOOKS: list[str] = []
+
+# Periodic jobs, created or updated by name by `manage.py setup_schedules`:
+# name -> (task path, django-q schedule type, minutes).
+PERIODIC_JOBS = {
+    "sms: sweep outbox": ("sms.tasks.sweep_outbox", "I", 1),
+    "sms: wake snoozed conversations": ("sms.tasks.wake_conversations", "I", 5),
+}
 
 # Modules that add their own demo data on top of `seed_demo` (each has seed() and delete()).
 DEMO_DATA_EXTENSIONS = ["sms.demo"]

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from crm.models import (
     Account,
@@ -372,6 +373,16 @@ def orders_upsert(*, rows: Sequence[dict]) -> UpsertResult:
 
 
 def events_ingest(*, rows: Sequence[dict]) -> UpsertResult:
-    """Store usage events; idempotent on ``external_id`` like orders."""
+    """Store usage events; idempotent on ``external_id`` like orders. After commit, the
+    modules named in settings.EVENT_HOOKS hear about the newly created events (plays run
+    their event triggers there); re-sent events are not announced twice."""
     _fill_account_from_contact(rows)
-    return _upsert_by_external_id(Event, rows, ["contact", "account", "name", "properties", "occurred_at"])
+    keys = [row.get("external_id") for row in rows if row.get("external_id")]
+    known = set(Event.objects.filter(external_id__in=keys).values_list("pk", flat=True)) if keys else set()
+    result = _upsert_by_external_id(Event, rows, ["contact", "account", "name", "properties", "occurred_at"])
+    new_ids = [event.pk for event in result.objects if event.pk not in known]
+    if new_ids:
+        for path in settings.EVENT_HOOKS:
+            hook = import_string(path)
+            transaction.on_commit(lambda hook=hook: hook(event_ids=new_ids), robust=True)
+    return result

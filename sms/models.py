@@ -197,6 +197,12 @@ class Message(models.Model):
     )
     direction = models.CharField(max_length=8, choices=Direction.choices)
     kind = models.CharField(max_length=16, choices=MessageKind.choices, default=MessageKind.MANUAL)
+    source = models.CharField(
+        max_length=40,
+        blank=True,
+        db_index=True,
+        help_text="What sent it, e.g. 'play:12' (cooldowns count these).",
+    )
     body = models.TextField()
     to_number = models.CharField(max_length=64)
     from_number = models.CharField(max_length=64, blank=True)

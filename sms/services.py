@@ -6,6 +6,7 @@ Every outbound text goes through ``message_send``; every delivery through ``mess
 import logging
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -236,6 +237,38 @@ def message_send(
         # retries (that would be a second text); the sweeper enqueues it instead.
         transaction.on_commit(lambda: enqueue_delivery(message.pk), robust=True)
     return message
+
+
+def messages_queue_bulk(*, sends: Sequence[tuple[Contact, str, datetime]], source: str) -> list[Message]:
+    """Queue automated texts already decided by governance: (contact, body, send_at) each.
+    Written in one bulk insert; those due now are enqueued when the transaction commits, the
+    rest (quiet hours) are picked up by the outbox sweeper when their window opens."""
+    now = timezone.now()
+    messages = []
+    for contact, body, send_at in sends:
+        body = clean_body(body)
+        info = count_segments(body)
+        messages.append(
+            Message(
+                contact=contact,
+                direction=Direction.OUTBOUND,
+                kind=MessageKind.AUTOMATED,
+                source=source,
+                body=body[:MAX_BODY_CHARS],
+                to_number=contact.phone,
+                status=MessageStatus.QUEUED,
+                segments=info.segments,
+                encoding=info.encoding,
+                next_attempt_at=send_at,
+                deferred_reason="quiet_hours" if send_at > now else "",
+                status_updated_at=now,
+            )
+        )
+    Message.objects.bulk_create(messages, batch_size=500)
+    due = [m.pk for m in messages if m.next_attempt_at <= now]
+    if due:
+        transaction.on_commit(lambda: [enqueue_delivery(pk) for pk in due], robust=True)
+    return messages
 
 
 def enqueue_delivery(message_id: int) -> None:

@@ -3,21 +3,16 @@
 Missed runs are not replayed after downtime (Q_CLUSTER catch_up is off); the sweeper catches up.
 """
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django_q.models import Schedule
-
-# name -> (task path, schedule type, minutes)
-SCHEDULES = {
-    "sms: sweep outbox": ("sms.tasks.sweep_outbox", Schedule.MINUTES, 1),
-    "sms: wake snoozed conversations": ("sms.tasks.wake_conversations", Schedule.MINUTES, 5),
-}
 
 
 class Command(BaseCommand):
     help = "Create or update the django-q2 schedules (idempotent: run on every deploy)."
 
     def handle(self, *args, **options):
-        for name, (func, schedule_type, minutes) in SCHEDULES.items():
+        for name, (func, schedule_type, minutes) in settings.PERIODIC_JOBS.items():
             _, created = Schedule.objects.update_or_create(
                 name=name,
                 defaults={
