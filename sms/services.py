@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from crm import services as crm_services
 from crm.models import ActivityKind, Contact, SmsConsent
-from sms import keywords
+from sms import governance, keywords
 from sms.models import (
     STATUS_RANK,
     ConsentAction,
@@ -130,19 +130,40 @@ def in_reply_window(contact: Contact, now: datetime | None = None) -> bool:
     ).exists()
 
 
+REFUSAL_TEXT = {
+    "consent:opted_out": "{contact} has opted out of texts.",
+    "consent:not_opted_in": "{contact} has not opted in to texts.",
+    "contact:no_phone": "{contact} has no phone number.",
+    "contact:missing": "The contact was deleted.",
+    "contact:demo_data": "{contact} is demo data; demo contacts are only texted via the console provider.",
+}
+
+
+def refusal(contact: Contact | None, reason: str) -> SendRefused:
+    """A governance reason ("consent:opted_out", "cap:contact_daily", ...) as a SendRefused."""
+    text = REFUSAL_TEXT.get(reason, "Held back by governance: {reason}.")
+    return SendRefused(
+        reason.split(":", 1)[-1],
+        text.format(contact=contact, reason=reason),
+        consent=reason.startswith("consent:"),
+    )
+
+
 def _check_consent(contact: Contact, kind: str) -> None:
     """Consent rules by kind. Keyword confirmations (opt-out, HELP) always go; a reply needs
-    a recent text from the customer and no opt-out; everything else needs an opt-in."""
+    a recent text from the customer and no opt-out; manual and automated texts are decided by
+    the governance module (consent and contact checks)."""
     if kind == MessageKind.COMPLIANCE:
         return
-    state = contact.sms_consent
-    if state == SmsConsent.OPTED_OUT:
-        raise SendRefused("opted_out", f"{contact} has opted out of texts.", consent=True)
-    if state == SmsConsent.OPTED_IN:
-        return
-    if kind == MessageKind.REPLY and in_reply_window(contact):
-        return
-    raise SendRefused("not_opted_in", f"{contact} has not opted in to texts.", consent=True)
+    if kind == MessageKind.REPLY:
+        if contact.sms_consent == SmsConsent.OPTED_OUT:
+            raise refusal(contact, "consent:opted_out")
+        if contact.sms_consent == SmsConsent.OPTED_IN or in_reply_window(contact):
+            return
+        raise refusal(contact, "consent:not_opted_in")
+    decision = governance.decide([governance.Candidate(contact.pk, contact.account_id)], automated=False)[0]
+    if decision.outcome == governance.SUPPRESSED:
+        raise refusal(contact, decision.reason)
 
 
 def send_window_tz(contact: Contact):
@@ -193,20 +214,24 @@ def message_send(
         raise SendRefused(
             "too_long", f"The message is {len(body)} characters; the limit is {MAX_BODY_CHARS}."
         )
-    if not contact.phone:
-        raise SendRefused("no_phone", f"{contact} has no phone number.")
-    if contact.attributes.get("demo") and settings.SMS_PROVIDER != "console":
-        # Demo contacts carry real, valid numbers: never text strangers from a demo data set.
-        raise SendRefused(
-            "demo_contact", f"{contact} is demo data; demo contacts are only texted via the console provider."
-        )
-    _check_consent(contact, kind)
-    due = now
-    deferred_reason = ""
+    due, deferred_reason = now, ""
     if kind in QUIET_HOURS_KINDS:
-        due = send_window_opens(contact, now)
-        if due > now:
-            deferred_reason = "quiet_hours"
+        # Manual and automated texts: the governance module decides (an automated one also
+        # against deferrals, a human already engaged and the caps).
+        decision = governance.decide(
+            [governance.Candidate(contact.pk, contact.account_id)],
+            now=now,
+            automated=kind == MessageKind.AUTOMATED,
+        )[0]
+        if decision.outcome == governance.SUPPRESSED:
+            raise refusal(contact, decision.reason)
+        due, deferred_reason = decision.send_at, decision.reason
+    else:
+        if not contact.phone:
+            raise refusal(contact, "contact:no_phone")
+        if contact.attributes.get("demo") and settings.SMS_PROVIDER != "console":
+            raise refusal(contact, "contact:demo_data")
+        _check_consent(contact, kind)
     info = count_segments(body)
     conversation = Conversation.objects.filter(contact=contact).first()
     try:

@@ -75,7 +75,7 @@ def test_demo_contacts_are_never_texted_through_a_real_provider(twilio):
     contact = ContactFactory(sms_consent=SmsConsent.OPTED_IN, attributes={"demo": True})
     with pytest.raises(SendRefused) as refused:
         message_send(contact=contact, body="Hi")
-    assert refused.value.code == "demo_contact"
+    assert refused.value.code == "demo_data"
 
 
 def test_contact_without_phone_is_refused():
