@@ -205,7 +205,9 @@ def conversation_reply(*, conversation: Conversation, body: str, actor) -> Messa
     """Answer in the thread. Records the response time (since the oldest unanswered message)
     on the message, the conversation and, when it is sent, the timeline."""
     conversation = (
-        Conversation.objects.select_for_update().select_related("contact__account").get(pk=conversation.pk)
+        Conversation.objects.select_for_update(of=("self",))
+        .select_related("contact__account")
+        .get(pk=conversation.pk)
     )
     message = services.message_send(
         contact=conversation.contact, body=body, kind=MessageKind.REPLY, sent_by=actor
@@ -229,7 +231,9 @@ def conversation_reply(*, conversation: Conversation, body: str, actor) -> Messa
 
 def _locked(conversation: Conversation) -> Conversation:
     """The row, locked, so an inbound reply arriving at the same moment is not overwritten."""
-    return Conversation.objects.select_for_update().select_related("contact").get(pk=conversation.pk)
+    return (
+        Conversation.objects.select_for_update(of=("self",)).select_related("contact").get(pk=conversation.pk)
+    )
 
 
 @transaction.atomic
