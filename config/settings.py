@@ -246,13 +246,14 @@ for _item in env_list("INBOX_SLA_HOURS", []):
         raise ImproperlyConfigured(f"INBOX_SLA_HOURS item {_item!r} is not intent=hours") from None
 
 # Called after commit with the ids of newly stored product events (plays' event triggers).
-EVENT_HOOKS: list[str] = []
+EVENT_HOOKS = ["plays.hooks.events_ingested"]
 
 # Periodic jobs, created or updated by name by `manage.py setup_schedules`:
 # name -> (task path, django-q schedule type, minutes).
 PERIODIC_JOBS = {
     "sms: sweep outbox": ("sms.tasks.sweep_outbox", "I", 1),
     "sms: wake snoozed conversations": ("sms.tasks.wake_conversations", "I", 5),
+    "plays: run scheduled plays": ("plays.tasks.run_scheduled_plays", "I", 15),
 }
 
 # Modules that add their own demo data on top of `seed_demo` (each has seed() and delete()).

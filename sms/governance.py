@@ -261,8 +261,7 @@ class _Facts:
             return "cap:contact_weekly"
         account_id = self.account_of(candidate)
         if account_id and (
-            self.account_week.get(account_id, 0) + planned_account[account_id]
-            >= policy.account_weekly_cap
+            self.account_week.get(account_id, 0) + planned_account[account_id] >= policy.account_weekly_cap
         ):
             return "cap:account_weekly"
         return None

@@ -1,0 +1,251 @@
+"""REST API of plays: definitions, their lifecycle, dry runs, runs and the exposure log."""
+
+import django_filters
+from django.contrib.auth import get_user_model
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view, inline_serializer
+from rest_framework import generics, mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from plays import services
+from plays.engine import PlayNotRunnable, play_run
+from plays.models import Arm, Enrollment, Outcome, Play, PlayStatus
+
+# --- Serializers ------------------------------------------------------------------------
+
+
+class PlaySerializer(serializers.ModelSerializer):
+    owner = serializers.PrimaryKeyRelatedField(
+        queryset=get_user_model().objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="The user responsible for the play; defaults to the caller.",
+    )
+    status = serializers.ChoiceField(
+        choices=PlayStatus.choices,
+        required=False,
+        help_text="New plays start as `draft`. Changes follow draft -> active <-> paused, any -> retired "
+        "(final); the activate/pause/retire actions do the same.",
+    )
+
+    class Meta:
+        model = Play
+        fields = [
+            "id",
+            "name",
+            "moment",
+            "trigger",
+            "audience",
+            "template",
+            "next_step",
+            "cooldown_days",
+            "holdout_percent",
+            "status",
+            "owner",
+            "activated_at",
+            "last_run_at",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "activated_at", "last_run_at", "created_at", "updated_at"]
+
+
+class EnrollmentSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Enrollment
+        fields = [
+            "id",
+            "play",
+            "contact",
+            "account",
+            "occurrence",
+            "arm",
+            "outcome",
+            "reason",
+            "message",
+            "decided_at",
+        ]
+        read_only_fields = fields
+
+
+def _counts(name: str, keys) -> serializers.Serializer:
+    return inline_serializer(name, fields={key: serializers.IntegerField() for key in keys})
+
+
+class RunSampleSerializer(serializers.Serializer):
+    contact = serializers.IntegerField()
+    outcome = serializers.ChoiceField(choices=[Outcome.SENT, Outcome.DEFERRED])
+    send_at = serializers.DateTimeField(allow_null=True)
+    body = serializers.CharField()
+
+
+class RunResultSerializer(serializers.Serializer):
+    play = serializers.IntegerField()
+    dry_run = serializers.BooleanField()
+    candidates = serializers.IntegerField(help_text="Trigger occurrences found for the audience.")
+    already_decided = serializers.IntegerField(help_text="Occurrences decided by an earlier run (skipped).")
+    decided = serializers.IntegerField()
+    arms = _counts("RunArms", Arm.values)
+    outcomes = _counts("RunOutcomes", Outcome.values)
+    reasons = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text="Decisions per reason, e.g. `holdout`, `consent:opted_out`.",
+    )
+    samples = RunSampleSerializer(many=True, help_text="A few of the rendered texts.")
+    tasks_created = serializers.IntegerField()
+
+
+# --- Filters ----------------------------------------------------------------------------
+
+
+class PlayFilter(django_filters.FilterSet):
+    class Meta:
+        model = Play
+        fields = ["status", "moment", "owner"]
+
+
+class EnrollmentFilter(django_filters.FilterSet):
+    arm = django_filters.ChoiceFilter(choices=Arm.choices)
+    outcome = django_filters.ChoiceFilter(choices=Outcome.choices)
+    decided_after = django_filters.IsoDateTimeFilter(field_name="decided_at", lookup_expr="gte")
+    decided_before = django_filters.IsoDateTimeFilter(field_name="decided_at", lookup_expr="lt")
+
+    class Meta:
+        model = Enrollment
+        fields = ["arm", "outcome", "contact", "account"]
+
+
+# --- Views ------------------------------------------------------------------------------
+
+CONFLICT = inline_serializer("PlayConflict", fields={"detail": serializers.CharField()})
+NOT_FOUND = OpenApiResponse(description="No such play")
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Plays"),
+    retrieve=extend_schema(summary="One play"),
+    create=extend_schema(
+        summary="Create a play (a draft unless `status` says active)",
+        responses={201: PlaySerializer, 400: OpenApiResponse(description="Bad input, each field named")},
+    ),
+    partial_update=extend_schema(
+        summary="Edit a play",
+        responses={
+            200: PlaySerializer,
+            400: OpenApiResponse(description="Bad input, each field named"),
+            409: OpenApiResponse(CONFLICT, description="Retired plays cannot be changed"),
+        },
+    ),
+)
+class PlayViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Lifecycle plays. Trigger types: `event` {event}, `milestone_missing` {event, days},
+    `inactivity` {events, days}, `renewal_window` {days}, `usage_threshold` {event, property,
+    gte}, `days_since_order` {days}."""
+
+    queryset = Play.objects.all()
+    serializer_class = PlaySerializer
+    filterset_class = PlayFilter
+    search_fields = ["name"]
+    ordering_fields = ["name", "created_at", "updated_at", "last_run_at", "id"]
+    ordering = ["name", "id"]
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def perform_create(self, serializer):
+        data = dict(serializer.validated_data)
+        data.setdefault("owner", self.request.user)
+        try:
+            serializer.instance = services.play_create(**data)
+        except services.PlayStateError as exc:
+            raise serializers.ValidationError({"status": [str(exc)]}) from None
+
+    def update(self, request, *args, **kwargs):
+        play = self.get_object()
+        serializer = self.get_serializer(play, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        try:
+            play = services.play_update(play=play, status=data.pop("status", None), **data)
+        except services.PlayStateError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(self.get_serializer(play).data)
+
+    def _transition(self, change) -> Response:
+        try:
+            play = change(play=self.get_object())
+        except services.PlayStateError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(self.get_serializer(play).data)
+
+    @extend_schema(
+        summary="Activate: the play starts running (from draft or paused)",
+        request=None,
+        responses={200: PlaySerializer, 404: NOT_FOUND, 409: CONFLICT},
+    )
+    @action(detail=True, methods=["post"])
+    def activate(self, request, pk=None):
+        return self._transition(services.play_activate)
+
+    @extend_schema(
+        summary="Pause: the play stops running until activated again",
+        request=None,
+        responses={200: PlaySerializer, 404: NOT_FOUND, 409: CONFLICT},
+    )
+    @action(detail=True, methods=["post"])
+    def pause(self, request, pk=None):
+        return self._transition(services.play_pause)
+
+    @extend_schema(
+        summary="Retire: the play stops for good; its enrollment log stays for measurement",
+        request=None,
+        responses={200: PlaySerializer, 404: NOT_FOUND, 409: CONFLICT},
+    )
+    @action(detail=True, methods=["post"])
+    def retire(self, request, pk=None):
+        return self._transition(services.play_retire)
+
+    @extend_schema(
+        summary="Dry run now: what a run would decide, with sample texts; writes nothing",
+        request=None,
+        responses={200: RunResultSerializer, 404: NOT_FOUND},
+    )
+    @action(detail=True, methods=["post"])
+    def preview(self, request, pk=None):
+        result = play_run(self.get_object(), dry_run=True)
+        return Response(RunResultSerializer(result.as_dict()).data)
+
+    @extend_schema(
+        summary="Run now (what the schedule does)",
+        description="Only an active play runs: a draft, paused or retired play, or one already "
+        "running, answers 409 with the reason.",
+        request=None,
+        responses={200: RunResultSerializer, 404: NOT_FOUND, 409: CONFLICT},
+    )
+    @action(detail=True, methods=["post"])
+    def run(self, request, pk=None):
+        try:
+            result = play_run(self.get_object())
+        except PlayNotRunnable as refused:
+            return Response({"detail": refused.reason, "code": refused.code}, status=status.HTTP_409_CONFLICT)
+        return Response(RunResultSerializer(result.as_dict()).data)
+
+
+@extend_schema(summary="A play's exposure log: who was decided, in which arm, with what outcome")
+class EnrollmentListView(generics.ListAPIView):
+    serializer_class = EnrollmentSerializer
+    filterset_class = EnrollmentFilter
+    ordering_fields = ["decided_at", "id"]
+    ordering = ["-decided_at", "-id"]
+    search_fields = ["occurrence", "reason"]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Enrollment.objects.none()
+        play = get_object_or_404(Play, pk=self.kwargs["id"])
+        return Enrollment.objects.filter(play=play)

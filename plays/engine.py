@@ -1,0 +1,329 @@
+"""The play engine: trigger occurrences -> holdout -> governance -> enrollments and texts.
+
+A run is a fixed number of queries per batch of candidates, whatever the batch size: one for
+the candidates, then per batch one to drop occurrences already decided, governance's fixed
+set, one to load what the texts need, and the bulk writes."""
+
+import hashlib
+import logging
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from crm.models import Contact, Renewal, RenewalStatus, Task, TaskSource
+from plays import templates, triggers
+from plays.models import Arm, Enrollment, Outcome, Play, PlayStatus
+from sms import governance
+from sms.services import messages_queue_bulk
+
+logger = logging.getLogger(__name__)
+
+BATCH_SIZE = 500
+SAMPLE_SIZE = 5
+# A run holding the claim longer than this died; the next run may take over.
+STALE_RUN = timedelta(minutes=10)
+OUTCOME_OF = {
+    governance.SEND: Outcome.SENT,
+    governance.DEFERRED: Outcome.DEFERRED,
+    governance.SUPPRESSED: Outcome.SUPPRESSED,
+}
+
+
+def arm_for(play_id: int, contact_id: int, holdout_percent: int) -> str:
+    """The contact's arm in this play: stable across runs, processes and machines."""
+    digest = hashlib.sha256(f"play:{play_id}:contact:{contact_id}".encode()).digest()
+    bucket = int.from_bytes(digest[:8], "big") % 10_000  # basis points
+    return Arm.CONTROL if bucket < holdout_percent * 100 else Arm.TREATMENT
+
+
+class PlayNotRunnable(Exception):
+    """The play may not run now; ``reason`` says why (not active, already running)."""
+
+    def __init__(self, reason: str, *, code: str):
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code  # not_active | running
+
+
+@dataclass
+class RunResult:
+    play_id: int
+    dry_run: bool
+    candidates: int = 0
+    already_decided: int = 0
+    arms: Counter = field(default_factory=Counter)
+    outcomes: Counter = field(default_factory=Counter)
+    reasons: Counter = field(default_factory=Counter)
+    samples: list[dict] = field(default_factory=list)
+    tasks_created: int = 0
+
+    @property
+    def decided(self) -> int:
+        return sum(self.outcomes.values())
+
+    def as_dict(self) -> dict:
+        return {
+            "play": self.play_id,
+            "dry_run": self.dry_run,
+            "candidates": self.candidates,
+            "already_decided": self.already_decided,
+            "decided": self.decided,
+            "arms": {arm: self.arms.get(arm, 0) for arm in Arm.values},
+            "outcomes": {outcome: self.outcomes.get(outcome, 0) for outcome in Outcome.values},
+            "reasons": dict(self.reasons.most_common()),
+            "samples": self.samples,
+            "tasks_created": self.tasks_created,
+        }
+
+
+@dataclass
+class _Decided:
+    contact_id: int
+    account_id: int | None
+    occurrence: str
+    arm: str
+    outcome: str
+    reason: str = ""
+    send_at: datetime | None = None
+    body: str = ""
+
+
+def play_run(
+    play: Play,
+    *,
+    now: datetime | None = None,
+    dry_run: bool = False,
+    event_ids: Sequence[int] | None = None,
+    batch_size: int = BATCH_SIZE,
+) -> RunResult:
+    """Decide every new trigger occurrence of an active play: control arm first (never
+    texted), then governance for the treatment arm; write enrollments and queue texts.
+    ``dry_run`` decides the same way and writes nothing (any status may be previewed).
+    Raises PlayNotRunnable when the play is not active or a run of it is in progress."""
+    now = now or timezone.now()
+    if dry_run:
+        return _evaluate(play, now=now, dry_run=True, event_ids=event_ids, batch_size=batch_size)
+    claimed_at = _claim(play)
+    try:
+        return _evaluate(play, now=now, dry_run=False, event_ids=event_ids, batch_size=batch_size)
+    finally:
+        Play.objects.filter(pk=play.pk, running_since=claimed_at).update(
+            running_since=None, last_run_at=timezone.now()
+        )
+
+
+def _claim(play: Play) -> datetime:
+    claimed_at = timezone.now()
+    free = Q(running_since__isnull=True) | Q(running_since__lt=claimed_at - STALE_RUN)
+    if Play.objects.filter(free, pk=play.pk, status=PlayStatus.ACTIVE).update(running_since=claimed_at):
+        return claimed_at
+    status = Play.objects.values_list("status", flat=True).get(pk=play.pk)
+    if status != PlayStatus.ACTIVE:
+        raise PlayNotRunnable(
+            f"The play is {status}; only active plays run (preview works in any status).", code="not_active"
+        )
+    raise PlayNotRunnable("A run of this play is already in progress.", code="running")
+
+
+def _evaluate(play: Play, *, now, dry_run: bool, event_ids, batch_size: int) -> RunResult:
+    result = RunResult(play_id=play.pk, dry_run=dry_run)
+    rows = triggers.candidates(play.trigger, play.audience or {}, now=now, event_ids=event_ids)
+    result.candidates = len(rows)
+    for start in range(0, len(rows), batch_size):
+        _run_batch(play, rows[start : start + batch_size], now=now, dry_run=dry_run, result=result)
+    return result
+
+
+def _run_batch(play: Play, rows, *, now, dry_run: bool, result: RunResult) -> None:
+    contact_ids = {contact_id for contact_id, _, _ in rows}
+    seen = set(
+        Enrollment.objects.filter(play=play, contact_id__in=contact_ids).values_list(
+            "contact_id", "occurrence"
+        )
+    )
+    fresh = []
+    for contact_id, account_id, occurrence in rows:
+        if (contact_id, occurrence) in seen:
+            result.already_decided += 1
+            continue
+        seen.add((contact_id, occurrence))
+        fresh.append((contact_id, account_id, occurrence))
+    if not fresh:
+        return
+    decided: list[_Decided] = []
+    treatment = []
+    # Holdout before governance: the control arm is the same population governance sees.
+    for contact_id, account_id, occurrence in fresh:
+        if arm_for(play.pk, contact_id, play.holdout_percent) == Arm.CONTROL:
+            decided.append(
+                _Decided(contact_id, account_id, occurrence, Arm.CONTROL, Outcome.SUPPRESSED, "holdout")
+            )
+        else:
+            treatment.append((contact_id, account_id, occurrence))
+    decisions = governance.decide(
+        [
+            governance.Candidate(
+                contact_id=contact_id,
+                account_id=account_id,
+                play_id=play.pk,
+                moment=play.moment,
+                cooldown_days=play.cooldown_days,
+            )
+            for contact_id, account_id, _ in treatment
+        ],
+        now=now,
+    )
+    for (contact_id, account_id, occurrence), decision in zip(treatment, decisions, strict=True):
+        decided.append(
+            _Decided(
+                contact_id,
+                account_id,
+                occurrence,
+                Arm.TREATMENT,
+                OUTCOME_OF[decision.outcome],
+                decision.reason,
+                decision.send_at,
+            )
+        )
+    contacts = _render(play, [d for d in decided if d.outcome in (Outcome.SENT, Outcome.DEFERRED)], now=now)
+    for item in decided:
+        result.arms[item.arm] += 1
+        result.outcomes[item.outcome] += 1
+        if item.reason:
+            result.reasons[item.reason] += 1
+        if item.body and len(result.samples) < SAMPLE_SIZE:
+            result.samples.append(
+                {
+                    "contact": item.contact_id,
+                    "outcome": item.outcome,
+                    "send_at": item.send_at.isoformat() if item.send_at else None,
+                    "body": item.body,
+                }
+            )
+    if not dry_run:
+        _write(play, decided, contacts, now=now, result=result)
+
+
+def _render(play: Play, sending: list[_Decided], *, now) -> dict[int, Contact]:
+    """Fill the template for each text about to go; a text that cannot be filled fails."""
+    if not sending:
+        return {}
+    contacts = Contact.objects.select_related("account__owner", "owner").in_bulk(
+        [item.contact_id for item in sending]
+    )
+    by_id, by_account = _renewals_for(play, sending, contacts, now=now)
+    for item in sending:
+        contact = contacts[item.contact_id]
+        account = contact.account
+        owner = (account.owner if account else None) or contact.owner
+        renewal = by_id.get(_renewal_id(item.occurrence)) or by_account.get(contact.account_id)
+        context = templates.MessageContext(
+            first_name=contact.first_name,
+            last_name=contact.last_name,
+            account=account.name if account else "",
+            owner=(owner.get_full_name() or owner.username) if owner else "",
+            renewal_date=templates.format_date(renewal.end_date) if renewal else None,
+            renewal_acv=templates.format_money(renewal.acv) if renewal else None,
+        )
+        try:
+            item.body = templates.render(play.template, context)
+        except templates.RenderError as error:
+            item.outcome, item.reason, item.send_at = Outcome.FAILED, error.reason, None
+    return contacts
+
+
+def _renewal_id(occurrence: str) -> int | None:
+    return int(occurrence.split(":")[1]) if occurrence.startswith("renewal:") else None
+
+
+def _renewals_for(play: Play, sending: list[_Decided], contacts: dict[int, Contact], *, now) -> tuple:
+    """Renewals by id (the one a renewal trigger fired for) and by account (its next term)."""
+    if not templates.placeholders_of(play.template) & templates.RENEWAL_PLACEHOLDERS:
+        return {}, {}
+    account_ids = {contacts[item.contact_id].account_id for item in sending} - {None}
+    renewal_ids = {_renewal_id(item.occurrence) for item in sending} - {None}
+    upcoming = Q(account_id__in=account_ids, status=RenewalStatus.UPCOMING, end_date__gte=now.date())
+    by_id, by_account = {}, {}
+    for renewal in Renewal.objects.filter(Q(pk__in=renewal_ids) | upcoming).order_by("-end_date", "-id"):
+        by_id[renewal.pk] = renewal
+        if renewal.status == RenewalStatus.UPCOMING and renewal.end_date >= now.date():
+            by_account[renewal.account_id] = renewal  # descending: the earliest term is written last
+    return by_id, by_account
+
+
+def _write(
+    play: Play, decided: list[_Decided], contacts: dict[int, Contact], *, now, result: RunResult
+) -> None:
+    token = uuid.uuid4()
+    with transaction.atomic():
+        Enrollment.objects.bulk_create(
+            [
+                Enrollment(
+                    play=play,
+                    contact_id=item.contact_id,
+                    account_id=item.account_id,
+                    occurrence=item.occurrence,
+                    arm=item.arm,
+                    outcome=item.outcome,
+                    reason=item.reason,
+                    decided_at=now,
+                    run_token=token,
+                )
+                for item in decided
+            ],
+            ignore_conflicts=True,
+        )
+        sending = [item for item in decided if item.outcome in (Outcome.SENT, Outcome.DEFERRED)]
+        if not sending:
+            return
+        # Only rows this run inserted get a text: a conflict means someone else decided it.
+        ours = {
+            (contact_id, occurrence): pk
+            for pk, contact_id, occurrence in Enrollment.objects.filter(
+                play=play, run_token=token, outcome__in=[Outcome.SENT, Outcome.DEFERRED]
+            ).values_list("pk", "contact_id", "occurrence")
+        }
+        sending = [item for item in sending if (item.contact_id, item.occurrence) in ours]
+        messages = messages_queue_bulk(
+            sends=[(contacts[item.contact_id], item.body, item.send_at) for item in sending],
+            source=governance.play_source(play.pk),
+        )
+        Enrollment.objects.bulk_update(
+            [
+                Enrollment(pk=ours[(item.contact_id, item.occurrence)], message_id=message.pk)
+                for item, message in zip(sending, messages, strict=True)
+            ],
+            ["message"],
+        )
+        next_step = play.next_step or {}
+        if next_step.get("create_task"):
+            result.tasks_created += _tasks_for_owners(play, sending, contacts, now=now)
+
+
+def _tasks_for_owners(play: Play, sending: list[_Decided], contacts: dict[int, Contact], *, now) -> int:
+    """One follow-up task per text for the account's owner (the contact's, for B2C).
+
+    Written in bulk: crm.services.task_create is one row (and timeline entry) at a time."""
+    tasks = []
+    for item in sending:
+        contact = contacts[item.contact_id]
+        owner_id = (contact.account.owner_id if contact.account else None) or contact.owner_id
+        tasks.append(
+            Task(
+                owner_id=owner_id,
+                account_id=contact.account_id,
+                contact=contact,
+                title=play.next_step["task_title"][:200],
+                notes=f"Play “{play.name}” texted {contact}: {item.body}",
+                due_at=(item.send_at or now) + timedelta(days=1),
+                source=TaskSource.PLAY,
+            )
+        )
+    Task.objects.bulk_create(tasks)
+    return len(tasks)

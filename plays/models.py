@@ -1,0 +1,159 @@
+"""Plays: lifecycle moments turned into governed texts, and the exposure log of who got what."""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
+from django.db import models
+from django.utils import timezone
+
+from crm.models import Account, Contact
+from plays.templates import validate_template
+from plays.triggers import EVENT_TRIGGERS, validate_audience, validate_trigger
+
+MAX_HOLDOUT_PERCENT = 50
+
+
+class Moment(models.TextChoices):
+    ONBOARDING = "onboarding", "Onboarding"
+    ADOPTION = "adoption", "Adoption"
+    RENEWAL = "renewal", "Renewal"
+    RISK = "risk", "Risk"
+    EXPANSION = "expansion", "Expansion"
+    REACTIVATION = "reactivation", "Reactivation"
+
+
+class PlayStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    ACTIVE = "active", "Active"
+    PAUSED = "paused", "Paused"
+    RETIRED = "retired", "Retired"
+
+
+NEXT_STEP_KEYS = ("create_task", "task_title", "route_replies_to_owner")
+
+
+def validate_next_step(next_step) -> None:
+    """``{"create_task": bool, "task_title": str, "route_replies_to_owner": bool}``, all optional."""
+    if not isinstance(next_step, dict):
+        raise ValidationError("The next step is an object (use {} for none).")
+    unknown = sorted(set(next_step) - set(NEXT_STEP_KEYS))
+    if unknown:
+        raise ValidationError(f"Unknown next step {', '.join(unknown)}. Use: {', '.join(NEXT_STEP_KEYS)}.")
+    for key in ("create_task", "route_replies_to_owner"):
+        if not isinstance(next_step.get(key, False), bool):
+            raise ValidationError(f"`{key}` must be true or false.")
+    title = next_step.get("task_title", "")
+    if not isinstance(title, str) or len(title) > 200:
+        raise ValidationError("`task_title` must be text of up to 200 characters.")
+    if next_step.get("create_task") and not title.strip():
+        raise ValidationError("`task_title` is needed when `create_task` is true.")
+
+
+class Play(models.Model):
+    name = models.CharField(max_length=200)
+    moment = models.CharField(max_length=16, choices=Moment.choices)
+    trigger = models.JSONField(
+        validators=[validate_trigger],
+        help_text='What starts it, e.g. {"type": "renewal_window", "days": 60}.',
+    )
+    audience = models.JSONField(
+        default=dict,
+        blank=True,
+        validators=[validate_audience],
+        help_text="Who may get it: lifecycle_stages, plans, owners, account_attributes. {} is everyone.",
+    )
+    template = models.TextField(
+        validators=[validate_template],
+        help_text="The text, with {first_name} {last_name} {account} {owner} {renewal_date} {renewal_acv}.",
+    )
+    next_step = models.JSONField(
+        default=dict,
+        blank=True,
+        validators=[validate_next_step],
+        help_text="After a text: create_task + task_title (a task for the owner), route_replies_to_owner.",
+    )
+    cooldown_days = models.PositiveIntegerField(
+        default=7,
+        validators=[MaxValueValidator(365)],
+        help_text="Days before this play texts a contact again.",
+    )
+    holdout_percent = models.PositiveSmallIntegerField(
+        default=10,
+        validators=[MaxValueValidator(MAX_HOLDOUT_PERCENT)],
+        help_text="Share of contacts kept as a control group that never gets the text (0-50).",
+    )
+    status = models.CharField(
+        max_length=16, choices=PlayStatus.choices, default=PlayStatus.DRAFT, db_index=True
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="plays"
+    )
+    # A run claims the play by setting this only when it is empty (or stale), so runs of one
+    # play never overlap, whichever worker starts them.
+    running_since = models.DateTimeField(null=True, blank=True, editable=False)
+    last_run_at = models.DateTimeField(null=True, blank=True, editable=False)
+    activated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def trigger_type(self) -> str:
+        return (self.trigger or {}).get("type", "")
+
+    @property
+    def is_event_driven(self) -> bool:
+        return self.trigger_type in EVENT_TRIGGERS
+
+
+class Arm(models.TextChoices):
+    TREATMENT = "treatment", "Treatment"
+    CONTROL = "control", "Control"
+
+
+class Outcome(models.TextChoices):
+    SENT = "sent", "Sent"
+    DEFERRED = "deferred", "Deferred"
+    SUPPRESSED = "suppressed", "Suppressed"
+    FAILED = "failed", "Failed"
+
+
+class Enrollment(models.Model):
+    """One decision about one trigger occurrence for one contact: the exposure log that lift
+    is measured on. Never decided twice (the unique key), never edited."""
+
+    play = models.ForeignKey(Play, on_delete=models.CASCADE, related_name="enrollments")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="enrollments")
+    account = models.ForeignKey(
+        Account, null=True, blank=True, on_delete=models.SET_NULL, related_name="enrollments"
+    )
+    occurrence = models.CharField(max_length=100, help_text="What fired, e.g. 'renewal:12:60'.")
+    arm = models.CharField(max_length=16, choices=Arm.choices)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    reason = models.CharField(max_length=100, blank=True)
+    message = models.ForeignKey(
+        "sms.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="enrollments"
+    )
+    decided_at = models.DateTimeField(default=timezone.now)
+    # Which run wrote the row: a run links messages only to the rows it inserted itself.
+    run_token = models.UUIDField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-decided_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["play", "contact", "occurrence"], name="plays_enrollment_once_per_occurrence"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["play", "arm", "outcome"]),
+            models.Index(fields=["play", "-decided_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.play_id}/{self.contact_id} {self.occurrence}: {self.arm} {self.outcome}"

@@ -1,0 +1,77 @@
+"""django-q2 entry points for plays. Safe to repeat: an occurrence is decided once, ever."""
+
+import logging
+from collections.abc import Sequence
+from datetime import timedelta
+
+from django.utils import timezone
+
+from crm.models import Event
+from plays.engine import PlayNotRunnable, play_run
+from plays.models import Play, PlayStatus
+from plays.triggers import EVENT_TRIGGERS
+
+logger = logging.getLogger(__name__)
+
+# An event run that found its play busy tries again this much later, this many times.
+BUSY_RETRY_AFTER = timedelta(seconds=60)
+BUSY_RETRIES = 5
+
+
+def run_scheduled_plays() -> dict[int, int]:
+    """Run every active play that is not event-driven. Returns decisions per play id."""
+    decided = {}
+    for play in Play.objects.filter(status=PlayStatus.ACTIVE).exclude(trigger__type__in=list(EVENT_TRIGGERS)):
+        decided[play.pk] = _run(play)
+    return decided
+
+
+def run_event_plays(
+    event_ids: Sequence[int], play_ids: Sequence[int] | None = None, attempt: int = 0
+) -> dict:
+    """Run the active event-driven plays that these events fire, for these events only."""
+    names = set(Event.objects.filter(pk__in=event_ids).values_list("name", flat=True))
+    if not names:
+        return {}
+    plays = Play.objects.filter(status=PlayStatus.ACTIVE, trigger__type__in=list(EVENT_TRIGGERS))
+    if play_ids is not None:
+        plays = plays.filter(pk__in=play_ids)
+    decided, busy = {}, []
+    for play in plays:
+        if play.trigger.get("event") not in names:
+            continue
+        result = _run(play, event_ids=list(event_ids))
+        if result is None:
+            busy.append(play.pk)
+        else:
+            decided[play.pk] = result
+    if busy and attempt < BUSY_RETRIES:
+        _retry_later(list(event_ids), busy, attempt + 1)
+    return decided
+
+
+def _run(play: Play, **options) -> int | None:
+    """Decisions made, or None when another run of the play holds it."""
+    try:
+        return play_run(play, **options).decided
+    except PlayNotRunnable as refused:
+        if refused.code == "running":
+            return None
+        return 0  # paused or retired since it was listed
+    except Exception:
+        # One broken play must not stop the others; the next run retries it.
+        logger.exception("Play %s failed to run", play.pk)
+        return 0
+
+
+def _retry_later(event_ids: list[int], play_ids: list[int], attempt: int) -> None:
+    from django_q.models import Schedule
+
+    Schedule.objects.create(
+        name=f"plays: retry events for plays {play_ids[:5]} ({timezone.now():%H%M%S%f})"[:100],
+        func="plays.tasks.run_event_plays",
+        args=repr((event_ids, play_ids, attempt)),
+        schedule_type=Schedule.ONCE,
+        repeats=1,
+        next_run=timezone.now() + BUSY_RETRY_AFTER,
+    )

@@ -1,0 +1,225 @@
+"""The engine: holdout, governance outcomes with reasons, idempotent runs, dry runs, query cost."""
+
+from collections import Counter
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.apps import apps
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from crm.models import SmsConsent, Task, TaskSource
+from plays.engine import PlayNotRunnable, arm_for, play_run
+from plays.models import Arm, Enrollment, Outcome, PlayStatus
+from sms.models import Message, MessageKind, MessageStatus
+from tests.factories import AccountFactory, ContactFactory, RenewalFactory
+from tests.plays.conftest import make_play, opted_in_contact
+
+pytestmark = pytest.mark.django_db
+
+
+def renewing_account(contacts=1, consent=SmsConsent.OPTED_IN, **account_fields):
+    account = AccountFactory(**account_fields)
+    today = timezone.now().date()
+    RenewalFactory(
+        account=account, start_date=today - timedelta(days=330), end_date=today + timedelta(days=35)
+    )
+    people = [ContactFactory(account=account, sms_consent=consent) for _ in range(contacts)]
+    return account, people
+
+
+# --- Holdout ----------------------------------------------------------------------------
+
+
+def test_arms_are_deterministic_and_proportional():
+    arms = [arm_for(7, contact_id, 20) for contact_id in range(10_000)]
+    assert arms == [arm_for(7, contact_id, 20) for contact_id in range(10_000)]
+    share = Counter(arms)[Arm.CONTROL] / 10_000
+    assert 0.18 <= share <= 0.22
+    assert Counter(arm_for(8, contact_id, 10) for contact_id in range(10_000))[Arm.CONTROL] in range(
+        800, 1201
+    )
+    assert {arm_for(7, contact_id, 0) for contact_id in range(1000)} == {Arm.TREATMENT}
+    # Another play splits the same people differently.
+    assert arms != [arm_for(9, contact_id, 20) for contact_id in range(10_000)]
+
+
+def test_control_contacts_are_logged_and_never_texted():
+    play = make_play(holdout_percent=50)
+    renewing_account(contacts=40)
+    result = play_run(play)
+    control = Enrollment.objects.filter(play=play, arm=Arm.CONTROL)
+    assert 8 <= control.count() <= 32
+    assert set(control.values_list("outcome", "reason")) == {(Outcome.SUPPRESSED, "holdout")}
+    assert not control.exclude(message=None).exists()
+    control_ids = set(control.values_list("contact_id", flat=True))
+    assert not Message.objects.filter(contact_id__in=control_ids).exists()
+    treated = Enrollment.objects.filter(play=play, arm=Arm.TREATMENT)
+    assert treated.count() == 40 - len(control_ids)
+    assert Message.objects.filter(source=f"play:{play.pk}").count() == treated.count()
+    assert result.arms[Arm.CONTROL] == len(control_ids) and result.outcomes[Outcome.SENT] == treated.count()
+
+
+# --- Outcomes ---------------------------------------------------------------------------
+
+
+def test_sent_texts_are_rendered_queued_and_linked():
+    play = make_play(template="Hi {first_name}: {account} renews on {renewal_date} ({renewal_acv}). {owner}")
+    account, (contact,) = renewing_account(name="Acme")
+    result = play_run(play)
+    enrollment = Enrollment.objects.get(play=play)
+    assert (enrollment.arm, enrollment.outcome, enrollment.reason) == (Arm.TREATMENT, Outcome.SENT, "")
+    assert enrollment.account_id == account.pk
+    message = enrollment.message
+    renewal = account.renewals.get()
+    owner = account.owner.get_full_name()
+    assert message.body == (
+        f"Hi {contact.first_name}: Acme renews on {renewal.end_date:%B} {renewal.end_date.day}, "
+        f"{renewal.end_date.year} ($12,000). {owner}"
+    )
+    assert (message.kind, message.status, message.source) == (
+        MessageKind.AUTOMATED,
+        MessageStatus.QUEUED,
+        f"play:{play.pk}",
+    )
+    assert result.samples[0]["body"] == message.body
+
+
+def test_governance_refusals_are_recorded_with_reasons():
+    play = make_play()
+    _, (unknown, opted_out) = renewing_account(contacts=2, consent=SmsConsent.UNKNOWN)
+    opted_out.sms_consent = SmsConsent.OPTED_OUT
+    opted_out.save()
+    result = play_run(play)
+    reasons = dict(Enrollment.objects.filter(play=play).values_list("contact_id", "reason"))
+    assert reasons == {unknown.pk: "consent:not_opted_in", opted_out.pk: "consent:opted_out"}
+    assert set(Enrollment.objects.values_list("outcome", flat=True)) == {Outcome.SUPPRESSED}
+    assert not Message.objects.exists()
+    assert result.reasons == {"consent:not_opted_in": 1, "consent:opted_out": 1}
+
+
+def test_quiet_hours_defer_with_a_queued_message_for_the_window(settings):
+    settings.SMS_QUIET_HOURS_START, settings.SMS_QUIET_HOURS_END = 9, 17
+    play = make_play()
+    renewing_account(timezone="America/New_York")
+    new_york = ZoneInfo("America/New_York")
+    now = (timezone.now().astimezone(new_york) + timedelta(days=1)).replace(
+        hour=3, minute=0, second=0, microsecond=0
+    )
+    play_run(play, now=now)
+    enrollment = Enrollment.objects.get(play=play)
+    assert (enrollment.outcome, enrollment.reason) == (Outcome.DEFERRED, "quiet_hours")
+    message = enrollment.message
+    assert message.status == MessageStatus.QUEUED and message.deferred_reason == "quiet_hours"
+    assert message.next_attempt_at == now.replace(hour=9)
+
+
+def test_a_template_that_needs_a_renewal_fails_without_one():
+    play = make_play(trigger={"type": "days_since_order", "days": 1}, template="Renews {renewal_date}")
+    contact = opted_in_contact(account=None)
+    contact.orders.create(amount=10, ordered_at=timezone.now() - timedelta(days=3))
+    play_run(play)
+    enrollment = Enrollment.objects.get()
+    assert (enrollment.outcome, enrollment.reason, enrollment.message) == (
+        Outcome.FAILED,
+        "template:no_renewal",
+        None,
+    )
+    assert not Message.objects.exists()
+
+
+def test_next_step_creates_a_task_for_the_account_owner():
+    play = make_play(next_step={"create_task": True, "task_title": "Call about the renewal"})
+    account, (contact,) = renewing_account()
+    result = play_run(play)
+    task = Task.objects.get()
+    assert (task.owner, task.account, task.contact, task.source) == (
+        account.owner,
+        account,
+        contact,
+        TaskSource.PLAY,
+    )
+    assert task.title == "Call about the renewal" and result.tasks_created == 1
+
+
+# --- Idempotency, locking, dry runs ----------------------------------------------------------
+
+
+def test_a_second_run_decides_nothing_new():
+    play = make_play(holdout_percent=30)
+    renewing_account(contacts=10)
+    first = play_run(play)
+    assert first.decided == 10
+    enrollments, messages = Enrollment.objects.count(), Message.objects.count()
+    second = play_run(play)
+    assert second.decided == 0 and second.already_decided == 10
+    assert (Enrollment.objects.count(), Message.objects.count()) == (enrollments, messages)
+
+
+def test_only_active_plays_run_and_runs_never_overlap():
+    play = make_play(status=PlayStatus.PAUSED)
+    renewing_account()
+    with pytest.raises(PlayNotRunnable) as refused:
+        play_run(play)
+    assert refused.value.code == "not_active"
+    play.status = PlayStatus.ACTIVE
+    play.running_since = timezone.now() - timedelta(minutes=2)
+    play.save()
+    with pytest.raises(PlayNotRunnable) as refused:
+        play_run(play)
+    assert refused.value.code == "running"
+    assert not Enrollment.objects.exists()
+    play.running_since = timezone.now() - timedelta(minutes=11)  # its worker died
+    play.save()
+    assert play_run(play).decided == 1
+    play.refresh_from_db()
+    assert play.running_since is None and play.last_run_at is not None
+
+
+def _row_counts():
+    return {model._meta.label: model.objects.count() for model in apps.get_models()}
+
+
+def test_dry_run_writes_nothing_and_predicts_the_run(settings):
+    play = make_play(holdout_percent=30, next_step={"create_task": True, "task_title": "Call"})
+    renewing_account(contacts=12)
+    renewing_account(contacts=3, consent=SmsConsent.UNKNOWN)
+    play.status = PlayStatus.DRAFT  # previews work in any status
+    play.save()
+    before = _row_counts()
+    now = timezone.now()
+    preview = play_run(play, dry_run=True, now=now)
+    assert _row_counts() == before
+    play.refresh_from_db()
+    assert play.last_run_at is None and play.running_since is None
+    play.status = PlayStatus.ACTIVE
+    play.save()
+    real = play_run(play, now=now)
+    assert preview.as_dict() | {"dry_run": True, "tasks_created": 0} == real.as_dict() | {
+        "dry_run": True,
+        "tasks_created": 0,
+    }
+    assert preview.outcomes[Outcome.SENT] > 0 and preview.samples
+
+
+def test_queries_grow_only_with_batches_not_contacts():
+    """30 and 100 candidates are one batch of 100; 200 and 300 add one batch's fixed cost each.
+    (On SQLite bulk inserts split at its 999-parameter limit, so a full batch costs a few
+    more INSERTs than a small one; the cost still depends on the batch size only.)"""
+    sizes = (30, 100, 200, 300)
+    plays = {}
+    for size in sizes:
+        plays[size] = make_play(audience={"account_attributes": {"group": size}})
+        renewing_account(contacts=size, attributes={"group": size})
+    queries = {}
+    for size in sizes:
+        with CaptureQueriesContext(connection) as captured:
+            assert play_run(plays[size], batch_size=100).outcomes[Outcome.SENT] == size
+        queries[size] = len(captured)
+    print(f"queries per run (batch size 100): {queries}")
+    per_batch = queries[200] - queries[100]
+    assert queries[300] - queries[200] == per_batch
+    assert queries[30] <= queries[100] <= 30
+    assert per_batch <= 25
