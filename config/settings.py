@@ -247,6 +247,8 @@ for _item in env_list("INBOX_SLA_HOURS", []):
 
 # Called after commit with the ids of newly stored product events (plays' event triggers).
 EVENT_HOOKS = ["plays.hooks.events_ingested"]
+# Asked, in order, who should answer an inbound reply when its account has no owner.
+REPLY_OWNER_HOOKS = ["plays.hooks.reply_owner"]
 
 # Periodic jobs, created or updated by name by `manage.py setup_schedules`:
 # name -> (task path, django-q schedule type, minutes).

@@ -299,6 +299,29 @@ def task_create(*, actor=None, **fields) -> Task:
 
 
 @transaction.atomic
+def tasks_create_bulk(*, tasks: Sequence[Task], actor=None) -> list[Task]:
+    """Create many tasks (e.g. a play's follow-ups) with their timeline entries in two bulk
+    inserts. The tasks are trusted, already-valid rows."""
+    created = Task.objects.bulk_create(tasks, batch_size=500)
+    Activity.objects.bulk_create(
+        [
+            Activity(
+                kind=ActivityKind.TASK_CREATED,
+                contact_id=task.contact_id,
+                account_id=task.account_id,
+                actor=actor,
+                summary=task.title[:300],
+                data={"task": task.pk, "owner": task.owner_id, "source": task.source},
+            )
+            for task in created
+            if task.account_id or task.contact_id
+        ],
+        batch_size=500,
+    )
+    return created
+
+
+@transaction.atomic
 def task_update(*, task: Task, **fields) -> Task:
     for name, value in fields.items():
         setattr(task, name, value)

@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from crm import services as crm_services
 from crm.models import Contact, Renewal, RenewalStatus, Task, TaskSource
 from plays import templates, triggers
 from plays.models import Arm, Enrollment, Outcome, Play, PlayStatus
@@ -309,7 +310,7 @@ def _write(
 def _tasks_for_owners(play: Play, sending: list[_Decided], contacts: dict[int, Contact], *, now) -> int:
     """One follow-up task per text for the account's owner (the contact's, for B2C).
 
-    Written in bulk: crm.services.task_create is one row (and timeline entry) at a time."""
+    Written in bulk, each with its timeline entry."""
     tasks = []
     for item in sending:
         contact = contacts[item.contact_id]
@@ -325,5 +326,5 @@ def _tasks_for_owners(play: Play, sending: list[_Decided], contacts: dict[int, C
                 source=TaskSource.PLAY,
             )
         )
-    Task.objects.bulk_create(tasks)
+    crm_services.tasks_create_bulk(tasks=tasks)
     return len(tasks)

@@ -1,4 +1,5 @@
-"""The EVENT_HOOKS entry: product events arrived; run the event plays in the background."""
+"""Hooks the lower layers call: product events arrived (EVENT_HOOKS), and who answers a reply
+to a play's text (REPLY_OWNER_HOOKS)."""
 
 import logging
 from collections.abc import Sequence
@@ -22,3 +23,32 @@ def events_ingested(*, event_ids: Sequence[int]) -> None:
         async_task("plays.tasks.run_event_plays", list(event_ids), task_name=f"plays-events-{min(event_ids)}")
     except Exception:
         logger.exception("Could not enqueue event plays for %s event(s)", len(event_ids))
+
+
+def reply_owner(*, contact):
+    """Who answers a reply to a play's text: the play's owner, when the play routes replies to
+    its owner and its text was the last automated one this contact got (within 14 days)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from sms.models import Direction, Message, MessageKind
+
+    source = (
+        Message.objects.filter(
+            contact=contact,
+            direction=Direction.OUTBOUND,
+            kind=MessageKind.AUTOMATED,
+            source__startswith="play:",
+            created_at__gte=timezone.now() - timedelta(days=14),
+        )
+        .order_by("-created_at")
+        .values_list("source", flat=True)
+        .first()
+    )
+    if not source:
+        return None
+    play = Play.objects.select_related("owner").filter(pk=int(source.split(":", 1)[1])).first()
+    if play and (play.next_step or {}).get("route_replies_to_owner") and play.owner and play.owner.is_active:
+        return play.owner
+    return None

@@ -19,10 +19,14 @@ BUSY_RETRIES = 5
 
 
 def run_scheduled_plays() -> dict[int, int]:
-    """Run every active play that is not event-driven. Returns decisions per play id."""
+    """Run every active play. Event-driven plays normally run when their events arrive; the
+    schedule runs them too, over their recent events, so an event whose run was lost (a
+    broker outage) is still decided — occurrences already decided are skipped."""
     decided = {}
-    for play in Play.objects.filter(status=PlayStatus.ACTIVE).exclude(trigger__type__in=list(EVENT_TRIGGERS)):
-        decided[play.pk] = _run(play)
+    for play in Play.objects.filter(status=PlayStatus.ACTIVE):
+        result = _run(play)
+        if result is not None:
+            decided[play.pk] = result
     return decided
 
 

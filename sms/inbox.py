@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from crm import services as crm_services
 from crm.models import ActivityKind, Contact, DealKind, PipelineStage, TaskSource
@@ -81,10 +82,15 @@ def round_robin_agent():
 
 
 def route_owner(contact: Contact):
-    """Who should answer: the account owner, the contact's owner, whoever last texted them by
-    hand, else the next agent in the round-robin."""
+    """Who should answer: the account owner, else the owner of the play whose text they
+    answered (when the play routes replies to its owner), the contact's owner, whoever last
+    texted them by hand, else the next agent in the round-robin."""
     if contact.account_id and contact.account.owner_id and contact.account.owner.is_active:
         return contact.account.owner
+    for path in settings.REPLY_OWNER_HOOKS:  # modules above sms (plays) name an owner
+        owner = import_string(path)(contact=contact)
+        if owner is not None:
+            return owner
     if contact.owner_id and contact.owner.is_active:
         return contact.owner
     last_sender = (

@@ -209,3 +209,20 @@ def test_account_services_validate():
     with pytest.raises(ValidationError) as exc:
         services.account_update(account=account, timezone="Nowhere/Town")
     assert "timezone" in exc.value.message_dict
+
+
+def test_bulk_tasks_land_on_the_timeline():
+    from crm.models import Task, TaskSource
+
+    contacts = [ContactFactory() for _ in range(3)]
+    created = services.tasks_create_bulk(
+        tasks=[
+            Task(title=f"Follow up {c.pk}", contact=c, account=c.account, source=TaskSource.PLAY)
+            for c in contacts
+        ]
+    )
+    assert all(task.pk for task in created)
+    entries = Activity.objects.filter(kind=ActivityKind.TASK_CREATED).order_by("id")
+    assert [(e.contact_id, e.data["task"], e.data["source"]) for e in entries] == [
+        (task.contact_id, task.pk, "play") for task in created
+    ]

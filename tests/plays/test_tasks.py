@@ -15,15 +15,15 @@ from tests.plays.test_engine import renewing_account
 pytestmark = pytest.mark.django_db
 
 
-def test_scheduled_runs_cover_active_non_event_plays():
+def test_scheduled_runs_cover_active_plays_and_recover_lost_event_runs():
     renewal = make_play()
     make_play(status=PlayStatus.PAUSED)
     event_play = make_play(trigger={"type": "event", "event": "signup"})
     _, (contact,) = renewing_account()
-    EventFactory(contact=contact, name="signup")
-    assert tasks.run_scheduled_plays() == {renewal.pk: 1}
-    assert not Enrollment.objects.filter(play=event_play).exists()
-    assert tasks.run_scheduled_plays() == {renewal.pk: 0}
+    event = EventFactory(contact=contact, name="signup")  # its event run never happened
+    assert tasks.run_scheduled_plays() == {renewal.pk: 1, event_play.pk: 1}
+    assert Enrollment.objects.get(play=event_play).occurrence == f"event:{event.pk}"
+    assert tasks.run_scheduled_plays() == {renewal.pk: 0, event_play.pk: 0}
 
 
 def test_event_runs_decide_only_the_given_events_once():
@@ -61,3 +61,26 @@ def test_the_hook_enqueues_after_ingest_when_event_plays_exist(settings, django_
     enqueue.assert_called_once()
     assert enqueue.call_args.args == ("plays.tasks.run_event_plays", [result.objects[0].pk])
     hooks.events_ingested(event_ids=[])  # nothing to announce
+
+
+def test_replies_to_a_play_text_go_to_the_play_owner_when_it_routes_them(settings):
+    from crm.models import SmsConsent
+    from sms.models import Conversation, Message
+    from sms.services import inbound_receive
+    from tests.factories import ContactFactory, UserFactory
+
+    settings.INBOX_TIMEZONE, settings.INBOX_BUSINESS_DAYS = "UTC", "mon-sun"
+    settings.INBOX_BUSINESS_HOURS_START, settings.INBOX_BUSINESS_HOURS_END = 0, 24
+    owner = UserFactory(username="play-owner")
+    play = make_play(next_step={"route_replies_to_owner": True})
+    play.owner = owner
+    play.save()
+    contact = ContactFactory(account=None, owner=None, sms_consent=SmsConsent.OPTED_IN)
+    Message.objects.create(
+        contact=contact, direction="outbound", kind="automated", source=f"play:{play.pk}",
+        body="Renewal soon", to_number=contact.phone, status="delivered",
+    )  # fmt: skip
+    inbound_receive(
+        provider_sid="SMplay1", from_number=contact.phone, to_number="+15005550006", body="I can't log in"
+    )
+    assert Conversation.objects.get(contact=contact).assignee == owner
