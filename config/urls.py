@@ -4,6 +4,7 @@ from django.contrib.auth.decorators import login_not_required, login_required
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from sms import views as sms_views
 from sms.urls import inbox_urlpatterns
 
 admin.site.site_header = "Lifecycle CRM admin"
@@ -29,6 +30,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", include(api_v1)),
     path("inbox/", include(inbox_urlpatterns)),
+    path("l/<str:code>", sms_views.follow_link, name="short_link"),
     path("sms/", include("sms.urls")),
     path("", include("crm.urls")),
 ]

@@ -20,7 +20,7 @@ from crm import services as crm_services
 from crm.models import Contact, Renewal, RenewalStatus, Task, TaskSource
 from plays import templates, triggers
 from plays.models import Arm, Enrollment, Outcome, Play, PlayStatus
-from sms import governance
+from sms import governance, links
 from sms.services import messages_queue_bulk
 
 logger = logging.getLogger(__name__)
@@ -192,7 +192,9 @@ def _run_batch(play: Play, rows, *, now, dry_run: bool, result: RunResult) -> No
                 decision.send_at,
             )
         )
-    contacts = _render(play, [d for d in decided if d.outcome in (Outcome.SENT, Outcome.DEFERRED)], now=now)
+    contacts = _render(
+        play, [d for d in decided if d.outcome in (Outcome.SENT, Outcome.DEFERRED)], now=now, dry_run=dry_run
+    )
     for item in decided:
         result.arms[item.arm] += 1
         result.outcomes[item.outcome] += 1
@@ -211,14 +213,25 @@ def _run_batch(play: Play, rows, *, now, dry_run: bool, result: RunResult) -> No
         _write(play, decided, contacts, now=now, result=result)
 
 
-def _render(play: Play, sending: list[_Decided], *, now) -> dict[int, Contact]:
-    """Fill the template for each text about to go; a text that cannot be filled fails."""
+def _render(play: Play, sending: list[_Decided], *, now, dry_run: bool = False) -> dict[int, Contact]:
+    """Fill the template for each text about to go; a text that cannot be filled fails.
+    A {link} becomes a tracked short link per contact (a placeholder in a dry run)."""
     if not sending:
         return {}
     contacts = Contact.objects.select_related("account__owner", "owner").in_bulk(
         [item.contact_id for item in sending]
     )
     by_id, by_account = _renewals_for(play, sending, contacts, now=now)
+    short_links: dict[int, str] = {}
+    if "{link}" in play.template:
+        if dry_run:
+            short_links = {item.contact_id: links.short_url("preview") for item in sending}
+        else:
+            short_links = links.links_create_bulk(
+                target_url=play.link_url,
+                contacts=[contacts[item.contact_id] for item in sending],
+                source=governance.play_source(play.pk),
+            )
     for item in sending:
         contact = contacts[item.contact_id]
         account = contact.account
@@ -231,6 +244,7 @@ def _render(play: Play, sending: list[_Decided], *, now) -> dict[int, Contact]:
             owner=(owner.get_full_name() or owner.username) if owner else "",
             renewal_date=templates.format_date(renewal.end_date) if renewal else None,
             renewal_acv=templates.format_money(renewal.acv) if renewal else None,
+            link=short_links.get(item.contact_id, ""),
         )
         try:
             item.body = templates.render(play.template, context)

@@ -66,6 +66,11 @@ class Play(models.Model):
         validators=[validate_template],
         help_text="The text, with {first_name} {last_name} {account} {owner} {renewal_date} {renewal_acv}.",
     )
+    link_url = models.URLField(
+        max_length=2000,
+        blank=True,
+        help_text="Where {link} in the template goes; each text gets its own tracked short link.",
+    )
     next_step = models.JSONField(
         default=dict,
         blank=True,
@@ -101,6 +106,10 @@ class Play(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        if "{link}" in (self.template or "") and not self.link_url:
+            raise ValidationError({"link_url": "The template uses {link}: say where it should go."})
 
     @property
     def trigger_type(self) -> str:

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 
 from sms.segments import MAX_BODY_CHARS
 
-PLACEHOLDERS = ("first_name", "last_name", "account", "owner", "renewal_date", "renewal_acv")
+PLACEHOLDERS = ("first_name", "last_name", "account", "owner", "renewal_date", "renewal_acv", "link")
 RENEWAL_PLACEHOLDERS = frozenset({"renewal_date", "renewal_acv"})
 
 
@@ -52,6 +52,7 @@ class MessageContext:
     owner: str = ""
     renewal_date: str | None = None
     renewal_acv: str | None = None
+    link: str = ""
 
 
 def format_date(value) -> str:
@@ -79,6 +80,7 @@ def render(template: str, context: MessageContext) -> str:
         "owner": context.owner or "our team",
         "renewal_date": context.renewal_date,
         "renewal_acv": context.renewal_acv,
+        "link": context.link,
     }
     if any(values[name] is None for name in placeholders_of(template) & RENEWAL_PLACEHOLDERS):
         raise RenderError("template:no_renewal")

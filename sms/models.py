@@ -343,3 +343,33 @@ class SavedReply(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ShortLink(models.Model):
+    """A tracked link on our own domain (/l/<code>) that redirects to ``target_url``. Only URLs
+    the product stored here are ever redirected to."""
+
+    code = models.CharField(max_length=16, unique=True)
+    target_url = models.URLField(max_length=2000)
+    contact = models.ForeignKey(
+        Contact, null=True, blank=True, on_delete=models.CASCADE, related_name="short_links"
+    )
+    source = models.CharField(max_length=40, blank=True, db_index=True, help_text="e.g. 'play:12'.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    click_count = models.PositiveIntegerField(default=0)
+    first_clicked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"/l/{self.code} -> {self.target_url}"
+
+
+class LinkClick(models.Model):
+    link = models.ForeignKey(ShortLink, on_delete=models.CASCADE, related_name="clicks")
+    clicked_at = models.DateTimeField(auto_now_add=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-clicked_at"]
+
+    def __str__(self) -> str:
+        return f"{self.link.code} @ {self.clicked_at:%Y-%m-%d %H:%M}"

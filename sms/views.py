@@ -4,13 +4,14 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.contrib.auth.decorators import login_not_required
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from crm.models import Contact, SmsConsent
-from sms import services
+from sms import links, services
 from sms.models import ConsentEvent, Conversation, Message, MessageKind
 from sms.segments import GSM7_BASIC, GSM7_EXTENDED, MAX_BODY_CHARS
 
@@ -147,3 +148,13 @@ def contact_consent(request: HttpRequest, pk: int) -> HttpResponse:
     )
     contact.refresh_from_db()
     return _done(request, contact)
+
+
+@login_not_required
+@require_GET
+def follow_link(request: HttpRequest, code: str) -> HttpResponse:
+    """Public: a tracked link from a text. Redirects only to URLs stored by the product."""
+    link = links.link_click(code=code, user_agent=request.headers.get("User-Agent", ""))
+    if link is None:
+        raise Http404("This link does not exist.")
+    return HttpResponseRedirect(link.target_url)

@@ -223,3 +223,24 @@ def test_queries_grow_only_with_batches_not_contacts():
     assert queries[300] - queries[200] == per_batch
     assert queries[30] <= queries[100] <= 30
     assert per_batch <= 25
+
+
+def test_link_placeholder_gets_a_tracked_link_per_text_and_previews_write_none():
+    from django.core.exceptions import ValidationError
+
+    from sms.models import Message, ShortLink
+
+    play = make_play(template="Hi {first_name}, renew here: {link}", link_url="https://example.com/renew")
+    _, people = renewing_account(contacts=2)
+    preview = play_run(play, dry_run=True)
+    assert "http://testserver/l/preview" in preview.samples[0]["body"]
+    assert not ShortLink.objects.exists()
+    play_run(play)
+    links = {link.contact_id: link.code for link in ShortLink.objects.all()}
+    assert set(links) == {p.pk for p in people}
+    for message in Message.objects.filter(source=f"play:{play.pk}"):
+        assert message.body.endswith(f"http://testserver/l/{links[message.contact_id]}")
+    play.link_url = ""
+    with pytest.raises(ValidationError) as exc:
+        play.full_clean()
+    assert "link_url" in exc.value.message_dict
