@@ -259,7 +259,7 @@ PERIODIC_JOBS = {
 }
 
 # Modules that add their own demo data on top of `seed_demo` (each has seed() and delete()).
-DEMO_DATA_EXTENSIONS = ["sms.demo"]
+DEMO_DATA_EXTENSIONS = ["sms.demo", "plays.demo"]
 
 # Panels other modules add to the contact page: URL names taking the contact id.
 CONTACT_PAGE_PANELS = ["sms_contact_panel"]

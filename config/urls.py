@@ -32,5 +32,6 @@ urlpatterns = [
     path("inbox/", include(inbox_urlpatterns)),
     path("l/<str:code>", sms_views.follow_link, name="short_link"),
     path("sms/", include("sms.urls")),
+    path("plays/", include("plays.urls")),
     path("", include("crm.urls")),
 ]

@@ -43,6 +43,7 @@ class PlaySerializer(serializers.ModelSerializer):
             "holdout_percent",
             "status",
             "owner",
+            "link_url",
             "activated_at",
             "last_run_at",
             "created_at",

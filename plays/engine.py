@@ -36,7 +36,7 @@ OUTCOME_OF = {
 }
 
 
-def arm_for(play_id: int, contact_id: int, holdout_percent: int) -> str:
+def arm_for(play_id: int | str, contact_id: int | str, holdout_percent: int) -> str:
     """The contact's arm in this play: stable across runs, processes and machines."""
     digest = hashlib.sha256(f"play:{play_id}:contact:{contact_id}".encode()).digest()
     bucket = int.from_bytes(digest[:8], "big") % 10_000  # basis points
@@ -143,9 +143,14 @@ def _evaluate(play: Play, *, now, dry_run: bool, event_ids, batch_size: int) -> 
 
 def _run_batch(play: Play, rows, *, now, dry_run: bool, result: RunResult) -> None:
     contact_ids = {contact_id for contact_id, _, _ in rows}
-    seen = set(
-        Enrollment.objects.filter(play=play, contact_id__in=contact_ids).values_list(
-            "contact_id", "occurrence"
+    # An unsaved play (a preview of a new one) has decided nothing yet.
+    seen = (
+        set()
+        if play.pk is None
+        else set(
+            Enrollment.objects.filter(play=play, contact_id__in=contact_ids).values_list(
+                "contact_id", "occurrence"
+            )
         )
     )
     fresh = []

@@ -18,6 +18,7 @@ EDITABLE_FIELDS = (
     "cooldown_days",
     "holdout_percent",
     "owner",
+    "link_url",
 )
 TRANSITIONS = {
     PlayStatus.ACTIVE: {PlayStatus.DRAFT, PlayStatus.PAUSED, PlayStatus.ACTIVE},

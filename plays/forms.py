@@ -1,0 +1,319 @@
+"""HTML forms of the plays pages.
+
+The editor shows a play's JSON definition (trigger, audience, next step) as plain fields and
+puts it back together in ``clean()``, checking each part with the validators the model uses,
+so an error lands next to the field that caused it. Saving goes through ``plays.services``."""
+
+from django import forms
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+
+from crm.forms import active_users
+from crm.models import LifecycleStage
+from crm.selectors import account_plans
+from plays.models import MAX_HOLDOUT_PERCENT, Arm, Moment, Outcome, Play, PlayStatus, validate_next_step
+from plays.templates import PLACEHOLDERS, validate_template
+from plays.triggers import MAX_DAYS, TRIGGER_PARAMS, validate_audience, validate_trigger
+from sms.segments import GSM7_BASIC, GSM7_EXTENDED, MAX_BODY_CHARS
+
+TRIGGER_TYPES = {
+    "renewal_window": "Renewal coming up",
+    "event": "Event arrives",
+    "usage_threshold": "Usage crosses a threshold",
+    "milestone_missing": "Milestone missing after sign-up",
+    "inactivity": "No activity for a while",
+    "days_since_order": "Days since the last order (B2C)",
+}
+TRIGGER_CHOICES = [
+    *TRIGGER_TYPES.items(),
+    *((kind, kind) for kind in TRIGGER_PARAMS if kind not in TRIGGER_TYPES),
+]
+
+# trigger parameter -> the form field that edits it
+TRIGGER_FIELDS = {
+    "event": "trigger_event",
+    "days": "trigger_days",
+    "events": "trigger_events",
+    "property": "trigger_property",
+    "gte": "trigger_gte",
+}
+# model field whose errors the service reports -> the form field that shows them
+SERVICE_ERROR_FIELDS = {"trigger": "trigger_type", "audience": "lifecycle_stages", "next_step": "task_title"}
+
+
+def _types_using(param: str) -> str:
+    return " ".join(kind for kind, params in TRIGGER_PARAMS.items() if param in params)
+
+
+def _attribute_value(text: str):
+    """``true``/``false`` and numbers are matched as such; "quoted" or anything else as text."""
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        return text[1:-1]
+    if text in ("true", "false"):
+        return text == "true"
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _attribute_text(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str) and _attribute_value(value) != value:
+        return f'"{value}"'  # text that would otherwise read as a number or true/false
+    return str(value)
+
+
+class PlayForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    moment = forms.ChoiceField(
+        choices=Moment.choices, help_text="Renewal and risk plays win when plays want the same contact."
+    )
+
+    trigger_type = forms.ChoiceField(label="Trigger", choices=TRIGGER_CHOICES)
+    trigger_event = forms.CharField(
+        label="Event name", max_length=100, required=False, help_text="As integrations send it, e.g. signup."
+    )
+    trigger_days = forms.IntegerField(label="Days", min_value=1, max_value=MAX_DAYS, required=False)
+    trigger_events = forms.CharField(
+        label="Activity events",
+        max_length=1000,
+        required=False,
+        help_text="Comma-separated event names that count as activity, e.g. login, export.",
+    )
+    trigger_property = forms.CharField(
+        label="Property", max_length=100, required=False, help_text="A numeric property of the event."
+    )
+    trigger_gte = forms.FloatField(label="At least", required=False)
+
+    lifecycle_stages = forms.MultipleChoiceField(
+        label="Lifecycle stages",
+        choices=LifecycleStage.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None checked: every stage.",
+    )
+    plans = forms.MultipleChoiceField(label="Plans", required=False, help_text="None selected: every plan.")
+    owners = forms.ModelMultipleChoiceField(
+        label="Owners", queryset=active_users(), required=False, help_text="None selected: every owner."
+    )
+    account_attributes = forms.CharField(
+        label="Account attributes",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "region = emea"}),
+        help_text="One key = value per line; the account's attribute must equal it. "
+        'Numbers and true/false match as such; write "42" for text.',
+    )
+
+    template = forms.CharField(
+        label="Message",
+        max_length=MAX_BODY_CHARS,
+        widget=forms.Textarea(
+            attrs={
+                "rows": 4,
+                "data-segment-counter": "#play-template-counter",
+                "data-gsm-basic": "".join(sorted(GSM7_BASIC)),
+                "data-gsm-extended": "".join(sorted(GSM7_EXTENDED)),
+            }
+        ),
+    )
+
+    link_url = forms.URLField(
+        label="Link target",
+        max_length=2000,
+        required=False,
+        assume_scheme="https",
+        help_text="Where {link} in the message goes; each text gets its own tracked short link.",
+    )
+
+    create_task = forms.BooleanField(label="Create a task for the owner after each text", required=False)
+    task_title = forms.CharField(label="Task title", max_length=200, required=False)
+    route_replies_to_owner = forms.BooleanField(label="Route replies to the owner", required=False)
+
+    cooldown_days = forms.IntegerField(
+        label="Cooldown (days)",
+        min_value=0,
+        max_value=365,
+        initial=7,
+        help_text="Days before this play texts the same contact again.",
+    )
+    holdout_percent = forms.IntegerField(
+        label="Holdout %",
+        min_value=0,
+        max_value=MAX_HOLDOUT_PERCENT,
+        initial=10,
+        error_messages={"max_value": "At most %(limit_value)s%% of contacts can be held out as control."},
+        help_text="Share of contacts kept as a control group that never gets the text "
+        f"(0 to {MAX_HOLDOUT_PERCENT}).",
+    )
+
+    placeholders = PLACEHOLDERS
+
+    def __init__(self, *args, instance: Play | None = None, **kwargs):
+        self.instance = instance
+        if instance is not None:
+            kwargs["initial"] = {**self.initial_from(instance), **kwargs.get("initial", {})}
+        super().__init__(*args, **kwargs)
+        plans = set(account_plans())
+        if instance is not None:
+            plans.update((instance.audience or {}).get("plans", []))
+        self.fields["plans"].choices = [(plan, plan) for plan in sorted(plans)]
+
+    @staticmethod
+    def initial_from(play: Play) -> dict:
+        trigger, audience, next_step = play.trigger or {}, play.audience or {}, play.next_step or {}
+        initial = {
+            "name": play.name,
+            "moment": play.moment,
+            "trigger_type": trigger.get("type"),
+            "lifecycle_stages": audience.get("lifecycle_stages", []),
+            "plans": audience.get("plans", []),
+            "owners": audience.get("owners", []),
+            "account_attributes": "\n".join(
+                f"{key} = {_attribute_text(value)}"
+                for key, value in (audience.get("account_attributes") or {}).items()
+            ),
+            "template": play.template,
+            "link_url": play.link_url,
+            "create_task": next_step.get("create_task", False),
+            "task_title": next_step.get("task_title", ""),
+            "route_replies_to_owner": next_step.get("route_replies_to_owner", False),
+            "cooldown_days": play.cooldown_days,
+            "holdout_percent": play.holdout_percent,
+        }
+        for param, name in TRIGGER_FIELDS.items():
+            if param in trigger:
+                value = trigger[param]
+                initial[name] = ", ".join(value) if isinstance(value, list) else value
+        return initial
+
+    @property
+    def trigger_params(self) -> list[tuple[forms.BoundField, str]]:
+        """Each trigger parameter's field with the trigger types that use it (space-separated),
+        so the page can show only the current type's parameters."""
+        return [(self[name], _types_using(param)) for param, name in TRIGGER_FIELDS.items()]
+
+    def clean_template(self) -> str:
+        template = self.cleaned_data["template"]
+        validate_template(template)
+        return template
+
+    def clean_account_attributes(self) -> dict:
+        attributes = {}
+        for number, line in enumerate(self.cleaned_data["account_attributes"].splitlines(), start=1):
+            if not line.strip():
+                continue
+            key, sep, value = line.partition("=")
+            if not sep or not key.strip():
+                raise ValidationError(f"Line {number}: write key = value.")
+            attributes[key.strip()] = _attribute_value(value.strip())
+        return attributes
+
+    def clean(self) -> dict:
+        data = super().clean()
+        self.cleaned_data["trigger"] = self._clean_trigger(data)
+        audience = {
+            "lifecycle_stages": data.get("lifecycle_stages") or [],
+            "plans": data.get("plans") or [],
+            "owners": [user.pk for user in data.get("owners") or []],
+            "account_attributes": data.get("account_attributes") or {},
+        }
+        audience = {key: value for key, value in audience.items() if value}
+        attributes = {"account_attributes": audience.pop("account_attributes", {})}
+        for part, field in ((audience, "lifecycle_stages"), (attributes, "account_attributes")):
+            try:
+                validate_audience(part)
+            except ValidationError as exc:
+                self.add_error(field, exc)
+        if attributes["account_attributes"]:
+            audience.update(attributes)
+        self.cleaned_data["audience"] = audience
+        next_step = {
+            "create_task": bool(data.get("create_task")),
+            "task_title": (data.get("task_title") or "").strip(),
+            "route_replies_to_owner": bool(data.get("route_replies_to_owner")),
+        }
+        if not next_step["task_title"]:
+            del next_step["task_title"]
+        next_step = {key: value for key, value in next_step.items() if value}
+        try:
+            validate_next_step(next_step)
+        except ValidationError as exc:
+            self.add_error("task_title", exc)
+        self.cleaned_data["next_step"] = next_step
+        uses_link = "{link}" in (data.get("template") or "")
+        if uses_link and not data.get("link_url") and "link_url" not in self.errors:
+            self.add_error("link_url", "The message uses {link}: say where it should go.")
+        return self.cleaned_data
+
+    def _clean_trigger(self, data: dict) -> dict | None:
+        kind = data.get("trigger_type")
+        if kind not in TRIGGER_PARAMS:
+            return None
+        trigger = {"type": kind}
+        for param, check in TRIGGER_PARAMS[kind].items():
+            name = TRIGGER_FIELDS[param]
+            value = data.get(name)
+            if param == "events" and value:
+                value = [event.strip() for event in value.split(",") if event.strip()]
+            if param == "gte" and isinstance(value, float) and value.is_integer():
+                value = int(value)
+            if value in (None, "", []):
+                if name not in self.errors:
+                    self.add_error(name, f"A “{dict(TRIGGER_CHOICES)[kind]}” trigger needs this.")
+                continue
+            try:
+                check(value, param)
+            except ValidationError as exc:
+                self.add_error(name, exc)
+                continue
+            trigger[param] = value
+        if any(TRIGGER_FIELDS[param] in self.errors for param in TRIGGER_PARAMS[kind]):
+            return None
+        try:
+            validate_trigger(trigger)
+        except ValidationError as exc:
+            self.add_error("trigger_type", exc)
+            return None
+        return trigger
+
+    def definition(self) -> dict:
+        """The play's fields, ready for plays.services (call after is_valid())."""
+        data = self.cleaned_data
+        return {
+            "name": data["name"],
+            "moment": data["moment"],
+            "trigger": data["trigger"],
+            "audience": data["audience"],
+            "template": data["template"],
+            "link_url": data.get("link_url") or "",
+            "next_step": data["next_step"],
+            "cooldown_days": data["cooldown_days"],
+            "holdout_percent": data["holdout_percent"],
+        }
+
+    def add_service_error(self, error: ValidationError) -> None:
+        """Show the service's validation error next to the field that edits the model field."""
+        if not hasattr(error, "error_dict"):
+            self.add_error(None, error)
+            return
+        for model_field, errors in error.error_dict.items():
+            name = SERVICE_ERROR_FIELDS.get(model_field, model_field)
+            if name in self.fields and model_field != NON_FIELD_ERRORS:
+                self.add_error(name, errors)
+            else:
+                self.add_error(None, [message for e in errors for message in e.messages])
+
+
+class PlayFilterForm(forms.Form):
+    status = forms.ChoiceField(choices=[("", "Any status"), *PlayStatus.choices], required=False)
+    moment = forms.ChoiceField(choices=[("", "Any moment"), *Moment.choices], required=False)
+
+
+class EnrollmentFilterForm(forms.Form):
+    arm = forms.ChoiceField(choices=[("", "Both arms"), *Arm.choices], required=False)
+    outcome = forms.ChoiceField(choices=[("", "Any outcome"), *Outcome.choices], required=False)

@@ -1,0 +1,205 @@
+"""Read queries behind the plays pages. Each costs a fixed number of queries, whatever the
+number of plays or enrollments shown."""
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+
+from crm.models import LifecycleStage
+from plays.models import Arm, Enrollment, Outcome, Play
+from sms.governance import play_source
+from sms.models import ConsentAction, ConsentEvent, Direction, Message
+
+# A reply or an opt-out counts for a play when it comes this soon after the play's text.
+ATTRIBUTION_WINDOW = timedelta(days=7)
+TOP_REASONS = 3
+
+
+@dataclass
+class PlayNumbers:
+    """What a play's enrollment log and texts add up to."""
+
+    decided: int = 0
+    sent: int = 0
+    deferred: int = 0
+    suppressed: int = 0  # treatment arm, stopped by governance
+    control: int = 0  # the holdout arm: logged, never texted
+    failed: int = 0
+    replies: int = 0  # contacts who texted back after the play's text
+    opt_outs: int = 0  # contacts who opted out after the play's text
+    reasons: Counter = field(default_factory=Counter)  # (outcome, reason) of the treatment arm
+
+    @property
+    def suppression_reasons(self) -> list[tuple[str, int]]:
+        counts = Counter(
+            {reason: n for (outcome, reason), n in self.reasons.items() if outcome == "suppressed"}
+        )
+        return counts.most_common()
+
+    @property
+    def top_reasons(self) -> list[tuple[str, int]]:
+        return self.suppression_reasons[:TOP_REASONS]
+
+    @property
+    def other_reasons(self) -> list[tuple[str, str, int]]:
+        """Reasons for the deferred and failed outcomes."""
+        return sorted(
+            (
+                (outcome, reason, n)
+                for (outcome, reason), n in self.reasons.items()
+                if outcome != "suppressed"
+            ),
+            key=lambda row: (-row[2], row[0], row[1]),
+        )
+
+
+def _enrollment_counts() -> dict:
+    treatment = Q(enrollments__arm=Arm.TREATMENT)
+    return {
+        "n_decided": Count("enrollments"),
+        "n_sent": Count("enrollments", filter=treatment & Q(enrollments__outcome=Outcome.SENT)),
+        "n_deferred": Count("enrollments", filter=treatment & Q(enrollments__outcome=Outcome.DEFERRED)),
+        "n_suppressed": Count("enrollments", filter=treatment & Q(enrollments__outcome=Outcome.SUPPRESSED)),
+        "n_failed": Count("enrollments", filter=treatment & Q(enrollments__outcome=Outcome.FAILED)),
+        "n_control": Count("enrollments", filter=Q(enrollments__arm=Arm.CONTROL)),
+    }
+
+
+def play_list(*, status: str = "", moment: str = "") -> QuerySet[Play]:
+    """Plays with their enrollment counts (``n_decided``, ``n_sent`` ...) in one query; pass a
+    page of them to ``attach_numbers`` for the rest."""
+    plays = Play.objects.select_related("owner").annotate(**_enrollment_counts())
+    if status:
+        plays = plays.filter(status=status)
+    if moment:
+        plays = plays.filter(moment=moment)
+    return plays.order_by("name", "id")
+
+
+def attach_numbers(plays: Sequence[Play]) -> None:
+    """Set ``play.numbers`` on plays from ``play_list``: two queries for any number of plays
+    (suppression reasons, and replies/opt-outs after the plays' texts)."""
+    ids = [play.pk for play in plays]
+    reasons: dict[int, Counter] = defaultdict(Counter)
+    if ids:
+        rows = (
+            Enrollment.objects.filter(play_id__in=ids, arm=Arm.TREATMENT)
+            .exclude(reason="")
+            .values_list("play_id", "outcome", "reason")
+            .annotate(n=Count("pk"))
+            .order_by()
+        )
+        for play_id, outcome, reason, n in rows:
+            reasons[play_id][(outcome, reason)] = n
+    responses = responses_by_play(ids)
+    for play in plays:
+        replies, opt_outs = responses.get(play.pk, (0, 0))
+        play.numbers = PlayNumbers(
+            decided=play.n_decided,
+            sent=play.n_sent,
+            deferred=play.n_deferred,
+            suppressed=play.n_suppressed,
+            control=play.n_control,
+            failed=play.n_failed,
+            replies=replies,
+            opt_outs=opt_outs,
+            reasons=reasons[play.pk],
+        )
+
+
+def responses_by_play(play_ids: Iterable[int]) -> dict[int, tuple[int, int]]:
+    """{play id: (contacts who replied, contacts who opted out)} within ATTRIBUTION_WINDOW of
+    one of the play's texts. One query."""
+    by_source = {play_source(play_id): play_id for play_id in play_ids}
+    if not by_source:
+        return {}
+    replied = Message.objects.filter(
+        contact_id=OuterRef("contact_id"),
+        direction=Direction.INBOUND,
+        created_at__gt=OuterRef("created_at"),
+        created_at__lte=OuterRef("created_at") + ATTRIBUTION_WINDOW,
+    )
+    opted_out = ConsentEvent.objects.filter(
+        contact_id=OuterRef("contact_id"),
+        action=ConsentAction.OPT_OUT,
+        occurred_at__gt=OuterRef("created_at"),
+        occurred_at__lte=OuterRef("created_at") + ATTRIBUTION_WINDOW,
+    )
+    rows = (
+        Message.objects.filter(
+            source__in=list(by_source), direction=Direction.OUTBOUND, contact__isnull=False
+        )
+        .values("source")
+        .annotate(
+            replies=Count("contact_id", distinct=True, filter=Q(Exists(replied))),
+            opt_outs=Count("contact_id", distinct=True, filter=Q(Exists(opted_out))),
+        )
+        .order_by()
+    )
+    return {by_source[row["source"]]: (row["replies"], row["opt_outs"]) for row in rows}
+
+
+def play_with_numbers(pk: int) -> Play | None:
+    play = play_list().filter(pk=pk).first()
+    if play is not None:
+        attach_numbers([play])
+    return play
+
+
+def enrollment_log(play: Play, *, arm: str = "", outcome: str = "") -> QuerySet[Enrollment]:
+    log = Enrollment.objects.filter(play=play).select_related("contact", "account", "message")
+    if arm:
+        log = log.filter(arm=arm)
+    if outcome:
+        log = log.filter(outcome=outcome)
+    return log.order_by("-decided_at", "-id")
+
+
+# --- Describing a definition ----------------------------------------------------------------
+
+
+def _days(n: int) -> str:
+    return f"{n} day" if n == 1 else f"{n} days"
+
+
+def describe_trigger(trigger: dict) -> str:
+    """A play's trigger in words, for lists and the detail page."""
+    trigger = trigger or {}
+    kind = trigger.get("type")
+    try:
+        if kind == "event":
+            return f"Event “{trigger['event']}”"
+        if kind == "milestone_missing":
+            return f"No “{trigger['event']}” {_days(trigger['days'])} after sign-up"
+        if kind == "inactivity":
+            return f"No {', '.join(trigger['events'])} for {_days(trigger['days'])}"
+        if kind == "renewal_window":
+            return f"Renewal within {_days(trigger['days'])}"
+        if kind == "usage_threshold":
+            return f"Event “{trigger['event']}” with {trigger['property']} ≥ {trigger['gte']}"
+        if kind == "days_since_order":
+            return f"{_days(trigger['days'])} since the last order"
+    except (KeyError, TypeError):
+        pass
+    return str(kind or "—")
+
+
+def describe_audience(audience: dict) -> list[tuple[str, str]]:
+    """(label, value) rows for the audience filters; empty means everyone."""
+    audience = audience or {}
+    rows = []
+    stages = dict(LifecycleStage.choices)
+    if audience.get("lifecycle_stages"):
+        rows.append(("Lifecycle stages", ", ".join(stages.get(s, s) for s in audience["lifecycle_stages"])))
+    if audience.get("plans"):
+        rows.append(("Plans", ", ".join(audience["plans"])))
+    if audience.get("owners"):
+        users = get_user_model().objects.filter(pk__in=audience["owners"])
+        rows.append(("Owners", ", ".join(sorted(u.get_full_name() or u.get_username() for u in users))))
+    for key, value in (audience.get("account_attributes") or {}).items():
+        rows.append(("Account attribute", f"{key} = {value}"))
+    return rows

@@ -1,0 +1,215 @@
+import re
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+from io import StringIO
+
+import pytest
+from django.conf import settings as django_settings
+from django.core.management import call_command
+from django.core.management.color import no_style
+from django.db import connection
+from django.db.models import Count, Max, Min
+
+from crm.demo import delete_demo_data
+from crm.models import Contact, Order
+from plays import demo
+from plays.engine import arm_for, play_run
+from plays.models import Arm, Enrollment, Outcome, Play, PlayStatus
+from sms.governance import play_source
+from sms.models import Direction, Message, MessageKind, MessageStatus
+
+pytestmark = pytest.mark.django_db
+
+TODAY = date(2025, 6, 15)
+MIDNIGHT = datetime(2025, 6, 15, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def with_plays_demo(settings):
+    settings.DEMO_DATA_EXTENSIONS = ["sms.demo", "plays.demo"]
+
+
+def seed(*args: str) -> str:
+    out = StringIO()
+    call_command("seed_demo", "--accounts", "60", "--today", TODAY.isoformat(), *args, stdout=out)
+    return out.getvalue()
+
+
+def enrollment_rows() -> list[tuple]:
+    """Everything reproducible about the history, without primary keys."""
+    rows = Enrollment.objects.values_list(
+        "play__name", "contact__email", "contact__phone", "occurrence", "arm", "outcome", "reason",
+        "decided_at", "message__body", "message__status", "message__created_at", "message__sent_at",
+    )  # fmt: skip
+    return sorted(rows, key=repr)
+
+
+def reset_sequences(*models) -> None:
+    """The next id of these tables becomes max(id) + 1, so a rebuild reuses the same keys."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            tables = [model._meta.db_table for model in models]
+            placeholders = ", ".join(["%s"] * len(tables))
+            cursor.execute(f"DELETE FROM sqlite_sequence WHERE name IN ({placeholders})", tables)  # noqa: S608
+        else:
+            for sql in connection.ops.sequence_reset_sql(no_style(), models):
+                cursor.execute(sql)
+
+
+def test_standard_plays_exist_are_valid_and_owned_by_a_demo_manager():
+    output = seed()
+    assert "8 plays" in output
+    plays = list(Play.objects.all())
+    assert sorted(p.name for p in plays) == sorted(demo.STANDARD_NAMES)
+    for play in plays:
+        play.full_clean()
+        assert play.status == PlayStatus.ACTIVE
+        assert play.owner.username == "olivia.manager"
+        assert play.activated_at < MIDNIGHT and play.last_run_at < MIDNIGHT
+    moments = Counter(p.moment for p in plays)
+    assert moments == {
+        "onboarding": 1,
+        "adoption": 1,
+        "renewal": 3,
+        "risk": 1,
+        "expansion": 1,
+        "reactivation": 1,
+    }
+    renewal_days = sorted(p.trigger["days"] for p in plays if p.trigger_type == "renewal_window")
+    assert renewal_days == [7, 30, 60]
+    assert Play.objects.get(name=demo.EXPANSION).next_step["create_task"] is True
+
+
+def test_history_spans_months_with_both_arms_and_control_never_texted():
+    seed()
+    for play in Play.objects.all():
+        enrollments = Enrollment.objects.filter(play=play)
+        assert set(enrollments.values_list("arm", flat=True)) == {Arm.TREATMENT, Arm.CONTROL}, play
+        control = enrollments.filter(arm=Arm.CONTROL)
+        assert set(control.values_list("outcome", "reason")) == {(Outcome.SUPPRESSED, "holdout")}
+        assert not control.filter(message__isnull=False).exists()
+        for enrollment in enrollments.select_related("contact"):
+            assert enrollment.arm == arm_for(play.name, enrollment.contact.phone, play.holdout_percent)
+            assert enrollment.account_id == enrollment.contact.account_id
+    span = Enrollment.objects.aggregate(first=Min("decided_at"), last=Max("decided_at"))
+    assert span["last"] < MIDNIGHT
+    assert span["last"] - span["first"] >= timedelta(days=120)
+    months = {(d.year, d.month) for d in Enrollment.objects.values_list("decided_at", flat=True)}
+    assert len(months) >= 5
+    assert all(o.startswith("demo:") for o in Enrollment.objects.values_list("occurrence", flat=True))
+    assert Contact.objects.filter(enrollments__isnull=False, attributes__demo=True).exists()
+    assert not Enrollment.objects.exclude(contact__attributes__demo=True).exists()
+
+
+def test_outcomes_and_messages_are_plausible():
+    seed()
+    treatment = Enrollment.objects.filter(arm=Arm.TREATMENT)
+    outcomes = Counter(treatment.values_list("outcome", flat=True))
+    texted = outcomes[Outcome.SENT] + outcomes[Outcome.DEFERRED]
+    assert texted / sum(outcomes.values()) > 0.5
+    assert outcomes[Outcome.SENT] > outcomes[Outcome.DEFERRED] > 0
+    reasons = set(treatment.filter(outcome=Outcome.SUPPRESSED).values_list("reason", flat=True))
+    assert "consent:not_opted_in" in reasons and len(reasons) >= 4
+    assert not treatment.filter(outcome=Outcome.SUPPRESSED, message__isnull=False).exists()
+    assert not treatment.filter(outcome__in=[Outcome.SENT, Outcome.DEFERRED], message__isnull=True).exists()
+    assert set(treatment.filter(outcome=Outcome.DEFERRED).values_list("reason", flat=True)) == {"quiet_hours"}
+
+    for enrollment in treatment.filter(message__isnull=False).select_related("message", "play", "contact"):
+        message = enrollment.message
+        assert message.contact_id == enrollment.contact_id
+        assert (message.direction, message.kind) == (Direction.OUTBOUND, MessageKind.AUTOMATED)
+        assert message.source == play_source(enrollment.play_id)
+        assert message.created_at == enrollment.decided_at
+        assert enrollment.decided_at <= message.sent_at < MIDNIGHT
+        assert "{" not in message.body and enrollment.contact.first_name in message.body
+    statuses = Counter(Message.objects.filter(enrollments__isnull=False).values_list("status", flat=True))
+    assert statuses[MessageStatus.DELIVERED] / sum(statuses.values()) > 0.8
+    assert set(statuses) <= {MessageStatus.DELIVERED, MessageStatus.UNDELIVERED, MessageStatus.FAILED}
+    renewal_texts = Message.objects.filter(enrollments__play__trigger__type="renewal_window")
+    # The renewal date is filled in ("... renews on July 3, 2025").
+    assert renewal_texts.exists() and all(
+        re.search(r"[A-Z][a-z]+ \d{1,2}, 20\d\d", body)
+        for body in renewal_texts.values_list("body", flat=True)
+    )
+
+
+def test_outcomes_differ_between_arms():
+    seed()
+    # Replies only come from texted contacts; reorders after the reminder only from the treated.
+    replies = Message.objects.filter(direction=Direction.INBOUND, provider_sid__startswith=demo.SID_PREFIX)
+    treated = set(
+        Enrollment.objects.filter(arm=Arm.TREATMENT, message__isnull=False).values_list(
+            "contact_id", flat=True
+        )
+    )
+    assert replies.exists() and set(replies.values_list("contact_id", flat=True)) <= treated
+    orders = Order.objects.filter(external_id__startswith=demo.PLAY_ORDER_PREFIX)
+    reorder = Play.objects.get(name=demo.REORDER)
+    texted = set(
+        Enrollment.objects.filter(play=reorder, message__status=MessageStatus.DELIVERED).values_list(
+            "contact_id", flat=True
+        )
+    )
+    assert orders.exists() and set(orders.values_list("contact_id", flat=True)) <= texted
+    assert set(orders.values_list("attribution", flat=True)) == {f"sms:{play_source(reorder.pk)}"}
+    assert orders.aggregate(last=Max("ordered_at"))["last"] < MIDNIGHT
+
+
+def test_same_seed_and_day_give_the_same_history():
+    reset_sequences(Contact, Play)
+    seed()
+    first = enrollment_rows()
+    counts = (Message.objects.count(), Order.objects.count())
+    # --force, taken apart so the rebuilt contacts and plays get the same keys (arms hash them).
+    for path in reversed(django_settings.DEMO_DATA_EXTENSIONS):
+        __import__(path, fromlist=["delete"]).delete()
+    delete_demo_data()
+    reset_sequences(Contact, Play)
+    seed()
+    assert enrollment_rows() == first
+    assert (Message.objects.count(), Order.objects.count()) == counts
+
+
+def test_force_rebuild_leaves_no_orphans_or_duplicates():
+    seed()
+    seed("--force")
+    assert Play.objects.values("name").annotate(n=Count("pk")).filter(n__gt=1).count() == 0
+    assert Play.objects.count() == len(demo.STANDARD_NAMES)
+    assert not Enrollment.objects.exclude(play__in=Play.objects.all()).exists()
+    assert not Message.objects.filter(contact=None).exists()
+    assert (
+        not Message.objects.filter(source__startswith="play:")
+        .exclude(source__in=[play_source(pk) for pk in Play.objects.values_list("pk", flat=True)])
+        .exists()
+    )
+    linked = Enrollment.objects.filter(message__isnull=False)
+    assert linked.count() == Message.objects.filter(source__startswith="play:").count()
+    sids = Message.objects.filter(provider_sid__startswith=demo.SID_PREFIX).values_list(
+        "provider_sid", flat=True
+    )
+    assert len(sids) == len(set(sids))
+
+
+def test_delete_removes_only_demo_plays():
+    seed()
+    mine = Play.objects.create(
+        name=demo.RISK, moment="risk", trigger={"type": "inactivity", "events": ["login"], "days": 14},
+        template="Hi {first_name}", status=PlayStatus.DRAFT,
+    )  # fmt: skip
+    demo.delete()
+    assert list(Play.objects.all()) == [mine]
+    assert not Message.objects.filter(provider_sid__startswith=demo.SID_PREFIX).exists()
+    assert not Order.objects.filter(external_id__startswith=demo.PLAY_ORDER_PREFIX).exists()
+
+
+def test_a_real_run_after_the_history_decides_real_occurrences():
+    seed()
+    history = Enrollment.objects.count()
+    decided = 0
+    for play in Play.objects.all():
+        result = play_run(play, now=MIDNIGHT + timedelta(hours=15))
+        decided += result.decided
+    assert decided > 0
+    new = Enrollment.objects.filter(decided_at__gte=MIDNIGHT)
+    assert new.count() == decided and Enrollment.objects.count() == history + decided
+    assert not new.filter(occurrence__startswith="demo:").exists()
