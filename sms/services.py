@@ -292,19 +292,38 @@ def messages_queue_bulk(*, sends: Sequence[tuple[Contact, str, datetime]], sourc
     Message.objects.bulk_create(messages, batch_size=500)
     due = [m.pk for m in messages if m.next_attempt_at <= now]
     if due:
-        transaction.on_commit(lambda: [enqueue_delivery(pk) for pk in due], robust=True)
+        transaction.on_commit(lambda: enqueue_deliveries(due), robust=True)
     return messages
 
 
 def enqueue_delivery(message_id: int) -> None:
+    enqueue_deliveries([message_id])
+
+
+# Messages per delivery task: big enough that queueing 10,000 texts is ~200 broker writes, small
+# enough that several workers share a backlog.
+DELIVERY_BATCH = 50
+
+
+def enqueue_deliveries(message_ids: Sequence[int]) -> None:
+    """Put delivery tasks on the queue, DELIVERY_BATCH messages each. A broker failure is
+    logged, not raised: the messages stay queued and the outbox sweeper enqueues them."""
     from django_q.tasks import async_task
 
-    try:
-        async_task("sms.tasks.deliver_message", message_id, task_name=f"deliver-{message_id}")
-    except Exception:
-        logger.exception("Could not enqueue delivery of SMS %s; the outbox sweeper will", message_id)
-        return
-    Message.objects.filter(pk=message_id, status=MessageStatus.QUEUED).update(enqueued_at=timezone.now())
+    enqueued = []
+    for start in range(0, len(message_ids), DELIVERY_BATCH):
+        batch = list(message_ids[start : start + DELIVERY_BATCH])
+        try:
+            async_task("sms.tasks.deliver_messages", batch, task_name=f"deliver-{batch[0]}-{len(batch)}")
+        except Exception:
+            logger.exception("Could not enqueue delivery of %s SMS; the outbox sweeper will", len(batch))
+            continue
+        enqueued.extend(batch)
+    now = timezone.now()
+    for start in range(0, len(enqueued), 900):  # SQLite: at most 999 parameters
+        Message.objects.filter(pk__in=enqueued[start : start + 900], status=MessageStatus.QUEUED).update(
+            enqueued_at=now
+        )
 
 
 # --- Delivery ---------------------------------------------------------------------------
@@ -736,10 +755,5 @@ def outbox_sweep(*, batch_size: int = 500, stale_after: timedelta = timedelta(mi
     )
     if not due:
         return 0
-    from django_q.tasks import async_task
-
-    # Mark them so the next sweep does not enqueue them again while they wait in the broker.
-    Message.objects.filter(pk__in=due, status=MessageStatus.QUEUED).update(enqueued_at=now)
-    for message_id in due:
-        async_task("sms.tasks.deliver_message", message_id, task_name=f"deliver-{message_id}")
+    enqueue_deliveries(due)
     return len(due)

@@ -12,6 +12,26 @@ def deliver_message(message_id: int) -> str:
     return services.message_deliver(message_id=message_id).result
 
 
+# Stay well inside the django-q task timeout (60 s): a send can wait ~20 s for its pacing slot
+# plus the provider's timeouts.
+BATCH_TIME_BUDGET = 25.0
+
+
+def deliver_messages(message_ids: list[int]) -> dict[str, int]:
+    """Deliver a batch; each message is claimed on its own, so a repeated or overlapping batch
+    sends nothing twice. What the time budget leaves over goes back on the queue."""
+    deadline = time.monotonic() + BATCH_TIME_BUDGET
+    results: dict[str, int] = {}
+    for index, message_id in enumerate(message_ids):
+        if time.monotonic() > deadline:
+            services.enqueue_deliveries(message_ids[index:])
+            results["handed_on"] = len(message_ids) - index
+            break
+        outcome = services.message_deliver(message_id=message_id).result
+        results[outcome] = results.get(outcome, 0) + 1
+    return results
+
+
 def sweep_outbox() -> int:
     return services.outbox_sweep()
 

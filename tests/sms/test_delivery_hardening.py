@@ -287,3 +287,24 @@ def test_whatsapp_style_addresses_and_nul_bytes_are_stored(client):
     message = Message.objects.get(provider_sid="SMw")
     assert message.body == "hithere" and message.to_number == "whatsapp:+14155238886"
     assert json.dumps(message.body)
+
+
+def test_deliveries_are_enqueued_in_batches_and_a_batch_hands_on_what_its_time_budget_leaves(
+    django_capture_on_commit_callbacks,
+):
+    from sms import tasks
+    from sms.services import DELIVERY_BATCH, enqueue_deliveries
+
+    with mock.patch("django_q.tasks.async_task") as enqueue:
+        enqueue_deliveries(list(range(1, DELIVERY_BATCH * 2 + 2)))
+    assert [len(call.args[1]) for call in enqueue.call_args_list] == [DELIVERY_BATCH, DELIVERY_BATCH, 1]
+    contacts = [ContactFactory(sms_consent=SmsConsent.OPTED_IN) for _ in range(3)]
+    ids = [message_send(contact=c, body="Hi").pk for c in contacts]
+    clock = iter([0.0, 1.0, 2.0, 100.0])  # start, 1st, 2nd, then the budget is spent at the 3rd
+    with (
+        mock.patch("sms.tasks.time.monotonic", side_effect=lambda: next(clock)),
+        mock.patch("django_q.tasks.async_task") as enqueue,
+    ):
+        assert tasks.deliver_messages(ids) == {"sent": 2, "handed_on": 1}
+    assert enqueue.call_args.args[1] == [ids[2]]
+    assert Message.objects.filter(status="sent").count() == 2
