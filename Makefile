@@ -40,5 +40,11 @@ web: install
 worker: install
 	$(PY) manage.py qcluster
 
+# Benchmarks (bench/README.md). Default: 10k contacts on SQLite and PostgreSQL (127.0.0.1:5432),
+# a few minutes. Pass-through: make bench BENCH_ARGS="--contacts 100000 --db postgres --profile"
+BENCH_ARGS ?=
+bench: install
+	$(PY) -m bench.run $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles *.egg-info
