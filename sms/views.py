@@ -1,7 +1,5 @@
 """The SMS panel on the contact page: consent with its history, the thread, and a send box."""
 
-from datetime import timedelta
-
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
@@ -12,12 +10,10 @@ from django.views.decorators.http import require_GET, require_POST
 
 from crm.models import Contact, SmsConsent
 from sms import links, services
-from sms.models import ConsentEvent, Conversation, Message, MessageKind
+from sms.models import ConsentEvent, Message, MessageKind
 from sms.segments import GSM7_BASIC, GSM7_EXTENDED, MAX_BODY_CHARS
 
 THREAD_LENGTH = 30
-# An agent answering a text the customer sent recently is replying in their conversation.
-REPLY_WINDOW = timedelta(hours=24)
 
 
 class SendForm(forms.Form):
@@ -49,12 +45,9 @@ def _thread(contact: Contact) -> list[Message]:
 
 
 def _reply_kind(contact: Contact) -> str:
-    last_inbound = (
-        Conversation.objects.filter(contact=contact).values_list("last_inbound_at", flat=True).first()
-    )
-    if last_inbound and timezone.now() - last_inbound < REPLY_WINDOW:
-        return MessageKind.REPLY
-    return MessageKind.MANUAL
+    """Answering a text the customer sent recently is a reply in their conversation (the same
+    window the send service allows replies in)."""
+    return MessageKind.REPLY if services.in_reply_window(contact) else MessageKind.MANUAL
 
 
 def _can_text(contact: Contact, kind: str) -> tuple[bool, str]:
