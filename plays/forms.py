@@ -175,7 +175,8 @@ class PlayForm(forms.Form):
             "owners": audience.get("owners", []),
             "account_attributes": "\n".join(
                 f"{key} = {_attribute_text(value)}"
-                for key, value in (audience.get("account_attributes") or {}).items()
+                # Sorted: PostgreSQL's jsonb does not keep the order they were typed in.
+                for key, value in sorted((audience.get("account_attributes") or {}).items())
             ),
             "template": play.template,
             "link_url": play.link_url,

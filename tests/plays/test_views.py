@@ -261,7 +261,7 @@ def test_create_saves_a_draft_through_the_service(web, user):
     assert (play.cooldown_days, play.holdout_percent) == (14, 20)
     # The editor shows the definition back as it was written.
     form = web.get(reverse("play_edit", args=[play.pk])).context["form"]
-    assert form["account_attributes"].value() == 'region = emea\nseats_over = 50\nbeta = true\ncode = "42"'
+    assert form["account_attributes"].value() == 'beta = true\ncode = "42"\nregion = emea\nseats_over = 50'
     assert form["trigger_days"].value() == 60
 
 
