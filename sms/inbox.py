@@ -294,15 +294,6 @@ def conversation_snooze(*, conversation: Conversation, until: datetime, actor) -
 
 
 @transaction.atomic
-def conversation_defer(*, conversation: Conversation, until: datetime, actor) -> Deferral:
-    """What a deferral reply does automatically, done by hand: snooze and pause texts."""
-    conversation = _locked(conversation)
-    deferral = _defer(conversation, conversation.contact, None, actor, until=until)
-    conversation.save(update_fields=["status", "snoozed_until", "sla_due_at", "awaiting_since", "updated_at"])
-    return deferral
-
-
-@transaction.atomic
 def conversation_relabel(*, conversation: Conversation, intent: str, actor) -> Conversation:
     """Correct the intent of the latest inbound reply. The label is kept to measure the
     classifier; a relabel to a high intent starts its SLA if none is running."""

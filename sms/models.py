@@ -70,10 +70,6 @@ class Intent(models.TextChoices):
     OTHER = "other", "Other"
 
 
-# Replies that need a person soon; the value is the default SLA in business hours.
-HIGH_INTENT_SLA_HOURS = {Intent.HELP: 1, Intent.MEETING: 1, Intent.PRICING: 4}
-
-
 class IntentRule(models.Model):
     """One classification rule, editable in the admin. The matching rule with the highest
     confidence wins (ties: lower position first)."""

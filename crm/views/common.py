@@ -3,6 +3,7 @@
 from collections.abc import Callable
 from typing import TypeVar
 
+from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Page, Paginator
 from django.db import IntegrityError
@@ -11,6 +12,7 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from crm import services
 from crm.forms import add_service_errors
 
 PAGE_SIZE = 50
@@ -50,3 +52,19 @@ def safe_next(request: HttpRequest) -> str | None:
 
 def redirect_next(request: HttpRequest, default, *args) -> HttpResponseRedirect:
     return redirect(safe_next(request) or default, *args)
+
+
+def log_touch(request: HttpRequest, form, **subject) -> bool:
+    """Put a touch someone logged by hand (email, call, meeting, note) on the timeline of
+    ``subject`` (account= or contact=). False, with the errors on the form, when it failed."""
+    if form.is_valid() and save_with(
+        form,
+        services.activity_record,
+        actor=request.user,
+        kind=form.cleaned_data["kind"],
+        summary=form.cleaned_data["summary"],
+        **subject,
+    ):
+        messages.success(request, "Logged on the timeline.")
+        return True
+    return False

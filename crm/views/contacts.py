@@ -8,7 +8,7 @@ from django.views.decorators.http import require_POST
 from crm import selectors, services
 from crm.forms import ActivityLogForm, ContactFilterForm, ContactForm
 from crm.models import Account, Contact
-from crm.views.common import form_data, paginate, redirect_next, save_with
+from crm.views.common import form_data, log_touch, paginate, redirect_next, save_with
 
 
 def contact_list(request: HttpRequest) -> HttpResponse:
@@ -46,15 +46,7 @@ def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def contact_log_touch(request: HttpRequest, pk: int) -> HttpResponse:
     contact = get_object_or_404(Contact, pk=pk)
     form = ActivityLogForm(request.POST)
-    if form.is_valid() and save_with(
-        form,
-        services.activity_record,
-        contact=contact,
-        actor=request.user,
-        kind=form.cleaned_data["kind"],
-        summary=form.cleaned_data["summary"],
-    ):
-        messages.success(request, "Logged on the timeline.")
+    if log_touch(request, form, contact=contact):
         return redirect(contact)
     return _render_detail(request, pk, form)
 
