@@ -114,7 +114,9 @@ def logo_churn(scope: Scope) -> dict:
         expanded=Count("id", filter=Q(Exists(expanded_renewal)) | Q(Exists(won_deal))),
     )
     deals = scope.segment(
-        Deal.objects.filter(kind=DealKind.EXPANSION, closed_at__gte=scope.start_at, closed_at__lt=scope.end_at)
+        Deal.objects.filter(
+            kind=DealKind.EXPANSION, closed_at__gte=scope.start_at, closed_at__lt=scope.end_at
+        )
     ).aggregate(closed=Count("id"), won=Count("id", filter=Q(stage__is_won=True)))
     return {
         "inputs": {
@@ -134,10 +136,13 @@ def repeat_purchase(scope: Scope, *, window_days: int = DEFAULT_REPEAT_WINDOW_DA
     """Of the customers whose first order fell in the period (early enough for the whole window to
     be inside it), the share who bought again on a later day within ``window_days``."""
     latest_first = scope.end_at - timedelta(days=window_days)
+
     def first_order_of(contact_ref):
         return Order.objects.filter(contact=contact_ref).order_by("ordered_at").values("ordered_at")[:1]
 
-    customers = scope.segment(Contact.objects.all()).annotate(first_at=Subquery(first_order_of(OuterRef("pk"))))
+    customers = scope.segment(Contact.objects.all()).annotate(
+        first_at=Subquery(first_order_of(OuterRef("pk")))
+    )
     customers = customers.filter(first_at__gte=scope.start_at, first_at__lt=latest_first)
     # The EXISTS computes the customer's first order itself (a nested subquery) instead of
     # referring to the outer annotation, which Django cannot alias inside an aggregate.
