@@ -1,0 +1,437 @@
+"""Statistics behind play lift: treatment arm vs control arm, for rates and for revenue.
+
+Pure Python + numpy/scipy, no Django, so the maths can be tested (and reused by the benchmark)
+without a database. Every function validates its input and raises ``ValueError`` with the reason;
+callers that take numbers from users turn that into a 4xx.
+
+Methods and references
+- Single proportion: Wilson (1927) score interval, as recommended by Newcombe (1998a),
+  "Two-sided confidence intervals for the single proportion", Stat Med 17:857-872, method 3.
+- Difference of proportions: Newcombe (1998b), "Interval estimation for the difference between
+  independent proportions: comparison of eleven methods", Stat Med 17:873-890, method 10
+  (hybrid score interval built from the two Wilson intervals).
+- Test of two proportions: pooled two-sample z test (equivalent to Pearson's chi-square without
+  continuity correction); Fisher's exact test when an expected cell count is below 5 (Cochran's
+  rule), where the normal approximation is unreliable.
+- Sample size for two proportions: Fleiss, Levin & Paik (2003), Statistical Methods for Rates and
+  Proportions, 3rd ed., eq. 4.14 without continuity correction.
+- Difference of means: Welch (1947) t interval and test with Welch-Satterthwaite degrees of
+  freedom; or the bootstrap percentile interval (Efron & Tibshirani 1993, ch. 13) for skewed
+  revenue; sample size from the normal approximation n = 2 (z_a + z_b)^2 sd^2 / delta^2.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+from typing import Literal
+
+import numpy as np
+from scipy import stats as sps
+
+DEFAULT_CONFIDENCE = 0.95
+SAMPLE_SIZE_ALPHA = 0.05
+SAMPLE_SIZE_POWER = 0.80
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 0
+# Cochran's rule: below this expected count per cell the z approximation is not trusted.
+MIN_EXPECTED_COUNT = 5
+# Bootstrap resamples are drawn in chunks of at most this many index draws, so a 100k-contact arm
+# needs tens of MB, not (resamples x n) integers at once.
+_BOOTSTRAP_CHUNK_DRAWS = 4_000_000
+
+Z_TEST = "pooled_z"
+FISHER_EXACT = "fisher_exact"
+NEWCOMBE = "newcombe_hybrid_score"
+WELCH = "welch_t"
+BOOTSTRAP = "bootstrap_percentile"
+
+
+# --- Validation -------------------------------------------------------------------------------
+
+
+def _count(value, name: str) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be a whole number, not a boolean")
+    try:
+        count = operator.index(value)
+    except TypeError:
+        raise ValueError(f"{name} must be a whole number, got {value!r}") from None
+    if count < 0:
+        raise ValueError(f"{name} must not be negative, got {count}")
+    return count
+
+
+def _counts(successes, n, label: str = "") -> tuple[int, int]:
+    x = _count(successes, f"{label}successes")
+    total = _count(n, f"{label}n")
+    if x > total:
+        raise ValueError(f"{label}successes ({x}) cannot exceed {label}n ({total})")
+    return x, total
+
+
+def _z(confidence: float) -> float:
+    """Two-sided normal quantile for a confidence level, e.g. 0.95 -> 1.959964."""
+    return float(sps.norm.ppf(0.5 + _confidence(confidence) / 2))
+
+
+def _confidence(confidence: float) -> float:
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be between 0 and 1 (exclusive), got {confidence!r}")
+    return float(confidence)
+
+
+def _values(values: Iterable, name: str) -> np.ndarray:
+    try:
+        array = np.array([float(v) for v in values], dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be numbers") from None
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} contains a value that is not a finite number")
+    return array
+
+
+# --- Proportions ------------------------------------------------------------------------------
+
+
+def wilson_interval(successes: int, n: int, confidence: float = DEFAULT_CONFIDENCE) -> tuple[float, float]:
+    """Wilson (1927) score interval for a single proportion successes/n.
+
+    Newcombe (1998a) method 3. Unlike the Wald interval it never leaves [0, 1] and stays
+    informative at 0/n and n/n (e.g. 0/20 -> 0 to 0.1611 at 95%).
+    """
+    x, total = _counts(successes, n)
+    if total == 0:
+        raise ValueError("n must be at least 1 for an interval")
+    z = _z(confidence)
+    p = x / total
+    z2 = z * z
+    centre = p + z2 / (2 * total)
+    half_width = z * math.sqrt(p * (1 - p) / total + z2 / (4 * total * total))
+    denominator = 1 + z2 / total
+    # Clamp away floating-point dust (e.g. -1e-17 at x = 0).
+    return max(0.0, (centre - half_width) / denominator), min(1.0, (centre + half_width) / denominator)
+
+
+def newcombe_difference_interval(
+    x1: int, n1: int, x2: int, n2: int, confidence: float = DEFAULT_CONFIDENCE
+) -> tuple[float, float]:
+    """Newcombe (1998b) method 10, the hybrid score interval for p1 - p2 (p1 = x1/n1, p2 = x2/n2).
+
+    With Wilson limits (l1, u1) and (l2, u2) and d = p1 - p2:
+    lower = d - sqrt((p1 - l1)^2 + (u2 - p2)^2), upper = d + sqrt((u1 - p1)^2 + (p2 - l2)^2).
+    Example from the paper's Table II: 56/70 - 48/80 = 0.2000, 95% CI 0.0524 to 0.3339.
+    """
+    x1, n1 = _counts(x1, n1, "first arm ")
+    x2, n2 = _counts(x2, n2, "second arm ")
+    l1, u1 = wilson_interval(x1, n1, confidence)
+    l2, u2 = wilson_interval(x2, n2, confidence)
+    p1, p2 = x1 / n1, x2 / n2
+    d = p1 - p2
+    lower = d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
+    upper = d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
+    return max(-1.0, lower), min(1.0, upper)
+
+
+@dataclass(frozen=True)
+class ProportionTest:
+    p_value: float
+    method: str  # Z_TEST or FISHER_EXACT
+    statistic: float | None  # z for the z test; None for Fisher's exact test
+
+
+def two_proportion_test(x1: int, n1: int, x2: int, n2: int) -> ProportionTest:
+    """Two-sided test of p1 == p2.
+
+    The pooled z test, z = (p1 - p2) / sqrt(p (1 - p) (1/n1 + 1/n2)) with p = (x1 + x2)/(n1 + n2);
+    when any expected cell count of the 2x2 table is below 5 (Cochran's rule) Fisher's exact test
+    (scipy.stats.fisher_exact) instead. ``method`` says which one produced the p-value.
+    """
+    x1, n1 = _counts(x1, n1, "first arm ")
+    x2, n2 = _counts(x2, n2, "second arm ")
+    if n1 == 0 or n2 == 0:
+        raise ValueError("both arms need at least one observation for a test")
+    total = n1 + n2
+    successes = x1 + x2
+    failures = total - successes
+    smallest_expected = min(n1, n2) * min(successes, failures) / total
+    if smallest_expected < MIN_EXPECTED_COUNT:
+        _odds_ratio, p_value = sps.fisher_exact([[x1, n1 - x1], [x2, n2 - x2]], alternative="two-sided")
+        return ProportionTest(p_value=min(1.0, float(p_value)), method=FISHER_EXACT, statistic=None)
+    pooled = successes / total
+    # pooled is strictly inside (0, 1) here: both expected successes and failures are >= 5.
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    z = (x1 / n1 - x2 / n2) / se
+    return ProportionTest(p_value=float(2 * sps.norm.sf(abs(z))), method=Z_TEST, statistic=z)
+
+
+def required_n_per_arm_for_proportions(
+    p1: float, p2: float, *, alpha: float = SAMPLE_SIZE_ALPHA, power: float = SAMPLE_SIZE_POWER
+) -> int | None:
+    """Contacts needed in EACH arm to detect p1 vs p2 with a two-sided test at ``alpha``.
+
+    Fleiss, Levin & Paik (2003) eq. 4.14 without continuity correction:
+    n = (z_{1-a/2} sqrt(2 pbar qbar) + z_{1-b} sqrt(p1 q1 + p2 q2))^2 / (p1 - p2)^2,
+    pbar = (p1 + p2)/2. E.g. 0.10 vs 0.15 at 80% power, alpha 0.05 -> 686 per arm.
+    None when p1 == p2 (no difference to detect).
+    """
+    for name, p in (("p1", p1), ("p2", p2)):
+        if not 0 <= p <= 1:
+            raise ValueError(f"{name} must be a proportion between 0 and 1, got {p!r}")
+    if p1 == p2:
+        return None
+    z_alpha = _z(1 - alpha)
+    z_beta = float(sps.norm.ppf(_confidence(power)))
+    p_bar = (p1 + p2) / 2
+    numerator = z_alpha * math.sqrt(2 * p_bar * (1 - p_bar)) + z_beta * math.sqrt(
+        p1 * (1 - p1) + p2 * (1 - p2)
+    )
+    return math.ceil(numerator**2 / (p1 - p2) ** 2)
+
+
+@dataclass(frozen=True)
+class RateLift:
+    """Treatment vs control for a rate (conversion, renewal, reply...). Lift = treatment - control."""
+
+    treatment_successes: int
+    treatment_n: int
+    control_successes: int
+    control_n: int
+    treatment_rate: float | None
+    control_rate: float | None
+    absolute_lift: float | None
+    relative_lift: float | None  # absolute / control rate; None when the control rate is 0
+    ci_low: float | None
+    ci_high: float | None
+    confidence: float
+    p_value: float | None
+    ci_method: str
+    test_method: str | None
+    required_n_per_arm: int | None  # to detect the observed difference, 80% power, alpha 0.05
+    note: str = ""
+
+    @property
+    def significant(self) -> bool:
+        """The CI excludes zero (equivalently, at the CI's level, the difference is significant)."""
+        return self.ci_low is not None and (self.ci_low > 0 or self.ci_high < 0)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "significant": self.significant}
+
+
+def rate_lift(x_t: int, n_t: int, x_c: int, n_c: int, confidence: float = DEFAULT_CONFIDENCE) -> RateLift:
+    """Lift of the treatment rate x_t/n_t over the control rate x_c/n_c.
+
+    CI: Newcombe method 10; p-value: pooled z test or Fisher's exact test (see
+    ``two_proportion_test``); required n: Fleiss eq. 4.14 at the observed rates. An empty arm
+    gives no comparison (lift, CI, p-value None) and a ``note`` saying which arm is empty.
+    """
+    x_t, n_t = _counts(x_t, n_t, "treatment ")
+    x_c, n_c = _counts(x_c, n_c, "control ")
+    confidence = _confidence(confidence)
+    treatment_rate = x_t / n_t if n_t else None
+    control_rate = x_c / n_c if n_c else None
+    inputs = {
+        "treatment_successes": x_t,
+        "treatment_n": n_t,
+        "control_successes": x_c,
+        "control_n": n_c,
+        "treatment_rate": treatment_rate,
+        "control_rate": control_rate,
+        "confidence": confidence,
+        "ci_method": NEWCOMBE,
+    }
+    empty = [arm for arm, n in (("treatment", n_t), ("control", n_c)) if n == 0]
+    if empty:
+        note = f"No comparison: the {' and '.join(empty)} arm{'s are' if len(empty) > 1 else ' is'} empty."
+        return RateLift(
+            **inputs,
+            absolute_lift=None,
+            relative_lift=None,
+            ci_low=None,
+            ci_high=None,
+            p_value=None,
+            test_method=None,
+            required_n_per_arm=None,
+            note=note,
+        )
+    absolute = treatment_rate - control_rate
+    ci_low, ci_high = newcombe_difference_interval(x_t, n_t, x_c, n_c, confidence)
+    test = two_proportion_test(x_t, n_t, x_c, n_c)
+    return RateLift(
+        **inputs,
+        absolute_lift=absolute,
+        relative_lift=absolute / control_rate if control_rate else None,
+        ci_low=ci_low,
+        ci_high=ci_high,
+        p_value=test.p_value,
+        test_method=test.method,
+        required_n_per_arm=required_n_per_arm_for_proportions(treatment_rate, control_rate),
+        note="" if control_rate else "Relative lift is undefined: the control rate is 0.",
+    )
+
+
+# --- Means (revenue per contact, order value...) ----------------------------------------------
+
+
+def required_n_per_arm_for_means(
+    difference: float, sd: float, *, alpha: float = SAMPLE_SIZE_ALPHA, power: float = SAMPLE_SIZE_POWER
+) -> int | None:
+    """Observations needed in EACH arm to detect a difference of means with a two-sided test.
+
+    Normal approximation for two equal arms with common SD: n = 2 (z_{1-a/2} + z_{1-b})^2 sd^2 / d^2
+    (e.g. d = 0.5 sd at 80% power, alpha 0.05 -> 63). None when the difference or the SD is 0.
+    """
+    difference, sd = float(difference), float(sd)
+    if not (math.isfinite(difference) and math.isfinite(sd)) or sd < 0:
+        raise ValueError("difference must be finite and sd a finite non-negative number")
+    if difference == 0 or sd == 0:
+        return None
+    z_sum = _z(1 - alpha) + float(sps.norm.ppf(_confidence(power)))
+    return math.ceil(2 * z_sum**2 * sd**2 / difference**2)
+
+
+@dataclass(frozen=True)
+class MeanLift:
+    """Treatment vs control for a mean (e.g. revenue per contact). Lift = treatment - control."""
+
+    treatment_n: int
+    control_n: int
+    treatment_mean: float | None
+    control_mean: float | None
+    absolute_lift: float | None
+    relative_lift: float | None  # absolute / control mean; None when the control mean is 0
+    ci_low: float | None
+    ci_high: float | None
+    confidence: float
+    p_value: float | None
+    ci_method: str
+    test_method: str
+    pooled_sd: float | None
+    required_n_per_arm: int | None  # to detect the observed difference, 80% power, alpha 0.05
+    resamples: int | None = None  # bootstrap only
+    seed: int | None = None  # bootstrap only
+    note: str = ""
+
+    @property
+    def significant(self) -> bool:
+        return self.ci_low is not None and (self.ci_low > 0 or self.ci_high < 0)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "significant": self.significant}
+
+
+def _welch(treatment: np.ndarray, control: np.ndarray, confidence: float):
+    """(ci_low, ci_high, p_value) by Welch's t with Welch-Satterthwaite df; None when both SDs are 0."""
+    var_t = treatment.var(ddof=1) / treatment.size
+    var_c = control.var(ddof=1) / control.size
+    se = math.sqrt(var_t + var_c)
+    if se == 0:
+        return None
+    df = (var_t + var_c) ** 2 / (var_t**2 / (treatment.size - 1) + var_c**2 / (control.size - 1))
+    difference = float(treatment.mean() - control.mean())
+    t_crit = float(sps.t.ppf(0.5 + confidence / 2, df))
+    p_value = float(2 * sps.t.sf(abs(difference / se), df))
+    return difference - t_crit * se, difference + t_crit * se, p_value
+
+
+def _bootstrap_differences(
+    treatment: np.ndarray, control: np.ndarray, resamples: int, seed: int
+) -> np.ndarray:
+    """Differences of means over ``resamples`` independent resamples (with replacement) of each arm."""
+    rng = np.random.default_rng(seed)
+    means = []
+    for arm in (treatment, control):
+        chunk = max(1, _BOOTSTRAP_CHUNK_DRAWS // arm.size)
+        parts = [
+            arm[rng.integers(0, arm.size, size=(min(chunk, resamples - start), arm.size))].mean(axis=1)
+            for start in range(0, resamples, chunk)
+        ]
+        means.append(np.concatenate(parts))
+    return means[0] - means[1]
+
+
+def mean_lift(
+    treatment_values: Iterable[float | Decimal],
+    control_values: Iterable[float | Decimal],
+    confidence: float = DEFAULT_CONFIDENCE,
+    method: Literal["welch", "bootstrap"] = "welch",
+    seed: int = BOOTSTRAP_SEED,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+) -> MeanLift:
+    """Difference of means, treatment - control, with a CI by Welch's t or the bootstrap.
+
+    ``method="welch"``: Welch t interval. ``method="bootstrap"``: percentile interval of the
+    difference of means over ``resamples`` seeded resamples of each arm (deterministic for a seed);
+    better for skewed revenue. The p-value is Welch's t test in both cases. Required n uses the
+    pooled SD. Fewer than 2 values in an arm gives no comparison and a ``note``.
+    """
+    if method not in ("welch", "bootstrap"):
+        raise ValueError(f"method must be 'welch' or 'bootstrap', got {method!r}")
+    confidence = _confidence(confidence)
+    treatment = _values(treatment_values, "treatment values")
+    control = _values(control_values, "control values")
+    is_bootstrap = method == "bootstrap"
+    if is_bootstrap and _count(resamples, "resamples") < 100:
+        raise ValueError("resamples must be at least 100 for a percentile interval")
+    treatment_mean = float(treatment.mean()) if treatment.size else None
+    control_mean = float(control.mean()) if control.size else None
+    base = {
+        "treatment_n": int(treatment.size),
+        "control_n": int(control.size),
+        "treatment_mean": treatment_mean,
+        "control_mean": control_mean,
+        "confidence": confidence,
+        "ci_method": BOOTSTRAP if is_bootstrap else WELCH,
+        "test_method": WELCH,
+        "resamples": resamples if is_bootstrap else None,
+        "seed": seed if is_bootstrap else None,
+    }
+    short = [arm for arm, values in (("treatment", treatment), ("control", control)) if values.size < 2]
+    if short:
+        return MeanLift(
+            **base,
+            absolute_lift=None,
+            relative_lift=None,
+            ci_low=None,
+            ci_high=None,
+            p_value=None,
+            pooled_sd=None,
+            required_n_per_arm=None,
+            note=f"No comparison: the {' and '.join(short)} arm needs at least 2 values.",
+        )
+    difference = treatment_mean - control_mean
+    pooled_sd = math.sqrt(
+        ((treatment.size - 1) * treatment.var(ddof=1) + (control.size - 1) * control.var(ddof=1))
+        / (treatment.size + control.size - 2)
+    )
+    notes = [] if control_mean else ["Relative lift is undefined: the control mean is 0."]
+    welch = _welch(treatment, control, confidence)
+    if welch is None:
+        ci_low = ci_high = p_value = None
+        notes.append("Every value within each arm is identical: no interval or test is defined.")
+    elif is_bootstrap:
+        _low, _high, p_value = welch
+        tail = (1 - confidence) / 2
+        ci_low, ci_high = (
+            float(q)
+            for q in np.quantile(
+                _bootstrap_differences(treatment, control, resamples, seed), [tail, 1 - tail]
+            )
+        )
+    else:
+        ci_low, ci_high, p_value = welch
+    return MeanLift(
+        **base,
+        absolute_lift=difference,
+        relative_lift=difference / control_mean if control_mean else None,
+        ci_low=ci_low,
+        ci_high=ci_high,
+        p_value=p_value,
+        pooled_sd=pooled_sd,
+        required_n_per_arm=required_n_per_arm_for_means(difference, pooled_sd),
+        note=" ".join(notes),
+    )
