@@ -1,0 +1,326 @@
+"""Play lift: outcomes of the treatment arm against the control arm within a window after each
+enrollment, with confidence intervals, p-values and the sample size the effect would need.
+
+The comparison is intention-to-treat: the treatment arm is everyone the holdout split sent to
+treatment, texted or not (governance may have suppressed some), because the control arm was
+split off before governance too. A play without a control arm only supports an observational
+comparison (texted vs not texted), labelled as such.
+
+One grouped query per call (by play, arm and sign-up quarter) computes every outcome with
+EXISTS subqueries; the statistics are computed from those counts and sums."""
+
+import math
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from django.db.models import (
+    Count,
+    DecimalField,
+    Exists,
+    F,
+    Func,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce, TruncQuarter
+from scipy import stats as sps
+
+from analytics import stats
+from analytics.scope import Scope
+from crm.models import Account, Deal, DealKind, Event, Order, Renewal, RenewalStatus
+from plays.models import Arm, Enrollment, Outcome, Play
+
+DEFAULT_WINDOW_DAYS = 90
+OUTCOMES = ("renewed", "expanded", "churned", "milestone", "reordered")
+# The outcome each lifecycle moment is meant to move, and which way is better.
+PRIMARY = {
+    "onboarding": "milestone",
+    "adoption": "milestone",
+    "renewal": "renewed",
+    "risk": "churned",
+    "expansion": "expanded",
+    "reactivation": "reordered",
+}
+LOWER_IS_BETTER = {"churned"}
+MONEY_FIELD = DecimalField(max_digits=20, decimal_places=4)
+
+
+def milestone_event(play: Play) -> str:
+    trigger = play.trigger or {}
+    return trigger.get("event", "") if trigger.get("type") == "milestone_missing" else ""
+
+
+def _window(days: int):
+    """Conditions 'at or after the enrollment and before the window closes' on a field."""
+    end = OuterRef("decided_at") + timedelta(days=days)
+
+    def within(field: str) -> Q:
+        return Q(**{f"{field}__gte": OuterRef("decided_at"), f"{field}__lt": end})
+
+    return within
+
+
+def _outcome_conditions(plays: list[Play], days: int) -> dict[str, Q]:
+    within = _window(days)
+    account = Q(account=OuterRef("account"))
+    decided = Renewal.objects.filter(account, within("decided_at"))
+    won_expansion = Deal.objects.filter(
+        account, within("closed_at"), kind=DealKind.EXPANSION, stage__is_won=True
+    )
+    churned_account = Account.objects.filter(within("churned_at"), pk=OuterRef("account"))
+    conditions = {
+        "renewed": Q(Exists(decided.filter(status__in=RENEWED))),
+        "expanded": Q(Exists(decided.filter(status=RenewalStatus.EXPANDED))) | Q(Exists(won_expansion)),
+        "churned": Q(Exists(decided.filter(status=RenewalStatus.CHURNED))) | Q(Exists(churned_account)),
+        "reordered": Q(Exists(Order.objects.filter(within("ordered_at"), contact=OuterRef("contact")))),
+    }
+    by_event: dict[str, list[int]] = defaultdict(list)
+    for play in plays:
+        if event := milestone_event(play):
+            by_event[event].append(play.pk)
+    milestone = Q(pk__in=[])
+    for event, play_ids in by_event.items():
+        reached = Event.objects.filter(
+            Q(account=OuterRef("account")) | Q(contact=OuterRef("contact")), within("occurred_at"), name=event
+        )
+        milestone |= Q(play_id__in=play_ids) & Q(Exists(reached))
+    conditions["milestone"] = milestone
+    return conditions
+
+
+RENEWED = (RenewalStatus.RENEWED, RenewalStatus.EXPANDED, RenewalStatus.DOWNGRADED)
+
+
+def _revenue(days: int):
+    """Order revenue of the enrollment's account (or, for a consumer, the contact) in the window."""
+    within = _window(days)
+    orders = Order.objects.filter(
+        (Q(account=OuterRef("account")) & Q(account__isnull=False)) | Q(contact=OuterRef("contact")),
+        within("ordered_at"),
+    )
+    total = orders.order_by().annotate(total=Func(F("amount"), function="SUM", output_field=MONEY_FIELD))
+    total = total.values("total")
+    return Coalesce(Subquery(total[:1]), Value(Decimal(0)), output_field=MONEY_FIELD)
+
+
+def welch_from_summary(n_t, sum_t, sumsq_t, n_c, sum_c, sumsq_c, confidence=stats.DEFAULT_CONFIDENCE):
+    """Difference of means with Welch's interval and test from per-arm count, sum and sum of
+    squares (so revenue per enrollment never leaves the database row by row)."""
+
+    def describe(n, total, squares):
+        if n < 2:
+            return None, None
+        mean = total / n
+        var = max((squares - n * mean * mean) / (n - 1), 0.0)
+        return mean, var
+
+    mean_t, var_t = describe(n_t, sum_t, sumsq_t)
+    mean_c, var_c = describe(n_c, sum_c, sumsq_c)
+    base = {
+        "treatment_n": n_t,
+        "control_n": n_c,
+        "treatment_mean": sum_t / n_t if n_t else None,
+        "control_mean": sum_c / n_c if n_c else None,
+        "confidence": confidence,
+        "ci_method": stats.WELCH,
+        "test_method": stats.WELCH,
+    }
+    if mean_t is None or mean_c is None:
+        short = [arm for arm, n in (("treatment", n_t), ("control", n_c)) if n < 2]
+        return stats.MeanLift(
+            **base,
+            absolute_lift=None,
+            relative_lift=None,
+            ci_low=None,
+            ci_high=None,
+            p_value=None,
+            pooled_sd=None,
+            required_n_per_arm=None,
+            note=f"No comparison: the {' and '.join(short)} arm needs at least 2 enrollments.",
+        )
+    difference = mean_t - mean_c
+    pooled_sd = math.sqrt(((n_t - 1) * var_t + (n_c - 1) * var_c) / (n_t + n_c - 2))
+    se2 = var_t / n_t + var_c / n_c
+    notes = [] if mean_c else ["Relative lift is undefined: the control mean is 0."]
+    if se2 == 0:
+        ci_low = ci_high = p_value = None
+        notes.append("Every value within each arm is identical: no interval or test is defined.")
+    else:
+        df = se2**2 / ((var_t / n_t) ** 2 / (n_t - 1) + (var_c / n_c) ** 2 / (n_c - 1))
+        half = float(sps.t.ppf(0.5 + confidence / 2, df)) * math.sqrt(se2)
+        ci_low, ci_high = difference - half, difference + half
+        p_value = float(2 * sps.t.sf(abs(difference) / math.sqrt(se2), df))
+    return stats.MeanLift(
+        **base,
+        absolute_lift=difference,
+        relative_lift=difference / mean_c if mean_c else None,
+        ci_low=ci_low,
+        ci_high=ci_high,
+        p_value=p_value,
+        pooled_sd=pooled_sd,
+        required_n_per_arm=stats.required_n_per_arm_for_means(difference, pooled_sd),
+        note=" ".join(notes),
+    )
+
+
+def _rounded(result: dict) -> dict:
+    return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in result.items()}
+
+
+def _empty_counts() -> dict:
+    return {"n": 0, "sent": 0, **dict.fromkeys(OUTCOMES, 0), "revenue": 0.0, "revenue_sq": 0.0}
+
+
+def _compare(t: dict, c: dict, outcomes) -> dict:
+    out = {name: _rounded(stats.rate_lift(t[name], t["n"], c[name], c["n"]).to_dict()) for name in outcomes}
+    revenue = welch_from_summary(t["n"], t["revenue"], t["revenue_sq"], c["n"], c["revenue"], c["revenue_sq"])
+    out["revenue"] = _rounded(revenue.to_dict())
+    return out
+
+
+def plays_lift(
+    plays: list[Play], scope: Scope, *, window_days: int = DEFAULT_WINDOW_DAYS, now=None
+) -> list[dict]:
+    """Lift for each play over its enrollments decided in the period whose window has closed."""
+    if not plays:
+        return []
+    now = now or datetime.now(UTC)
+    matured_before = min(scope.end_at, now - timedelta(days=window_days))
+    enrollments = scope.segment(
+        Enrollment.objects.filter(play__in=plays, decided_at__gte=scope.start_at, decided_at__lt=scope.end_at)
+    )
+    conditions = _outcome_conditions(plays, window_days)
+    revenue = _revenue(window_days)
+    matured = Q(decided_at__lt=matured_before)
+    rows = (
+        enrollments.values("play_id", "arm", cohort=TruncQuarter("account__signed_up_at", tzinfo=UTC))
+        .annotate(
+            n=Count("id", filter=matured),
+            pending=Count("id", filter=~matured),
+            sent=Count("id", filter=matured & Q(outcome=Outcome.SENT)),
+            **{name: Count("id", filter=matured & condition) for name, condition in conditions.items()},
+            # Exposed vs not, for plays without a control arm (observational only).
+            **{
+                f"sent_{name}": Count("id", filter=matured & Q(outcome=Outcome.SENT) & condition)
+                for name, condition in conditions.items()
+            },
+        )
+        .order_by()
+    )
+    # Revenue needs the window's sum per enrollment, then its sum and sum of squares per group:
+    # a second grouped query over the same enrollments.
+    money_rows = (
+        enrollments.filter(matured)
+        .annotate(revenue=revenue)
+        .values("play_id", "arm", cohort=TruncQuarter("account__signed_up_at", tzinfo=UTC))
+        .annotate(
+            revenue_total=Sum("revenue", output_field=MONEY_FIELD),
+            revenue_sq=Sum(F("revenue") * F("revenue"), output_field=MONEY_FIELD),
+        )
+        .order_by()
+    )
+    money_by_key = {(r["play_id"], r["arm"], r["cohort"]): r for r in money_rows}
+    per_play: dict[int, dict] = defaultdict(lambda: defaultdict(lambda: defaultdict(_empty_counts)))
+    for row in rows:
+        key = (row["play_id"], row["arm"], row["cohort"])
+        money_row = money_by_key.get(key, {})
+        cohort = (
+            row["cohort"].strftime("%Y") + f"-Q{(row['cohort'].month - 1) // 3 + 1}"
+            if row["cohort"]
+            else "no account"
+        )
+        for bucket in (per_play[row["play_id"]]["all"], per_play[row["play_id"]][cohort]):
+            counts = bucket[row["arm"]]
+            for name in ("n", "pending", "sent", *OUTCOMES, *(f"sent_{o}" for o in OUTCOMES)):
+                counts[name] = counts.get(name, 0) + row[name]
+            counts["revenue"] += float(money_row.get("revenue_total") or 0)
+            counts["revenue_sq"] += float(money_row.get("revenue_sq") or 0)
+    return [
+        _play_result(play, per_play.get(play.pk, {}), scope, window_days, matured_before) for play in plays
+    ]
+
+
+def _play_result(play: Play, groups: dict, scope: Scope, window_days: int, matured_before) -> dict:
+    primary = PRIMARY.get(play.moment, "renewed")
+    outcomes = [o for o in OUTCOMES if o != "milestone" or milestone_event(play)]
+    overall = groups.get("all", {})
+    treatment = overall.get(Arm.TREATMENT) or _empty_counts()
+    control = overall.get(Arm.CONTROL) or _empty_counts()
+    result = {
+        "play": {
+            "id": play.pk,
+            "name": play.name,
+            "moment": play.moment,
+            "holdout_percent": play.holdout_percent,
+        },
+        "scope": scope.as_dict(),
+        "window_days": window_days,
+        "primary_outcome": primary,
+        "lower_is_better": primary in LOWER_IS_BETTER,
+        "milestone_event": milestone_event(play) or None,
+        "inputs": {
+            "enrollments_matured_before": matured_before.isoformat(),
+            "treatment": treatment["n"],
+            "treatment_texted": treatment["sent"],
+            "control": control["n"],
+            "not_yet_matured": treatment.get("pending", 0) + control.get("pending", 0),
+            "outcome_definitions": OUTCOME_DEFINITIONS,
+        },
+    }
+    if control["n"]:
+        result["design"] = "randomised holdout"
+        result["observational"] = False
+        result["outcomes"] = _compare(treatment, control, outcomes)
+        result["strata"] = [
+            {
+                "cohort": cohort,
+                "treatment": arms.get(Arm.TREATMENT, _empty_counts())["n"],
+                "control": arms.get(Arm.CONTROL, _empty_counts())["n"],
+                primary: _rounded(
+                    stats.rate_lift(
+                        arms.get(Arm.TREATMENT, _empty_counts())[primary],
+                        arms.get(Arm.TREATMENT, _empty_counts())["n"],
+                        arms.get(Arm.CONTROL, _empty_counts())[primary],
+                        arms.get(Arm.CONTROL, _empty_counts())["n"],
+                    ).to_dict()
+                )
+                if primary in outcomes
+                else None,
+            }
+            for cohort, arms in sorted(groups.items())
+            if cohort != "all"
+        ]
+    else:
+        # No control arm: texted vs not texted within treatment. Who got texted was decided by
+        # governance (consent, caps, suppression), so the groups differ beyond the text.
+        exposed = {"n": treatment["sent"], **{o: treatment.get(f"sent_{o}", 0) for o in OUTCOMES}}
+        unexposed = {"n": treatment["n"] - treatment["sent"]}
+        unexposed.update({o: treatment[o] - exposed[o] for o in OUTCOMES})
+        result["design"] = "observational (no control arm): texted vs not texted"
+        result["observational"] = True
+        result["outcomes"] = {
+            name: _rounded(
+                stats.rate_lift(exposed[name], exposed["n"], unexposed[name], unexposed["n"]).to_dict()
+            )
+            for name in outcomes
+        }
+        result["strata"] = []
+    return result
+
+
+OUTCOME_DEFINITIONS = {
+    "renewed": "the account's renewal was decided renewed, expanded or downgraded within the window",
+    "expanded": "an expanded renewal or a won expansion deal within the window",
+    "churned": "a churned renewal decision or the account churned within the window",
+    "milestone": "the play's milestone event happened within the window",
+    "reordered": "the contact placed an order within the window",
+    "revenue": "order revenue of the account (or consumer) within the window, per enrollment",
+}
+
+
+def play_lift(play: Play, scope: Scope, *, window_days: int = DEFAULT_WINDOW_DAYS, now=None) -> dict:
+    return plays_lift([play], scope, window_days=window_days, now=now)[0]
