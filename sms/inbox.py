@@ -221,8 +221,9 @@ def conversation_reply(*, conversation: Conversation, body: str, actor) -> Messa
     now = timezone.now()
     if conversation.awaiting_since is not None:
         seconds = max(0, int((now - conversation.awaiting_since).total_seconds()))
-        Message.objects.filter(pk=message.pk).update(response_seconds=seconds)
-        message.response_seconds = seconds
+        sla_met = None if conversation.sla_due_at is None else now <= conversation.sla_due_at
+        Message.objects.filter(pk=message.pk).update(response_seconds=seconds, sla_met=sla_met)
+        message.response_seconds, message.sla_met = seconds, sla_met
         conversation.last_response_seconds = seconds
         if conversation.first_response_at is None:
             conversation.first_response_at, conversation.first_response_seconds = now, seconds

@@ -225,6 +225,11 @@ class Message(models.Model):
         blank=True,
         help_text="For a reply: seconds since the customer's oldest unanswered message.",
     )
+    sla_met = models.BooleanField(
+        null=True,
+        blank=True,
+        help_text="For a reply to a conversation that had a reply deadline: whether it was answered in time.",
+    )
     enqueued_at = models.DateTimeField(
         null=True,
         blank=True,

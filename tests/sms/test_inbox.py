@@ -143,6 +143,26 @@ def test_reply_records_first_and_every_response_time(business_hours, customer):
     assert Message.objects.filter(direction="outbound", sent_by=agent).count() == 2
 
 
+def test_reply_records_whether_it_met_the_reply_deadline(business_hours, customer):
+    agent = UserFactory()
+    _, conversation = reply(customer, "help, the export is broken")
+    Conversation.objects.filter(pk=conversation.pk).update(sla_due_at=timezone.now() + timedelta(hours=1))
+    conversation.refresh_from_db()
+    assert inbox.conversation_reply(conversation=conversation, body="On it", actor=agent).sla_met is True
+    _, conversation = reply(customer, "still broken")
+    Conversation.objects.filter(pk=conversation.pk).update(sla_due_at=timezone.now() - timedelta(minutes=5))
+    conversation.refresh_from_db()
+    late = inbox.conversation_reply(conversation=conversation, body="Sorry, looking", actor=agent)
+    assert late.sla_met is False
+    Conversation.objects.filter(pk=conversation.pk).update(
+        sla_due_at=None, awaiting_since=timezone.now() - timedelta(minutes=1)
+    )
+    conversation.refresh_from_db()
+    no_deadline = inbox.conversation_reply(conversation=conversation, body="And?", actor=agent)
+    assert no_deadline.sla_met is None
+    assert list(Message.objects.filter(pk__in=[late.pk]).values_list("sla_met", flat=True)) == [False]
+
+
 def test_every_action_is_on_the_timeline_with_who_did_it(business_hours, customer):
     agent, other = UserFactory(username="agent"), UserFactory(username="other")
     _, conversation = reply(customer, "question about my bill")
