@@ -7,7 +7,10 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from analytics.models import DEFAULT_ASSUMPTIONS, Assumption, AssumptionChange
+from analytics.models import DEFAULT_ASSUMPTIONS, Assumption, AssumptionChange, Snapshot
+
+# Answers computed with the assumptions: their snapshots are dropped when one changes.
+DEPENDS_ON_ASSUMPTIONS = ("ltv", "roi", "clv")
 
 # Bounds a value must respect, by unit.
 LIMITS = {
@@ -64,4 +67,5 @@ def assumption_update(*, key: str, value: Decimal, actor=None) -> Assumption:
     )
     assumption.value, assumption.updated_by, assumption.updated_at = value, actor, timezone.now()
     assumption.save(update_fields=["value", "updated_by", "updated_at"])
+    Snapshot.objects.filter(metric__in=DEPENDS_ON_ASSUMPTIONS).delete()
     return assumption

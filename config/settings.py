@@ -256,7 +256,13 @@ PERIODIC_JOBS = {
     "sms: sweep outbox": ("sms.tasks.sweep_outbox", "I", 1),
     "sms: wake snoozed conversations": ("sms.tasks.wake_conversations", "I", 5),
     "plays: run scheduled plays": ("plays.tasks.run_scheduled_plays", "I", 15),
+    "analytics: refresh dashboard snapshots": ("analytics.tasks.refresh_snapshots", "I", 30),
 }
+
+# --- Analytics ------------------------------------------------------------------------------
+# Expensive answers are kept as snapshots; the scheduled job refreshes the dashboard's every 30
+# minutes, and an answer for other filters is reused for this long before it is recomputed.
+ANALYTICS_SNAPSHOT_MAX_AGE_MINUTES = env_int("ANALYTICS_SNAPSHOT_MAX_AGE_MINUTES", 60, minimum=0)
 
 # Modules that add their own demo data on top of `seed_demo` (each has seed() and delete()).
 DEMO_DATA_EXTENSIONS = ["sms.demo", "plays.demo"]

@@ -13,6 +13,7 @@ admin.site.site_title = "Lifecycle CRM"
 api_v1 = [
     path("sms/", include("sms.api_urls")),
     path("plays/", include("plays.api_urls")),
+    path("analytics/", include("analytics.api_urls")),
     path("", include("crm.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The docs pages are HTML: anonymous visitors go to the login page, not a JSON 401.

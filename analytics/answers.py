@@ -1,0 +1,148 @@
+"""One entry point per analytics answer: parse its parameters, compute it (or reuse its snapshot).
+The API, the dashboard and the scheduled refresh all go through here."""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import date
+
+from analytics.assumptions import assumption_values
+from analytics.metrics.cohorts import BASES, DEFAULT_MONTHS, MAX_MONTHS, cohorts
+from analytics.metrics.health import sms_health
+from analytics.metrics.lift import DEFAULT_WINDOW_DAYS, play_lift, plays_lift
+from analytics.metrics.ltv import ltv
+from analytics.metrics.maturity import maturity
+from analytics.metrics.retention import DEFAULT_REPEAT_WINDOW_DAYS, retention
+from analytics.metrics.roi import roi
+from analytics.scope import Scope, ScopeError, int_param, scope_from_params
+from analytics.snapshots import snapshot_get_or_compute
+from crm.models import Order
+from plays.models import Play, PlayStatus
+
+TIME_UNITS = ("day", "week")
+
+
+@dataclass(frozen=True)
+class Metric:
+    compute: Callable[[Scope], dict]
+    params: Callable[[Mapping, dict], dict] = lambda params, errors: {}
+
+
+def _window(params, errors) -> dict:
+    return {"window_days": int_param(params, "window", DEFAULT_WINDOW_DAYS, errors, lo=7, hi=365)}
+
+
+def _cohort_params(params, errors) -> dict:
+    basis = (params.get("basis") or "signup").strip()
+    if basis not in BASES:
+        errors["basis"] = f"'{basis}' is not one of: {', '.join(BASES)}."
+    return {
+        "basis": basis,
+        "months": int_param(params, "months", DEFAULT_MONTHS, errors, lo=1, hi=MAX_MONTHS),
+    }
+
+
+def _retention_params(params, errors) -> dict:
+    days = int_param(params, "repeat_window", DEFAULT_REPEAT_WINDOW_DAYS, errors, lo=7, hi=365)
+    return {"repeat_window_days": days}
+
+
+def _clv_params(params, errors) -> dict:
+    unit = (params.get("time_unit") or "week").strip()
+    if unit not in TIME_UNITS:
+        errors["time_unit"] = f"'{unit}' is not one of: {', '.join(TIME_UNITS)}."
+    raw = (params.get("observation_end") or "").strip()
+    observation_end = ""
+    if raw:
+        try:
+            observation_end = date.fromisoformat(raw).isoformat()
+        except ValueError:
+            errors["observation_end"] = f"'{raw}' is not a date; use YYYY-MM-DD."
+    months = int_param(params, "horizon_months", 12, errors, lo=1, hi=60)
+    return {"time_unit": unit, "observation_end": observation_end, "horizon_months": months}
+
+
+def _ltv(scope):
+    return ltv(scope, assumption_values())
+
+
+def _health(scope):
+    return sms_health(scope)
+
+
+def _maturity(scope):
+    return maturity(scope, health=sms_health(scope))
+
+
+def _roi(scope):
+    values = assumption_values()
+    return roi(
+        scope,
+        values,
+        health=sms_health(scope),
+        ltv_result=ltv(scope, values),
+        window_days=scope.extra.get("window_days", DEFAULT_WINDOW_DAYS),
+    )
+
+
+def _lift_all(scope):
+    plays = list(Play.objects.exclude(status=PlayStatus.DRAFT).order_by("name"))
+    window = scope.extra.get("window_days", DEFAULT_WINDOW_DAYS)
+    return {
+        "scope": scope.as_dict(),
+        "window_days": window,
+        "plays": plays_lift(plays, scope, window_days=window),
+    }
+
+
+def _clv(scope):
+    from analytics.clv import clv_report
+
+    extra = scope.extra
+    observation_end = (
+        date.fromisoformat(extra["observation_end"]) if extra.get("observation_end") else scope.end
+    )
+    report = clv_report(
+        observation_end=observation_end,
+        time_unit=extra.get("time_unit", "week"),
+        horizon_months=extra.get("horizon_months", 12),
+        orders=scope.segment(Order.objects.all()),
+        margin=assumption_values()["gross_margin"],
+    )
+    return {"scope": scope.as_dict(), **report}
+
+
+METRICS: dict[str, Metric] = {
+    "ltv": Metric(_ltv),
+    "retention": Metric(
+        lambda s: retention(s, repeat_window_days=s.extra["repeat_window_days"]), _retention_params
+    ),
+    "cohorts": Metric(lambda s: cohorts(s, basis=s.extra["basis"], months=s.extra["months"]), _cohort_params),
+    "sms-health": Metric(_health),
+    "maturity": Metric(_maturity),
+    "roi": Metric(_roi, _window),
+    "lift": Metric(_lift_all, _window),
+    "clv": Metric(_clv, _clv_params),
+}
+
+
+def parse(metric: str, params: Mapping, *, today: date | None = None) -> Scope:
+    """The scope of one answer, with the metric's own parameters. Raises ScopeError."""
+    errors: dict[str, str] = {}
+    extra = METRICS[metric].params(params, errors)
+    scope = scope_from_params(params, today=today, extra_errors=errors)
+    return replace(scope, extra=extra)
+
+
+def answer(metric: str, scope: Scope, *, refresh: bool = False) -> dict:
+    return snapshot_get_or_compute(metric, scope, lambda: METRICS[metric].compute(scope), refresh=refresh)
+
+
+def lift_for_play(play: Play, scope: Scope, *, refresh: bool = False) -> dict:
+    keyed = replace(scope, extra={**scope.extra, "play": play.pk})
+    window = scope.extra.get("window_days", DEFAULT_WINDOW_DAYS)
+    return snapshot_get_or_compute(
+        "play-lift", keyed, lambda: play_lift(play, scope, window_days=window), refresh=refresh
+    )
+
+
+__all__ = ["METRICS", "ScopeError", "answer", "lift_for_play", "parse"]

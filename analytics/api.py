@@ -1,0 +1,171 @@
+"""REST API of analytics: every answer as JSON with the inputs it used, filtered by period
+(`start`, `end`) and segment (`plan`, `acquisition_channel`, `owner`, `lifecycle_stage`);
+and the ROI assumptions, which managers and admins may change."""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import permissions, serializers, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from analytics import answers
+from analytics.assumptions import assumption_list, assumption_update
+from analytics.models import Assumption
+from analytics.scope import ScopeError
+from plays.models import Play
+
+SCOPE_PARAMETERS = [
+    OpenApiParameter(
+        "start", OpenApiTypes.DATE, description="First day of the period (default: a year before `end`)."
+    ),
+    OpenApiParameter("end", OpenApiTypes.DATE, description="Last day of the period (default: today, UTC)."),
+    OpenApiParameter("plan", str, description="Only accounts on this plan."),
+    OpenApiParameter("acquisition_channel", str, description="Only accounts from this channel."),
+    OpenApiParameter("owner", int, description="Only accounts owned by this user id."),
+    OpenApiParameter("lifecycle_stage", str, description="Only accounts in this lifecycle stage."),
+    OpenApiParameter("refresh", bool, description="`1`: recompute instead of reusing a recent snapshot."),
+]
+EXTRA_PARAMETERS = {
+    "cohorts": [
+        OpenApiParameter(
+            "basis", str, enum=["signup", "first_order"], description="Cohort by sign-up or first order."
+        ),
+        OpenApiParameter(
+            "months", int, description="Months since the cohort start to show (1-36, default 12)."
+        ),
+    ],
+    "retention": [
+        OpenApiParameter("repeat_window", int, description="Days for the repeat purchase rate (default 90)."),
+    ],
+    "roi": [
+        OpenApiParameter("window", int, description="Days after enrollment outcomes count (default 90).")
+    ],
+    "lift": [
+        OpenApiParameter("window", int, description="Days after enrollment outcomes count (default 90).")
+    ],
+    "clv": [
+        OpenApiParameter(
+            "observation_end", OpenApiTypes.DATE, description="Calibration end (default: `end`)."
+        ),
+        OpenApiParameter("time_unit", str, enum=["day", "week"], description="Unit of recency, T and rates."),
+        OpenApiParameter("horizon_months", int, description="Months to predict (default 12)."),
+    ],
+}
+DESCRIPTIONS = {
+    "ltv": "Purchase-based and subscription LTV with their inputs; LTV:CAC by acquisition channel.",
+    "cohorts": "Cohort triangle: retained share, cumulative revenue per customer and NRR by months since.",
+    "retention": "NRR, GRR, renewal rates by count and ACV, logo churn, expansion conversion, repeat buying.",
+    "roi": "Measured lift turned into money with the stored assumptions, minus SMS cost and opt-out leakage.",
+    "sms-health": "Delivery, reply, click and opt-out rates by play; median first response; SLA attainment.",
+    "maturity": "Program maturity stage 1-3 per dimension, with the evidence and the next step.",
+    "clv": "BG/NBD + Gamma-Gamma fit on orders: parameters, per-customer and per-cohort predictions.",
+    "lift": "Lift of every live play (treatment vs control).",
+}
+
+
+def _refresh(request) -> bool:
+    return request.query_params.get("refresh", "").lower() in ("1", "true", "yes")
+
+
+class MetricView(APIView):
+    metric = ""
+
+    def get(self, request):
+        try:
+            scope = answers.parse(self.metric, request.query_params)
+            return Response(answers.answer(self.metric, scope, refresh=_refresh(request)))
+        except ScopeError as exc:
+            raise ValidationError({name: [message] for name, message in exc.errors.items()}) from None
+        except ValueError as exc:  # the data cannot answer (e.g. too few repeat buyers to fit)
+            raise ValidationError({"detail": [str(exc)]}) from None
+
+
+def metric_view(metric: str) -> type[MetricView]:
+    """A view class for one metric, with its own documented operation."""
+
+    @extend_schema(
+        operation_id=f"analytics_{metric.replace('-', '_')}",
+        summary=DESCRIPTIONS[metric],
+        parameters=SCOPE_PARAMETERS + EXTRA_PARAMETERS.get(metric, []),
+        responses={200: OpenApiTypes.OBJECT},
+        tags=["analytics"],
+    )
+    def get(self, request):
+        return MetricView.get(self, request)
+
+    return type(f"{metric.title().replace('-', '')}View", (MetricView,), {"metric": metric, "get": get})
+
+
+class PlayLiftView(APIView):
+    @extend_schema(
+        operation_id="analytics_play_lift",
+        summary="One play's lift: treatment vs control within the window, CIs, p-values, strata.",
+        parameters=SCOPE_PARAMETERS + EXTRA_PARAMETERS["lift"],
+        responses={200: OpenApiTypes.OBJECT},
+        tags=["analytics"],
+    )
+    def get(self, request, id: int):
+        play = get_object_or_404(Play, pk=id)
+        try:
+            scope = answers.parse("lift", request.query_params)
+        except ScopeError as exc:
+            raise ValidationError({name: [message] for name, message in exc.errors.items()}) from None
+        return Response(answers.lift_for_play(play, scope, refresh=_refresh(request)))
+
+
+class CanChangeAssumptions(permissions.BasePermission):
+    message = "Only managers and admins can change the ROI assumptions."
+
+    def has_permission(self, request, view):
+        if request.method in permissions.SAFE_METHODS:
+            return True
+        user = request.user
+        return bool(user.is_superuser or getattr(user, "role", "") in ("manager", "admin"))
+
+
+class AssumptionSerializer(serializers.ModelSerializer):
+    updated_by = serializers.StringRelatedField()
+
+    class Meta:
+        model = Assumption
+        fields = ["key", "label", "value", "unit", "help_text", "updated_by", "updated_at"]
+        read_only_fields = ["key", "label", "unit", "help_text", "updated_by", "updated_at"]
+
+
+class AssumptionListView(APIView):
+    @extend_schema(
+        responses=AssumptionSerializer(many=True), tags=["analytics"], operation_id="analytics_assumptions"
+    )
+    def get(self, request):
+        return Response(AssumptionSerializer(assumption_list(), many=True).data)
+
+
+class AssumptionDetailView(APIView):
+    permission_classes = [permissions.IsAuthenticated, CanChangeAssumptions]
+
+    @extend_schema(
+        request=inline_serializer(
+            "AssumptionUpdate", {"value": serializers.DecimalField(max_digits=14, decimal_places=4)}
+        ),
+        responses=AssumptionSerializer,
+        tags=["analytics"],
+        operation_id="analytics_assumption_update",
+    )
+    def patch(self, request, key: str):
+        assumption_list()  # make sure the defaults exist
+        get_object_or_404(Assumption, key=key)
+        field = serializers.DecimalField(max_digits=14, decimal_places=4)
+        if "value" not in request.data:
+            raise ValidationError({"value": ["This field is required."]})
+        try:
+            value = field.run_validation(request.data["value"])
+        except serializers.ValidationError as exc:
+            raise ValidationError({"value": exc.detail}) from None
+        try:
+            assumption = assumption_update(key=key, value=value, actor=request.user)
+        except DjangoValidationError as exc:
+            raise ValidationError(exc.message_dict) from None
+        return Response(AssumptionSerializer(assumption).data, status=status.HTTP_200_OK)
