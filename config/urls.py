@@ -34,5 +34,6 @@ urlpatterns = [
     path("l/<str:code>", sms_views.follow_link, name="short_link"),
     path("sms/", include("sms.urls")),
     path("plays/", include("plays.urls")),
+    path("analytics/", include("analytics.urls")),
     path("", include("crm.urls")),
 ]

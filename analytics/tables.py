@@ -1,0 +1,197 @@
+"""The dashboard's tables, built from the answers: the same rows are shown on the page and
+exported as CSV, so the export always matches what the user saw."""
+
+from dataclasses import dataclass
+
+
+@dataclass
+class Table:
+    name: str
+    title: str
+    headers: list[str]
+    rows: list[list]
+
+
+def _pct(value) -> str:
+    return "" if value is None else f"{value * 100:.1f}%"
+
+
+def _num(value, digits: int = 4) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def ltv_cac(ltv: dict) -> Table:
+    rows = [
+        [
+            r["label"],
+            r["paying_accounts"],
+            r["arpa"],
+            _pct(r["annual_churn_rate"]),
+            r["churn_source"],
+            r["ltv"],
+            r["cac"],
+            "" if r["ltv_cac"] is None else f"{r['ltv_cac']:.2f}",
+            r["band"],
+        ]
+        for r in ltv["ltv_cac"]
+    ]
+    headers = [
+        "Channel",
+        "Paying accounts",
+        "ARPA",
+        "Annual churn",
+        "Churn from",
+        "LTV",
+        "CAC",
+        "LTV:CAC",
+        "Band",
+    ]
+    return Table("ltv_cac", "LTV:CAC by acquisition channel", headers, rows)
+
+
+def cohorts(answer: dict) -> Table:
+    rows = [
+        [
+            c["cohort"],
+            c["size"],
+            cell["month"],
+            _pct(cell["retained"]),
+            cell["revenue"],
+            cell["cumulative_revenue_per_customer"],
+            _pct(cell["nrr"]),
+        ]
+        for c in answer["cohorts"]
+        for cell in c["cells"]
+    ]
+    headers = [
+        "Cohort",
+        "Customers",
+        "Months since",
+        "Retained",
+        "Revenue",
+        "Cumulative revenue per customer",
+        "NRR",
+    ]
+    return Table("cohorts", "Cohorts", headers, rows)
+
+
+def lift(answer: dict) -> Table:
+    rows = []
+    for play in answer["plays"]:
+        for outcome, r in play.get("outcomes", {}).items():
+            is_rate = "treatment_rate" in r
+            rows.append(
+                [
+                    play["play"]["name"],
+                    play["design"],
+                    outcome + (" (primary)" if outcome == play["primary_outcome"] else ""),
+                    r["treatment_n"],
+                    r["control_n"],
+                    _pct(r["treatment_rate"]) if is_rate else _num(r["treatment_mean"], 2),
+                    _pct(r["control_rate"]) if is_rate else _num(r["control_mean"], 2),
+                    _num(r["absolute_lift"]),
+                    _num(r["ci_low"]),
+                    _num(r["ci_high"]),
+                    _num(r["p_value"]),
+                    r["required_n_per_arm"] or "",
+                    r.get("note", ""),
+                ]
+            )
+    headers = [
+        "Play",
+        "Design",
+        "Outcome",
+        "Treatment n",
+        "Control n",
+        "Treatment",
+        "Control",
+        "Lift",
+        "95% CI low",
+        "95% CI high",
+        "p-value",
+        "n per arm to detect",
+        "Note",
+    ]
+    return Table("lift", "Lift per play and outcome", headers, rows)
+
+
+def roi(answer: dict) -> Table:
+    rows = [
+        [
+            r["play"]["name"],
+            r["component"],
+            r["treated"],
+            _num(r.get("lift")),
+            r["value"] or "",
+            r["low"] or "",
+            r["high"] or "",
+            r["time_saved"],
+            r["sms_cost"],
+            r["opt_out_leakage"],
+            r["net"],
+            _num(r["roi"], 2),
+            r.get("note", ""),
+        ]
+        for r in answer["plays"]
+    ]
+    headers = [
+        "Play",
+        "Value from",
+        "Treated",
+        "Lift",
+        "Value",
+        "Value (CI low)",
+        "Value (CI high)",
+        "Time saved",
+        "SMS cost",
+        "Opt-out leakage",
+        "Net",
+        "ROI",
+        "Note",
+    ]
+    return Table("roi", "ROI by play", headers, rows)
+
+
+def sms_health(answer: dict) -> Table:
+    groups = [(p["name"], p) for p in answer["plays"]]
+    if answer.get("manual"):
+        groups.append(("Manual and replies", answer["manual"]))
+    groups.append(("All texts", answer["overall"]))
+    rows = [
+        [
+            name,
+            g["texts"],
+            _pct(g["delivery_rate"]),
+            _pct(g["reply_rate"]),
+            _pct(g["click_rate"]),
+            _pct(g["opt_out_rate"]),
+            g["segments"],
+        ]
+        for name, g in groups
+    ]
+    headers = ["Texts from", "Texts", "Delivered", "Replied", "Clicked", "Opted out", "Segments"]
+    return Table("sms_health", "SMS health", headers, rows)
+
+
+def maturity(answer: dict) -> Table:
+    rows = [
+        [
+            d["dimension"],
+            d["stage"],
+            "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in d["evidence"].items()),
+            d["next_step"],
+        ]
+        for d in answer["dimensions"]
+    ]
+    return Table("maturity", "Program maturity", ["Dimension", "Stage", "Evidence", "Next step"], rows)
+
+
+# table name -> (answer it is built from, builder)
+TABLES = {
+    "ltv_cac": ("ltv", ltv_cac),
+    "cohorts": ("cohorts", cohorts),
+    "lift": ("lift", lift),
+    "roi": ("roi", roi),
+    "sms_health": ("sms-health", sms_health),
+    "maturity": ("maturity", maturity),
+}

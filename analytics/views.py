@@ -1,0 +1,197 @@
+"""Analytics pages: the dashboard (charts and tables, CSV export of every table) and the ROI
+assumptions (managers and admins edit them; every change is kept)."""
+
+import csv
+from decimal import Decimal, InvalidOperation
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_POST
+
+from analytics import answers, charts, tables
+from analytics.assumptions import assumption_list, assumption_update
+from analytics.models import AssumptionChange
+from analytics.scope import ScopeError
+from crm.models import Account, AcquisitionChannel, LifecycleStage, User
+
+DASHBOARD_METRICS = ("ltv", "retention", "cohorts", "lift", "roi", "sms-health", "maturity")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def can_change_assumptions(user) -> bool:
+    return bool(user.is_superuser or user.role in (User.Role.MANAGER, User.Role.ADMIN))
+
+
+def _answers(request) -> dict:
+    refresh = request.GET.get("refresh") == "1"
+    results = {}
+    for metric in DASHBOARD_METRICS:
+        scope = answers.parse(metric, request.GET)
+        # Templates cannot look up "sms-health": the page's keys use underscores.
+        results[metric.replace("-", "_")] = answers.answer(metric, scope, refresh=refresh)
+    return results
+
+
+def _float(value) -> float | None:
+    return None if value in (None, "") else float(value)
+
+
+def _charts(results: dict) -> dict:
+    cohort_rows = results["cohorts"]["cohorts"]
+    months = results["cohorts"]["months"]
+    columns = [str(k) for k in range(months)]
+    retained = [(c["cohort"], [cell["retained"] for cell in c["cells"]]) for c in cohort_rows]
+    nrr = [(c["cohort"], [cell["nrr"] for cell in c["cells"]]) for c in cohort_rows]
+    recent = cohort_rows[-6:]
+    trend = [
+        (c["cohort"], [_float(cell["cumulative_revenue_per_customer"]) for cell in c["cells"]])
+        for c in recent
+    ]
+    revenue = results["retention"]["revenue_retention"]["inputs"]
+    lifts = []
+    for play in results["lift"]["plays"]:
+        outcome = play.get("outcomes", {}).get(play["primary_outcome"]) or {}
+        design = ", observational" if play["observational"] else ""
+        label = f"{play['play']['name']} ({play['primary_outcome']}{design})"
+        lifts.append((label, outcome.get("absolute_lift"), outcome.get("ci_low"), outcome.get("ci_high")))
+    leakage = [(row["play"]["name"], _float(row["opt_out_leakage"])) for row in results["roi"]["plays"]]
+    return {
+        name: mark_safe(svg)  # noqa: S308 - the chart module escapes every label it draws
+        for name, svg in {
+            "retention_heatmap": charts.cohort_heatmap(
+                retained,
+                columns=columns,
+                title="Retained share by sign-up cohort",
+                x_label="Months since sign-up",
+            ),
+            "nrr_heatmap": charts.cohort_heatmap(
+                nrr,
+                columns=columns,
+                title="Net revenue retention by cohort",
+                x_label="Months since sign-up",
+                vmin=0,
+                vmax=1.5,
+            ),
+            "ltv_trend": charts.line_chart(
+                trend,
+                x_labels=columns,
+                title="Cumulative revenue per customer (LTV to date), recent cohorts",
+                x_label="Months since sign-up",
+            ),
+            "nrr_waterfall": charts.nrr_waterfall(
+                start=_float(revenue["starting_acv"]) or 0,
+                expansion=_float(revenue["expansion"]) or 0,
+                contraction=_float(revenue["contraction"]) or 0,
+                churn=_float(revenue["churn"]) or 0,
+                start_label="ACV up for renewal",
+                end_label="ACV after renewals",
+            ),
+            "lift": charts.lift_chart(lifts, title="Lift of each play on its primary outcome (95% CI)"),
+            "leakage": charts.bar_chart(
+                leakage, value_format="money", title="Opt-out leakage by play (lost lifetime value)"
+            ),
+        }.items()
+    }
+
+
+def _filter_context(request) -> dict:
+    return {
+        "channels": AcquisitionChannel.choices,
+        "stages": LifecycleStage.choices,
+        "plans": Account.objects.exclude(plan="").values_list("plan", flat=True).distinct().order_by("plan"),
+        "owners": User.objects.filter(is_active=True).order_by("first_name", "username"),
+        "values": request.GET,
+    }
+
+
+def dashboard(request):
+    try:
+        results = _answers(request)
+    except ScopeError as exc:
+        context = {"errors": exc.errors, **_filter_context(request)}
+        return render(request, "analytics/dashboard.html", context, status=400)
+    built = [builder(results[source.replace("-", "_")]) for source, builder in tables.TABLES.values()]
+    context = {
+        "r": results,
+        "charts": _charts(results),
+        "tables": {table.name: table for table in built},
+        "snapshot": min((r["snapshot"]["computed_at"] for r in results.values()), default=None),
+        "query": request.GET.urlencode(),
+        **_filter_context(request),
+    }
+    return render(request, "analytics/dashboard.html", context)
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def _safe(cell) -> str:
+    """Spreadsheet formula injection guard: text starting like a formula is prefixed with a quote."""
+    text = "" if cell is None else str(cell)
+    return "'" + text if text.startswith(FORMULA_START) and not _is_number(text) else text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        Decimal(text)
+    except InvalidOperation:
+        return False
+    return True
+
+
+def export_table(request, name: str):
+    if name not in tables.TABLES:
+        raise Http404("No such table.")
+    source, builder = tables.TABLES[name]
+    try:
+        scope = answers.parse(source, request.GET)
+    except ScopeError as exc:
+        return HttpResponse(
+            "; ".join(f"{k}: {v}" for k, v in exc.errors.items()), status=400, content_type="text/plain"
+        )
+    table = builder(answers.answer(source, scope))
+    writer = csv.writer(_Echo())
+    rows = (writer.writerow([_safe(cell) for cell in row]) for row in [table.headers, *table.rows])
+    response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{name}-{scope.start}-{scope.end}.csv"'
+    return response
+
+
+def assumptions(request):
+    context = {
+        "assumptions": assumption_list(),
+        "changes": AssumptionChange.objects.select_related("assumption", "changed_by")[:50],
+        "can_change": can_change_assumptions(request.user),
+    }
+    return render(request, "analytics/assumptions.html", context)
+
+
+@require_POST
+def assumption_change(request, key: str):
+    if not can_change_assumptions(request.user):
+        raise PermissionDenied("Only managers and admins can change the ROI assumptions.")
+    known = {a.key: a for a in assumption_list()}
+    if key not in known:
+        raise Http404("No such assumption.")
+    raw = request.POST.get("value", "").strip()
+    try:
+        assumption_update(key=key, value=Decimal(raw), actor=request.user)
+    except InvalidOperation:
+        messages.error(request, f"{known[key].label}: '{raw}' is not a number.")
+        return _assumptions_with_status(request, 400)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return _assumptions_with_status(request, 400)
+    messages.success(request, f"{known[key].label} updated.")
+    return redirect("analytics_assumptions")
+
+
+def _assumptions_with_status(request, status: int):
+    response = assumptions(request)
+    response.status_code = status
+    return response
