@@ -249,6 +249,16 @@ for _item in env_list("INBOX_SLA_HOURS", []):
 EVENT_HOOKS = ["plays.hooks.events_ingested"]
 # Asked, in order, who should answer an inbound reply when its account has no owner.
 REPLY_OWNER_HOOKS = ["plays.hooks.reply_owner"]
+# Called, in order, inside the transaction of a contact merge with (survivor=, loser=, actor=):
+# each moves its app's rows from the loser to the survivor before the loser is deleted.
+MERGE_HOOKS = ["sms.merge.contacts_merged", "plays.merge.contacts_merged"]
+# What CSV imports can load (UI and `manage.py import_csv KIND FILE`): kind -> importer class.
+IMPORT_KINDS = {
+    "contacts": "crm.imports.contacts.ContactImporter",
+    "orders": "crm.imports.orders.OrderImporter",
+    "renewals": "crm.imports.renewals.RenewalImporter",
+    "consent": "sms.imports.ConsentImporter",
+}
 
 # Periodic jobs, created or updated by name by `manage.py setup_schedules`:
 # name -> (task path, django-q schedule type, minutes).

@@ -179,6 +179,13 @@ class Contact(TimestampedModel):
         max_length=20, null=True, blank=True, unique=True, help_text="E.164, derived from phone_raw."
     )
     phone_valid = models.BooleanField(default=False)
+    external_id = models.CharField(
+        max_length=200,
+        null=True,
+        blank=True,
+        unique=True,
+        help_text="The contact's id in another system; imports match on it.",
+    )
     timezone = models.CharField(max_length=64, blank=True, validators=[validate_timezone])
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -479,6 +486,8 @@ class ActivityKind(models.TextChoices):
     RENEWAL_DECISION = "renewal_decision", "Renewal decision"
     TASK_CREATED = "task_created", "Task created"
     INBOX_ACTION = "inbox_action", "Inbox action"
+    CONTACT_MERGED = "contact_merged", "Contacts merged"
+    ACCOUNT_MERGED = "account_merged", "Accounts merged"
 
 
 # Touches that other channels report through the API (and people log by hand).
@@ -514,3 +523,124 @@ class Activity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} @ {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+# --- Imports --------------------------------------------------------------------------------
+
+
+class ImportStatus(models.TextChoices):
+    UPLOADED = "uploaded", "Mapping columns"
+    PLANNING = "planning", "Dry run in progress"
+    PLANNED = "planned", "Dry run ready"
+    RUNNING = "running", "Importing"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class ImportPhase(models.TextChoices):
+    PLAN = "plan", "Dry run"
+    RUN = "run", "Import"
+
+
+class ImportJob(TimestampedModel):
+    """One CSV import: the file, its column mapping, and the progress and outcome of its dry run
+    and its run. The kinds that can be imported are listed in settings.IMPORT_KINDS."""
+
+    kind = models.CharField(max_length=32)
+    file_name = models.CharField(max_length=255)
+    file_size = models.PositiveBigIntegerField(default=0)
+    encoding = models.CharField(max_length=32, default="utf-8")
+    delimiter = models.CharField(max_length=1, default=",")
+    header = models.JSONField(default=list, blank=True, help_text="Column names, in file order.")
+    mapping = models.JSONField(default=dict, blank=True, help_text="Column name -> field it fills.")
+    options = models.JSONField(default=dict, blank=True)
+    status = models.CharField(
+        max_length=16, choices=ImportStatus.choices, default=ImportStatus.UPLOADED, db_index=True
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Progress of the phase in hand: the dry run or the run.
+    dry_run = models.BooleanField(default=True, help_text="The phase in hand is the dry run.")
+    bytes_done = models.PositiveBigIntegerField(default=0)
+    rows_done = models.PositiveIntegerField(default=0)
+    # Lines up to here are written and counted: a task that ran out of time, or died, resumes after.
+    resume_after_line = models.PositiveIntegerField(default=0)
+    # A worker holds the job until this time; another may take over once it has passed.
+    lease_until = models.DateTimeField(null=True, blank=True)
+    counts = models.JSONField(default=dict, blank=True, help_text="Rows by outcome in the phase in hand.")
+    plan_counts = models.JSONField(default=dict, blank=True, help_text="Rows by outcome in the dry run.")
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True, help_text="Why the job stopped, when it failed as a whole.")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Import of {self.kind} from {self.file_name}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("import_detail", args=[self.pk])
+
+    @property
+    def phase(self) -> str:
+        return ImportPhase.PLAN if self.dry_run else ImportPhase.RUN
+
+    @property
+    def is_working(self) -> bool:
+        return self.status in (ImportStatus.PLANNING, ImportStatus.RUNNING)
+
+    @property
+    def percent_done(self) -> int:
+        if self.status in (ImportStatus.PLANNED, ImportStatus.DONE):
+            return 100
+        if not self.file_size:
+            return 0
+        return min(99, int(100 * self.bytes_done / self.file_size))
+
+
+class ImportFileChunk(models.Model):
+    """The uploaded file, in pieces, in the database: any worker on any host can read it as a
+    stream without shared disk, and it goes away with its job."""
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="chunks")
+    position = models.PositiveIntegerField()
+    data = models.BinaryField()
+
+    class Meta:
+        ordering = ["job", "position"]
+        constraints = [models.UniqueConstraint(fields=["job", "position"], name="crm_importfilechunk_once")]
+
+
+class ImportAction(models.TextChoices):
+    CREATE = "create", "Create"
+    UPDATE = "update", "Update"
+    UNCHANGED = "unchanged", "Unchanged"
+    SKIP = "skip", "Skip"
+
+
+class ImportRowOutcome(models.Model):
+    """What the dry run planned for a row (every row), or what the run did with a row that had a
+    problem (skipped, or imported with warnings): the row-by-row table and the error report."""
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="outcomes")
+    phase = models.CharField(max_length=8, choices=ImportPhase.choices)
+    line = models.PositiveIntegerField(help_text="Line in the file (the header is line 1).")
+    action = models.CharField(max_length=16, choices=ImportAction.choices)
+    key = models.CharField(max_length=300, blank=True, help_text="What identifies the row.")
+    reason = models.TextField(blank=True, help_text="Why this action; for a skipped row, the error.")
+    warnings = models.TextField(blank=True)
+    record_id = models.BigIntegerField(null=True, blank=True)
+    cells = models.JSONField(default=list, blank=True, help_text="The row as read, for rows with a problem.")
+
+    class Meta:
+        ordering = ["job", "phase", "line"]
+        indexes = [models.Index(fields=["job", "phase", "line"]), models.Index(fields=["job", "phase", "action"])]
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.action}"
+
+    @property
+    def has_problem(self) -> bool:
+        return self.action == ImportAction.SKIP or bool(self.warnings)
