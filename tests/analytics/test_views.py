@@ -93,3 +93,15 @@ def test_only_managers_and_admins_change_assumptions_in_the_ui(web):
     assert bad.status_code == 400 and "not a number" in bad.content.decode()
     assert manager.post("/analytics/assumptions/gross_margin/", {"value": "3"}).status_code == 400
     assert Assumption.objects.get(key="gross_margin").value == Decimal("0.5")
+
+
+def test_admin_edits_assumptions_through_the_service(admin_client):
+    from analytics.assumptions import assumption_list
+
+    gross = next(a for a in assumption_list() if a.key == "gross_margin")
+    form = {"value": "0.55", "changes-TOTAL_FORMS": "0", "changes-INITIAL_FORMS": "0"}
+    response = admin_client.post(f"/admin/analytics/assumption/{gross.pk}/change/", form)
+    assert response.status_code == 302
+    gross.refresh_from_db()
+    assert gross.value == Decimal("0.55") and gross.changes.get().new_value == Decimal("0.55")
+    assert admin_client.get("/admin/analytics/snapshot/").status_code == 200
