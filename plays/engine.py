@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -20,12 +21,12 @@ from crm import services as crm_services
 from crm.models import Contact, Renewal, RenewalStatus, Task, TaskSource
 from plays import templates, triggers
 from plays.models import Arm, Enrollment, Outcome, Play, PlayStatus
-from sms import governance, links
-from sms.services import messages_queue_bulk
+from sms import bulk, governance, links
+from sms.services import AutomatedText, message_ids_reserve, messages_queue_bulk
 
 logger = logging.getLogger(__name__)
 
-BATCH_SIZE = 500
+BATCH_SIZE = 2000
 SAMPLE_SIZE = 5
 # A run holding the claim longer than this died; the next run may take over.
 STALE_RUN = timedelta(minutes=10)
@@ -93,6 +94,8 @@ class _Decided:
     reason: str = ""
     send_at: datetime | None = None
     body: str = ""
+    to_number: str = ""
+    message_id: int | None = None
 
 
 def play_run(
@@ -136,12 +139,17 @@ def _evaluate(play: Play, *, now, dry_run: bool, event_ids, batch_size: int) -> 
     result = RunResult(play_id=play.pk, dry_run=dry_run)
     rows = triggers.candidates(play.trigger, play.audience or {}, now=now, event_ids=event_ids)
     result.candidates = len(rows)
+    # Each batch's contact ids go into IN (...) lists: stay under the database's parameter limit.
+    batch_size = max(1, min(batch_size, bulk.max_query_params() - 100))
+    owners: dict[int, str] = {}  # owner id -> name as texts sign it, loaded once per run
     for start in range(0, len(rows), batch_size):
-        _run_batch(play, rows[start : start + batch_size], now=now, dry_run=dry_run, result=result)
+        _run_batch(
+            play, rows[start : start + batch_size], now=now, dry_run=dry_run, result=result, owners=owners
+        )
     return result
 
 
-def _run_batch(play: Play, rows, *, now, dry_run: bool, result: RunResult) -> None:
+def _run_batch(play: Play, rows, *, now, dry_run: bool, result: RunResult, owners: dict[int, str]) -> None:
     contact_ids = {contact_id for contact_id, _, _ in rows}
     # An unsaved play (a preview of a new one) has decided nothing yet.
     seen = (
@@ -197,8 +205,12 @@ def _run_batch(play: Play, rows, *, now, dry_run: bool, result: RunResult) -> No
                 decision.send_at,
             )
         )
-    contacts = _render(
-        play, [d for d in decided if d.outcome in (Outcome.SENT, Outcome.DEFERRED)], now=now, dry_run=dry_run
+    _render(
+        play,
+        [d for d in decided if d.outcome in (Outcome.SENT, Outcome.DEFERRED)],
+        now=now,
+        dry_run=dry_run,
+        owners=owners,
     )
     for item in decided:
         result.arms[item.arm] += 1
@@ -215,18 +227,35 @@ def _run_batch(play: Play, rows, *, now, dry_run: bool, result: RunResult) -> No
                 }
             )
     if not dry_run:
-        _write(play, decided, contacts, now=now, result=result)
+        _write(play, decided, now=now, result=result)
 
 
-def _render(play: Play, sending: list[_Decided], *, now, dry_run: bool = False) -> dict[int, Contact]:
+def _render(play: Play, sending: list[_Decided], *, now, dry_run: bool, owners: dict[int, str]) -> None:
     """Fill the template for each text about to go; a text that cannot be filled fails.
-    A {link} becomes a tracked short link per contact (a placeholder in a dry run)."""
+    A {link} becomes a tracked short link per contact (a placeholder in a dry run).
+
+    Reads plain values, not model instances: at 10^4 texts per run building a Contact, an
+    Account and a User per text costs more than rendering them."""
     if not sending:
-        return {}
-    contacts = Contact.objects.select_related("account__owner", "owner").in_bulk(
-        [item.contact_id for item in sending]
-    )
-    by_id, by_account = _renewals_for(play, sending, contacts, now=now)
+        return
+    people = {
+        row[0]: row
+        for row in Contact.objects.filter(pk__in={item.contact_id for item in sending}).values_list(
+            "pk",
+            "first_name",
+            "last_name",
+            "phone",
+            "account_id",
+            "account__name",
+            "account__owner_id",
+            "owner_id",
+        )
+    }
+    missing = {row[6] or row[7] for row in people.values()} - set(owners) - {None}
+    if missing:
+        for user in get_user_model().objects.filter(pk__in=missing):
+            owners[user.pk] = user.get_full_name() or user.username
+    by_id, by_account = _renewals_for(play, sending, people, now=now)
     short_links: dict[int, str] = {}
     if "{link}" in play.template:
         if dry_run:
@@ -234,102 +263,133 @@ def _render(play: Play, sending: list[_Decided], *, now, dry_run: bool = False) 
         else:
             short_links = links.links_create_bulk(
                 target_url=play.link_url,
-                contacts=[contacts[item.contact_id] for item in sending],
+                contacts=[Contact(pk=item.contact_id) for item in sending],
                 source=governance.play_source(play.pk),
             )
     for item in sending:
-        contact = contacts[item.contact_id]
-        account = contact.account
-        owner = (account.owner if account else None) or contact.owner
-        renewal = by_id.get(_renewal_id(item.occurrence)) or by_account.get(contact.account_id)
+        _, first_name, last_name, phone, account_id, account_name, account_owner_id, owner_id = people[
+            item.contact_id
+        ]
+        renewal = by_id.get(_renewal_id(item.occurrence)) or by_account.get(account_id)
         context = templates.MessageContext(
-            first_name=contact.first_name,
-            last_name=contact.last_name,
-            account=account.name if account else "",
-            owner=(owner.get_full_name() or owner.username) if owner else "",
-            renewal_date=templates.format_date(renewal.end_date) if renewal else None,
-            renewal_acv=templates.format_money(renewal.acv) if renewal else None,
+            first_name=first_name,
+            last_name=last_name,
+            account=account_name or "",
+            owner=owners.get(account_owner_id or owner_id, ""),
+            renewal_date=renewal[0] if renewal else None,
+            renewal_acv=renewal[1] if renewal else None,
             link=short_links.get(item.contact_id, ""),
         )
+        item.to_number = phone
         try:
             item.body = templates.render(play.template, context)
         except templates.RenderError as error:
             item.outcome, item.reason, item.send_at = Outcome.FAILED, error.reason, None
-    return contacts
 
 
 def _renewal_id(occurrence: str) -> int | None:
     return int(occurrence.split(":")[1]) if occurrence.startswith("renewal:") else None
 
 
-def _renewals_for(play: Play, sending: list[_Decided], contacts: dict[int, Contact], *, now) -> tuple:
-    """Renewals by id (the one a renewal trigger fired for) and by account (its next term)."""
+def _renewals_for(play: Play, sending: list[_Decided], people: dict[int, tuple], *, now) -> tuple:
+    """Renewals by id (the one a renewal trigger fired for) and by account (its next term),
+    each as its (date, ACV) as the template shows them."""
     if not templates.placeholders_of(play.template) & templates.RENEWAL_PLACEHOLDERS:
         return {}, {}
-    account_ids = {contacts[item.contact_id].account_id for item in sending} - {None}
+    account_ids = {people[item.contact_id][4] for item in sending} - {None}
     renewal_ids = {_renewal_id(item.occurrence) for item in sending} - {None}
-    upcoming = Q(account_id__in=account_ids, status=RenewalStatus.UPCOMING, end_date__gte=now.date())
+    today = now.date()
+    upcoming = Q(account_id__in=account_ids, status=RenewalStatus.UPCOMING, end_date__gte=today)
     by_id, by_account = {}, {}
-    for renewal in Renewal.objects.filter(Q(pk__in=renewal_ids) | upcoming).order_by("-end_date", "-id"):
-        by_id[renewal.pk] = renewal
-        if renewal.status == RenewalStatus.UPCOMING and renewal.end_date >= now.date():
-            by_account[renewal.account_id] = renewal  # descending: the earliest term is written last
+    for pk, account_id, status, end_date, acv in (
+        Renewal.objects.filter(Q(pk__in=renewal_ids) | upcoming)
+        .order_by("-end_date", "-id")
+        .values_list("pk", "account_id", "status", "end_date", "acv")
+    ):
+        shown = (templates.format_date(end_date), templates.format_money(acv))
+        by_id[pk] = shown
+        if status == RenewalStatus.UPCOMING and end_date >= today:
+            by_account[account_id] = shown  # descending: the earliest term is written last
     return by_id, by_account
 
 
-def _write(
-    play: Play, decided: list[_Decided], contacts: dict[int, Contact], *, now, result: RunResult
-) -> None:
+# Columns of an enrollment row as the engine writes it (the rest take their defaults).
+_ENROLLMENT_COLUMNS = (
+    "play_id",
+    "contact_id",
+    "account_id",
+    "occurrence",
+    "arm",
+    "outcome",
+    "reason",
+    "message_id",
+    "decided_at",
+    "run_token",
+)
+
+
+def _write(play: Play, decided: list[_Decided], *, now, result: RunResult) -> None:
+    """Enrollments first, then texts only for the enrollments this run inserted.
+
+    The order is what keeps a text from going twice: if this run's claim went stale and a
+    second run took the play over, both may decide the same occurrence; the unique key lets
+    only one enrollment in (the other insert waits for the first transaction, then skips), and
+    only the run whose row went in queues the text. The text ids are reserved up front so the
+    enrollment row carries its text's id from the start (the foreign key is checked at
+    commit), instead of a second pass linking each enrollment to its text."""
     token = uuid.uuid4()
+    sending = [item for item in decided if item.outcome in (Outcome.SENT, Outcome.DEFERRED)]
     with transaction.atomic():
-        Enrollment.objects.bulk_create(
-            [
-                Enrollment(
-                    play=play,
-                    contact_id=item.contact_id,
-                    account_id=item.account_id,
-                    occurrence=item.occurrence,
-                    arm=item.arm,
-                    outcome=item.outcome,
-                    reason=item.reason,
-                    decided_at=now,
-                    run_token=token,
+        for item, message_id in zip(sending, message_ids_reserve(count=len(sending)), strict=True):
+            item.message_id = message_id
+        rows = [
+            (
+                play.pk,
+                item.contact_id,
+                item.account_id,
+                item.occurrence,
+                item.arm,
+                item.outcome,
+                item.reason,
+                item.message_id,
+                now,
+                token,
+            )
+            for item in decided
+        ]
+        if connection.features.can_return_rows_from_bulk_insert:
+            ours = set(
+                bulk.rows_insert(
+                    Enrollment,
+                    _ENROLLMENT_COLUMNS,
+                    rows,
+                    ignore_conflicts=True,
+                    returning=("contact_id", "occurrence"),
                 )
-                for item in decided
-            ],
-            ignore_conflicts=True,
-        )
-        sending = [item for item in decided if item.outcome in (Outcome.SENT, Outcome.DEFERRED)]
-        if not sending:
-            return
-        # Only rows this run inserted get a text: a conflict means someone else decided it.
-        ours = {
-            (contact_id, occurrence): pk
-            for pk, contact_id, occurrence in Enrollment.objects.filter(
-                play=play, run_token=token, outcome__in=[Outcome.SENT, Outcome.DEFERRED]
-            ).values_list("pk", "contact_id", "occurrence")
-        }
+            )
+        else:  # SQLite before 3.35: read back what this run inserted
+            bulk.rows_insert(Enrollment, _ENROLLMENT_COLUMNS, rows, ignore_conflicts=True)
+            ours = set(
+                Enrollment.objects.filter(play=play, run_token=token).values_list("contact_id", "occurrence")
+            )
         sending = [item for item in sending if (item.contact_id, item.occurrence) in ours]
-        messages = messages_queue_bulk(
-            sends=[(contacts[item.contact_id], item.body, item.send_at) for item in sending],
+        messages_queue_bulk(
+            texts=[
+                AutomatedText(item.contact_id, item.to_number, item.body, item.send_at, item.message_id)
+                for item in sending
+            ],
             source=governance.play_source(play.pk),
         )
-        Enrollment.objects.bulk_update(
-            [
-                Enrollment(pk=ours[(item.contact_id, item.occurrence)], message_id=message.pk)
-                for item, message in zip(sending, messages, strict=True)
-            ],
-            ["message"],
-        )
         next_step = play.next_step or {}
-        if next_step.get("create_task"):
-            result.tasks_created += _tasks_for_owners(play, sending, contacts, now=now)
+        if sending and next_step.get("create_task"):
+            result.tasks_created += _tasks_for_owners(play, sending, now=now)
 
 
-def _tasks_for_owners(play: Play, sending: list[_Decided], contacts: dict[int, Contact], *, now) -> int:
+def _tasks_for_owners(play: Play, sending: list[_Decided], *, now) -> int:
     """One follow-up task per text for the account's owner (the contact's, for B2C).
 
     Written in bulk, each with its timeline entry."""
+    contacts = Contact.objects.select_related("account").in_bulk([item.contact_id for item in sending])
     tasks = []
     for item in sending:
         contact = contacts[item.contact_id]

@@ -20,6 +20,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from crm.models import ActivityKind, Contact, Deal, SmsConsent
+from sms import bulk
 from sms.models import Deferral, Direction, Message, MessageKind, MessageStatus
 from sms.quiet_hours import next_send_time, resolve_timezone
 
@@ -27,8 +28,9 @@ SEND, DEFERRED, SUPPRESSED = "send", "deferred", "suppressed"
 
 # Plays for these moments win when two plays want the same contact in the same run.
 MOMENT_PRIORITY = {"renewal": 0, "risk": 0, "onboarding": 1, "adoption": 2, "expansion": 2, "reactivation": 3}
-# SQLite allows 999 parameters per statement: decide in chunks below that.
-CHUNK = 900
+# Contacts per IN (...) list: one chunk covers a play engine batch (2,000), and a chunk stays
+# under the database's parameter limit (999 on old SQLite builds).
+CHUNK = 5000
 
 
 @dataclass(frozen=True)
@@ -78,8 +80,9 @@ def play_source(play_id: int) -> str:
 
 
 def _chunks(values: Sequence[int]) -> Iterable[list[int]]:
-    for start in range(0, len(values), CHUNK):
-        yield list(values[start : start + CHUNK])
+    size = max(1, min(CHUNK, bulk.max_query_params() - 100))
+    for start in range(0, len(values), size):
+        yield list(values[start : start + size])
 
 
 def decide(

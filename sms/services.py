@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from crm import services as crm_services
 from crm.models import ActivityKind, Contact, SmsConsent
-from sms import governance, keywords
+from sms import bulk, governance, keywords
 from sms.models import (
     STATUS_RANK,
     ConsentAction,
@@ -264,36 +264,82 @@ def message_send(
     return message
 
 
-def messages_queue_bulk(*, sends: Sequence[tuple[Contact, str, datetime]], source: str) -> list[Message]:
-    """Queue automated texts already decided by governance: (contact, body, send_at) each.
-    Written in one bulk insert; those due now are enqueued when the transaction commits, the
-    rest (quiet hours) are picked up by the outbox sweeper when their window opens."""
+@dataclass(frozen=True)
+class AutomatedText:
+    """One automated text already decided by governance, for ``messages_queue_bulk``."""
+
+    contact_id: int
+    to_number: str
+    body: str
+    send_at: datetime
+    # Reserved with ``message_ids_reserve`` when a row pointing at the text is written first.
+    message_id: int | None = None
+
+
+def message_ids_reserve(*, count: int) -> list[int]:
+    """Ids for texts not yet queued, so the rows that point at them can be written first."""
+    return bulk.ids_reserve(Message, count)
+
+
+# Columns messages_queue_bulk writes per text; every other column takes its default.
+_QUEUED_COLUMNS = (
+    "id",
+    "contact_id",
+    "body",
+    "to_number",
+    "segments",
+    "encoding",
+    "next_attempt_at",
+    "deferred_reason",
+    "direction",
+    "kind",
+    "source",
+    "status",
+    "created_at",
+    "status_updated_at",
+)
+
+
+def messages_queue_bulk(*, texts: Sequence[AutomatedText], source: str) -> list[int]:
+    """Queue automated texts already decided by governance, in multi-row inserts without a
+    model instance each (a play queues tens of thousands). Returns their ids, in order. Those
+    due now are enqueued when the transaction commits, the rest (quiet hours) are picked up by
+    the outbox sweeper when their window opens."""
+    if not texts:
+        return []
     now = timezone.now()
-    messages = []
-    for contact, body, send_at in sends:
-        body = clean_body(body)
+    missing = iter(message_ids_reserve(count=sum(1 for text in texts if text.message_id is None)))
+    ids = [text.message_id if text.message_id is not None else next(missing) for text in texts]
+    rows = []
+    due = []
+    for message_id, text in zip(ids, texts, strict=True):
+        body = clean_body(text.body)[:MAX_BODY_CHARS]
         info = count_segments(body)
-        messages.append(
-            Message(
-                contact=contact,
-                direction=Direction.OUTBOUND,
-                kind=MessageKind.AUTOMATED,
-                source=source,
-                body=body[:MAX_BODY_CHARS],
-                to_number=contact.phone,
-                status=MessageStatus.QUEUED,
-                segments=info.segments,
-                encoding=info.encoding,
-                next_attempt_at=send_at,
-                deferred_reason="quiet_hours" if send_at > now else "",
-                status_updated_at=now,
+        deferred = text.send_at > now
+        if not deferred:
+            due.append(message_id)
+        rows.append(
+            (
+                message_id,
+                text.contact_id,
+                body,
+                text.to_number,
+                info.segments,
+                info.encoding,
+                text.send_at,
+                "quiet_hours" if deferred else "",
+                Direction.OUTBOUND,
+                MessageKind.AUTOMATED,
+                source,
+                MessageStatus.QUEUED,
+                now,
+                now,
             )
         )
-    Message.objects.bulk_create(messages, batch_size=500)
-    due = [m.pk for m in messages if m.next_attempt_at <= now]
+    bulk.rows_insert(Message, _QUEUED_COLUMNS, rows)
     if due:
         transaction.on_commit(lambda: enqueue_deliveries(due), robust=True)
-    return messages
+    return ids
 
 
 def enqueue_delivery(message_id: int) -> None:
@@ -311,19 +357,27 @@ def enqueue_deliveries(message_ids: Sequence[int]) -> None:
     from django_q.tasks import async_task
 
     enqueued = []
-    for start in range(0, len(message_ids), DELIVERY_BATCH):
-        batch = list(message_ids[start : start + DELIVERY_BATCH])
-        try:
-            async_task("sms.tasks.deliver_messages", batch, task_name=f"deliver-{batch[0]}-{len(batch)}")
-        except Exception:
-            logger.exception("Could not enqueue delivery of %s SMS; the outbox sweeper will", len(batch))
-            continue
-        enqueued.extend(batch)
-    now = timezone.now()
-    for start in range(0, len(enqueued), 900):  # SQLite: at most 999 parameters
-        Message.objects.filter(pk__in=enqueued[start : start + 900], status=MessageStatus.QUEUED).update(
-            enqueued_at=now
-        )
+    # One transaction: with the ORM broker the tasks and their bookkeeping commit together, and
+    # the broker skips the close_old_connections() it does before each autocommit write (with
+    # CONN_MAX_AGE=0 a reconnect per task). A savepoint per task keeps one failure contained.
+    with transaction.atomic():
+        for start in range(0, len(message_ids), DELIVERY_BATCH):
+            batch = list(message_ids[start : start + DELIVERY_BATCH])
+            try:
+                with transaction.atomic():
+                    async_task(
+                        "sms.tasks.deliver_messages", batch, task_name=f"deliver-{batch[0]}-{len(batch)}"
+                    )
+            except Exception:
+                logger.exception("Could not enqueue delivery of %s SMS; the outbox sweeper will", len(batch))
+                continue
+            enqueued.extend(batch)
+        now = timezone.now()
+        chunk = max(1, bulk.max_query_params() - 10)
+        for start in range(0, len(enqueued), chunk):
+            Message.objects.filter(
+                pk__in=enqueued[start : start + chunk], status=MessageStatus.QUEUED
+            ).update(enqueued_at=now)
 
 
 # --- Delivery ---------------------------------------------------------------------------

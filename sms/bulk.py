@@ -1,0 +1,187 @@
+"""Set-based writes for the paths that queue texts by the ten thousand (a play run).
+
+``bulk_create`` builds a model instance per row and prepares every field of every instance;
+at 10^5 rows that is most of a play run. ``rows_insert`` writes plain tuples in multi-row
+INSERTs instead (constant columns prepared once), can skip rows that hit a unique constraint
+and return columns of the rows it did insert. ``ids_reserve`` takes primary keys before the
+rows exist, so a row that points at them can be written first. SQLite and PostgreSQL."""
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from functools import partial
+
+from django.db import NotSupportedError, connections, models, transaction
+from django.db.models.constants import OnConflict
+from django.utils import timezone
+
+# Field types whose Python values go to the driver as they are (no adaptation per row).
+_PLAIN_TYPES = frozenset(
+    {
+        "AutoField",
+        "BigAutoField",
+        "SmallAutoField",
+        "BigIntegerField",
+        "IntegerField",
+        "PositiveBigIntegerField",
+        "PositiveIntegerField",
+        "PositiveSmallIntegerField",
+        "SmallIntegerField",
+        "CharField",
+        "TextField",
+        "SlugField",
+        "EmailField",
+        "URLField",
+        "BooleanField",
+        "FloatField",
+    }
+)
+# Rows per statement on PostgreSQL: bounds one statement's arrays to a few megabytes.
+PG_ROWS_PER_STATEMENT = 5000
+
+
+def max_query_params(using: str = "default") -> int:
+    """How many parameters one statement may carry. Django assumes 999 for SQLite; the limit
+    is a build option (32766 since SQLite 3.32), so ask the library when it can say."""
+    connection = connections[using]
+    if connection.vendor == "sqlite":
+        connection.ensure_connection()
+        getlimit = getattr(connection.connection, "getlimit", None)  # Python 3.11+
+        if getlimit is not None:
+            return getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    return connection.features.max_query_params or 65535
+
+
+def _adapter(field: models.Field, connection):
+    internal = field.get_internal_type()
+    if internal in ("ForeignKey", "OneToOneField"):
+        internal = field.target_field.get_internal_type()
+    if internal in _PLAIN_TYPES:
+        return None
+    return partial(field.get_db_prep_save, connection=connection)
+
+
+def _default(field: models.Field, now):
+    if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+        return now
+    return field.get_default()
+
+
+def rows_insert(
+    model: type[models.Model],
+    columns: Sequence[str],
+    rows: Iterable[Sequence],
+    *,
+    ignore_conflicts: bool = False,
+    returning: Sequence[str] = (),
+    using: str = "default",
+) -> list[tuple]:
+    """Insert ``rows`` (tuples of values for ``columns``, field names or attnames) into
+    ``model``'s table. Every other concrete field gets its default, as ``Model()`` would give
+    it (``auto_now``/``auto_now_add`` fields: now); the auto primary key is left to the
+    database unless it is one of the columns. Like ``bulk_create``: no validation, no
+    signals, no ``save()``. With ``ignore_conflicts`` a row that breaks a unique constraint
+    is skipped. Returns the ``returning`` columns of the rows actually inserted."""
+    connection = connections[using]
+    opts = model._meta
+    given = [opts.get_field(name) for name in columns]
+    now = timezone.now()
+    rest = [
+        field
+        for field in opts.concrete_fields
+        if field not in given
+        and field is not opts.auto_field
+        and not (field.has_db_default() and not field.has_default())
+    ]
+    constants = tuple(field.get_db_prep_save(_default(field, now), connection) for field in rest)
+    adapters = [(index, adapt) for index, field in enumerate(given) if (adapt := _adapter(field, connection))]
+    fields = given + rest
+    qn = connection.ops.quote_name
+    on_conflict = OnConflict.IGNORE if ignore_conflicts else None
+    if returning and not connection.features.can_return_rows_from_bulk_insert:
+        raise NotSupportedError(f"This {connection.vendor} version cannot return rows from an INSERT.")
+    suffix = connection.ops.on_conflict_suffix_sql(fields, on_conflict, None, None)
+    if returning:
+        suffix += " RETURNING " + ", ".join(qn(opts.get_field(name).column) for name in returning)
+    head = (
+        f"{connection.ops.insert_statement(on_conflict=on_conflict)} {qn(opts.db_table)} "
+        f"({', '.join(qn(field.column) for field in fields)}) "
+    )
+    if connection.vendor == "postgresql":
+        # One array per column, whatever the number of rows: the statement stays a few hundred
+        # characters (a VALUES list of 10^4 placeholders costs the driver more than the insert).
+        arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in given)
+        scalars = "".join(f", %s::{field.db_type(connection)}" for field in rest)
+        template = f"{head}SELECT u.*{scalars} FROM unnest({arrays}) AS u {suffix}"  # noqa: S608 - from _meta
+        per_statement = PG_ROWS_PER_STATEMENT
+
+        def statement(pending: list[Sequence]) -> tuple[str, list]:
+            return template, [*constants, *(list(column) for column in zip(*pending, strict=True))]
+
+    else:
+        placeholder = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        per_statement = max(1, min(500, max_query_params(using) // len(fields)))
+
+        def statement(pending: list[Sequence]) -> tuple[str, list]:
+            values = ", ".join([placeholder] * len(pending))
+            return f"{head}VALUES {values} {suffix}", [v for row in pending for v in (*row, *constants)]
+
+    inserted: list[tuple] = []
+    pending: list[Sequence] = []
+
+    def flush() -> None:
+        sql, params = statement(pending)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            if returning:
+                inserted.extend(tuple(row) for row in cursor.fetchall())
+        pending.clear()
+
+    for row in rows:
+        if adapters:
+            row = list(row)
+            for index, adapt in adapters:
+                row[index] = adapt(row[index])
+        pending.append(row)
+        if len(pending) == per_statement:
+            flush()
+    if pending:
+        flush()
+    return inserted
+
+
+def ids_reserve(model: type[models.Model], count: int, *, using: str = "default") -> list[int]:
+    """``count`` primary keys for ``model`` rows not yet written, never handed out again
+    (rows inserted later without an id get others). Unused ones are only a gap.
+
+    PostgreSQL: the column's sequence. SQLite: Django's integer keys are AUTOINCREMENT, whose
+    counter lives in ``sqlite_sequence``; raising it is a write, so it takes the database's
+    write lock and no other connection inserts into the range before this one commits."""
+    if count <= 0:
+        return []
+    connection = connections[using]
+    table, column = model._meta.db_table, model._meta.pk.column
+    qn = connection.ops.quote_name
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                [qn(table), column, count],
+            )
+            return sorted(row[0] for row in cursor.fetchall())
+    if connection.vendor != "sqlite":
+        raise NotSupportedError(f"ids_reserve: {connection.vendor} is not supported")
+    # The counter never trails the largest key (rows may have been written with explicit ids,
+    # or the counter row deleted by hand). In one transaction, so the counter read back is ours.
+    largest = f"(SELECT COALESCE(MAX({qn(column)}), 0) FROM {qn(table)})"  # noqa: S608 - names from _meta
+    with transaction.atomic(using=using), connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE sqlite_sequence SET seq = MAX(seq, {largest}) + %s WHERE name = %s",  # noqa: S608
+            [count, table],
+        )
+        if cursor.rowcount == 0:
+            cursor.execute(
+                f"INSERT INTO sqlite_sequence (name, seq) SELECT %s, {largest} + %s", [table, count]
+            )
+        cursor.execute("SELECT seq FROM sqlite_sequence WHERE name = %s", [table])
+        top = cursor.fetchone()[0]
+    return list(range(top - count + 1, top + 1))
