@@ -258,15 +258,17 @@ class DuplicateGroup:
 
 def _mailbox():
     """'Ann+crm@X.com' -> 'ann@x.com': the address without a +tag."""
-    email = Lower("email")
+    email = Lower("email", output_field=models.CharField())
     plus, at = StrIndex(email, Value("+")), StrIndex(email, Value("@"))
-    return Case(
-        When(
-            Q(plus_at__gt=0) & Q(plus_at__lt=F("at_at")),
-            then=Concat(Substr(email, 1, F("plus_at") - 1), Substr(email, F("at_at"))),
-        ),
+    without_tag = Concat(
+        Substr(email, 1, F("plus_at") - 1), Substr(email, F("at_at")), output_field=models.CharField()
+    )
+    mailbox = Case(
+        When(Q(plus_at__gt=0) & Q(plus_at__lt=F("at_at")), then=without_tag),
         default=email,
-    ), {"plus_at": plus, "at_at": at}
+        output_field=models.CharField(),
+    )
+    return mailbox, {"plus_at": plus, "at_at": at}
 
 
 def _phone_digits():
