@@ -8,7 +8,7 @@ from datetime import date
 from analytics.assumptions import assumption_values
 from analytics.metrics.cohorts import BASES, DEFAULT_MONTHS, MAX_MONTHS, cohorts
 from analytics.metrics.health import sms_health
-from analytics.metrics.lift import DEFAULT_WINDOW_DAYS, play_lift, plays_lift
+from analytics.metrics.lift import play_lift, plays_lift
 from analytics.metrics.ltv import ltv
 from analytics.metrics.maturity import maturity
 from analytics.metrics.retention import DEFAULT_REPEAT_WINDOW_DAYS, retention
@@ -28,7 +28,8 @@ class Metric:
 
 
 def _window(params, errors) -> dict:
-    return {"window_days": int_param(params, "window", DEFAULT_WINDOW_DAYS, errors, lo=7, hi=365)}
+    # 0: each play's moment decides (analytics.metrics.lift.DEFAULT_WINDOWS).
+    return {"window_days": int_param(params, "window", 0, errors, lo=7, hi=365)}
 
 
 def _cohort_params(params, errors) -> dict:
@@ -80,13 +81,13 @@ def _roi(scope):
         values,
         health=sms_health(scope),
         ltv_result=ltv(scope, values),
-        window_days=scope.extra.get("window_days", DEFAULT_WINDOW_DAYS),
+        window_days=scope.extra.get("window_days") or None,
     )
 
 
 def _lift_all(scope):
     plays = list(Play.objects.exclude(status=PlayStatus.DRAFT).order_by("name"))
-    window = scope.extra.get("window_days", DEFAULT_WINDOW_DAYS)
+    window = scope.extra.get("window_days") or None
     return {
         "scope": scope.as_dict(),
         "window_days": window,
@@ -139,7 +140,7 @@ def answer(metric: str, scope: Scope, *, refresh: bool = False) -> dict:
 
 def lift_for_play(play: Play, scope: Scope, *, refresh: bool = False) -> dict:
     keyed = replace(scope, extra={**scope.extra, "play": play.pk})
-    window = scope.extra.get("window_days", DEFAULT_WINDOW_DAYS)
+    window = scope.extra.get("window_days") or None
     return snapshot_get_or_compute(
         "play-lift", keyed, lambda: play_lift(play, scope, window_days=window), refresh=refresh
     )

@@ -28,6 +28,10 @@ SCOPE_PARAMETERS = [
     OpenApiParameter("lifecycle_stage", str, description="Only accounts in this lifecycle stage."),
     OpenApiParameter("refresh", bool, description="`1`: recompute instead of reusing a recent snapshot."),
 ]
+WINDOW_HELP = (
+    "Days after each decision an outcome counts (7-365). Default by moment: onboarding and adoption 14, "
+    "renewal 90, risk 120, expansion 90, reactivation 30."
+)
 EXTRA_PARAMETERS = {
     "cohorts": [
         OpenApiParameter(

@@ -113,7 +113,7 @@ STANDARD_PLAYS: tuple[dict, ...] = (
         ),
         "next_step": ROUTE,
         "cooldown_days": 14,
-        "holdout_percent": 10,
+        "holdout_percent": 20,
     },
     {
         "name": RENEWAL_30,
@@ -125,7 +125,7 @@ STANDARD_PLAYS: tuple[dict, ...] = (
         ),
         "next_step": ROUTE,
         "cooldown_days": 14,
-        "holdout_percent": 10,
+        "holdout_percent": 20,
     },
     {
         "name": RENEWAL_7,
@@ -137,7 +137,7 @@ STANDARD_PLAYS: tuple[dict, ...] = (
         ),
         "next_step": ROUTE,
         "cooldown_days": 7,
-        "holdout_percent": 10,
+        "holdout_percent": 20,
     },
     {
         "name": RISK,
@@ -201,7 +201,9 @@ NOT_OPTED_IN_KEPT = 0.15
 # a bad outcome, control with a good one). Roughly balanced, so the arm split stays near the
 # holdout percent.
 DROP_TREATMENT_BAD = 0.5
-DROP_CONTROL_GOOD = 0.1
+DROP_CONTROL_GOOD = 0.25
+# Analytics' default lift window for expansion plays (analytics.metrics.lift.DEFAULT_WINDOWS).
+EXPANSION_WINDOW = timedelta(days=90)
 REPLY_RATE = {
     "onboarding": 0.12,
     "adoption": 0.08,
@@ -432,7 +434,7 @@ def _renewal_rows(plays, by_account, start, ref, rng) -> list[_Row]:
         end_date__gte=start.date(),
         end_date__lte=ref.date() + timedelta(days=61),
     ).order_by("end_date", "account_id", "pk")
-    good_statuses = {RenewalStatus.RENEWED, RenewalStatus.EXPANDED}
+    good_statuses = {RenewalStatus.RENEWED, RenewalStatus.EXPANDED, RenewalStatus.DOWNGRADED}
     rows = []
     for renewal in renewals.values_list("account_id", "end_date", "acv", "status", "decided_at"):
         account_id, end, acv, status, decided_at = renewal
@@ -510,6 +512,17 @@ def _expansion_rows(play, by_account, accounts, start, ref, rng) -> list[_Row]:
             "account_id", flat=True
         )
     )
+    # When each account expanded (won expansion deal, expanded renewal): analytics counts an
+    # expansion within its window after the signal, so that is what "good" means here.
+    expansions = defaultdict(list)
+    for account_id, at in Deal.objects.filter(
+        kind=DealKind.EXPANSION, stage__is_won=True, account__attributes__demo=True, closed_at__isnull=False
+    ).values_list("account_id", "closed_at"):
+        expansions[account_id].append(at)
+    for account_id, at in Renewal.objects.filter(
+        status=RenewalStatus.EXPANDED, account__attributes__demo=True, decided_at__isnull=False
+    ).values_list("account_id", "decided_at"):
+        expansions[account_id].append(at)
     rows = []
     for account_id in sorted(by_account):
         account = accounts[account_id]
@@ -528,8 +541,9 @@ def _expansion_rows(play, by_account, accounts, start, ref, rng) -> list[_Row]:
                 continue
             last_kept = at
             decided = min(at + timedelta(seconds=rng.randint(20, 600)), ref - timedelta(seconds=1))
+            good = any(decided <= at_ < decided + EXPANSION_WINDOW for at_ in expansions.get(account_id, ()))
             rows += _account_rows(
-                play, by_account[account_id], f"demo:event:seat_limit:{at.date().isoformat()}", decided, grows
+                play, by_account[account_id], f"demo:event:seat_limit:{at.date().isoformat()}", decided, good
             )
     return rows
 

@@ -13,7 +13,8 @@ def money(value) -> str | None:
     """Money for JSON: a string of a Decimal rounded to cents (None stays None)."""
     if value is None:
         return None
-    return str(Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP))
+    # + 0 turns a negative zero ("-0.00") into 0.00.
+    return str(Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP) + 0)
 
 
 def rate(value, digits: int = 4) -> float | None:

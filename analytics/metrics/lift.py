@@ -35,6 +35,16 @@ from crm.models import Account, Deal, DealKind, Event, Order, Renewal, RenewalSt
 from plays.models import Arm, Enrollment, Outcome, Play
 
 DEFAULT_WINDOW_DAYS = 90
+# Days after the decision an outcome counts, by lifecycle moment, unless the caller chooses one:
+# a milestone nudge works within days, a churn save shows only over months.
+DEFAULT_WINDOWS = {
+    "onboarding": 14,
+    "adoption": 14,
+    "renewal": 90,
+    "risk": 120,
+    "expansion": 90,
+    "reactivation": 30,
+}
 OUTCOMES = ("renewed", "expanded", "churned", "milestone", "reordered")
 # The outcome each lifecycle moment is meant to move, and which way is better.
 PRIMARY = {
@@ -182,9 +192,20 @@ def _compare(t: dict, c: dict, outcomes) -> dict:
     return out
 
 
-def plays_lift(
-    plays: list[Play], scope: Scope, *, window_days: int = DEFAULT_WINDOW_DAYS, now=None
-) -> list[dict]:
+def plays_lift(plays: list[Play], scope: Scope, *, window_days: int | None = None, now=None) -> list[dict]:
+    """Lift for each play, in the order given. Without ``window_days`` each play uses its moment's
+    default window; one pair of grouped queries runs per distinct window."""
+    by_window: dict[int, list[Play]] = defaultdict(list)
+    for play in plays:
+        by_window[window_days or DEFAULT_WINDOWS.get(play.moment, DEFAULT_WINDOW_DAYS)].append(play)
+    results = {}
+    for window, group in by_window.items():
+        for play, result in zip(group, _plays_lift(group, scope, window_days=window, now=now), strict=True):
+            results[play.pk] = result
+    return [results[play.pk] for play in plays]
+
+
+def _plays_lift(plays: list[Play], scope: Scope, *, window_days: int, now=None) -> list[dict]:
     """Lift for each play over its enrollments decided in the period whose window has closed."""
     if not plays:
         return []
@@ -322,5 +343,5 @@ OUTCOME_DEFINITIONS = {
 }
 
 
-def play_lift(play: Play, scope: Scope, *, window_days: int = DEFAULT_WINDOW_DAYS, now=None) -> dict:
+def play_lift(play: Play, scope: Scope, *, window_days: int | None = None, now=None) -> dict:
     return plays_lift([play], scope, window_days=window_days, now=now)[0]

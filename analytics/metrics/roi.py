@@ -67,7 +67,14 @@ def opt_out_leakage(scope: Scope, ltv_result: dict) -> dict:
 def _play_value(lift: dict, n: int, acv: Decimal, values: dict[str, Decimal]) -> dict:
     label, outcome = VALUE_OF.get(lift["play"]["moment"], ("reduced churn", "churned"))
     result = lift.get("outcomes", {}).get(outcome)
-    empty = {"component": label, "outcome": outcome, "value": None, "low": None, "high": None}
+    empty = {
+        "component": label,
+        "outcome": outcome,
+        "value": None,
+        "low": None,
+        "high": None,
+        "counted": False,
+    }
     if lift.get("observational") or not result or result.get("absolute_lift") is None:
         return {**empty, "note": "No randomised control arm with matured outcomes: not counted."}
     margin = values["gross_margin"]
@@ -83,19 +90,29 @@ def _play_value(lift: dict, n: int, acv: Decimal, values: dict[str, Decimal]) ->
         return None if lift_value is None else sign * Decimal(str(lift_value)) * n * unit
 
     bounds = sorted(v for v in (worth(result["ci_low"]), worth(result["ci_high"])) if v is not None)
+    significant = bool(result.get("significant"))
     return {
         **empty,
         "lift": result["absolute_lift"],
-        "significant": result.get("significant", False),
+        "significant": significant,
         "value": worth(result["absolute_lift"]),
         "low": bounds[0] if bounds else None,
         "high": bounds[-1] if bounds else None,
-        "note": "",
+        "counted": significant,
+        "note": ""
+        if significant
+        else "The 95% interval includes no effect: shown, not counted in the total.",
     }
 
 
 def roi(
-    scope: Scope, assumptions: dict[str, Decimal], *, health: dict, ltv_result: dict, window_days=90, now=None
+    scope: Scope,
+    assumptions: dict[str, Decimal],
+    *,
+    health: dict,
+    ltv_result: dict,
+    window_days=None,
+    now=None,
 ):
     plays = list(Play.objects.exclude(status=PlayStatus.DRAFT).order_by("name"))
     lifts = {item["play"]["id"]: item for item in plays_lift(plays, scope, window_days=window_days, now=now)}
@@ -120,9 +137,10 @@ def roi(
         leak = Decimal(opt_outs) * (
             per_contact["b2b"] if play.moment != "reactivation" else per_contact["b2c"]
         )
-        net = (value["value"] or Decimal(0)) + time_saved - sms_cost - leak
+        counted = value["value"] if value["counted"] else Decimal(0)
+        net = counted + time_saved - sms_cost - leak
         for key, amount in (
-            ("value", value["value"] or 0),
+            ("value", counted),
             ("time_saved", time_saved),
             ("sms_cost", sms_cost),
             ("leakage", leak),
@@ -148,8 +166,8 @@ def roi(
     return {
         "scope": scope.as_dict(),
         "window_days": window_days,
-        "formula": "net = value of measured lift + time saved - SMS cost - opt-out leakage; ROI = net / "
-        "(SMS cost + opt-out leakage)",
+        "formula": "net = value of measured lift (plays whose 95% interval excludes no effect) + time saved "
+        "- SMS cost - opt-out leakage; ROI = net / (SMS cost + opt-out leakage)",
         "assumptions": {k: str(v) for k, v in assumptions.items()},
         "inputs": {"acv": money(acv), "acv_source": acv_source},
         "plays": rows,

@@ -170,9 +170,9 @@ def enroll(play, arm, renewed: bool):
 
 def test_roi_turns_measured_lift_into_money_with_the_assumptions():
     play = make_play()
-    for i in range(10):
-        enroll(play, Arm.TREATMENT, renewed=i < 8)
-        enroll(play, Arm.CONTROL, renewed=i < 5)
+    for i in range(40):
+        enroll(play, Arm.TREATMENT, renewed=i < 32)
+        enroll(play, Arm.CONTROL, renewed=i < 20)
     assumption_update(key="acv", value=Decimal(10000))
     health = {"plays": [{"play": play.pk, "texts": 7, "segments": 7, "opt_outs": 1}]}
     ltv_result = {
@@ -182,16 +182,30 @@ def test_roi_turns_measured_lift_into_money_with_the_assumptions():
     result = roi(YEAR, assumption_values(), health=health, ltv_result=ltv_result, now=NOW)
     [row] = result["plays"]
     assert row["component"] == "extra renewals" and row["lift"] == pytest.approx(0.3)
-    assert row["value"] == "22500.00"  # 0.3 x 10 treated x 10,000 ACV x 0.75 margin
+    assert row["significant"] and row["counted"]
+    assert row["value"] == "90000.00"  # 0.3 x 40 treated x 10,000 ACV x 0.75 margin
     assert row["time_saved"] == "21.00"  # 7 texts x 4 min / 60 x 45/h
     assert row["sms_cost"] == "0.06"  # 7 segments x 0.0083
-    per_contact = Decimal(3000) / (Decimal(40) / Decimal(40))  # one contact per account here
-    assert row["opt_out_leakage"] == f"{per_contact:.2f}"
-    net = Decimal(22500) + Decimal(21) - Decimal("0.0581") - per_contact
+    per_contact = Decimal(3000)  # the account's LTV; one contact per account here
+    assert row["opt_out_leakage"] == "3000.00"
+    net = Decimal(90000) + Decimal(21) - Decimal("0.0581") - per_contact
     assert row["net"] == f"{net:.2f}"
     assert row["roi"] == round(float(net / (Decimal("0.0581") + per_contact)), 4)
     assert Decimal(row["low"]) < Decimal(row["value"]) < Decimal(row["high"])
     assert result["totals"]["net"] == row["net"]
+
+
+def test_roi_shows_but_does_not_count_a_lift_whose_interval_includes_zero():
+    play = make_play()
+    for i in range(10):
+        enroll(play, Arm.TREATMENT, renewed=i < 8)
+        enroll(play, Arm.CONTROL, renewed=i < 5)
+    assumption_update(key="acv", value=Decimal(10000))
+    ltv_result = {"subscription": {"ltv": None, "inputs": {"paying_accounts": 0}}, "purchase": {"ltv": None}}
+    result = roi(YEAR, assumption_values(), health={"plays": []}, ltv_result=ltv_result, now=NOW)
+    [row] = result["plays"]
+    assert row["value"] == "22500.00" and row["counted"] is False and "not counted" in row["note"]
+    assert result["totals"]["value_of_lift"] == "0.00" and row["net"] == "0.00"
 
 
 def test_roi_does_not_count_plays_without_a_control_arm():
