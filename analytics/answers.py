@@ -42,6 +42,11 @@ def _cohort_params(params, errors) -> dict:
     }
 
 
+# Cohorts need more history than a year to show annual renewals: without an explicit `start`
+# they cover the last COHORT_DEFAULT_MONTHS months.
+COHORT_DEFAULT_MONTHS = 36
+
+
 def _retention_params(params, errors) -> dict:
     days = int_param(params, "repeat_window", DEFAULT_REPEAT_WINDOW_DAYS, errors, lo=7, hi=365)
     return {"repeat_window_days": days}
@@ -131,7 +136,17 @@ def parse(metric: str, params: Mapping, *, today: date | None = None) -> Scope:
     errors: dict[str, str] = {}
     extra = METRICS[metric].params(params, errors)
     scope = scope_from_params(params, today=today, extra_errors=errors)
+    if metric == "cohorts" and not (params.get("start") or "").strip():
+        scope = replace(scope, start=_months_before(scope.end, COHORT_DEFAULT_MONTHS))
+        if not (params.get("months") or "").strip():
+            extra["months"] = COHORT_DEFAULT_MONTHS
     return replace(scope, extra=extra)
+
+
+def _months_before(day: date, months: int) -> date:
+    """The first day of the month ``months - 1`` months before ``day``'s month."""
+    index = day.year * 12 + day.month - 1 - months + 1
+    return date(index // 12, index % 12 + 1, 1)
 
 
 def answer(metric: str, scope: Scope, *, refresh: bool = False) -> dict:

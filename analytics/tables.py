@@ -115,6 +115,13 @@ def lift(answer: dict) -> Table:
     return Table("lift", "Lift per play and outcome", headers, rows)
 
 
+def lift_summary(answer: dict) -> Table:
+    """One row per play: its primary outcome only (the full table has every outcome)."""
+    full = lift(answer)
+    rows = [row for row in full.rows if row[2].endswith("(primary)")]
+    return Table("lift_summary", "Lift per play (primary outcome)", full.headers, rows)
+
+
 def roi(answer: dict) -> Table:
     rows = [
         [
@@ -191,6 +198,7 @@ TABLES = {
     "ltv_cac": ("ltv", ltv_cac),
     "cohorts": ("cohorts", cohorts),
     "lift": ("lift", lift),
+    "lift_summary": ("lift", lift_summary),
     "roi": ("roi", roi),
     "sms_health": ("sms-health", sms_health),
     "maturity": ("maturity", maturity),

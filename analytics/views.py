@@ -2,6 +2,7 @@
 assumptions (managers and admins edit them; every change is kept)."""
 
 import csv
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from django.contrib import messages
@@ -45,7 +46,9 @@ def _charts(results: dict) -> dict:
     columns = [str(k) for k in range(months)]
     retained = [(c["cohort"], [cell["retained"] for cell in c["cells"]]) for c in cohort_rows]
     nrr = [(c["cohort"], [cell["nrr"] for cell in c["cells"]]) for c in cohort_rows]
-    recent = cohort_rows[-6:]
+    # Six cohorts spread over the period (newest first, every third month), so the lines show
+    # value building up over different lengths of life.
+    recent = list(reversed(cohort_rows[::-3][:6]))
     trend = [
         (c["cohort"], [_float(cell["cumulative_revenue_per_customer"]) for cell in c["cells"]])
         for c in recent
@@ -54,9 +57,12 @@ def _charts(results: dict) -> dict:
     lifts = []
     for play in results["lift"]["plays"]:
         outcome = play.get("outcomes", {}).get(play["primary_outcome"]) or {}
-        design = ", observational" if play["observational"] else ""
-        label = f"{play['play']['name']} ({play['primary_outcome']}{design})"
-        lifts.append((label, outcome.get("absolute_lift"), outcome.get("ci_low"), outcome.get("ci_high")))
+        estimate, low, high = (outcome.get(k) for k in ("absolute_lift", "ci_low", "ci_high"))
+        if play["lower_is_better"] and estimate is not None:
+            # Churn: plotted as the reduction, so right of zero is better for every play.
+            estimate, low, high = -estimate, -high, -low
+        label = play["play"]["name"] + (" *" if play["observational"] else "")
+        lifts.append((label, estimate, low, high))
     leakage = [(row["play"]["name"], _float(row["opt_out_leakage"])) for row in results["roi"]["plays"]]
     return {
         name: mark_safe(svg)  # noqa: S308 - the chart module escapes every label it draws
@@ -78,7 +84,7 @@ def _charts(results: dict) -> dict:
             "ltv_trend": charts.line_chart(
                 trend,
                 x_labels=columns,
-                title="Cumulative revenue per customer (LTV to date), recent cohorts",
+                title="Cumulative revenue per customer (LTV to date) by sign-up cohort",
                 x_label="Months since sign-up",
             ),
             "nrr_waterfall": charts.nrr_waterfall(
@@ -89,7 +95,11 @@ def _charts(results: dict) -> dict:
                 start_label="ACV up for renewal",
                 end_label="ACV after renewals",
             ),
-            "lift": charts.lift_chart(lifts, title="Lift of each play on its primary outcome (95% CI)"),
+            "lift": charts.lift_chart(
+                lifts,
+                title="Lift of each play on its primary outcome (95% CI)",
+                x_label="Improvement, treatment vs control (churn: reduction)",
+            ),
             "leakage": charts.bar_chart(
                 leakage, value_format="money", title="Opt-out leakage by play (lost lifetime value)"
             ),
@@ -118,7 +128,7 @@ def dashboard(request):
         "r": results,
         "charts": _charts(results),
         "tables": {table.name: table for table in built},
-        "snapshot": min((r["snapshot"]["computed_at"] for r in results.values()), default=None),
+        "snapshot": datetime.fromisoformat(min(r["snapshot"]["computed_at"] for r in results.values())),
         "query": request.GET.urlencode(),
         **_filter_context(request),
     }

@@ -234,14 +234,16 @@ B2C_CHANNEL_WEIGHTS = (
     (AcquisitionChannel.REFERRAL, 7),
     (AcquisitionChannel.OTHER, 3),
 )
-# CAC range in dollars by channel, scaled by plan (bigger plans take a sales cycle).
+# CAC range in dollars by channel, scaled by plan (bigger plans take a sales cycle). B2B SaaS
+# typically spends most of a first year's contract value to win a customer, so LTV:CAC lands
+# between about 2:1 (paid) and well over 5:1 (referral), as the analytics bands expect.
 CAC_RANGES = {
-    AcquisitionChannel.SMS: (300, 900),
-    AcquisitionChannel.EMAIL: (250, 800),
-    AcquisitionChannel.PAID: (1200, 3500),
-    AcquisitionChannel.REFERRAL: (150, 600),
-    AcquisitionChannel.ORGANIC: (200, 700),
-    AcquisitionChannel.OTHER: (400, 1500),
+    AcquisitionChannel.SMS: (3000, 9000),
+    AcquisitionChannel.EMAIL: (2500, 8000),
+    AcquisitionChannel.PAID: (12000, 35000),
+    AcquisitionChannel.REFERRAL: (1500, 6000),
+    AcquisitionChannel.ORGANIC: (2000, 7000),
+    AcquisitionChannel.OTHER: (4000, 15000),
 }
 CAC_PLAN_FACTOR = {"starter": 0.6, "growth": 1.0, "pro": 1.8, "enterprise": 3.5}
 # Renewal outcomes; referral customers churn less, paid ones more (about 8% overall).

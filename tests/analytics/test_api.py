@@ -169,3 +169,15 @@ def test_changing_an_assumption_drops_the_answers_that_use_it(api):
     assert not Snapshot.objects.filter(metric="roi").exists()
     assert Snapshot.objects.filter(metric="retention").exists()
     assert api.get("/api/v1/analytics/roi/").json()["inputs"]["acv"] == "9000.00"
+
+
+def test_cohorts_default_to_three_years_of_monthly_cohorts():
+    from datetime import date
+
+    from analytics.answers import parse
+
+    scope = parse("cohorts", {}, today=date(2026, 11, 24))
+    assert (scope.start, scope.end, scope.extra["months"]) == (date(2023, 12, 1), date(2026, 11, 24), 36)
+    chosen = parse("cohorts", {"start": "2026-01-01", "months": "6"}, today=date(2026, 11, 24))
+    assert (chosen.start, chosen.extra["months"]) == (date(2026, 1, 1), 6)
+    assert parse("retention", {}, today=date(2026, 11, 24)).start == date(2025, 11, 25)
