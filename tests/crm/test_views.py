@@ -200,13 +200,21 @@ def test_layout_loads_htmx_from_our_static_files(web):
     assert '<script src="/static/js/app.js" defer>' in body
 
 
-def test_nav_shows_later_sections_disabled_not_linked(web):
+def test_nav_links_every_section(web):
     body = names_in(web.get(reverse("dashboard")))
     assets = _AssetCollector()
     assets.feed(body)
-    assert assets.disabled_nav == ["Analytics"]
-    assert not re.search(r"<a [^>]*>Analytics</a>", body)
-    pages = ("inbox", "account_list", "contact_list", "deal_board", "renewal_list", "play_list", "api_tokens")
+    assert assets.disabled_nav == []
+    pages = (
+        "inbox",
+        "account_list",
+        "contact_list",
+        "deal_board",
+        "renewal_list",
+        "play_list",
+        "analytics_dashboard",
+        "api_tokens",
+    )
     for name in pages:
         assert f'href="{reverse(name)}"' in body
 
