@@ -3,11 +3,15 @@ normalised and stage changes/renewal decisions land on the timeline, exactly as 
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import ValidationError
 from django.db.models import Count
+from django.shortcuts import render
 
 from crm import services
+from crm.data_forms import MergeForm
+from crm.merge import account_merge, contact_merge, related_counts
 from crm.models import (
     Account,
     Activity,
@@ -15,6 +19,7 @@ from crm.models import (
     Contact,
     Deal,
     Event,
+    ImportJob,
     Order,
     PipelineStage,
     Renewal,
@@ -52,6 +57,50 @@ class ServiceSavingAdmin(admin.ModelAdmin):
             saved = self.create_service(request, fields)
         obj.pk = saved.pk
         obj.refresh_from_db()
+
+
+class MergeAdminMixin:
+    """An admin action that merges the two selected records, after a page that shows them side
+    by side with a choice per differing field (the same form as the UI)."""
+
+    merge_service = None
+
+    @admin.action(description="Merge the two selected %(verbose_name_plural)s")
+    def merge_selected(self, request, queryset):
+        records = list(queryset.order_by("pk")[:3])
+        if len(records) != 2:
+            self.message_user(request, "Select exactly two records to merge.", messages.ERROR)
+            return None
+        first, second = records
+        form = MergeForm(request.POST if "apply" in request.POST else None, first=first, second=second)
+        if "apply" in request.POST and form.is_valid():
+            survivor, other = form.records()
+            try:
+                result = type(self).merge_service(
+                    survivor=survivor, other=other, keep=form.keep(), actor=request.user
+                )
+            except ValidationError as exc:
+                self.message_user(request, " ".join(exc.messages), messages.ERROR)
+                return None
+            moved = ", ".join(f"{n} {label}" for label, n in sorted(result.moved.items())) or "nothing"
+            self.message_user(
+                request, f"Merged #{other.pk} into #{survivor.pk} (moved {moved}).", messages.SUCCESS
+            )
+            return None
+        counts = related_counts(type(first), [first.pk, second.pk])
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Merge two {self.model._meta.verbose_name_plural}",
+            "form": form,
+            "first": first,
+            "second": second,
+            "first_counts": counts.get(first.pk, {}),
+            "second_counts": counts.get(second.pk, {}),
+            "selected": [first.pk, second.pk],
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return render(request, "admin/crm/merge.html", context)
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -113,7 +162,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 
 @admin.register(Account)
-class AccountAdmin(admin.ModelAdmin):
+class AccountAdmin(MergeAdminMixin, admin.ModelAdmin):
     list_display = (
         "name",
         "domain",
@@ -131,6 +180,8 @@ class AccountAdmin(admin.ModelAdmin):
     autocomplete_fields = ("owner", "ae")
     date_hierarchy = "signed_up_at"
     inlines = (ContactInline, DealInline, RenewalInline)
+    actions = ("merge_selected",)
+    merge_service = account_merge
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(contact_count=Count("contacts"))
@@ -176,8 +227,10 @@ class ContactAdminForm(forms.ModelForm):
 
 
 @admin.register(Contact)
-class ContactAdmin(ServiceSavingAdmin):
+class ContactAdmin(MergeAdminMixin, ServiceSavingAdmin):
     form = ContactAdminForm
+    actions = ("merge_selected",)
+    merge_service = contact_merge
     list_display = ("__str__", "email", "phone", "phone_valid", "account", "owner", "sms_consent", "timezone")
     list_filter = ("sms_consent", "phone_valid", "acquisition_channel", "owner")
     search_fields = ("first_name", "last_name", "email", "phone", "phone_raw", "account__name")
@@ -303,4 +356,21 @@ class ActivityAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(admin.ModelAdmin):
+    """Imports are made in the UI (/imports/) or with `manage.py import_csv`; here they are read."""
+
+    list_display = ("created_at", "kind", "file_name", "status", "rows_done", "created_by")
+    list_filter = ("kind", "status")
+    search_fields = ("file_name",)
+    list_select_related = ("created_by",)
+    exclude = ("lease_until",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False

@@ -612,6 +612,9 @@ class ImportFileChunk(models.Model):
         ordering = ["job", "position"]
         constraints = [models.UniqueConstraint(fields=["job", "position"], name="crm_importfilechunk_once")]
 
+    def __str__(self) -> str:
+        return f"{self.job_id}/{self.position}"
+
 
 class ImportAction(models.TextChoices):
     CREATE = "create", "Create"
@@ -636,7 +639,10 @@ class ImportRowOutcome(models.Model):
 
     class Meta:
         ordering = ["job", "phase", "line"]
-        indexes = [models.Index(fields=["job", "phase", "line"]), models.Index(fields=["job", "phase", "action"])]
+        indexes = [
+            models.Index(fields=["job", "phase", "line"]),
+            models.Index(fields=["job", "phase", "action"]),
+        ]
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.action}"

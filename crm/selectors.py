@@ -262,9 +262,8 @@ class Board:
         return sum((c.weighted_total for c in self.columns if not c.stage.is_closed), ZERO)
 
 
-def deal_board(*, owner=None, kind: str = "") -> Board:
-    """Open deals by stage, plus deals closed in the last ``BOARD_CLOSED_DAYS`` days."""
-    stages = list(PipelineStage.objects.all())
+def deals_on_board(*, owner=None, kind: str = "") -> QuerySet[Deal]:
+    """Open deals, plus deals closed in the last ``BOARD_CLOSED_DAYS`` days."""
     since = timezone.now() - timedelta(days=BOARD_CLOSED_DAYS)
     deals = Deal.objects.select_related("account", "owner", "stage").filter(
         Q(stage__is_closed=False) | Q(closed_at__gte=since)
@@ -273,6 +272,13 @@ def deal_board(*, owner=None, kind: str = "") -> Board:
         deals = deals.filter(owner=owner)
     if kind:
         deals = deals.filter(kind=kind)
+    return deals
+
+
+def deal_board(*, owner=None, kind: str = "") -> Board:
+    """Open deals by stage, plus deals closed in the last ``BOARD_CLOSED_DAYS`` days."""
+    stages = list(PipelineStage.objects.all())
+    deals = deals_on_board(owner=owner, kind=kind)
     columns = {stage.pk: BoardColumn(stage=stage) for stage in stages}
     for deal in deals.order_by(F("next_step_date").asc(nulls_last=True), "-amount", "id"):
         columns[deal.stage_id].deals.append(deal)

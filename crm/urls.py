@@ -2,31 +2,45 @@
 
 from django.urls import path
 
-from crm.views import accounts, contacts, dashboard, deals, renewals, tasks, tokens
+from crm.views import accounts, contacts, dashboard, deals, imports, merge, renewals, tasks, tokens
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
     path("accounts/", accounts.account_list, name="account_list"),
     path("accounts/new/", accounts.account_create, name="account_create"),
+    path("accounts/export.csv", accounts.account_export, name="account_export"),
+    path("accounts/merge/", merge.account_merge_page, name="account_merge"),
     path("accounts/<int:pk>/", accounts.account_detail, name="account_detail"),
     path("accounts/<int:pk>/edit/", accounts.account_edit, name="account_edit"),
     path("accounts/<int:pk>/touch/", accounts.account_log_touch, name="account_log_touch"),
     path("contacts/", contacts.contact_list, name="contact_list"),
     path("contacts/new/", contacts.contact_create, name="contact_create"),
+    path("contacts/export.csv", contacts.contact_export, name="contact_export"),
+    path("contacts/duplicates/", merge.contact_duplicates, name="contact_duplicates"),
+    path("contacts/merge/", merge.contact_merge_page, name="contact_merge"),
     path("contacts/<int:pk>/", contacts.contact_detail, name="contact_detail"),
     path("contacts/<int:pk>/edit/", contacts.contact_edit, name="contact_edit"),
     path("contacts/<int:pk>/touch/", contacts.contact_log_touch, name="contact_log_touch"),
     path("deals/", deals.deal_board, name="deal_board"),
     path("deals/new/", deals.deal_create, name="deal_create"),
+    path("deals/export.csv", deals.deal_export, name="deal_export"),
     path("deals/<int:pk>/edit/", deals.deal_edit, name="deal_edit"),
     path("deals/<int:pk>/move/", deals.deal_move, name="deal_move"),
     path("renewals/", renewals.renewal_list, name="renewal_list"),
     path("renewals/new/", renewals.renewal_create, name="renewal_create"),
+    path("renewals/export.csv", renewals.renewal_export, name="renewal_export"),
     path("renewals/<int:pk>/edit/", renewals.renewal_edit, name="renewal_edit"),
     path("tasks/", tasks.task_list, name="task_list"),
     path("tasks/new/", tasks.task_create, name="task_create"),
+    path("tasks/export.csv", tasks.task_export, name="task_export"),
     path("tasks/<int:pk>/edit/", tasks.task_edit, name="task_edit"),
     path("tasks/<int:pk>/done/", tasks.task_done, name="task_done"),
+    path("imports/", imports.import_list, name="import_list"),
+    path("imports/<int:pk>/", imports.import_detail, name="import_detail"),
+    path("imports/<int:pk>/mapping/", imports.import_map, name="import_map"),
+    path("imports/<int:pk>/start/", imports.import_start, name="import_start"),
+    path("imports/<int:pk>/progress/", imports.import_progress, name="import_progress"),
+    path("imports/<int:pk>/problems.csv", imports.import_report, name="import_report"),
     path("settings/api-tokens/", tokens.api_tokens, name="api_tokens"),
     path("settings/api-tokens/<int:pk>/revoke/", tokens.api_token_revoke, name="api_token_revoke"),
 ]

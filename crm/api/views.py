@@ -3,6 +3,7 @@
 
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.exceptions import APIException
 from rest_framework.parsers import JSONParser
 
@@ -14,6 +15,14 @@ from crm.api.batch import (
     OrderBatchResultSerializer,
     OrderSerializer,
     batch_create_schema,
+)
+from crm.api.merge import (
+    AccountMergeRequest,
+    ContactMergeRequest,
+    duplicates_response,
+    duplicates_schema,
+    merge_into,
+    merge_schema,
 )
 from crm.api.serializers import (
     AccountSerializer,
@@ -35,6 +44,7 @@ from crm.filters import (
     RenewalFilter,
     TaskFilter,
 )
+from crm.merge import account_merge, contact_merge
 from crm.models import Account, Activity, Contact, Deal, Event, Order, PipelineStage, Renewal, Task
 
 
@@ -51,7 +61,8 @@ APPEND_ONLY = ["get", "post", "head", "options"]
 
 class AccountViewSet(viewsets.ModelViewSet):
     """Customer accounts. Deleting one keeps its contacts (detached) and deletes its deals,
-    renewals, events, tasks and timeline; an account with orders cannot be deleted (409)."""
+    renewals, events, tasks and timeline; an account with orders cannot be deleted (409):
+    merge it into another instead (``POST accounts/{id}/merge/``)."""
 
     queryset = Account.objects.all()
     serializer_class = AccountSerializer
@@ -59,6 +70,14 @@ class AccountViewSet(viewsets.ModelViewSet):
     search_fields = ["name", "domain", "plan"]
     ordering_fields = ["name", "signed_up_at", "seats", "lifecycle_stage", "created_at", "updated_at"]
     http_method_names = READ_WRITE_DELETE
+
+    @merge_schema("account", AccountMergeRequest, AccountSerializer)
+    @action(detail=True, methods=["post"])
+    def merge(self, request, pk=None):
+        """Move the duplicate's contacts, deals, renewals, orders, events, tasks and timeline here."""
+        return merge_into(
+            self, request, request_class=AccountMergeRequest, service=account_merge, label="account"
+        )
 
 
 class ContactViewSet(viewsets.ModelViewSet):
@@ -71,6 +90,20 @@ class ContactViewSet(viewsets.ModelViewSet):
     search_fields = ["first_name", "last_name", "email", "phone", "phone_raw"]
     ordering_fields = ["last_name", "first_name", "email", "created_at", "updated_at"]
     http_method_names = READ_WRITE_DELETE
+
+    @merge_schema("contact", ContactMergeRequest, ContactSerializer)
+    @action(detail=True, methods=["post"])
+    def merge(self, request, pk=None):
+        """Move the duplicate's messages, consent, orders, deals, tasks, events, enrollments and
+        timeline to this contact, keep the chosen values, delete the duplicate."""
+        return merge_into(
+            self, request, request_class=ContactMergeRequest, service=contact_merge, label="contact"
+        )
+
+    @duplicates_schema
+    @action(detail=False, methods=["get"], filterset_class=None, search_fields=[], ordering_fields=[])
+    def duplicates(self, request):
+        return duplicates_response(self, request)
 
 
 class PipelineStageViewSet(viewsets.ReadOnlyModelViewSet):

@@ -54,9 +54,7 @@ class ContactImporter(Importer):
     )
     allows_attributes = True
     targets = (
-        Target(
-            "external_id", "External id", ("external id", "contact id", "crm id", "customer id", "record id")
-        ),
+        Target("external_id", "External id", ("external id", "crm id", "customer id", "record id")),
         Target("first_name", "First name", ("first", "firstname", "given name", "forename")),
         Target("last_name", "Last name", ("last", "lastname", "surname", "family name")),
         Target("full_name", "Full name", ("name", "contact name", "contact", "full name")),

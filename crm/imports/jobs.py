@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from itertools import islice
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -20,7 +21,7 @@ from django.utils import timezone
 
 from crm.imports import UnknownImportKind, importer_class
 from crm.imports.base import RowPlan
-from crm.imports.reading import CHUNK_BYTES, ByteSource, ImportFileError, read_layout
+from crm.imports.reading import CHUNK_BYTES, ByteSource, ImportFileError, iter_rows, open_text, read_layout
 from crm.imports.runner import RunResult, run_import
 from crm.models import (
     ImportAction,
@@ -361,6 +362,13 @@ def imports_resume_stalled(*, stalled_after: timedelta = timedelta(minutes=3)) -
     for job_id in ids:
         _enqueue(job_id)
     return len(ids)
+
+
+def import_job_sample(job: ImportJob, rows: int = 5) -> list[list[str]]:
+    """The first rows of an uploaded file, to show next to the mapping (reads one piece)."""
+    text, _ = open_text(JobFileSource(job), job.encoding)
+    with text:
+        return [row.cells for row in islice(iter_rows(text, job.delimiter), rows)]
 
 
 # --- The error report --------------------------------------------------------------------------

@@ -1,15 +1,16 @@
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from crm import selectors, services
+from crm import exports, selectors, services
 from crm.forms import AccountFilterForm, AccountForm, ActivityLogForm
 from crm.models import Account
 from crm.views.common import form_data, log_touch, paginate, redirect_next, save_with
 
 
-def account_list(request: HttpRequest) -> HttpResponse:
+def _filtered(request: HttpRequest) -> tuple[AccountFilterForm, QuerySet[Account]]:
     filters = AccountFilterForm(request.GET, plans=selectors.account_plans())
     filters.is_valid()  # invalid values are ignored: cleaned_data keeps only the valid ones
     criteria = filters.cleaned_data
@@ -19,9 +20,20 @@ def account_list(request: HttpRequest) -> HttpResponse:
         owner=criteria.get("owner"),
         plan=criteria.get("plan") or "",
     )
+    return filters, accounts
+
+
+def account_list(request: HttpRequest) -> HttpResponse:
+    filters, accounts = _filtered(request)
     return render(
         request, "crm/account_list.html", {"filters": filters, "page_obj": paginate(request, accounts)}
     )
+
+
+def account_export(request: HttpRequest) -> StreamingHttpResponse:
+    """The list with its current filters, as CSV."""
+    _, accounts = _filtered(request)
+    return exports.csv_response("accounts", accounts, exports.ACCOUNT_COLUMNS)
 
 
 def _render_detail(request: HttpRequest, pk: int, touch_form: ActivityLogForm) -> HttpResponse:

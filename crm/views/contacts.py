@@ -1,17 +1,18 @@
 from django.conf import settings
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from crm import selectors, services
+from crm import exports, selectors, services
 from crm.forms import ActivityLogForm, ContactFilterForm, ContactForm
 from crm.models import Account, Contact
 from crm.views.common import form_data, log_touch, paginate, redirect_next, save_with
 
 
-def contact_list(request: HttpRequest) -> HttpResponse:
+def _filtered(request: HttpRequest) -> tuple[ContactFilterForm, QuerySet[Contact]]:
     filters = ContactFilterForm(request.GET)
     filters.is_valid()  # invalid values are ignored: cleaned_data keeps only the valid ones
     criteria = filters.cleaned_data
@@ -21,9 +22,20 @@ def contact_list(request: HttpRequest) -> HttpResponse:
         owner=criteria.get("owner"),
         consent=criteria.get("consent") or "",
     )
+    return filters, contacts
+
+
+def contact_list(request: HttpRequest) -> HttpResponse:
+    filters, contacts = _filtered(request)
     return render(
         request, "crm/contact_list.html", {"filters": filters, "page_obj": paginate(request, contacts)}
     )
+
+
+def contact_export(request: HttpRequest) -> StreamingHttpResponse:
+    """The list with its current filters, as CSV."""
+    _, contacts = _filtered(request)
+    return exports.csv_response("contacts", contacts, exports.CONTACT_COLUMNS)
 
 
 def _render_detail(request: HttpRequest, pk: int, touch_form: ActivityLogForm) -> HttpResponse:

@@ -1,11 +1,11 @@
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from crm import selectors, services
+from crm import exports, selectors, services
 from crm.forms import DealFilterForm, DealForm, DealMoveForm
 from crm.models import Account, Deal, PipelineStage
 from crm.views.common import form_data, redirect_next, save_with
@@ -22,6 +22,17 @@ def _board_context(request: HttpRequest, **extra) -> dict:
 
 def deal_board(request: HttpRequest) -> HttpResponse:
     return render(request, "crm/deal_board.html", _board_context(request))
+
+
+def deal_export(request: HttpRequest) -> StreamingHttpResponse:
+    """The deals on the board with its current filters, as CSV."""
+    filters = DealFilterForm(request.GET)
+    filters.is_valid()
+    criteria = filters.cleaned_data
+    deals = selectors.deals_on_board(owner=criteria.get("owner"), kind=criteria.get("kind") or "")
+    return exports.csv_response(
+        "deals", deals.order_by("stage__position", "-amount", "id"), exports.DEAL_COLUMNS
+    )
 
 
 @require_POST

@@ -1,14 +1,15 @@
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 
-from crm import selectors, services
+from crm import exports, selectors, services
 from crm.forms import RenewalFilterForm, RenewalForm
 from crm.models import Account, Renewal
 from crm.views.common import form_data, paginate, redirect_next, save_with
 
 
-def renewal_list(request: HttpRequest) -> HttpResponse:
+def _filtered(request: HttpRequest) -> tuple[RenewalFilterForm, QuerySet[Renewal]]:
     filters = RenewalFilterForm(request.GET)
     filters.is_valid()  # invalid values are ignored: cleaned_data keeps only the valid ones
     renewals = selectors.renewal_due_list(
@@ -16,9 +17,20 @@ def renewal_list(request: HttpRequest) -> HttpResponse:
         status=filters.cleaned_data.get("status") or "",
         account=filters.cleaned_data.get("account"),
     )
+    return filters, renewals
+
+
+def renewal_list(request: HttpRequest) -> HttpResponse:
+    filters, renewals = _filtered(request)
     return render(
         request, "crm/renewal_list.html", {"filters": filters, "page_obj": paginate(request, renewals)}
     )
+
+
+def renewal_export(request: HttpRequest) -> StreamingHttpResponse:
+    """The list with its current filters, as CSV."""
+    _, renewals = _filtered(request)
+    return exports.csv_response("renewals", renewals, exports.RENEWAL_COLUMNS)
 
 
 def renewal_create(request: HttpRequest) -> HttpResponse:

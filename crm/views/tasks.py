@@ -1,19 +1,30 @@
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_POST
 
-from crm import selectors, services
+from crm import exports, selectors, services
 from crm.forms import TaskFilterForm, TaskForm
 from crm.models import Account, Contact, Task, TaskStatus
 from crm.views.common import form_data, paginate, redirect_next, save_with
 
 
-def task_list(request: HttpRequest) -> HttpResponse:
+def _filtered(request: HttpRequest) -> tuple[TaskFilterForm, str, QuerySet[Task]]:
     filters = TaskFilterForm(request.GET)
     filters.is_valid()
     show = filters.cleaned_data.get("show") or "open"
-    tasks = selectors.tasks_for(request.user, show=show)
+    return filters, show, selectors.tasks_for(request.user, show=show)
+
+
+def task_export(request: HttpRequest) -> StreamingHttpResponse:
+    """My tasks as listed (open, or done), as CSV."""
+    _, _, tasks = _filtered(request)
+    return exports.csv_response("tasks", tasks, exports.TASK_COLUMNS)
+
+
+def task_list(request: HttpRequest) -> HttpResponse:
+    filters, show, tasks = _filtered(request)
     return render(
         request,
         "crm/task_list.html",
