@@ -28,7 +28,7 @@ from analytics.clv import (
     gamma_gamma_log_likelihood,
     purchase_summary,
 )
-from analytics.clv.bgnbd import _future_share_hyp2f1
+from analytics.clv.bgnbd import _future_share_hyp2f1, _future_share_quad
 from crm.models import Order
 from tests.factories import AccountFactory, ContactFactory, OrderFactory
 
@@ -227,14 +227,15 @@ def test_bgnbd_expected_purchases_where_hyp2f1_fails_use_the_integral():
     assert bgnbd_expected_purchases(model, 26.0, [0], [0.0], [20.0])[0] == pytest.approx(expected, rel=1e-6)
 
 
-def test_bgnbd_expected_purchases_at_a_equal_one_sit_between_its_neighbours():
-    def at(a):
-        model = BGNBDParams(r=0.243, alpha=4.414, a=a, b=2.4, log_likelihood=0.0, n=0, converged=True)
-        return bgnbd_expected_purchases(model, 39, [0, 2, 6], [0, 30, 20], [39, 39, 39])
-
-    middle = at(1.0)
-    assert np.all(np.isfinite(middle))
-    assert np.all((middle - at(0.999)) * (middle - at(1.001)) < 0)
+@pytest.mark.parametrize("a", [1.0, 1 + 1e-11, 1 - 1e-9])
+def test_bgnbd_expected_purchases_at_a_near_one_stay_accurate(a):
+    # Eq. 10 divides by a - 1 and multiplies by a bracket that vanishes with it: at a = 1 it is
+    # 0/0, and just beside it the cancellation costs about 4 digits without the guard.
+    x, t_x, T = [0, 2, 6], [0.0, 30.0, 20.0], [39.0, 39.0, 39.0]
+    model = BGNBDParams(r=0.243, alpha=4.414, a=a, b=2.4, log_likelihood=0.0, n=0, converged=True)
+    expected = [_future_share_quad(0.243, 4.414, a, 2.4, 39.0, xi, Ti) for xi, Ti in zip(x, T, strict=True)]
+    expected = np.array(expected) * bgnbd_probability_alive(model, x, t_x, T)
+    assert bgnbd_expected_purchases(model, 39.0, x, t_x, T) == pytest.approx(expected, rel=1e-6)
 
 
 def test_bgnbd_expected_purchases_grow_with_the_horizon_and_start_at_zero():
@@ -490,6 +491,8 @@ def test_customer_is_the_contact_else_the_account_and_refunds_are_not_purchases(
     OrderFactory(contact=None, account=account, amount=Decimal("500.00"), ordered_at=at("2025-01-05"))
     OrderFactory(contact=None, account=account, amount=Decimal("700.00"), ordered_at=at("2025-02-05"))
     OrderFactory(contact=contact, account=account, amount=Decimal("-40.00"), ordered_at=at("2025-01-20"))
+    # The contact's own order without the account, same day: still the contact's one purchase.
+    OrderFactory(contact=contact, account=None, amount=Decimal("5.00"), ordered_at=at("2025-01-05", 18))
     rows = by_customer(purchase_summary(observation_end=END, time_unit="day"))
     assert set(rows) == {("contact", contact.pk), ("account", account.pk)}
     assert rows[("contact", contact.pk)]["frequency"] == 0  # the refund day is no purchase
