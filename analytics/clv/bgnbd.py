@@ -74,6 +74,44 @@ def bgnbd_log_likelihood(r, alpha, a, b, frequency, recency, T) -> np.ndarray:
     return common + np.logaddexp(alive, dropped)
 
 
+def bgnbd_log_likelihood_gradient(r, alpha, a, b, frequency, recency, T) -> tuple[np.ndarray, np.ndarray]:
+    """Each customer's log-likelihood and its gradient in (r, alpha, a, b), shape (n, 4).
+
+    With w = the posterior weight of "dropped out after the last purchase" (0 when x = 0):
+      d/dr     = psi(r+x) - psi(r) + ln alpha - (1-w) ln(alpha+T) - w ln(alpha+t_x)
+      d/dalpha = r/alpha - (r+x) [(1-w)/(alpha+T) + w/(alpha+t_x)]
+      d/da     = psi(a+b) - psi(a+b+x) + w/a
+      d/db     = psi(b+x) - psi(b) + psi(a+b) - psi(a+b+x) - w/(b+x-1)
+    """
+    x = np.asarray(frequency, dtype=float)
+    t_x = np.asarray(recency, dtype=float)
+    T = np.asarray(T, dtype=float)
+    repeat = x > 0
+    log_alive_T, log_alive_tx = np.log(alpha + T), np.log(alpha + t_x)
+    b_x_1 = np.where(repeat, b + x - 1, 1.0)
+    alive = -(r + x) * log_alive_T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dropped = np.where(repeat, np.log(a) - np.log(b_x_1) - (r + x) * log_alive_tx, -np.inf)
+    mixture = np.logaddexp(alive, dropped)
+    ll = (
+        special.gammaln(r + x)
+        - special.gammaln(r)
+        + r * np.log(alpha)
+        + special.betaln(a, b + x)
+        - special.betaln(a, b)
+        + mixture
+    )
+    w = np.exp(dropped - mixture)
+    d_r = (
+        special.digamma(r + x) - special.digamma(r) + np.log(alpha) - (1 - w) * log_alive_T - w * log_alive_tx
+    )
+    d_alpha = r / alpha - (r + x) * ((1 - w) / (alpha + T) + w / (alpha + t_x))
+    ab = special.digamma(a + b) - special.digamma(a + b + x)
+    d_a = ab + w / a
+    d_b = special.digamma(b + x) - special.digamma(b) + ab - w / b_x_1
+    return ll, np.column_stack([d_r, d_alpha, d_a, d_b])
+
+
 def _unique_rows(x, t_x, T):
     # Purchase histories on a day grid repeat a lot; fitting on distinct (x, t_x, T) rows
     # weighted by their count gives the same likelihood for a fraction of the work.
@@ -107,21 +145,23 @@ def bgnbd_fit(frequency, recency, T, *, penalizer: float = 0.0) -> BGNBDParams:
     total = float(weight.sum())
 
     def objective(log_params):
-        r, alpha, a, b = np.exp(log_params)
-        ll = bgnbd_log_likelihood(r, alpha, a, b, ux, ut_x_s, uT_s)
-        value = -float(np.dot(weight, ll)) / total
-        if not np.isfinite(value):
-            return 1e100
-        return value + penalizer * float(np.sum(np.exp(log_params) ** 2)) / total
+        params = np.exp(log_params)
+        ll, gradient = bgnbd_log_likelihood_gradient(*params, ux, ut_x_s, uT_s)
+        value = -float(np.dot(weight, ll)) / total + penalizer * float(np.sum(params**2)) / total
+        # d/d log(theta) = theta * d/d theta
+        jac = -(weight @ gradient) * params / total + 2 * penalizer * params**2 / total
+        if not (np.isfinite(value) and np.all(np.isfinite(jac))):
+            return 1e100, np.zeros(4)
+        return value, jac
 
     start = np.log([1.0, 1.0, 1.0, 1.0])
     bounds = [(-_LOG_BOUND, _LOG_BOUND)] * 4
-    result = optimize.minimize(objective, start, method="L-BFGS-B", bounds=bounds)
+    result = optimize.minimize(objective, start, jac=True, method="L-BFGS-B", bounds=bounds)
     if not result.success:
-        # Finite-difference L-BFGS-B sometimes stops in a flat valley; Nelder-Mead from where it
-        # ended is slower but needs no gradient.
+        # L-BFGS-B can stop in a flat, curved valley ("ABNORMAL_TERMINATION_IN_LNSRCH"); Nelder-
+        # Mead from where it ended is slower but needs no line search.
         result = optimize.minimize(
-            objective,
+            lambda log_params: objective(log_params)[0],
             result.x,
             method="Nelder-Mead",
             options={"xatol": 1e-8, "fatol": 1e-12, "maxiter": 4000},

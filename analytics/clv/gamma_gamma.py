@@ -62,6 +62,24 @@ def gamma_gamma_log_likelihood(p, q, v, frequency, monetary_value) -> np.ndarray
     )
 
 
+def gamma_gamma_log_likelihood_gradient(p, q, v, frequency, monetary_value) -> tuple[np.ndarray, np.ndarray]:
+    """Each customer's log density and its gradient in (p, q, v), shape (n, 3):
+    d/dp = x [psi(px+q) - psi(px) + ln(x m_x) - ln(v + x m_x)]
+    d/dq = psi(px+q) - psi(q) + ln v - ln(v + x m_x)
+    d/dv = q/v - (px+q)/(v + x m_x)
+    """
+    x = np.asarray(frequency, dtype=float)
+    m = np.asarray(monetary_value, dtype=float)
+    px = p * x
+    log_v_xm = np.log(v + m * x)
+    ll = gamma_gamma_log_likelihood(p, q, v, x, m)
+    psi_pxq = special.digamma(px + q)
+    d_p = x * (psi_pxq - special.digamma(px) + np.log(x * m) - log_v_xm)
+    d_q = psi_pxq - special.digamma(q) + np.log(v) - log_v_xm
+    d_v = q / v - (px + q) / (v + m * x)
+    return ll, np.column_stack([d_p, d_q, d_v])
+
+
 def gamma_gamma_fit(frequency, monetary_value, *, penalizer: float = 0.0) -> GGParams:
     """Maximum-likelihood (p, q, v) from the customers with at least one repeat purchase
     (the others carry no information on spend per repeat purchase and are ignored)."""
@@ -86,17 +104,20 @@ def gamma_gamma_fit(frequency, monetary_value, *, penalizer: float = 0.0) -> GGP
     m_s = m * scale
 
     def objective(log_params):
-        p, q, v = np.exp(log_params)
-        value = -float(np.sum(gamma_gamma_log_likelihood(p, q, v, x, m_s))) / x.size
-        if not np.isfinite(value):
-            return 1e100
-        return value + penalizer * float(np.sum(np.exp(log_params) ** 2)) / x.size
+        params = np.exp(log_params)
+        ll, gradient = gamma_gamma_log_likelihood_gradient(*params, x, m_s)
+        value = -float(np.sum(ll)) / x.size + penalizer * float(np.sum(params**2)) / x.size
+        # d/d log(theta) = theta * d/d theta
+        jac = -gradient.sum(axis=0) * params / x.size + 2 * penalizer * params**2 / x.size
+        if not (np.isfinite(value) and np.all(np.isfinite(jac))):
+            return 1e100, np.zeros(3)
+        return value, jac
 
     bounds = [(-_LOG_BOUND, _LOG_BOUND)] * 3
-    result = optimize.minimize(objective, np.log([1.0, 2.0, 1.0]), method="L-BFGS-B", bounds=bounds)
+    result = optimize.minimize(objective, np.log([1.0, 2.0, 1.0]), jac=True, method="L-BFGS-B", bounds=bounds)
     if not result.success:
         result = optimize.minimize(
-            objective,
+            lambda log_params: objective(log_params)[0],
             result.x,
             method="Nelder-Mead",
             options={"xatol": 1e-8, "fatol": 1e-12, "maxiter": 4000},

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
-from scipy import integrate
+from scipy import integrate, optimize
 
 from analytics.clv import (
     BGNBDParams,
@@ -28,7 +28,8 @@ from analytics.clv import (
     gamma_gamma_log_likelihood,
     purchase_summary,
 )
-from analytics.clv.bgnbd import _future_share_hyp2f1, _future_share_quad
+from analytics.clv.bgnbd import _future_share_hyp2f1, _future_share_quad, bgnbd_log_likelihood_gradient
+from analytics.clv.gamma_gamma import gamma_gamma_log_likelihood_gradient
 from crm.models import Order
 from tests.factories import AccountFactory, ContactFactory, OrderFactory
 
@@ -187,6 +188,17 @@ def test_bgnbd_log_likelihood_matches_integrating_over_rate_and_dropout():
     assert bgnbd_log_likelihood(**CDNOW, frequency=x, recency=t_x, T=T) == pytest.approx(expected, rel=1e-7)
 
 
+def test_bgnbd_gradient_matches_finite_differences():
+    theta = np.array(list(CDNOW.values()))
+    for x, t_x, T in SMALL:
+        ll, gradient = bgnbd_log_likelihood_gradient(*theta, np.array([x]), np.array([t_x]), np.array([T]))
+        assert ll[0] == pytest.approx(bgnbd_log_likelihood(*theta, x, t_x, T))
+        numeric = optimize.approx_fprime(
+            theta, lambda t, x=x, t_x=t_x, T=T: bgnbd_log_likelihood(*t, x, t_x, T), 1e-7
+        )
+        assert gradient[0] == pytest.approx(numeric, rel=1e-4, abs=1e-5)
+
+
 def _expected_purchases_by_integration(params, t, x, t_x, T):
     """E[Y(t) | data]: an alive customer buys (1 - exp(-lambda p t))/p more times in t (FHL 2005
     eq. 7), weighted by the posterior probability of (lambda, p) and of being alive."""
@@ -330,6 +342,17 @@ def test_gamma_gamma_log_likelihood_and_expected_value_match_integration():
             / mass
         )
         assert gamma_gamma_expected_value(GG_PARAMS, [x], [m])[0] == pytest.approx(posterior_mean, rel=1e-7)
+
+
+def test_gamma_gamma_gradient_matches_finite_differences():
+    theta = np.array(list(GG.values()))
+    for x, m in [(1, 20.0), (3, 35.5), (10, 12.25)]:
+        ll, gradient = gamma_gamma_log_likelihood_gradient(*theta, np.array([x]), np.array([m]))
+        assert ll[0] == pytest.approx(gamma_gamma_log_likelihood(*theta, x, m))
+        numeric = optimize.approx_fprime(
+            theta, lambda t, x=x, m=m: gamma_gamma_log_likelihood(*t, x, m), 1e-7
+        )
+        assert gradient[0] == pytest.approx(numeric, rel=1e-4, abs=1e-5)
 
 
 def test_gamma_gamma_expected_value_leans_on_own_spend_with_more_purchases():
