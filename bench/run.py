@@ -18,7 +18,7 @@ from bench import machine, report
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
-SCENARIOS = ("plays",)
+SCENARIOS = ("plays", "imports")
 
 
 def _scales(value: str) -> list[int]:
@@ -38,7 +38,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--repeat", type=int, default=3, help="repetitions per measurement (default 3)")
-    parser.add_argument("--scenario", choices=(*SCENARIOS, "all"), default="all")
+    parser.add_argument(
+        "--scenario",
+        choices=(*SCENARIOS, "all"),
+        default="all",
+        help="'all' is plays; imports (CSV import, --contacts = rows) runs only when named",
+    )
     parser.add_argument(
         "--window-share",
         type=float,
@@ -145,6 +150,10 @@ def run_one(args, db: str, contacts: int) -> dict:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.scenario == "imports":
+        from bench.scenarios import imports
+
+        return imports.main(args)
     databases = ["sqlite", "postgres"] if args.db == "both" else [args.db]
     started_at = datetime.now(UTC)
     runs = [run_one(args, db, contacts) for db in databases for contacts in args.contacts]
