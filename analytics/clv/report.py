@@ -95,7 +95,7 @@ def clv_report(
 
     purchases_key = f"expected_purchases_{horizon_months}m"
     value_key = f"expected_value_{horizon_months}m"
-    months = summary.first_purchase.astype("datetime64[M]").astype(str)
+    months = [str(month) for month in summary.first_purchase.astype("datetime64[M]")]
     customers = []
     for i in range(summary.customers):
         customers.append(
@@ -125,8 +125,9 @@ def clv_report(
     )
 
     cohorts = []
+    months_array = np.array(months)
     for month in sorted(set(months)):
-        members = months == month
+        members = months_array == month
         valued = members & np.isfinite(value)
         total = float(value[valued].sum())
         cohorts.append(

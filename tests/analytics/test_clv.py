@@ -6,6 +6,7 @@ data sets of the same size (Monte Carlo over seeds, noted at each test), so a co
 passes for any seed and a wrong likelihood fails.
 """
 
+import json
 import math
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -590,6 +591,7 @@ def test_report_fits_both_models_and_shows_its_arithmetic(account, django_assert
     orders = _simulated_orders(account, 300, seed=3)
     with django_assert_max_num_queries(1):
         report = clv_report(observation_end=END, time_unit="week")
+    assert json.loads(json.dumps(report)) == report  # JSON-ready as it is (snapshots store it)
     inputs = report["inputs"]
     assert report["time_unit"] == "week" and report["horizon_months"] == 12
     assert report["observation_end"] == "2025-03-01T00:00:00+00:00"
