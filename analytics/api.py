@@ -15,6 +15,7 @@ from analytics import answers
 from analytics.assumptions import assumption_list, assumption_update
 from analytics.models import Assumption
 from analytics.scope import ScopeError
+from crm.roles import ManagerOrReadOnly
 from plays.models import Play
 
 SCOPE_PARAMETERS = [
@@ -120,16 +121,6 @@ class PlayLiftView(APIView):
         return Response(answers.lift_for_play(play, scope, refresh=_refresh(request)))
 
 
-class CanChangeAssumptions(permissions.BasePermission):
-    message = "Only managers and admins can change the ROI assumptions."
-
-    def has_permission(self, request, view):
-        if request.method in permissions.SAFE_METHODS:
-            return True
-        user = request.user
-        return bool(user.is_superuser or getattr(user, "role", "") in ("manager", "admin"))
-
-
 class AssumptionSerializer(serializers.ModelSerializer):
     updated_by = serializers.StringRelatedField()
 
@@ -148,7 +139,7 @@ class AssumptionListView(APIView):
 
 
 class AssumptionDetailView(APIView):
-    permission_classes = [permissions.IsAuthenticated, CanChangeAssumptions]
+    permission_classes = [permissions.IsAuthenticated, ManagerOrReadOnly]
 
     @extend_schema(
         request=inline_serializer(

@@ -17,13 +17,14 @@ from analytics.assumptions import assumption_list, assumption_update
 from analytics.models import AssumptionChange
 from analytics.scope import ScopeError
 from crm.models import Account, AcquisitionChannel, LifecycleStage, User
+from crm.roles import can_manage_program
 
 DASHBOARD_METRICS = ("ltv", "retention", "cohorts", "lift", "roi", "sms-health", "maturity")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def can_change_assumptions(user) -> bool:
-    return bool(user.is_superuser or user.role in (User.Role.MANAGER, User.Role.ADMIN))
+    return can_manage_program(user)
 
 
 def _answers(request) -> dict:

@@ -1,12 +1,14 @@
 """Admin for plays. Enrollments are the exposure log: read-only."""
 
 from django.contrib import admin
+from django.db import models
 
+from crm.roles import ProgramAdminMixin
 from plays.models import Enrollment, Play
 
 
 @admin.register(Play)
-class PlayAdmin(admin.ModelAdmin):
+class PlayAdmin(ProgramAdminMixin, admin.ModelAdmin):
     """Edits go through the model's validators (trigger, audience, template, next step). Use
     the API or the status actions for status changes that must stamp `activated_at`."""
 
@@ -15,6 +17,8 @@ class PlayAdmin(admin.ModelAdmin):
     search_fields = ("name", "template")
     list_select_related = ("owner",)
     readonly_fields = ("running_since", "last_run_at", "activated_at", "created_at", "updated_at")
+    # A link typed without a scheme is an https one (Django 6's default, chosen explicitly now).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
 
 @admin.register(Enrollment)

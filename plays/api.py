@@ -4,10 +4,11 @@ import django_filters
 from django.contrib.auth import get_user_model
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view, inline_serializer
-from rest_framework import generics, mixins, serializers, status, viewsets
+from rest_framework import generics, mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from crm.roles import ManagerOrReadOnly
 from plays import services
 from plays.engine import PlayNotRunnable, play_run
 from plays.models import Arm, Enrollment, Outcome, Play, PlayStatus
@@ -157,6 +158,8 @@ class PlayViewSet(
     ordering_fields = ["name", "created_at", "updated_at", "last_run_at", "id"]
     ordering = ["name", "id"]
     http_method_names = ["get", "post", "patch", "head", "options"]
+    permission_classes = [permissions.IsAuthenticated, ManagerOrReadOnly]
+    safe_actions = ("preview",)  # a dry run writes nothing
 
     def perform_create(self, serializer):
         data = dict(serializer.validated_data)

@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from crm.models import Contact
+from crm.roles import manager_required
 from crm.views.common import form_data, paginate
 from plays import selectors, services
 from plays.engine import PlayNotRunnable, play_run
@@ -61,6 +62,7 @@ def _only_editable_changes(form: PlayForm, play: Play) -> bool:
     return form.is_valid()
 
 
+@manager_required
 def play_create(request: HttpRequest) -> HttpResponse:
     form = PlayForm(form_data(request))
     if request.method == "POST" and form.is_valid():
@@ -71,6 +73,7 @@ def play_create(request: HttpRequest) -> HttpResponse:
     return _editor(request, form, None)
 
 
+@manager_required
 def play_edit(request: HttpRequest, pk: int) -> HttpResponse:
     play = get_object_or_404(Play, pk=pk)
     if play.status == PlayStatus.RETIRED:
@@ -152,21 +155,25 @@ def _transition(request: HttpRequest, pk: int, change, done: str) -> HttpRespons
 
 
 @require_POST
+@manager_required
 def play_activate(request: HttpRequest, pk: int) -> HttpResponse:
     return _transition(request, pk, services.play_activate, "is active")
 
 
 @require_POST
+@manager_required
 def play_pause(request: HttpRequest, pk: int) -> HttpResponse:
     return _transition(request, pk, services.play_pause, "is paused")
 
 
 @require_POST
+@manager_required
 def play_retire(request: HttpRequest, pk: int) -> HttpResponse:
     return _transition(request, pk, services.play_retire, "is retired")
 
 
 @require_POST
+@manager_required
 def play_run_now(request: HttpRequest, pk: int) -> HttpResponse:
     play = get_object_or_404(Play, pk=pk)
     try:

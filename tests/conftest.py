@@ -7,7 +7,8 @@ from tests.factories import UserFactory
 
 @pytest.fixture
 def user(db):
-    return UserFactory(username="alice", first_name="Alice", last_name="Owner")
+    # The account owner setting the product up: a manager (agents cannot change plays).
+    return UserFactory(username="alice", first_name="Alice", last_name="Owner", role="manager")
 
 
 @pytest.fixture

@@ -58,3 +58,11 @@ def percent(value) -> str:
     if value is None:
         return "—"
     return f"{Decimal(value) * 100:.0f}%"
+
+
+@register.filter
+def can_manage_program(user) -> bool:
+    """Whether the user may change plays and program settings (managers and admins)."""
+    from crm.roles import can_manage_program as allowed
+
+    return allowed(user)

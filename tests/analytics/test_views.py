@@ -79,10 +79,12 @@ def test_csv_cells_that_look_like_formulas_are_defused():
     assert _safe("@SUM") == "'@SUM" and _safe("-0.25") == "-0.25" and _safe("Renewal") == "Renewal"
 
 
-def test_only_managers_and_admins_change_assumptions_in_the_ui(web):
-    agent_page = web.get("/analytics/assumptions/")
+def test_only_managers_and_admins_change_assumptions_in_the_ui():
+    agent = Client()
+    agent.force_login(UserFactory(username="agent", role="agent"))
+    agent_page = agent.get("/analytics/assumptions/")
     assert agent_page.status_code == 200 and 'name="value"' not in agent_page.content.decode()
-    assert web.post("/analytics/assumptions/gross_margin/", {"value": "0.5"}).status_code == 403
+    assert agent.post("/analytics/assumptions/gross_margin/", {"value": "0.5"}).status_code == 403
     manager = Client()
     manager.force_login(UserFactory(username="boss", role="manager"))
     assert manager.post("/analytics/assumptions/gross_margin/", {"value": "0.5"}).status_code == 302
