@@ -59,6 +59,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "config.middleware.ContentSecurityPolicyMiddleware",
 ]
 
 if not DEBUG:
@@ -270,6 +271,15 @@ PERIODIC_JOBS = {
     "analytics: refresh dashboard snapshots": ("analytics.tasks.refresh_snapshots", "I", 30),
 }
 
+# --- Security ---------------------------------------------------------------------------------
+# Everything from our own origin; no inline scripts or styles; no framing.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
+LOGIN_MAX_FAILURES = env_int("LOGIN_MAX_FAILURES", 5, minimum=1)
+LOGIN_LOCKOUT_MINUTES = env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
+
 # --- Analytics ------------------------------------------------------------------------------
 # Expensive answers are kept as snapshots; the scheduled job refreshes the dashboard's every 30
 # minutes, and an answer for other filters is reused for this long before it is recomputed.
@@ -297,6 +307,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "crm.api_support.Pagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "crm.api_support.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["crm.throttling.TokenRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"token": env_str("API_THROTTLE_RATE", "1200/min")},
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 SPECTACULAR_SETTINGS = {

@@ -6,6 +6,8 @@ os.environ.setdefault("SECRET_KEY", "test-secret-key-for-the-test-suite-only-012
 os.environ.setdefault("PUBLIC_BASE_URL", "http://testserver")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 os.environ.setdefault("DEBUG", "false")
+# Throttling has its own tests (with their own rates); the rest of the suite must never trip it.
+os.environ.setdefault("API_THROTTLE_RATE", "100000/min")
 
 from config.settings import *  # noqa: F403
 

@@ -2,8 +2,9 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required, login_required
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
+from config.login import ThrottledLoginView
 from sms import views as sms_views
 from sms.urls import inbox_urlpatterns
 
@@ -17,7 +18,9 @@ api_v1 = [
     path("", include("crm.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The docs pages are HTML: anonymous visitors go to the login page, not a JSON 401.
-    path("docs/", login_required(SpectacularSwaggerView.as_view(url_name="api-schema")), name="api-docs"),
+    path(
+        "docs/", login_required(SpectacularSwaggerSplitView.as_view(url_name="api-schema")), name="api-docs"
+    ),
     path("redoc/", login_required(SpectacularRedocView.as_view(url_name="api-schema")), name="api-redoc"),
 ]
 
@@ -25,7 +28,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path(
         "login/",
-        login_not_required(auth_views.LoginView.as_view(redirect_authenticated_user=True)),
+        login_not_required(ThrottledLoginView.as_view()),
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
