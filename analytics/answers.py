@@ -64,7 +64,17 @@ def _clv_params(params, errors) -> dict:
         except ValueError:
             errors["observation_end"] = f"'{raw}' is not a date; use YYYY-MM-DD."
     months = int_param(params, "horizon_months", 12, errors, lo=1, hi=60)
-    return {"time_unit": unit, "observation_end": observation_end, "horizon_months": months}
+    limit = int_param(params, "customers", CLV_CUSTOMERS_DEFAULT, errors, lo=0, hi=CLV_CUSTOMERS_MAX)
+    return {
+        "time_unit": unit,
+        "observation_end": observation_end,
+        "horizon_months": months,
+        "customers": limit,
+    }
+
+
+# The CLV answer lists the most valuable customers; every customer counts in the fit and cohorts.
+CLV_CUSTOMERS_DEFAULT, CLV_CUSTOMERS_MAX = 100, 5000
 
 
 def _ltv(scope):
@@ -114,6 +124,9 @@ def _clv(scope):
         orders=scope.segment(Order.objects.all()),
         margin=assumption_values()["gross_margin"],
     )
+    everyone = report["customers"]
+    report["customers"] = everyone[: extra.get("customers", CLV_CUSTOMERS_DEFAULT)]
+    report["customers_listed"] = {"listed": len(report["customers"]), "of": len(everyone)}
     return {"scope": scope.as_dict(), **report}
 
 

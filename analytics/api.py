@@ -57,6 +57,9 @@ EXTRA_PARAMETERS = {
         ),
         OpenApiParameter("time_unit", str, enum=["day", "week"], description="Unit of recency, T and rates."),
         OpenApiParameter("horizon_months", int, description="Months to predict (default 12)."),
+        OpenApiParameter(
+            "customers", int, description="How many customers to list, most valuable first (default 100)."
+        ),
     ],
 }
 DESCRIPTIONS = {

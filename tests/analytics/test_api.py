@@ -181,3 +181,19 @@ def test_cohorts_default_to_three_years_of_monthly_cohorts():
     chosen = parse("cohorts", {"start": "2026-01-01", "months": "6"}, today=date(2026, 11, 24))
     assert (chosen.start, chosen.extra["months"]) == (date(2026, 1, 1), 6)
     assert parse("retention", {}, today=date(2026, 11, 24)).start == date(2025, 11, 25)
+
+
+def test_clv_endpoint_fits_lists_the_top_customers_and_explains_thin_data(api, django_assert_max_num_queries):
+    from tests.analytics.test_clv import _simulated_orders
+
+    assert api.get("/api/v1/analytics/clv/?observation_end=2025-03-01").status_code == 400  # no orders yet
+    thin = api.get("/api/v1/analytics/clv/?observation_end=2025-03-01").json()
+    assert "detail" in thin and thin["detail"][0]
+    _simulated_orders(AccountFactory(), 120, seed=5)
+    url = "/api/v1/analytics/clv/?observation_end=2025-03-01&time_unit=day&customers=10&refresh=1"
+    with django_assert_max_num_queries(12):
+        body = api.get(url).json()
+    assert body["time_unit"] == "day" and set(body["bgnbd"]) >= {"r", "alpha", "a", "b"}
+    assert set(body["gamma_gamma"]) >= {"p", "q", "v"}
+    assert len(body["customers"]) == 10 and body["customers_listed"] == {"listed": 10, "of": 120}
+    assert api.get("/api/v1/analytics/clv/?time_unit=month").status_code == 400
