@@ -26,6 +26,7 @@ from crm.models import (
     Task,
     User,
 )
+from crm.roles import can_manage_users
 
 
 def _model_field_values(form) -> dict:
@@ -138,6 +139,16 @@ class UserAdmin(DjangoUserAdmin):
     list_filter = ("role", "is_staff", "is_superuser", "is_active")
     fieldsets = (*DjangoUserAdmin.fieldsets, ("CRM", {"fields": ("role",)}))
     add_fieldsets = (*DjangoUserAdmin.add_fieldsets, ("CRM", {"fields": ("role",)}))
+
+    # Only admins manage users (their roles decide who may change plays and settings).
+    def has_add_permission(self, request):
+        return super().has_add_permission(request) and can_manage_users(request.user)
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and can_manage_users(request.user)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and can_manage_users(request.user)
 
 
 @admin.register(ApiToken)

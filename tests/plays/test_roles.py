@@ -1,5 +1,5 @@
-"""Agents may look at plays and dry-run them; only managers and admins change them — in the
-API, the pages and the admin."""
+"""Roles. Agents may look at plays and dry-run them; only managers and admins change them — in the
+API, the pages and the admin. Only admins change users."""
 
 import pytest
 from django.test import Client
@@ -90,3 +90,21 @@ def test_staff_agents_see_plays_in_the_admin_but_cannot_change_them(play):
     assert response.status_code == 403
     play.refresh_from_db()
     assert play.name == "Renewal 60"
+
+
+@pytest.mark.parametrize("role,allowed", [("agent", False), ("manager", False), ("admin", True)])
+def test_only_admins_change_users_in_the_admin(role, allowed):
+    from django.contrib.auth.models import Permission
+
+    staff = UserFactory(username=f"staff-{role}", role=role, is_staff=True)
+    staff.user_permissions.set(Permission.objects.filter(codename__in=["view_user", "change_user"]))
+    client = Client()
+    client.force_login(staff)
+    target = UserFactory(username="target", role="agent")
+    response = client.post(
+        f"/admin/crm/user/{target.pk}/change/",
+        {"username": "target", "role": "admin", "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00"},
+    )
+    target.refresh_from_db()
+    assert (target.role == "admin") is allowed
+    assert response.status_code in ((302,) if allowed else (403,))
