@@ -125,7 +125,10 @@ class PlayLiftView(APIView):
 
 
 class AssumptionSerializer(serializers.ModelSerializer):
-    updated_by = serializers.StringRelatedField()
+    updated_by = serializers.SerializerMethodField(help_text="Who last changed it (empty for the default).")
+
+    def get_updated_by(self, obj) -> str | None:
+        return None if obj.updated_by is None else str(obj.updated_by)
 
     class Meta:
         model = Assumption
