@@ -214,6 +214,7 @@ class ContactAdminForm(forms.ModelForm):
             "first_name",
             "last_name",
             "email",
+            "external_id",
             "owner",
             "phone_raw",
             "timezone",
@@ -249,7 +250,7 @@ class ContactAdmin(MergeAdminMixin, ServiceSavingAdmin):
     autocomplete_fields = ("account", "owner")
     readonly_fields = ("phone", "phone_valid", "sms_consent", "created_at", "updated_at")
     fieldsets = (
-        (None, {"fields": ("account", "first_name", "last_name", "email", "owner")}),
+        (None, {"fields": ("account", "first_name", "last_name", "email", "external_id", "owner")}),
         ("Phone", {"fields": ("phone_raw", "phone_region", "phone", "phone_valid", "timezone")}),
         ("Lifecycle", {"fields": ("acquisition_channel", "sms_consent", "attributes")}),
         ("Record", {"fields": ("created_at", "updated_at")}),

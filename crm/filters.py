@@ -55,6 +55,7 @@ class ContactFilter(filters.FilterSet):
     sms_consent = filters.ChoiceFilter(choices=SmsConsent.choices)
     phone_valid = filters.BooleanFilter()
     email = filters.CharFilter(lookup_expr="iexact", help_text="Exact address, any case.")
+    external_id = filters.CharFilter(help_text="The contact's id in your system.")
     acquisition_channel = filters.ChoiceFilter(choices=AcquisitionChannel.choices)
     created_at = filters.IsoDateTimeFromToRangeFilter()
 
@@ -66,6 +67,7 @@ class ContactFilter(filters.FilterSet):
             "sms_consent",
             "phone_valid",
             "email",
+            "external_id",
             "acquisition_channel",
             "created_at",
         ]

@@ -106,6 +106,7 @@ class ContactSerializer(serializers.ModelSerializer):
         model = Contact
         fields = [
             "id",
+            "external_id",
             "account",
             "first_name",
             "last_name",
@@ -131,8 +132,12 @@ class ContactSerializer(serializers.ModelSerializer):
                 )
             },
             "phone_valid": {"help_text": "Whether the number is assigned (not just the right length)."},
+            "external_id": {"help_text": "The contact's id in your system; unique. CSV imports match on it."},
             "sms_consent": {"help_text": "Derived from the consent ledger (sms/consent/)."},
         }
+
+    def validate_external_id(self, value: str | None) -> str | None:
+        return (value or "").strip() or None  # blank means none: it must not collide with other blanks
 
     def validate_phone_region(self, value: str) -> str | None:
         if value and not is_region_code(value):

@@ -239,6 +239,9 @@ def import_job_work(*, job_id: int, budget_seconds: float | None = TASK_BUDGET_S
     deadline = time.monotonic() + budget_seconds if budget_seconds else None
     try:
         result = import_job_execute(job=job, source=JobFileSource(job), deadline=deadline)
+    except ImportFileError as exc:
+        _fail(job, str(exc))
+        return "failed"
     except Exception as exc:
         logger.exception("Import job %s failed", job_id)
         _fail(job, f"Stopped by an unexpected error after line {job.resume_after_line}: {exc}")

@@ -176,8 +176,11 @@ def read_layout(source: ByteSource) -> CsvLayout:
         counts = {d: first.count(d) for d in _DELIMITERS}
         delimiter = max(counts, key=counts.get) if any(counts.values()) else ","
     text, _ = open_text(source, encoding)
-    with text:
-        header = next(csv.reader(text, delimiter=delimiter), [])
+    try:
+        with text:
+            header = next(csv.reader(text, delimiter=delimiter), [])
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise ImportFileError(f"The first line cannot be read as CSV: {exc}.") from None
     if not any(cell.strip() for cell in header):
         raise ImportFileError("The first line must name the columns (a header row).")
     return CsvLayout(encoding=encoding, delimiter=delimiter, header=unique_header(header))
@@ -192,10 +195,13 @@ class SourceRow:
 def iter_rows(text: io.TextIOBase, delimiter: str) -> Iterator[SourceRow]:
     """Data rows after the header, with the file line each ends on; blank rows are left out."""
     reader = csv.reader(text, delimiter=delimiter)
-    next(reader, None)
-    for cells in reader:
-        if any(cell.strip() for cell in cells):
-            yield SourceRow(line=reader.line_num, cells=cells)
+    try:
+        next(reader, None)
+        for cells in reader:
+            if any(cell.strip() for cell in cells):
+                yield SourceRow(line=reader.line_num, cells=cells)
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise ImportFileError(f"The file cannot be read after line {reader.line_num}: {exc}.") from None
 
 
 def clean_cell(value: str) -> str:

@@ -300,3 +300,16 @@ def test_import_outcomes_of_a_run_keep_only_rows_with_problems():
     kept = ImportRowOutcome.objects.filter(job=job, phase="run")
     assert [(o.line, o.action) for o in kept] == [(3, "create")]  # Bob's phone warning
     assert kept[0].cells == ["Bob", "Stone", "bob@example.com", "not a phone", "Acme", "acme.com", ""]
+
+
+def test_the_external_id_imports_match_on_is_in_the_api(api):
+    contact = ContactFactory(external_id="CRM-1")
+    ContactFactory(external_id=None)
+    listed = api.get("/api/v1/contacts/", {"external_id": "CRM-1"}).json()
+    assert [c["id"] for c in listed["results"]] == [contact.pk] and listed["results"][0][
+        "external_id"
+    ] == "CRM-1"
+    taken = api.post("/api/v1/contacts/", {"first_name": "Dup", "external_id": "CRM-1"})
+    assert taken.status_code == 400 and "external_id" in taken.json()
+    blank = api.post("/api/v1/contacts/", {"first_name": "None", "external_id": ""})
+    assert blank.status_code == 201 and blank.json()["external_id"] is None

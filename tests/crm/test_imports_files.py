@@ -262,3 +262,15 @@ def test_import_csv_command_takes_a_mapping_and_refuses_bad_input(tmp_path):
         call_command("import_csv", "contacts", str(tmp_path / "missing.csv"))
     with pytest.raises(CommandError, match="there is no column 'Nope'"):
         call_command("import_csv", "contacts", str(path), "--map", "Nope=email")
+
+
+def test_a_file_that_breaks_csv_further_down_fails_the_job_with_the_line(monkeypatch):
+    monkeypatch.setattr(importer_class("contacts"), "batch_size", 1)
+    data = b'email\nann@example.com\n"' + b"x" * 200_000 + b"\n"  # a cell beyond the csv field limit
+    job = upload("contacts", data)
+    with mock.patch("django_q.tasks.async_task"):
+        import_job_start(job=job, dry_run=False)
+    assert import_job_work(job_id=job.pk) == "failed"
+    job.refresh_from_db()
+    assert job.status == ImportStatus.FAILED and "cannot be read after line" in job.error
+    assert Contact.objects.get().email == "ann@example.com"  # the rows before it are in

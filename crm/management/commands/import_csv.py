@@ -14,7 +14,7 @@ from crm.imports.jobs import (
     import_job_map,
     import_report_rows,
 )
-from crm.imports.reading import PathSource
+from crm.imports.reading import ImportFileError, PathSource
 from crm.models import ImportAction, ImportJob, ImportRowOutcome
 
 SHOWN_PROBLEMS = 20
@@ -97,7 +97,11 @@ class Command(BaseCommand):
         self._describe_mapping(job)
         job = import_job_begin(job=job, dry_run=dry_run)
         self.show_bar = opts.get("verbosity", 1) > 0
-        import_job_execute(job=job, source=PathSource(path), progress=self._progress)
+        try:
+            import_job_execute(job=job, source=PathSource(path), progress=self._progress)
+        except ImportFileError as exc:
+            job.refresh_from_db()
+            raise CommandError(f"{exc} Rows up to line {job.resume_after_line} are imported.") from None
         if self.show_bar:
             self.stderr.write("")
         job.refresh_from_db()
