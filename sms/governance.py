@@ -19,8 +19,8 @@ from django.conf import settings
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from crm.models import ActivityKind, Contact, Deal, SmsConsent
-from sms import bulk
+from crm.models import Account, ActivityKind, Contact, Deal, SmsConsent
+from sms.bulk import in_ids
 from sms.models import Deferral, Direction, Message, MessageKind, MessageStatus
 from sms.quiet_hours import next_send_time, resolve_timezone
 
@@ -28,8 +28,8 @@ SEND, DEFERRED, SUPPRESSED = "send", "deferred", "suppressed"
 
 # Plays for these moments win when two plays want the same contact in the same run.
 MOMENT_PRIORITY = {"renewal": 0, "risk": 0, "onboarding": 1, "adoption": 2, "expansion": 2, "reactivation": 3}
-# Contacts per IN (...) list: one chunk covers a play engine batch (2,000), and a chunk stays
-# under the database's parameter limit (999 on old SQLite builds).
+# Contacts per query: one chunk covers a play engine batch. The ids go as one parameter
+# (bulk.in_ids), so no database's parameter limit applies.
 CHUNK = 5000
 
 
@@ -80,9 +80,8 @@ def play_source(play_id: int) -> str:
 
 
 def _chunks(values: Sequence[int]) -> Iterable[list[int]]:
-    size = max(1, min(CHUNK, bulk.max_query_params() - 100))
-    for start in range(0, len(values), size):
-        yield list(values[start : start + size])
+    for start in range(0, len(values), CHUNK):
+        yield list(values[start : start + CHUNK])
 
 
 def decide(
@@ -142,31 +141,80 @@ class _Facts:
         self.sent_week: dict[int, int] = {}
         self.account_week: dict[int, int] = {}
         self.cooling: set[tuple[int, int]] = set()  # (play_id, contact_id)
+        self.account_timezones: dict[int, str] = {}
 
     @classmethod
     def load(cls, contact_ids, candidates, *, now, policy: Policy, automated: bool) -> "_Facts":
+        """Each query reads one table by an indexed id list (contacts, accounts, their members),
+        never a join that the planner may answer by scanning a whole table once the batch is
+        large: a run asks once per batch, so such a scan would make the run quadratic."""
         facts = cls()
         facts.policy = policy
         for chunk in _chunks(contact_ids):
-            for row in Contact.objects.filter(pk__in=chunk).values(
-                "pk", "phone", "sms_consent", "timezone", "account_id", "account__timezone", "attributes"
+            for row in Contact.objects.filter(in_ids("pk", chunk)).values(
+                "pk", "phone", "sms_consent", "timezone", "account_id", "attributes"
             ):
                 facts.contacts[row["pk"]] = row
+        account_ids = sorted({row["account_id"] for row in facts.contacts.values() if row["account_id"]})
+        for chunk in _chunks(account_ids):
+            facts.account_timezones.update(
+                Account.objects.filter(in_ids("pk", chunk)).values_list("pk", "timezone")
+            )
         if not automated:
             return facts
-        account_ids = sorted({row["account_id"] for row in facts.contacts.values() if row["account_id"]})
+        # Everyone at these accounts (the account-wide rules) and the contacts themselves.
+        account_of = {contact_id: row["account_id"] for contact_id, row in facts.contacts.items()}
+        for chunk in _chunks(account_ids):
+            account_of.update(
+                Contact.objects.filter(in_ids("account_id", chunk)).values_list("pk", "account_id")
+            )
+        people = sorted(account_of)
+        candidate_set = set(contact_ids)
         day_ago, week_ago = now - timedelta(days=1), now - timedelta(days=7)
         automated_sent = Q(direction=Direction.OUTBOUND, kind=MessageKind.AUTOMATED) & ~Q(
             status__in=[MessageStatus.FAILED, MessageStatus.UNDELIVERED]
         )
-        for chunk in _chunks(contact_ids):
-            in_force = Deferral.objects.filter(until__gt=now)
-            facts.deferred_contacts.update(
-                in_force.filter(contact_id__in=chunk).values_list("contact_id", flat=True)
+        cooldowns: dict[int, int] = {}
+        for candidate in candidates:
+            if candidate.play_id and candidate.cooldown_days:
+                cooldowns[candidate.play_id] = max(
+                    cooldowns.get(candidate.play_id, 0), candidate.cooldown_days
+                )
+        # Texts counted in one pass over these people's recent messages: caps per contact and
+        # per account, and each play's cooldown (any text of the play, whatever its status).
+        since = min([week_ago, *(now - timedelta(days=days) for days in cooldowns.values())])
+        counted = {
+            "week": Count("pk", filter=automated_sent & Q(created_at__gte=week_ago)),
+            "day": Count("pk", filter=automated_sent & Q(created_at__gte=day_ago)),
+        }
+        for play_id, days in cooldowns.items():
+            counted[f"play_{play_id}"] = Count(
+                "pk", filter=Q(source=play_source(play_id), created_at__gte=now - timedelta(days=days))
             )
+        for chunk in _chunks(people):
+            for contact_id in Deferral.objects.filter(in_ids("contact_id", chunk), until__gt=now).values_list(
+                "contact_id", flat=True
+            ):
+                if contact_id in candidate_set:
+                    facts.deferred_contacts.add(contact_id)
+                if account_of[contact_id]:
+                    facts.deferred_accounts.add(account_of[contact_id])
+            for row in (
+                Message.objects.filter(in_ids("contact_id", chunk), created_at__gte=since)
+                .values("contact_id")
+                .annotate(**counted)
+            ):
+                contact_id, account_id = row["contact_id"], account_of[row["contact_id"]]
+                if account_id and row["week"]:
+                    facts.account_week[account_id] = facts.account_week.get(account_id, 0) + row["week"]
+                if contact_id not in candidate_set:
+                    continue
+                facts.sent_week[contact_id], facts.sent_today[contact_id] = row["week"], row["day"]
+                facts.cooling.update((play_id, contact_id) for play_id in cooldowns if row[f"play_{play_id}"])
+        for chunk in _chunks(contact_ids):
             facts.agent_engaged.update(
                 Message.objects.filter(
-                    contact_id__in=chunk,
+                    in_ids("contact_id", chunk),
                     direction=Direction.OUTBOUND,
                     kind__in=[MessageKind.REPLY, MessageKind.MANUAL],
                     sent_by__isnull=False,
@@ -175,50 +223,18 @@ class _Facts:
                 ).values_list("contact_id", flat=True)
             )
             facts.touched_contacts.update(
-                _touches(now, policy).filter(contact_id__in=chunk).values_list("contact_id", flat=True)
+                _touches(now, policy).filter(in_ids("contact_id", chunk)).values_list("contact_id", flat=True)
             )
-            counts = (
-                Message.objects.filter(automated_sent, contact_id__in=chunk, created_at__gte=week_ago)
-                .values("contact_id")
-                .annotate(week=Count("pk"), day=Count("pk", filter=Q(created_at__gte=day_ago)))
-            )
-            for row in counts:
-                facts.sent_week[row["contact_id"]] = row["week"]
-                facts.sent_today[row["contact_id"]] = row["day"]
-            plays = {c.play_id for c in candidates if c.play_id and c.cooldown_days}
-            for play_id in plays:
-                cooldown = max(c.cooldown_days for c in candidates if c.play_id == play_id)
-                facts.cooling.update(
-                    (play_id, contact_id)
-                    for contact_id in Message.objects.filter(
-                        contact_id__in=chunk,
-                        source=play_source(play_id),
-                        created_at__gte=now - timedelta(days=cooldown),
-                    ).values_list("contact_id", flat=True)
-                )
         for chunk in _chunks(account_ids):
-            facts.deferred_accounts.update(
-                Deferral.objects.filter(until__gt=now, contact__account_id__in=chunk).values_list(
-                    "contact__account_id", flat=True
-                )
-            )
             facts.touched_accounts.update(
-                _touches(now, policy).filter(account_id__in=chunk).values_list("account_id", flat=True)
+                _touches(now, policy).filter(in_ids("account_id", chunk)).values_list("account_id", flat=True)
             )
             if policy.late_stage_deal_suppresses:
                 facts.late_stage_accounts.update(
                     Deal.objects.filter(
-                        account_id__in=chunk, stage__is_late=True, stage__is_closed=False
+                        in_ids("account_id", chunk), stage__is_late=True, stage__is_closed=False
                     ).values_list("account_id", flat=True)
                 )
-            for row in (
-                Message.objects.filter(
-                    automated_sent, contact__account_id__in=chunk, created_at__gte=week_ago
-                )
-                .values("contact__account_id")
-                .annotate(n=Count("pk"))
-            ):
-                facts.account_week[row["contact__account_id"]] = row["n"]
         return facts
 
     def account_of(self, candidate: Candidate) -> int | None:
@@ -271,7 +287,8 @@ class _Facts:
 
     def window_opens(self, contact_id: int, now: datetime) -> datetime:
         row = self.contacts[contact_id]
-        tz = resolve_timezone(row["timezone"], row["account__timezone"] or "", settings.SMS_DEFAULT_TIMEZONE)
+        account_timezone = self.account_timezones.get(row["account_id"], "") if row["account_id"] else ""
+        tz = resolve_timezone(row["timezone"], account_timezone or "", settings.SMS_DEFAULT_TIMEZONE)
         return next_send_time(now, tz, settings.SMS_QUIET_HOURS_START, settings.SMS_QUIET_HOURS_END)
 
 

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from crm import services as crm_services
@@ -297,6 +297,7 @@ _QUEUED_COLUMNS = (
     "status",
     "created_at",
     "status_updated_at",
+    "enqueued_at",
 )
 
 
@@ -334,11 +335,15 @@ def messages_queue_bulk(*, texts: Sequence[AutomatedText], source: str) -> list[
                 MessageStatus.QUEUED,
                 now,
                 now,
+                None if deferred else now,
             )
         )
     bulk.rows_insert(Message, _QUEUED_COLUMNS, rows)
     if due:
-        transaction.on_commit(lambda: enqueue_deliveries(due), robust=True)
+        # Marked as enqueued in the insert (an UPDATE of 10^4 fresh rows costs as much as the
+        # insert): should the process die between the commit and the enqueue, the sweeper takes
+        # them as a lost enqueue, after its stale_after.
+        transaction.on_commit(lambda: enqueue_deliveries(due, marked=True), robust=True)
     return ids
 
 
@@ -351,12 +356,14 @@ def enqueue_delivery(message_id: int) -> None:
 DELIVERY_BATCH = 50
 
 
-def enqueue_deliveries(message_ids: Sequence[int]) -> None:
+def enqueue_deliveries(message_ids: Sequence[int], *, marked: bool = False) -> None:
     """Put delivery tasks on the queue, DELIVERY_BATCH messages each. A broker failure is
-    logged, not raised: the messages stay queued and the outbox sweeper enqueues them."""
+    logged, not raised: the messages stay queued and the outbox sweeper enqueues them.
+    ``marked``: the caller set the messages' enqueued_at already (``messages_queue_bulk`` does,
+    in its insert); then only the ones whose enqueue failed are unmarked, for the sweeper."""
     from django_q.tasks import async_task
 
-    enqueued = []
+    enqueued, failed = [], []
     # One transaction: with the ORM broker the tasks and their bookkeeping commit together, and
     # the broker skips the close_old_connections() it does before each autocommit write (with
     # CONN_MAX_AGE=0 a reconnect per task). A savepoint per task keeps one failure contained.
@@ -370,14 +377,19 @@ def enqueue_deliveries(message_ids: Sequence[int]) -> None:
                     )
             except Exception:
                 logger.exception("Could not enqueue delivery of %s SMS; the outbox sweeper will", len(batch))
+                failed.extend(batch)
                 continue
             enqueued.extend(batch)
-        now = timezone.now()
-        chunk = max(1, bulk.max_query_params() - 10)
-        for start in range(0, len(enqueued), chunk):
-            Message.objects.filter(
-                pk__in=enqueued[start : start + chunk], status=MessageStatus.QUEUED
-            ).update(enqueued_at=now)
+        if marked and failed:
+            Message.objects.filter(bulk.in_ids("pk", failed)).update(enqueued_at=None)
+        elif enqueued and not marked:
+            # The status test inside the SET, not the WHERE: the rows are found by primary key
+            # whatever the planner believes about how many messages are queued.
+            Message.objects.filter(bulk.in_ids("pk", enqueued)).update(
+                enqueued_at=Case(
+                    When(status=MessageStatus.QUEUED, then=Value(timezone.now())), default=F("enqueued_at")
+                )
+            )
 
 
 # --- Delivery ---------------------------------------------------------------------------

@@ -1,0 +1,127 @@
+"""sms.bulk: multi-row inserts from tuples, id reservation and id-array filters (SQLite and PostgreSQL)."""
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from crm.models import Contact
+from plays.models import Enrollment
+from sms import bulk
+from sms.models import Direction, Message, MessageKind, MessageStatus
+from tests.factories import AccountFactory, ContactFactory
+from tests.plays.conftest import make_play
+
+pytestmark = pytest.mark.django_db
+
+
+def test_inserted_rows_get_every_other_column_as_a_model_would():
+    contact = ContactFactory()
+    now = timezone.now()
+    columns = ("contact_id", "direction", "kind", "body", "to_number", "status", "next_attempt_at")
+    row = (
+        contact.pk,
+        Direction.OUTBOUND,
+        MessageKind.AUTOMATED,
+        "Grüße, 5€ {x} 'q' \\ \"",
+        contact.phone,
+        "queued",
+        now,
+    )
+    bulk.rows_insert(Message, columns, [row, row])
+    written = list(Message.objects.filter(contact=contact))
+    assert len(written) == 2
+    reference = Message(contact=contact, body="x", to_number=contact.phone)
+    for message in written:
+        assert (message.body, message.next_attempt_at, message.status) == (
+            "Grüße, 5€ {x} 'q' \\ \"",
+            now,
+            "queued",
+        )
+        # Defaults as Model() gives them; auto_now_add set at insert.
+        assert (message.attempts, message.segments, message.encoding) == (0, 1, "GSM-7")
+        assert (message.provider_sid, message.idempotency_key, message.sent_by_id) == (None, None, None)
+        assert message.verify_before_send is reference.verify_before_send is False
+        assert message.from_number == reference.from_number == ""
+        assert abs((message.created_at - now).total_seconds()) < 60
+    # Found again by the ORM's own datetime comparisons (SQLite stores datetimes as text).
+    assert Message.objects.filter(next_attempt_at=now).count() == 2
+
+
+def test_conflicting_rows_are_skipped_and_only_inserted_rows_come_back():
+    play = make_play()
+    contacts = [ContactFactory() for _ in range(3)]
+    now = timezone.now()
+    Enrollment.objects.create(play=play, contact=contacts[0], occurrence="o", arm="treatment", outcome="sent")
+    columns = ("play_id", "contact_id", "occurrence", "arm", "outcome", "decided_at")
+    rows = [(play.pk, c.pk, "o", "control", "suppressed", now) for c in contacts]
+    inserted = bulk.rows_insert(Enrollment, columns, rows, ignore_conflicts=True, returning=("contact_id",))
+    assert sorted(inserted) == [(contacts[1].pk,), (contacts[2].pk,)]
+    assert Enrollment.objects.get(contact=contacts[0]).arm == "treatment"  # untouched
+    assert Enrollment.objects.filter(arm="control").count() == 2
+
+
+def test_many_rows_are_split_into_statements_under_the_parameter_limit(monkeypatch):
+    contact = ContactFactory()
+    monkeypatch.setattr(bulk, "PG_ROWS_PER_STATEMENT", 7)
+    monkeypatch.setattr(bulk, "max_query_params", lambda using="default": 999)
+    columns = ("contact_id", "direction", "body", "to_number", "status")
+    rows = [(contact.pk, Direction.OUTBOUND, f"text {n}", contact.phone, "queued") for n in range(100)]
+    with CaptureQueriesContext(connection) as captured:
+        bulk.rows_insert(Message, columns, rows)
+    inserts = [q["sql"] for q in captured if q["sql"].startswith("INSERT")]
+    if connection.vendor == "postgresql":
+        assert len(inserts) == 15  # one array per column, 7 rows each
+    else:
+        columns_per_row = inserts[0].split(")")[0].count(",") + 1
+        rows_per_statement = [sql.count("), (") + 1 for sql in inserts]
+        assert sum(rows_per_statement) == 100 and len(inserts) > 1
+        assert max(rows_per_statement) * columns_per_row <= 999
+    assert sorted(Message.objects.values_list("body", flat=True)) == sorted(f"text {n}" for n in range(100))
+
+
+def test_reserved_ids_are_never_handed_out_again():
+    contact = ContactFactory()
+    before = Message.objects.create(contact=contact, body="a", to_number="+1", status="queued")
+    with transaction.atomic():
+        reserved = bulk.ids_reserve(Message, 5)
+        assert len(set(reserved)) == 5 and min(reserved) > before.pk
+        # Rows inserted meanwhile without an id get others.
+        after = Message.objects.create(contact=contact, body="b", to_number="+1", status="queued")
+        assert after.pk not in reserved
+        bulk.rows_insert(
+            Message,
+            ("id", "contact_id", "body", "to_number", "status"),
+            [(pk, contact.pk, "r", "+1", "queued") for pk in reserved],
+        )
+    assert Message.objects.filter(pk__in=reserved, body="r").count() == 5
+    assert set(bulk.ids_reserve(Message, 3)).isdisjoint({*reserved, before.pk, after.pk})
+    assert Message.objects.create(contact=contact, body="c", to_number="+1", status="queued").pk > max(
+        reserved
+    )
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's AUTOINCREMENT counter")
+def test_sqlite_reservation_never_trails_the_largest_id_even_without_a_counter_row():
+    contact = ContactFactory()
+    message = Message.objects.create(contact=contact, body="a", to_number="+1", status="queued")
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM sqlite_sequence WHERE name = %s", [Message._meta.db_table])
+    assert bulk.ids_reserve(Message, 2) == [message.pk + 1, message.pk + 2]
+    Message.objects.create(pk=message.pk + 10, contact=contact, body="b", to_number="+1", status="queued")
+    with connection.cursor() as cursor:  # a counter set back by hand
+        cursor.execute("UPDATE sqlite_sequence SET seq = 1 WHERE name = %s", [Message._meta.db_table])
+    assert bulk.ids_reserve(Message, 1) == [message.pk + 11]
+
+
+def test_in_ids_takes_any_number_of_ids_as_one_parameter_and_follows_relations():
+    accounts = [AccountFactory() for _ in range(2)]
+    contacts = [ContactFactory(account=accounts[n % 2]) for n in range(4)]
+    many = [c.pk for c in contacts] + list(range(10**6, 10**6 + 5000))  # beyond SQLite's 999
+    found = set(Contact.objects.filter(bulk.in_ids("pk", many)).values_list("pk", flat=True))
+    assert found == {c.pk for c in contacts}
+    for contact in contacts:
+        Message.objects.create(contact=contact, body="x", to_number="+1", status=MessageStatus.QUEUED)
+    at_first = Message.objects.filter(bulk.in_ids("contact__account_id", [accounts[0].pk]))
+    assert set(at_first.values_list("contact_id", flat=True)) == {contacts[0].pk, contacts[2].pk}
+    assert not Contact.objects.filter(bulk.in_ids("pk", [])).exists()
