@@ -134,12 +134,9 @@ class ContactImporter(Importer):
             row.keys.append(f"phone:{values['phone']}")
         row.label = values.get("email") or values.get("phone") or values.get("external_id") or ""
         if not row.keys and not row.errors:
-            if texts.get("phone"):
-                row.errors.append(
-                    f"{row.warnings.pop()} The row has no email or external id to match on either."
-                    if row.warnings
-                    else "The row has no email, valid phone or external id to match on."
-                )
+            problem = row.context.get("phone_problem")
+            if problem:
+                row.errors.append(f"{problem} The row has no email or external id to match on either.")
             else:
                 row.errors.append("The row has no email, phone or external id to match on.")
 
@@ -158,6 +155,7 @@ class ContactImporter(Importer):
         row.values.update(phone_raw=phone.raw, phone=phone.e164, phone_valid=phone.valid)
         row.context["phone_timezone"] = phone.timezone
         if phone.problem:
+            row.context["phone_problem"] = phone.problem
             if phone.e164:
                 row.warnings.append(f"Phone {phone.problem} Kept, marked invalid.")
             else:
