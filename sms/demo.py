@@ -7,6 +7,7 @@ backdated so the inbox looks like a working day."""
 import random
 from datetime import UTC, date, datetime, timedelta
 
+from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
@@ -109,7 +110,54 @@ def seed(*, seed: int, today: date) -> dict[str, int]:
             hours_ago = 100 + index  # four days back always spans business hours: overdue
         _exchange(contact, sent, answer, index, _at(today, hours_ago))
         conversations += 1
-    return {"consent_events": ledger, "conversations": conversations}
+    taken = {c.pk for c in chosen}
+    answered = _answered_history([c for c in opted_in if c.pk not in taken], rng, today)
+    return {"consent_events": ledger, "conversations": conversations + answered}
+
+
+# Replies agents already answered over the past weeks, with how long each answer took: the
+# inbox's response times and reply-deadline attainment in analytics come from these.
+ANSWERED = [
+    ("help", "The export keeps timing out, can someone help?", "On it now: I've re-run it for you."),
+    ("meeting", "Could we set up a call next week?", "Sure! Tuesday 10am works, invite sent."),
+    ("pricing", "What would 20 more seats cost?", "Here's a quote for 20 seats at your current rate."),
+    ("positive", "Thanks, that did the trick!", "Great to hear, thanks for letting me know."),
+]
+ANSWERED_COUNT = 60
+
+
+def _answered_history(contacts: list[Contact], rng: random.Random, today: date) -> int:
+    conversations = 0
+    for index, contact in enumerate(contacts[:ANSWERED_COUNT]):
+        intent, question, answer = ANSWERED[index % len(ANSWERED)]
+        asked_at = _at(today, rng.uniform(24 * 8, 24 * 60))
+        # Most answers come within the hour; some wait for the next morning.
+        seconds = int(rng.lognormvariate(7.4, 1.0))
+        answered_at = asked_at + timedelta(seconds=seconds)
+        deadline_hours = settings.INBOX_SLA_HOURS.get(intent)
+        sla_met = None if deadline_hours is None else seconds <= deadline_hours * 3600
+        conversation = Conversation.objects.create(
+            contact=contact, status="closed", intent=intent, first_response_at=answered_at,
+            first_response_seconds=seconds, last_response_seconds=seconds, last_inbound_at=asked_at,
+            last_outbound_at=answered_at, resolved_at=answered_at,
+        )  # fmt: skip
+        inbound = Message(
+            contact=contact, conversation=conversation, direction=Direction.INBOUND, kind=MessageKind.INBOUND,
+            body=question, to_number="+15005550006", from_number=contact.phone, status=MessageStatus.RECEIVED,
+            provider="console", provider_sid=f"{SID_PREFIX}ain{index:05d}", intent=intent,
+            intent_confidence=0.9, status_updated_at=asked_at,
+        )  # fmt: skip
+        reply = Message(
+            contact=contact, conversation=conversation, direction=Direction.OUTBOUND, kind=MessageKind.REPLY,
+            body=answer, to_number=contact.phone, from_number="+15005550006", status=MessageStatus.DELIVERED,
+            provider="console", provider_sid=f"{SID_PREFIX}aout{index:05d}", response_seconds=seconds,
+            sla_met=sla_met, sent_at=answered_at, delivered_at=answered_at, status_updated_at=answered_at,
+        )  # fmt: skip
+        Message.objects.bulk_create([inbound, reply])
+        Message.objects.filter(pk=inbound.pk).update(created_at=asked_at)
+        Message.objects.filter(pk=reply.pk).update(created_at=answered_at)
+        conversations += 1
+    return conversations
 
 
 def _consent_ledger(contacts: list[Contact], rng: random.Random) -> int:
