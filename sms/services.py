@@ -398,7 +398,7 @@ def enqueue_deliveries(message_ids: Sequence[int], *, marked: bool = False) -> N
 @dataclass(frozen=True)
 class DeliveryOutcome:
     message_id: int
-    result: str  # sent | retry | failed | blocked | skipped | paced | deferred
+    result: str  # sent | retry | failed | blocked | skipped | paced | deferred | handed_on
 
 
 def _backoff(attempts: int) -> timedelta:
@@ -433,16 +433,27 @@ def pace_reserve(sender: str, segments: int, *, max_wait: float = 20.0, now=None
     return wait
 
 
-def _claim(message_id: int, now) -> bool:
-    return (
-        Message.objects.filter(pk=message_id, status=MessageStatus.QUEUED, next_attempt_at__lte=now).update(
+def _claim(message_ids: Sequence[int], now) -> list[int]:
+    """Claim the due queued messages among ``message_ids`` for this caller, in one statement for
+    the batch. Each row is claimed by exactly one caller: the rows are locked in id order and
+    the status is tested again after the lock (PostgreSQL; SQLite's IMMEDIATE transactions
+    serialise the whole claim). Returns the claimed ids."""
+    with transaction.atomic():
+        claimable = list(
+            Message.objects.select_for_update()
+            .filter(pk__in=list(message_ids), status=MessageStatus.QUEUED, next_attempt_at__lte=now)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        if not claimable:
+            return []
+        Message.objects.filter(pk__in=claimable, status=MessageStatus.QUEUED).update(
             status=MessageStatus.SENDING,
             attempts=F("attempts") + 1,
             claimed_at=now,
             status_updated_at=now,
         )
-        == 1
-    )
+    return claimable
 
 
 def _move(message: Message, status: str, **fields) -> bool:
@@ -464,46 +475,113 @@ def _release(message: Message, *, until: datetime, reason: str = "") -> None:
     _move(message, MessageStatus.QUEUED, **fields)
 
 
-def _refusal(message: Message, contact: Contact | None) -> SendRefused | None:
-    """Why this message may not go out right now, with the contact's current consent."""
-    if contact is None:
-        return SendRefused("no_contact", "The contact was deleted.")
-    try:
-        _check_consent(contact, message.kind)
-    except SendRefused as refused:
-        return refused
-    return None
+def _refusals(messages: Sequence[Message]) -> dict[int, SendRefused]:
+    """Why each of these messages may not go out right now, from their contacts' current
+    consent in the database: one set-based governance check for manual and automated texts,
+    the per-kind rules for replies and keyword confirmations."""
+    refused: dict[int, SendRefused] = {}
+    governed = [m for m in messages if m.contact is not None and m.kind in QUIET_HOURS_KINDS]
+    decisions = governance.decide(
+        [governance.Candidate(m.contact.pk, m.contact.account_id) for m in governed], automated=False
+    )
+    for message, decision in zip(governed, decisions, strict=True):
+        if decision.outcome == governance.SUPPRESSED:
+            refused[message.pk] = refusal(message.contact, decision.reason)
+    others = {m.pk for m in messages if m.contact is not None and m.kind not in QUIET_HOURS_KINDS}
+    consent = dict(
+        Contact.objects.filter(pk__in=[m.contact.pk for m in messages if m.pk in others]).values_list(
+            "pk", "sms_consent"
+        )
+    )
+    for message in messages:
+        if message.contact is None or (message.pk in others and message.contact.pk not in consent):
+            refused[message.pk] = SendRefused("no_contact", "The contact was deleted.")
+        elif message.pk in others:
+            message.contact.sms_consent = consent[message.contact.pk]
+            try:
+                _check_consent(message.contact, message.kind)
+            except SendRefused as refused_send:
+                refused[message.pk] = refused_send
+    return refused
+
+
+# A batch checks consent once before its first send, and again before any send that comes more
+# than this long after the last check (a slow provider) or after a wait for a pacing slot: a
+# STOP that arrived meanwhile blocks the send.
+CONSENT_RECHECK_SECONDS = 1.0
 
 
 def message_deliver(*, message_id: int) -> DeliveryOutcome:
     """Send one queued message. Safe to call any number of times from any number of workers:
     only the caller whose conditional update claims the row sends it."""
+    return messages_deliver(message_ids=[message_id])[0]
+
+
+def messages_deliver(*, message_ids: Sequence[int], deadline: float | None = None) -> list[DeliveryOutcome]:
+    """Send a batch of queued messages, one outcome per distinct id in order. The batch is
+    claimed, loaded and checked against consent in a few queries, then each message is sent
+    and recorded on its own (the same rules as one at a time: at most one worker sends a
+    message, consent is fresh, quiet hours and pacing apply). Messages not reached before
+    ``deadline`` (``time.monotonic()``) go back on the queue, enqueued again ('handed_on')."""
+    ids = list(dict.fromkeys(message_ids))
     now = timezone.now()
-    if not _claim(message_id, now):
-        return DeliveryOutcome(message_id, "skipped")
-    message = Message.objects.select_related("contact__account").get(pk=message_id)
-    contact = message.contact
-    if refused := _refusal(message, contact):
-        return _blocked(message, refused)
-    if message.kind in QUIET_HOURS_KINDS:
-        # Retries and backlogs come due at any hour: check the window again now.
-        opens = send_window_opens(contact, now)
-        if opens > now:
-            _release(message, until=opens, reason="quiet_hours")
-            return DeliveryOutcome(message_id, "deferred")
+    claimed = set(_claim(ids, now))
+    messages = Message.objects.select_related("contact__account").in_bulk(claimed) if claimed else {}
+    batch = [messages[pk] for pk in ids if pk in messages]
+    outcomes = {pk: DeliveryOutcome(pk, "skipped") for pk in ids if pk not in messages}
+    refused = _refusals(batch)
+    checked_at = time.monotonic()
     provider = get_provider()
-    wait = pace_reserve(provider.sender, message.segments)
-    if wait is None:
-        later = now + timedelta(seconds=max(1.0, message.segments / max(settings.SMS_SEGMENTS_PER_SECOND, 1)))
-        _release(message, until=later)
-        return DeliveryOutcome(message_id, "paced")
-    if wait > 0:
-        time.sleep(wait)
-    # Consent once more, fresh from the database, right before the provider: a STOP may have
-    # arrived while we waited for our slot.
-    contact.sms_consent = Contact.objects.values_list("sms_consent", flat=True).get(pk=contact.pk)
-    if refused := _refusal(message, contact):
-        return _blocked(message, refused)
+    for index, message in enumerate(batch):
+        if deadline is not None and time.monotonic() > deadline:
+            outcomes.update(_hand_on(batch[index:]))
+            break
+        if message.pk not in refused and message.kind in QUIET_HOURS_KINDS:
+            # Retries and backlogs come due at any hour: check the window again now.
+            current = timezone.now()
+            opens = send_window_opens(message.contact, current)
+            if opens > current:
+                _release(message, until=opens, reason="quiet_hours")
+                outcomes[message.pk] = DeliveryOutcome(message.pk, "deferred")
+                continue
+        wait = 0.0 if message.pk in refused else pace_reserve(provider.sender, message.segments)
+        if wait is None:
+            later = timezone.now() + timedelta(
+                seconds=max(1.0, message.segments / max(settings.SMS_SEGMENTS_PER_SECOND, 1))
+            )
+            _release(message, until=later)
+            outcomes[message.pk] = DeliveryOutcome(message.pk, "paced")
+            continue
+        if wait > 0:
+            time.sleep(wait)
+        if wait > 0 or time.monotonic() - checked_at > CONSENT_RECHECK_SECONDS:
+            # Fresh from the database right before the provider, for the rest of the batch.
+            rest = batch[index:]
+            for pending in rest:
+                refused.pop(pending.pk, None)
+            refused.update(_refusals(rest))
+            checked_at = time.monotonic()
+        if refused_send := refused.get(message.pk):
+            outcomes[message.pk] = _blocked(message, refused_send)
+            continue
+        outcomes[message.pk] = _send(message, provider)
+    return [outcomes[pk] for pk in ids]
+
+
+def _hand_on(messages: Sequence[Message]) -> dict[int, DeliveryOutcome]:
+    """Give claimed messages back to the queue, uncounted, and enqueue them again."""
+    ids = [m.pk for m in messages]
+    Message.objects.filter(pk__in=ids, status=MessageStatus.SENDING).update(
+        status=MessageStatus.QUEUED,
+        attempts=F("attempts") - 1,
+        enqueued_at=None,
+        status_updated_at=timezone.now(),
+    )
+    enqueue_deliveries(ids)
+    return {pk: DeliveryOutcome(pk, "handed_on") for pk in ids}
+
+
+def _send(message: Message, provider) -> DeliveryOutcome:
     try:
         result = None
         if message.verify_before_send:
@@ -516,36 +594,40 @@ def message_deliver(*, message_id: int) -> DeliveryOutcome:
             )
     except ProviderError as error:
         return _delivery_failed(message, error)
-    _sent(message, contact, provider.name, result)
-    return DeliveryOutcome(message_id, "sent")
+    _sent(message, message.contact, provider.name, result)
+    return DeliveryOutcome(message.pk, "sent")
 
 
 def _sent(message: Message, contact: Contact, provider_name: str, result) -> None:
+    """Record a send: the SID, the conversation and the timeline commit together (one commit
+    per text); should that fail, the sweeper finds the message in 'sending' and has it looked
+    up at the provider before any resend."""
     sent_at = timezone.now()
-    _move(message, MessageStatus.SENT, provider=provider_name, provider_sid=result.sid,
-          from_number=result.from_number, sent_at=sent_at, error_code="", error_message="",
-          verify_before_send=False)  # fmt: skip
-    Conversation.objects.filter(contact=contact).update(last_outbound_at=sent_at)
-    summary = message.body[:300]
-    data = {"message": message.pk, "segments": message.segments, "kind": message.kind}
-    if message.response_seconds is not None:
-        data["response_seconds"] = message.response_seconds
-        summary = f"Replied in {_duration(message.response_seconds)}: {message.body}"[:300]
-    crm_services.activity_record(
-        kind=ActivityKind.SMS_SENT,
-        contact=contact,
-        actor=message.sent_by,
-        occurred_at=sent_at,
-        summary=summary,
-        data=data,
-    )
-    # A status callback may have beaten us to the SID; apply what already arrived.
-    for status, error_code in StatusCallback.objects.filter(provider_sid=result.sid).values_list(
-        "status", "error_code"
-    ):
-        message_status_apply(
-            provider_sid=result.sid, provider_status=status, error_code=error_code, record=False
+    with transaction.atomic():
+        _move(message, MessageStatus.SENT, provider=provider_name, provider_sid=result.sid,
+              from_number=result.from_number, sent_at=sent_at, error_code="", error_message="",
+              verify_before_send=False)  # fmt: skip
+        Conversation.objects.filter(contact=contact).update(last_outbound_at=sent_at)
+        summary = message.body[:300]
+        data = {"message": message.pk, "segments": message.segments, "kind": message.kind}
+        if message.response_seconds is not None:
+            data["response_seconds"] = message.response_seconds
+            summary = f"Replied in {_duration(message.response_seconds)}: {message.body}"[:300]
+        crm_services.activity_record(
+            kind=ActivityKind.SMS_SENT,
+            contact=contact,
+            actor=message.sent_by,
+            occurred_at=sent_at,
+            summary=summary,
+            data=data,
         )
+        # A status callback may have beaten us to the SID; apply what already arrived.
+        for status, error_code in StatusCallback.objects.filter(provider_sid=result.sid).values_list(
+            "status", "error_code"
+        ):
+            message_status_apply(
+                provider_sid=result.sid, provider_status=status, error_code=error_code, record=False
+            )
 
 
 def _duration(seconds: int) -> str:

@@ -18,17 +18,12 @@ BATCH_TIME_BUDGET = 25.0
 
 
 def deliver_messages(message_ids: list[int]) -> dict[str, int]:
-    """Deliver a batch; each message is claimed on its own, so a repeated or overlapping batch
-    sends nothing twice. What the time budget leaves over goes back on the queue."""
+    """Deliver a batch; each message is claimed on its own row, so a repeated or overlapping
+    batch sends nothing twice. What the time budget leaves over goes back on the queue."""
     deadline = time.monotonic() + BATCH_TIME_BUDGET
     results: dict[str, int] = {}
-    for index, message_id in enumerate(message_ids):
-        if time.monotonic() > deadline:
-            services.enqueue_deliveries(message_ids[index:])
-            results["handed_on"] = len(message_ids) - index
-            break
-        outcome = services.message_deliver(message_id=message_id).result
-        results[outcome] = results.get(outcome, 0) + 1
+    for outcome in services.messages_deliver(message_ids=message_ids, deadline=deadline):
+        results[outcome.result] = results.get(outcome.result, 0) + 1
     return results
 
 

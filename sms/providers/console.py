@@ -13,6 +13,18 @@ CONSOLE_FROM = "+15005550006"  # Twilio's magic test number, never a real line
 class ConsoleProvider(Provider):
     name = "console"
 
+    def __init__(self):
+        self._broker = None
+
+    def _playback_broker(self):
+        # One broker per provider (a process has one provider): django-q's default is a new
+        # broker, and with Redis a new connection, for every task.
+        if self._broker is None:
+            from django_q.brokers import get_broker
+
+            self._broker = get_broker()
+        return self._broker
+
     @property
     def sender(self) -> str:
         return CONSOLE_FROM
@@ -22,7 +34,13 @@ class ConsoleProvider(Provider):
         logger.info("SMS to %s (%s): %s", to, sid, body)
         from django_q.tasks import async_task
 
-        async_task("sms.tasks.console_delivery_playback", sid, to, task_name=f"playback-{sid}")
+        async_task(
+            "sms.tasks.console_delivery_playback",
+            sid,
+            to,
+            task_name=f"playback-{sid}",
+            broker=self._playback_broker(),
+        )
         return SendResult(sid=sid, from_number=CONSOLE_FROM)
 
     def find_sent(self, *, to: str, body: str, since) -> SendResult | None:

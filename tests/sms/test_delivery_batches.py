@@ -1,0 +1,111 @@
+"""Batch delivery (bench scenario 2): a delivery task claims, loads and checks its batch in a
+fixed number of queries, and still sends each text at most once, to someone who has not said
+STOP."""
+
+import json
+import random
+import uuid
+from urllib.parse import parse_qs
+
+import pytest
+import responses
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from crm.models import SmsConsent
+from sms import services, tasks
+from sms.models import Message, MessageStatus
+from sms.providers import get_provider
+from sms.services import consent_record, message_send, messages_deliver
+from tests.factories import ContactFactory
+from tests.sms.conftest import MESSAGES_URL
+from tests.sms.test_delivery_race import run_workers
+
+
+def _sid(request):
+    return 201, {}, json.dumps({"sid": "SM" + uuid.uuid4().hex, "status": "accepted"})
+
+
+def _queue(count: int) -> list[int]:
+    contacts = [ContactFactory(sms_consent=SmsConsent.OPTED_IN) for _ in range(count)]
+    return [message_send(contact=contact, body=f"Text {i}").pk for i, contact in enumerate(contacts)]
+
+
+def _queries(ids) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        assert tasks.deliver_messages(ids) == {"sent": len(ids)}
+    return len(captured)
+
+
+@pytest.mark.django_db
+def test_a_batch_costs_a_fixed_number_of_queries_plus_one_write_per_text(twilio):
+    twilio.add_callback(responses.POST, MESSAGES_URL, callback=_sid, content_type="application/json")
+    small, large = _queries(_queue(2)), _queries(_queue(12))
+    # Per text: the move to 'sent', the conversation, the timeline entry and the check for an
+    # early status callback, in one transaction. One text at a time cost 11 queries and four
+    # commits per text (claim, load, consent twice, then three separate writes).
+    per_text = (large - small) / 10
+    assert per_text <= 6, (small, large)
+    assert Message.objects.filter(status=MessageStatus.SENT).count() == 14
+
+
+@pytest.mark.django_db
+def test_a_stop_during_a_slow_batch_blocks_the_texts_not_yet_sent(twilio, monkeypatch):
+    ids = _queue(3)
+    last = Message.objects.get(pk=ids[2]).contact
+
+    def slow_send(request):  # each send takes 2 s, and the last contact says STOP during the first
+        clock["now"] += 2.0
+        if len(twilio.calls) == 0:
+            consent_record(contact=last, action="opt_out", source="keyword", proof={"message": "STOP"})
+        return _sid(request)
+
+    clock = {"now": 0.0}
+    monkeypatch.setattr(services.time, "monotonic", lambda: clock["now"])
+    twilio.add_callback(responses.POST, MESSAGES_URL, callback=slow_send, content_type="application/json")
+    outcomes = [outcome.result for outcome in messages_deliver(message_ids=ids)]
+    assert outcomes == ["sent", "sent", "blocked"]
+    bodies = [parse_qs(call.request.body)["Body"][0] for call in twilio.calls]
+    assert bodies == ["Text 0", "Text 1"]
+    assert Message.objects.get(pk=ids[2]).status == MessageStatus.FAILED
+
+
+@pytest.mark.django_db
+def test_a_repeated_batch_sends_nothing_twice(twilio):
+    twilio.add_callback(responses.POST, MESSAGES_URL, callback=_sid, content_type="application/json")
+    ids = _queue(3)
+    assert tasks.deliver_messages(ids + ids[:1]) == {"sent": 3}
+    assert tasks.deliver_messages(ids) == {"skipped": 3}
+    assert len(twilio.calls) == 3
+
+
+@pytest.mark.django_db
+def test_the_console_provider_keeps_one_broker_for_its_playbacks(opted_in, monkeypatch):
+    from django_q import brokers
+
+    made = []
+    real = brokers.get_broker
+    monkeypatch.setattr(brokers, "get_broker", lambda *a, **k: made.append(1) or real(*a, **k))
+    provider = get_provider()
+    for number in ("+14155550101", "+14155550102", "+14155550103"):
+        provider.send(to=number, body="Hi", status_callback=None)
+    assert len(made) == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_racing_workers_with_overlapping_batches_send_each_text_once(twilio):
+    twilio.add_callback(responses.POST, MESSAGES_URL, callback=_sid, content_type="application/json")
+    contacts = [ContactFactory(sms_consent=SmsConsent.OPTED_IN) for _ in range(10)]
+    ids = [message_send(contact=contacts[i % 10], body=f"message {i}").pk for i in range(80)]
+
+    def drain(index):
+        order = ids[:]
+        random.Random(index).shuffle(order)
+        for start in range(0, len(order), 15):
+            messages_deliver(message_ids=order[start : start + 15])
+
+    run_workers(4, drain)
+    sent_bodies = [parse_qs(call.request.body)["Body"][0] for call in twilio.calls]
+    assert len(sent_bodies) == 80 and len(set(sent_bodies)) == 80
+    assert set(Message.objects.values_list("status", "attempts")) == {(MessageStatus.SENT, 1)}
