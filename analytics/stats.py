@@ -324,15 +324,15 @@ class MeanLift:
         return {**asdict(self), "significant": self.significant}
 
 
-def _welch(treatment: np.ndarray, control: np.ndarray, confidence: float):
-    """(ci_low, ci_high, p_value) by Welch's t with Welch-Satterthwaite df; None when both SDs are 0."""
-    var_t = treatment.var(ddof=1) / treatment.size
-    var_c = control.var(ddof=1) / control.size
-    se = math.sqrt(var_t + var_c)
+def _welch(n_t: int, mean_t: float, var_t: float, n_c: int, mean_c: float, var_c: float, confidence: float):
+    """(ci_low, ci_high, p_value) by Welch's t with Welch-Satterthwaite df, from each arm's size,
+    mean and sample variance; None when both variances are 0."""
+    se_t, se_c = var_t / n_t, var_c / n_c
+    se = math.sqrt(se_t + se_c)
     if se == 0:
         return None
-    df = (var_t + var_c) ** 2 / (var_t**2 / (treatment.size - 1) + var_c**2 / (control.size - 1))
-    difference = float(treatment.mean() - control.mean())
+    df = (se_t + se_c) ** 2 / (se_t**2 / (n_t - 1) + se_c**2 / (n_c - 1))
+    difference = mean_t - mean_c
     t_crit = float(sps.t.ppf(0.5 + confidence / 2, df))
     p_value = float(2 * sps.t.sf(abs(difference / se), df))
     return difference - t_crit * se, difference + t_crit * se, p_value
@@ -377,20 +377,66 @@ def mean_lift(
     is_bootstrap = method == "bootstrap"
     if is_bootstrap and _count(resamples, "resamples") < 100:
         raise ValueError("resamples must be at least 100 for a percentile interval")
-    treatment_mean = float(treatment.mean()) if treatment.size else None
-    control_mean = float(control.mean()) if control.size else None
+    bootstrap = None
+    if is_bootstrap and treatment.size >= 2 and control.size >= 2:
+        tail = (1 - confidence) / 2
+        low, high = np.quantile(_bootstrap_differences(treatment, control, resamples, seed), [tail, 1 - tail])
+        bootstrap = (float(low), float(high))
+    return _mean_lift(
+        _moments(treatment),
+        _moments(control),
+        confidence,
+        bootstrap_ci=bootstrap,
+        extra={
+            "ci_method": BOOTSTRAP if is_bootstrap else WELCH,
+            "resamples": resamples if is_bootstrap else None,
+            "seed": seed if is_bootstrap else None,
+        },
+    )
+
+
+def _moments(values: np.ndarray) -> tuple[int, float | None, float | None]:
+    """(n, mean, sample variance); the mean is None for no values, the variance for fewer than 2."""
+    n = int(values.size)
+    return n, float(values.mean()) if n else None, float(values.var(ddof=1)) if n >= 2 else None
+
+
+def mean_lift_from_sums(
+    n_t: int,
+    sum_t: float,
+    sum_sq_t: float,
+    n_c: int,
+    sum_c: float,
+    sum_sq_c: float,
+    confidence: float = DEFAULT_CONFIDENCE,
+) -> MeanLift:
+    """``mean_lift`` (Welch) from each arm's count, sum and sum of squares, so the values can
+    be aggregated in the database instead of being fetched row by row."""
+
+    def moments(n, total, squares):
+        n, total, squares = _count(n, "n"), float(total), float(squares)
+        mean = total / n if n else None
+        var = max((squares - n * mean * mean) / (n - 1), 0.0) if n >= 2 else None
+        return n, mean, var
+
+    return _mean_lift(moments(n_t, sum_t, sum_sq_t), moments(n_c, sum_c, sum_sq_c), _confidence(confidence))
+
+
+def _mean_lift(treatment, control, confidence: float, *, bootstrap_ci=None, extra=None) -> MeanLift:
+    (n_t, mean_t, var_t), (n_c, mean_c, var_c) = treatment, control
     base = {
-        "treatment_n": int(treatment.size),
-        "control_n": int(control.size),
-        "treatment_mean": treatment_mean,
-        "control_mean": control_mean,
+        "treatment_n": n_t,
+        "control_n": n_c,
+        "treatment_mean": mean_t,
+        "control_mean": mean_c,
         "confidence": confidence,
-        "ci_method": BOOTSTRAP if is_bootstrap else WELCH,
+        "ci_method": WELCH,
         "test_method": WELCH,
-        "resamples": resamples if is_bootstrap else None,
-        "seed": seed if is_bootstrap else None,
+        "resamples": None,
+        "seed": None,
+        **(extra or {}),
     }
-    short = [arm for arm, values in (("treatment", treatment), ("control", control)) if values.size < 2]
+    short = [arm for arm, n in (("treatment", n_t), ("control", n_c)) if n < 2]
     if short:
         return MeanLift(
             **base,
@@ -403,31 +449,21 @@ def mean_lift(
             required_n_per_arm=None,
             note=f"No comparison: the {' and '.join(short)} arm needs at least 2 values.",
         )
-    difference = treatment_mean - control_mean
-    pooled_sd = math.sqrt(
-        ((treatment.size - 1) * treatment.var(ddof=1) + (control.size - 1) * control.var(ddof=1))
-        / (treatment.size + control.size - 2)
-    )
-    notes = [] if control_mean else ["Relative lift is undefined: the control mean is 0."]
-    welch = _welch(treatment, control, confidence)
+    difference = mean_t - mean_c
+    pooled_sd = math.sqrt(((n_t - 1) * var_t + (n_c - 1) * var_c) / (n_t + n_c - 2))
+    notes = [] if mean_c else ["Relative lift is undefined: the control mean is 0."]
+    welch = _welch(n_t, mean_t, var_t, n_c, mean_c, var_c, confidence)
     if welch is None:
         ci_low = ci_high = p_value = None
         notes.append("Every value within each arm is identical: no interval or test is defined.")
-    elif is_bootstrap:
-        _low, _high, p_value = welch
-        tail = (1 - confidence) / 2
-        ci_low, ci_high = (
-            float(q)
-            for q in np.quantile(
-                _bootstrap_differences(treatment, control, resamples, seed), [tail, 1 - tail]
-            )
-        )
     else:
         ci_low, ci_high, p_value = welch
+        if bootstrap_ci is not None:
+            ci_low, ci_high = bootstrap_ci
     return MeanLift(
         **base,
         absolute_lift=difference,
-        relative_lift=difference / control_mean if control_mean else None,
+        relative_lift=difference / mean_c if mean_c else None,
         ci_low=ci_low,
         ci_high=ci_high,
         p_value=p_value,

@@ -9,7 +9,7 @@ import pytest
 from scipy import stats as sps
 
 from analytics import stats
-from analytics.metrics.lift import play_lift, plays_lift, welch_from_summary
+from analytics.metrics.lift import play_lift, plays_lift
 from analytics.scope import Scope
 from crm.models import RenewalStatus
 from plays.models import Arm, Enrollment, Outcome, Play
@@ -159,10 +159,11 @@ def test_zero_control_and_empty_play_do_not_divide_by_zero():
     assert result["outcomes"]["churned"]["note"]
 
 
-def test_welch_from_summary_matches_scipy_on_raw_values():
+def test_mean_lift_from_sums_matches_scipy_and_mean_lift_on_raw_values():
     rng = np.random.default_rng(7)
     t, c = rng.gamma(2, 30, 200), rng.gamma(2, 25, 150)
-    result = welch_from_summary(t.size, t.sum(), (t**2).sum(), c.size, c.sum(), (c**2).sum())
+    result = stats.mean_lift_from_sums(t.size, t.sum(), (t**2).sum(), c.size, c.sum(), (c**2).sum())
+    assert result.ci_low == pytest.approx(stats.mean_lift(t, c).ci_low, rel=1e-9)
     expected = sps.ttest_ind(t, c, equal_var=False)
     assert result.p_value == pytest.approx(expected.pvalue, rel=1e-6)
     assert result.ci_low == pytest.approx(expected.confidence_interval().low, rel=1e-6)
