@@ -40,6 +40,9 @@ class ConsoleProvider(Provider):
             to,
             task_name=f"playback-{sid}",
             broker=self._playback_broker(),
+            # Not kept in the task results: one per text would evict every other task's result
+            # from the save_limit window, and pruning it costs the monitor a scan per task.
+            save=False,
         )
         return SendResult(sid=sid, from_number=CONSOLE_FROM)
 

@@ -92,6 +92,16 @@ def test_the_console_provider_keeps_one_broker_for_its_playbacks(opted_in, monke
     assert len(made) == 1
 
 
+@pytest.mark.django_db
+def test_console_playbacks_stay_out_of_the_saved_task_results(opted_in, monkeypatch):
+    from django_q import tasks as q_tasks
+
+    queued = []
+    monkeypatch.setattr(q_tasks, "async_task", lambda func, *args, **kwargs: queued.append((func, kwargs)))
+    get_provider().send(to="+14155550101", body="Hi", status_callback=None)
+    assert queued[0][0] == "sms.tasks.console_delivery_playback" and queued[0][1]["save"] is False
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_racing_workers_with_overlapping_batches_send_each_text_once(twilio):
