@@ -1,12 +1,16 @@
-"""Small helpers every metric shares: JSON-ready numbers and safe ratios."""
+"""Small helpers every metric shares: JSON-ready numbers, safe ratios, and aggregating over a
+queryset as a derived table."""
 
-from decimal import ROUND_HALF_UP, Decimal
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Context, Decimal
 
-from django.db.models import DecimalField, Sum, Value
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.models import DecimalField, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0")
+_FLOAT_CONTEXT = Context(prec=15)  # what Django uses to read a float as a Decimal
 
 
 def money(value) -> str | None:
@@ -36,3 +40,62 @@ def sum_money(expression, **extra):
     """SUM that answers 0 (not NULL) over no rows, typed as money."""
     field = DecimalField(max_digits=20, decimal_places=4)
     return Coalesce(Sum(expression, output_field=field, **extra), Value(ZERO), output_field=field)
+
+
+# --- Aggregating over a queryset as a derived table -------------------------------------------
+# Django cannot SELECT FROM a subquery. Two metrics need it on large tables: aggregating over a
+# window function (a buyer's first order, computed in one pass instead of a lookup per order),
+# and computing a per-row subquery once (an enrollment's outcomes and window revenue) instead of
+# once per aggregate that uses it. The inner query is still built with the ORM.
+
+
+def derived_table(queryset: QuerySet) -> tuple[str, tuple]:
+    """The queryset's SQL and parameters, to place in a hand-written outer query."""
+    sql, params = queryset.query.sql_with_params()
+    return sql, tuple(params)
+
+
+def materialized(using: str = DEFAULT_DB_ALIAS) -> str:
+    """``MATERIALIZED`` where the database supports it: a CTE computed once, not inlined into
+    each reference (PostgreSQL 12+, SQLite 3.35+)."""
+    connection = connections[using]
+    if connection.vendor == "postgresql":
+        return "MATERIALIZED"
+    if connection.vendor == "sqlite":
+        import sqlite3
+
+        return "MATERIALIZED" if sqlite3.sqlite_version_info >= (3, 35) else ""
+    return ""
+
+
+def month_trunc_sql(column: str, using: str = DEFAULT_DB_ALIAS) -> tuple[str, tuple]:
+    """SQL truncating a timestamp column of a derived table to its month (UTC)."""
+    ops = connections[using].ops
+    return ops.datetime_trunc_sql("month", ops.quote_name(column), (), "UTC")
+
+
+def fetch(sql: str, params, using: str = DEFAULT_DB_ALIAS) -> list[tuple]:
+    with connections[using].cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def truncated_date(value) -> date | None:
+    """A truncated timestamp read by a raw cursor: a naive datetime (PostgreSQL) or text (SQLite)."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def money_sum(value) -> Decimal:
+    """A SUM over a money column read by a raw cursor, as the ORM reads it: SQLite sums decimals
+    as floats, which Django turns into a Decimal at 15 significant digits and 4 places."""
+    if value is None:
+        return ZERO
+    if isinstance(value, float):
+        return _FLOAT_CONTEXT.create_decimal_from_float(value).quantize(Decimal("0.0001"))
+    return Decimal(value)
