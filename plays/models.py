@@ -136,7 +136,8 @@ class Enrollment(models.Model):
     """One decision about one trigger occurrence for one contact: the exposure log that lift
     is measured on. Never decided twice (the unique key), never edited."""
 
-    play = models.ForeignKey(Play, on_delete=models.CASCADE, related_name="enrollments")
+    # Indexed as the first column of the unique key (and of both indexes below).
+    play = models.ForeignKey(Play, on_delete=models.CASCADE, related_name="enrollments", db_index=False)
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="enrollments")
     account = models.ForeignKey(
         Account, null=True, blank=True, on_delete=models.SET_NULL, related_name="enrollments"

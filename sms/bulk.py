@@ -2,14 +2,18 @@
 
 ``bulk_create`` builds a model instance per row and prepares every field of every instance;
 at 10^5 rows that is most of a play run. ``rows_insert`` writes plain tuples in multi-row
-INSERTs instead (constant columns prepared once), can skip rows that hit a unique constraint
-and return columns of the rows it did insert. ``ids_reserve`` takes primary keys before the
+INSERTs instead (SQLite: VALUES lists; PostgreSQL: one JSON parameter), can skip rows that hit
+a unique constraint and return columns of the rows it did insert. ``in_ids`` filters by a list
+of ids sent as one parameter. ``ids_reserve`` takes primary keys before the
 rows exist, so a row that points at them can be written first. SQLite and PostgreSQL."""
 
 import json
 import sqlite3
 from collections.abc import Collection, Iterable, Sequence
+from datetime import date, datetime, time
+from decimal import Decimal
 from functools import partial
+from uuid import UUID
 
 from django.db import NotSupportedError, connections, models, transaction
 from django.db.models import F, Lookup
@@ -37,7 +41,7 @@ _PLAIN_TYPES = frozenset(
         "FloatField",
     }
 )
-# Rows per statement on PostgreSQL: bounds one statement's arrays to a few megabytes.
+# Rows per statement on PostgreSQL: bounds one statement to a few megabytes.
 PG_ROWS_PER_STATEMENT = 5000
 
 
@@ -85,6 +89,57 @@ def _adapter(field: models.Field, connection):
     return partial(field.get_db_prep_save, connection=connection)
 
 
+def _memo(adapt):
+    """``adapt`` once per distinct value: a run's rows share their timestamps."""
+    cache = {}
+
+    def adapted(value):
+        try:
+            return cache[value]
+        except KeyError:
+            result = cache[value] = adapt(value)
+            return result
+        except TypeError:  # unhashable (a dict for a JSON column)
+            return adapt(value)
+
+    return adapted
+
+
+def _json_value(value):
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, UUID | Decimal):
+        return str(value)
+    raise TypeError(f"rows_insert cannot send {type(value).__name__} values to PostgreSQL")
+
+
+def _pg_statement(head: str, suffix: str, given: list, rest: list, constants: tuple, connection):
+    """PostgreSQL: the rows as one JSON parameter, columns cast from it. A statement of 10^4
+    placeholders (or of one array per column) costs the driver more, in Python, quoting value
+    by value, than the database spends on the insert; ``json.dumps`` runs in C. A column with
+    one value in every row (the run, the time) goes as a single parameter."""
+    types = [field.db_type(connection) for field in given]
+    rest_sql = "".join(f", %s::{field.db_type(connection)}" for field in rest)
+
+    def statement(pending: list[Sequence]) -> tuple[str, list]:
+        columns = list(zip(*pending, strict=True))
+        varying = [index for index, column in enumerate(columns) if column.count(column[0]) != len(column)]
+        position = {index: n for n, index in enumerate(varying)}
+        select, params = [], []
+        for index, field in enumerate(given):
+            if index in position:
+                select.append(f"(r->>{position[index]})::{types[index]}")
+            else:
+                select.append(f"%s::{types[index]}")
+                params.append(field.get_db_prep_save(columns[index][0], connection))
+        rows = [[row[index] for index in varying] for row in pending]
+        params += [*constants, json.dumps(rows, default=_json_value, ensure_ascii=False)]
+        sql = f"{head}SELECT {', '.join(select)}{rest_sql} FROM json_array_elements(%s::json) AS r {suffix}"  # noqa: S608
+        return sql, params
+
+    return statement, PG_ROWS_PER_STATEMENT
+
+
 def _default(field: models.Field, now):
     if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
         return now
@@ -118,7 +173,9 @@ def rows_insert(
         and not (field.has_db_default() and not field.has_default())
     ]
     constants = tuple(field.get_db_prep_save(_default(field, now), connection) for field in rest)
-    adapters = [(index, adapt) for index, field in enumerate(given) if (adapt := _adapter(field, connection))]
+    adapters = [
+        (index, _memo(adapt)) for index, field in enumerate(given) if (adapt := _adapter(field, connection))
+    ]
     fields = given + rest
     qn = connection.ops.quote_name
     on_conflict = OnConflict.IGNORE if ignore_conflicts else None
@@ -132,33 +189,8 @@ def rows_insert(
         f"({', '.join(qn(field.column) for field in fields)}) "
     )
     if connection.vendor == "postgresql":
-        # One array per column, whatever the number of rows: the statement stays a few hundred
-        # characters (a VALUES list of 10^4 placeholders costs the driver more than the insert).
-        # A column with one value in every row (the run, the time) goes as a single value:
-        # the driver quotes arrays element by element.
-        types = [field.db_type(connection) for field in fields]
-        per_statement = PG_ROWS_PER_STATEMENT
-
-        def statement(pending: list[Sequence]) -> tuple[str, list]:
-            columns = [list(column) for column in zip(*pending, strict=True)]
-            single = [column.count(column[0]) == len(column) for column in columns]
-            single[0] = False  # unnest() needs one array to give the number of rows
-            arrays = [index for index, one in enumerate(single) if not one]
-            select, params = [], []
-            for index, (column, one) in enumerate(zip(columns, single, strict=True)):
-                if one:
-                    select.append(f"%s::{types[index]}")
-                    params.append(column[0])
-                else:
-                    select.append(f"u.c{index}")
-            select += [f"%s::{db_type}" for db_type in types[len(given) :]]
-            params += constants
-            unnest = ", ".join(f"%s::{types[index]}[]" for index in arrays)
-            names = ", ".join(f"c{index}" for index in arrays)
-            params += [columns[index] for index in arrays]
-            sql = f"{head}SELECT {', '.join(select)} FROM unnest({unnest}) AS u({names}) {suffix}"  # noqa: S608
-            return sql, params
-
+        statement, per_statement = _pg_statement(head, suffix, given, rest, constants, connection)
+        adapters = []  # values go into a JSON document (see _json_value)
     else:
         placeholder = "(" + ", ".join(["%s"] * len(fields)) + ")"
         per_statement = max(1, min(500, max_query_params(using) // len(fields)))

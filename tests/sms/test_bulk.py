@@ -1,5 +1,7 @@
 """sms.bulk: multi-row inserts from tuples, id reservation and id-array filters (SQLite and PostgreSQL)."""
 
+from datetime import timedelta
+
 import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
@@ -15,29 +17,24 @@ from tests.plays.conftest import make_play
 pytestmark = pytest.mark.django_db
 
 
-def test_inserted_rows_get_every_other_column_as_a_model_would():
+@pytest.mark.parametrize("same", [True, False], ids=["every-row-alike", "rows-differ"])
+def test_inserted_rows_get_every_other_column_as_a_model_would(same):
     contact = ContactFactory()
     now = timezone.now()
+    later = now + timedelta(hours=9, microseconds=7)
     columns = ("contact_id", "direction", "kind", "body", "to_number", "status", "next_attempt_at")
-    row = (
-        contact.pk,
-        Direction.OUTBOUND,
-        MessageKind.AUTOMATED,
-        "Grüße, 5€ {x} 'q' \\ \"",
-        contact.phone,
-        "queued",
-        now,
-    )
-    bulk.rows_insert(Message, columns, [row, row])
-    written = list(Message.objects.filter(contact=contact))
-    assert len(written) == 2
+    bodies = ["Grüße, 5€ {x} 'q' \\ \"\n$1", "Grüße, 5€ {x} 'q' \\ \"\n$1" if same else "plain"]
+    times = [now, now if same else later]
+    rows = [
+        (contact.pk, Direction.OUTBOUND, MessageKind.AUTOMATED, body, contact.phone, "queued", at)
+        for body, at in zip(bodies, times, strict=True)
+    ]
+    bulk.rows_insert(Message, columns, rows)
+    written = list(Message.objects.filter(contact=contact).order_by("pk"))
+    assert [(m.body, m.next_attempt_at) for m in written] == list(zip(bodies, times, strict=True))
     reference = Message(contact=contact, body="x", to_number=contact.phone)
     for message in written:
-        assert (message.body, message.next_attempt_at, message.status) == (
-            "Grüße, 5€ {x} 'q' \\ \"",
-            now,
-            "queued",
-        )
+        assert (message.status, message.direction, message.kind) == ("queued", "outbound", "automated")
         # Defaults as Model() gives them; auto_now_add set at insert.
         assert (message.attempts, message.segments, message.encoding) == (0, 1, "GSM-7")
         assert (message.provider_sid, message.idempotency_key, message.sent_by_id) == (None, None, None)
@@ -45,7 +42,7 @@ def test_inserted_rows_get_every_other_column_as_a_model_would():
         assert message.from_number == reference.from_number == ""
         assert abs((message.created_at - now).total_seconds()) < 60
     # Found again by the ORM's own datetime comparisons (SQLite stores datetimes as text).
-    assert Message.objects.filter(next_attempt_at=now).count() == 2
+    assert Message.objects.filter(next_attempt_at=now).count() == (2 if same else 1)
 
 
 def test_conflicting_rows_are_skipped_and_only_inserted_rows_come_back():
