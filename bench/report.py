@@ -154,6 +154,9 @@ def markdown(results: dict) -> str:
             for label, entry in profile["phases"].items():
                 lines.append(f"| {label.strip()} | {entry['seconds']:.2f} s | {entry['calls']:,} |")
             lines.append("")
+    from bench.scenarios import analytics
+
+    lines += analytics.markdown(results["runs"])
     problems = [
         (run.get("db"), run.get("contacts"), p) for run in results["runs"] for p in run.get("problems", [])
     ]

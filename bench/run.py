@@ -5,6 +5,7 @@ under bench/out/ or a throwaway PostgreSQL database ``lcrm_bench_<pid>`` (create
 dropped here). Results go to bench/out/results.json and bench/out/results.md."""
 
 import argparse
+import importlib
 import json
 import os
 import shlex
@@ -14,11 +15,13 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import machine, report
+from bench import isolated, machine, report
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 SCENARIOS = ("plays", "imports")
+# Scenarios run as their own worker module through bench.isolated (issue 8, scenarios 4-5).
+MODULE_SCENARIOS = {"analytics": "bench.scenarios.analytics"}
 
 
 def _scales(value: str) -> list[int]:
@@ -40,9 +43,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=3, help="repetitions per measurement (default 3)")
     parser.add_argument(
         "--scenario",
-        choices=(*SCENARIOS, "all"),
+        choices=(*SCENARIOS, *MODULE_SCENARIOS, "all"),
         default="all",
-        help="'all' is plays; imports (CSV import, --contacts = rows) runs only when named",
+        help="'all' is plays and analytics; imports (CSV import, --contacts = rows) runs only when named",
     )
     parser.add_argument(
         "--window-share",
@@ -66,6 +69,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--keep-db", action="store_true", help="keep the SQLite files (PostgreSQL is always dropped)"
     )
+    parser.add_argument(
+        "--timeout", type=float, default=900, help="seconds a scenario 4-5 worker may take (default 900)"
+    )
+    for module in MODULE_SCENARIOS.values():
+        importlib.import_module(module).add_arguments(parser)
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
@@ -156,7 +164,10 @@ def main(argv=None) -> int:
         return imports.main(args)
     databases = ["sqlite", "postgres"] if args.db == "both" else [args.db]
     started_at = datetime.now(UTC)
-    runs = [run_one(args, db, contacts) for db in databases for contacts in args.contacts]
+    runs = []
+    if args.scenario in ("plays", "all"):
+        runs = [run_one(args, db, contacts) for db in databases for contacts in args.contacts]
+    runs += isolated.run_scenarios(args, databases, MODULE_SCENARIOS)
     report.extrapolate_baselines(runs)
     results = {
         "started_at": started_at.isoformat(timespec="seconds"),
