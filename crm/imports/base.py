@@ -549,7 +549,3 @@ def user_lookup() -> dict[str, Any]:
             if key:
                 users.setdefault(key.strip().lower(), user)
     return users
-
-
-def changed_fields(instance, values: dict[str, Any]) -> list[str]:
-    return [name for name, value in values.items() if getattr(instance, name) != value]
