@@ -101,6 +101,8 @@ def run_scenarios(args, databases: list[str], modules: dict[str, str]) -> list[d
             continue
         scenario = importlib.import_module(module)
         for db in databases:
+            if db not in getattr(scenario, "DATABASES", (db,)):
+                continue  # e.g. scenarios 2-3 are defined on PostgreSQL
             for label, options in scenario.worker_runs(args):
                 print(f"== {name} on {db}, {label}", flush=True)
                 runs.append(

@@ -157,6 +157,10 @@ def markdown(results: dict) -> str:
     from bench.scenarios import analytics
 
     lines += analytics.markdown(results["runs"])
+    from bench.scenarios import outbox, webhooks
+
+    lines += outbox.markdown(results["runs"])
+    lines += webhooks.markdown(results["runs"])
     problems = [
         (run.get("db"), run.get("contacts"), p) for run in results["runs"] for p in run.get("problems", [])
     ]

@@ -21,7 +21,11 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 SCENARIOS = ("plays", "imports")
 # Scenarios run as their own worker module through bench.isolated (issue 8, scenarios 4-5).
-MODULE_SCENARIOS = {"analytics": "bench.scenarios.analytics"}
+MODULE_SCENARIOS = {
+    "analytics": "bench.scenarios.analytics",
+    "outbox": "bench.scenarios.outbox",  # scenario 2 (PostgreSQL only)
+    "webhooks": "bench.scenarios.webhooks",  # scenario 3 (PostgreSQL only)
+}
 
 
 def _scales(value: str) -> list[int]:
