@@ -238,10 +238,12 @@ def _decided_before(play: Play, contact_ids: set[int]) -> set[tuple[int, str]]:
         with connection.cursor() as cursor:
             cursor.execute(sql, [list(contact_ids), play.pk])
             return set(cursor.fetchall())
+    # Unordered: sorted by decided_at (the model's default), SQLite walks the (play, decided_at)
+    # index through all of the play's rows.
     return set(
-        Enrollment.objects.filter(bulk.in_ids("contact_id", contact_ids), play=play).values_list(
-            "contact_id", "occurrence"
-        )
+        Enrollment.objects.filter(bulk.in_ids("contact_id", contact_ids), play=play)
+        .order_by()
+        .values_list("contact_id", "occurrence")
     )
 
 
@@ -255,16 +257,18 @@ def _render(play: Play, sending: list[_Decided], *, now, dry_run: bool, owners: 
         return
     people = {
         row[0]: row
-        for row in Contact.objects.filter(
-            bulk.in_ids("pk", {item.contact_id for item in sending})
-        ).values_list("pk", "first_name", "last_name", "phone", "account_id", "owner_id")
+        for row in Contact.objects.filter(bulk.in_ids("pk", {item.contact_id for item in sending}))
+        .order_by()
+        .values_list("pk", "first_name", "last_name", "phone", "account_id", "owner_id")
     }
     # Accounts on their own: joined to 2,000 contacts, PostgreSQL would scan every account.
     accounts = {
         pk: (name, owner_id)
         for pk, name, owner_id in Account.objects.filter(
             bulk.in_ids("pk", {row[4] for row in people.values()} - {None})
-        ).values_list("pk", "name", "owner_id")
+        )
+        .order_by()
+        .values_list("pk", "name", "owner_id")
     }
     missing = (
         {accounts.get(row[4], ("", None))[1] or row[5] for row in people.values()} - set(owners) - {None}

@@ -147,18 +147,22 @@ class _Facts:
     def load(cls, contact_ids, candidates, *, now, policy: Policy, automated: bool) -> "_Facts":
         """Each query reads one table by an indexed id list (contacts, accounts, their members),
         never a join that the planner may answer by scanning a whole table once the batch is
-        large: a run asks once per batch, so such a scan would make the run quadratic."""
+        large: a run asks once per batch, so such a scan would make the run quadratic. No
+        default ordering either (``order_by()``): nothing reads these in order, and a sort can
+        steer SQLite to the index that matches it instead of the one that matches the filter."""
         facts = cls()
         facts.policy = policy
         for chunk in _chunks(contact_ids):
-            for row in Contact.objects.filter(in_ids("pk", chunk)).values(
-                "pk", "phone", "sms_consent", "timezone", "account_id", "attributes"
+            for row in (
+                Contact.objects.filter(in_ids("pk", chunk))
+                .order_by()
+                .values("pk", "phone", "sms_consent", "timezone", "account_id", "attributes")
             ):
                 facts.contacts[row["pk"]] = row
         account_ids = sorted({row["account_id"] for row in facts.contacts.values() if row["account_id"]})
         for chunk in _chunks(account_ids):
             facts.account_timezones.update(
-                Account.objects.filter(in_ids("pk", chunk)).values_list("pk", "timezone")
+                Account.objects.filter(in_ids("pk", chunk)).order_by().values_list("pk", "timezone")
             )
         if not automated:
             return facts
@@ -166,7 +170,7 @@ class _Facts:
         account_of = {contact_id: row["account_id"] for contact_id, row in facts.contacts.items()}
         for chunk in _chunks(account_ids):
             account_of.update(
-                Contact.objects.filter(in_ids("account_id", chunk)).values_list("pk", "account_id")
+                Contact.objects.filter(in_ids("account_id", chunk)).order_by().values_list("pk", "account_id")
             )
         people = sorted(account_of)
         candidate_set = set(contact_ids)
@@ -192,8 +196,10 @@ class _Facts:
                 "pk", filter=Q(source=play_source(play_id), created_at__gte=now - timedelta(days=days))
             )
         for chunk in _chunks(people):
-            for contact_id in Deferral.objects.filter(in_ids("contact_id", chunk), until__gt=now).values_list(
-                "contact_id", flat=True
+            for contact_id in (
+                Deferral.objects.filter(in_ids("contact_id", chunk), until__gt=now)
+                .order_by()
+                .values_list("contact_id", flat=True)
             ):
                 if contact_id in candidate_set:
                     facts.deferred_contacts.add(contact_id)
@@ -220,20 +226,30 @@ class _Facts:
                     sent_by__isnull=False,
                     created_at__gte=now - timedelta(hours=policy.agent_reply_hours),
                     conversation__status="open",
-                ).values_list("contact_id", flat=True)
+                )
+                .order_by()
+                .values_list("contact_id", flat=True)
             )
             facts.touched_contacts.update(
-                _touches(now, policy).filter(in_ids("contact_id", chunk)).values_list("contact_id", flat=True)
+                _touches(now, policy)
+                .filter(in_ids("contact_id", chunk))
+                .order_by()
+                .values_list("contact_id", flat=True)
             )
         for chunk in _chunks(account_ids):
             facts.touched_accounts.update(
-                _touches(now, policy).filter(in_ids("account_id", chunk)).values_list("account_id", flat=True)
+                _touches(now, policy)
+                .filter(in_ids("account_id", chunk))
+                .order_by()
+                .values_list("account_id", flat=True)
             )
             if policy.late_stage_deal_suppresses:
                 facts.late_stage_accounts.update(
                     Deal.objects.filter(
                         in_ids("account_id", chunk), stage__is_late=True, stage__is_closed=False
-                    ).values_list("account_id", flat=True)
+                    )
+                    .order_by()
+                    .values_list("account_id", flat=True)
                 )
         return facts
 

@@ -361,35 +361,61 @@ def enqueue_deliveries(message_ids: Sequence[int], *, marked: bool = False) -> N
     logged, not raised: the messages stay queued and the outbox sweeper enqueues them.
     ``marked``: the caller set the messages' enqueued_at already (``messages_queue_bulk`` does,
     in its insert); then only the ones whose enqueue failed are unmarked, for the sweeper."""
+    from django_q.brokers import get_broker
+    from django_q.brokers.orm import ORM
+    from django_q.conf import Conf
+
+    batches = [
+        list(message_ids[start : start + DELIVERY_BATCH])
+        for start in range(0, len(message_ids), DELIVERY_BATCH)
+    ]
+    if isinstance(get_broker(), ORM):
+        # The tasks are rows in the database: all of them and their bookkeeping in one
+        # transaction (one commit, not one per task), and the broker skips the
+        # close_old_connections() it does before each autocommit write (with CONN_MAX_AGE=0, a
+        # reconnect per task). A failure here is the database's: nothing was enqueued.
+        try:
+            with transaction.atomic(using=Conf.ORM):
+                for batch in batches:
+                    _enqueue_delivery_task(batch)
+                if not marked:
+                    _mark_enqueued(message_ids)
+        except Exception:
+            logger.exception(
+                "Could not enqueue delivery of %s SMS; the outbox sweeper will", len(message_ids)
+            )
+            if marked:
+                Message.objects.filter(bulk.in_ids("pk", message_ids)).update(enqueued_at=None)
+        return
+    enqueued, failed = [], []
+    for batch in batches:
+        try:
+            _enqueue_delivery_task(batch)
+        except Exception:
+            logger.exception("Could not enqueue delivery of %s SMS; the outbox sweeper will", len(batch))
+            failed.extend(batch)
+        else:
+            enqueued.extend(batch)
+    if marked and failed:
+        Message.objects.filter(bulk.in_ids("pk", failed)).update(enqueued_at=None)
+    elif enqueued and not marked:
+        _mark_enqueued(enqueued)
+
+
+def _mark_enqueued(message_ids: Sequence[int]) -> None:
+    # The status test inside the SET, not the WHERE: the rows are found by primary key whatever
+    # the planner believes about how many messages are queued.
+    Message.objects.filter(bulk.in_ids("pk", message_ids)).update(
+        enqueued_at=Case(
+            When(status=MessageStatus.QUEUED, then=Value(timezone.now())), default=F("enqueued_at")
+        )
+    )
+
+
+def _enqueue_delivery_task(batch: list[int]) -> None:
     from django_q.tasks import async_task
 
-    enqueued, failed = [], []
-    # One transaction: with the ORM broker the tasks and their bookkeeping commit together, and
-    # the broker skips the close_old_connections() it does before each autocommit write (with
-    # CONN_MAX_AGE=0 a reconnect per task). A savepoint per task keeps one failure contained.
-    with transaction.atomic():
-        for start in range(0, len(message_ids), DELIVERY_BATCH):
-            batch = list(message_ids[start : start + DELIVERY_BATCH])
-            try:
-                with transaction.atomic():
-                    async_task(
-                        "sms.tasks.deliver_messages", batch, task_name=f"deliver-{batch[0]}-{len(batch)}"
-                    )
-            except Exception:
-                logger.exception("Could not enqueue delivery of %s SMS; the outbox sweeper will", len(batch))
-                failed.extend(batch)
-                continue
-            enqueued.extend(batch)
-        if marked and failed:
-            Message.objects.filter(bulk.in_ids("pk", failed)).update(enqueued_at=None)
-        elif enqueued and not marked:
-            # The status test inside the SET, not the WHERE: the rows are found by primary key
-            # whatever the planner believes about how many messages are queued.
-            Message.objects.filter(bulk.in_ids("pk", enqueued)).update(
-                enqueued_at=Case(
-                    When(status=MessageStatus.QUEUED, then=Value(timezone.now())), default=F("enqueued_at")
-                )
-            )
+    async_task("sms.tasks.deliver_messages", batch, task_name=f"deliver-{batch[0]}-{len(batch)}")
 
 
 # --- Delivery ---------------------------------------------------------------------------

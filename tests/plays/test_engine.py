@@ -292,10 +292,17 @@ def test_an_occurrence_another_run_decided_meanwhile_is_not_texted_again(monkeyp
     assert Message.objects.filter(source=f"play:{play.pk}").count() == 1
 
 
+@pytest.mark.parametrize("broker", ["orm", "redis"])
 def test_texts_due_now_are_handed_to_the_broker_and_a_failed_enqueue_is_left_to_the_sweeper(
-    django_capture_on_commit_callbacks,
+    django_capture_on_commit_callbacks, broker
 ):
+    """With the ORM broker the delivery tasks are written in one transaction, so one failure
+    enqueues nothing; with another broker each task stands alone. Either way the texts left
+    without a task are unmarked, so the outbox sweeper enqueues them at its next pass."""
     from unittest import mock
+
+    from django_q.brokers import get_broker
+    from django_q.models import OrmQ
 
     from sms.services import DELIVERY_BATCH
 
@@ -303,17 +310,48 @@ def test_texts_due_now_are_handed_to_the_broker_and_a_failed_enqueue_is_left_to_
     renewing_account(contacts=DELIVERY_BATCH + 5)
     calls = []
 
-    def broker(func, message_ids, **kwargs):
+    def enqueue(func, message_ids, **kwargs):
         calls.append(list(message_ids))
         if len(calls) == 2:
             raise ConnectionError("broker down")
+        return real_async_task(func, message_ids, **kwargs)
 
+    from django_q.tasks import async_task as real_async_task
+
+    other_broker = mock.patch("django_q.brokers.get_broker", return_value=object())
     with (
-        mock.patch("django_q.tasks.async_task", side_effect=broker),
+        mock.patch("django_q.tasks.async_task", side_effect=enqueue),
+        other_broker if broker == "redis" else mock.patch("django_q.brokers.get_broker", get_broker),
         django_capture_on_commit_callbacks(execute=True),
     ):
         play_run(play)
     assert [len(batch) for batch in calls] == [DELIVERY_BATCH, 5]
     texts = Message.objects.filter(source=f"play:{play.pk}")
-    assert set(texts.filter(enqueued_at__isnull=False).values_list("pk", flat=True)) == set(calls[0])
-    assert set(texts.filter(enqueued_at__isnull=True).values_list("pk", flat=True)) == set(calls[1])
+    marked = set(texts.filter(enqueued_at__isnull=False).values_list("pk", flat=True))
+    if broker == "orm":
+        assert not marked and not OrmQ.objects.exists()  # the first task was rolled back with the second
+    else:
+        assert marked == set(calls[0]) and OrmQ.objects.count() == 1
+    assert (
+        set(texts.filter(enqueued_at__isnull=True).values_list("pk", flat=True))
+        == set(texts.values_list("pk", flat=True)) - marked
+    )
+
+
+def test_a_run_hands_its_texts_to_the_orm_broker_in_one_transaction(django_capture_on_commit_callbacks):
+    from django_q.models import OrmQ
+
+    from sms.services import DELIVERY_BATCH
+
+    play = make_play()
+    renewing_account(contacts=DELIVERY_BATCH * 2 + 1)
+    with CaptureQueriesContext(connection) as captured, django_capture_on_commit_callbacks(execute=True):
+        play_run(play)
+    texts = Message.objects.filter(source=f"play:{play.pk}")
+    assert texts.count() == DELIVERY_BATCH * 2 + 1 == texts.filter(enqueued_at__isnull=False).count()
+    assert OrmQ.objects.count() == 3
+    statements = [q["sql"] for q in captured]
+    # Inside the test's transaction each atomic block is a savepoint: the batch's write and the
+    # enqueue, not one per task.
+    assert len([sql for sql in statements if sql.startswith("SAVEPOINT")]) == 2
+    assert not [sql for sql in statements if sql.startswith('UPDATE "sms_message"')]
