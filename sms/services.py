@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
@@ -369,28 +369,31 @@ def enqueue_deliveries(message_ids: Sequence[int], *, marked: bool = False) -> N
         list(message_ids[start : start + DELIVERY_BATCH])
         for start in range(0, len(message_ids), DELIVERY_BATCH)
     ]
-    if isinstance(get_broker(), ORM):
-        # The tasks are rows in the database: all of them and their bookkeeping in one
-        # transaction (one commit, not one per task), and the broker skips the
-        # close_old_connections() it does before each autocommit write (with CONN_MAX_AGE=0, a
-        # reconnect per task). A failure here is the database's: nothing was enqueued.
-        try:
-            with transaction.atomic(using=Conf.ORM):
+    # One broker for all the tasks, made inside a transaction: made in autocommit the ORM broker
+    # first runs close_old_connections(), which with CONN_MAX_AGE=0 closes the connection (and
+    # on SQLite checkpoints the WAL file), every time. With the ORM broker the tasks are rows in
+    # the database: all of them and their bookkeeping in that one transaction (one commit, not
+    # one per task); a failure there is the database's, and nothing was enqueued.
+    try:
+        with transaction.atomic(using=Conf.ORM or DEFAULT_DB_ALIAS):
+            broker = get_broker()
+            in_database = isinstance(broker, ORM)
+            if in_database:
                 for batch in batches:
-                    _enqueue_delivery_task(batch)
+                    _enqueue_delivery_task(batch, broker)
                 if not marked:
                     _mark_enqueued(message_ids)
-        except Exception:
-            logger.exception(
-                "Could not enqueue delivery of %s SMS; the outbox sweeper will", len(message_ids)
-            )
-            if marked:
-                Message.objects.filter(bulk.in_ids("pk", message_ids)).update(enqueued_at=None)
+    except Exception:
+        logger.exception("Could not enqueue delivery of %s SMS; the outbox sweeper will", len(message_ids))
+        if marked:
+            Message.objects.filter(bulk.in_ids("pk", message_ids)).update(enqueued_at=None)
+        return
+    if in_database:
         return
     enqueued, failed = [], []
     for batch in batches:
         try:
-            _enqueue_delivery_task(batch)
+            _enqueue_delivery_task(batch, broker)
         except Exception:
             logger.exception("Could not enqueue delivery of %s SMS; the outbox sweeper will", len(batch))
             failed.extend(batch)
@@ -412,10 +415,12 @@ def _mark_enqueued(message_ids: Sequence[int]) -> None:
     )
 
 
-def _enqueue_delivery_task(batch: list[int]) -> None:
+def _enqueue_delivery_task(batch: list[int], broker) -> None:
     from django_q.tasks import async_task
 
-    async_task("sms.tasks.deliver_messages", batch, task_name=f"deliver-{batch[0]}-{len(batch)}")
+    async_task(
+        "sms.tasks.deliver_messages", batch, task_name=f"deliver-{batch[0]}-{len(batch)}", broker=broker
+    )
 
 
 # --- Delivery ---------------------------------------------------------------------------
