@@ -211,6 +211,9 @@ class Contact(TimestampedModel):
         constraints = [
             models.UniqueConstraint(Lower("email"), name="crm_contact_email_ci_unique"),
         ]
+        # The lists' order: a page of 50 is read from the index instead of sorting every
+        # contact (90 ms at 100,000 contacts, bench scenario 5).
+        indexes = [models.Index(fields=["last_name", "first_name", "id"], name="crm_contact_name_order")]
 
     def __str__(self) -> str:
         return self.full_name or self.email or self.phone or f"Contact {self.pk}"
