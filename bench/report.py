@@ -161,6 +161,9 @@ def markdown(results: dict) -> str:
 
     lines += outbox.markdown(results["runs"])
     lines += webhooks.markdown(results["runs"])
+    from bench.scenarios import pages
+
+    lines += pages.markdown(results["runs"])
     problems = [
         (run.get("db"), run.get("contacts"), p) for run in results["runs"] for p in run.get("problems", [])
     ]

@@ -25,6 +25,7 @@ MODULE_SCENARIOS = {
     "analytics": "bench.scenarios.analytics",
     "outbox": "bench.scenarios.outbox",  # scenario 2 (PostgreSQL only)
     "webhooks": "bench.scenarios.webhooks",  # scenario 3 (PostgreSQL only)
+    "pages": "bench.scenarios.pages",  # scenario 5
 }
 
 
@@ -49,7 +50,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--scenario",
         choices=(*SCENARIOS, *MODULE_SCENARIOS, "all"),
         default="all",
-        help="'all' is plays and analytics; imports (CSV import, --contacts = rows) runs only when named",
+        help="'all' is plays and the module scenarios; imports (CSV import, --contacts = rows) "
+        "runs only when named",
     )
     parser.add_argument(
         "--window-share",
