@@ -5,7 +5,7 @@ Every figure comes from a handful of GROUP BY queries whose rows are (cohort, mo
 the triangle is assembled from those aggregates, never from order or account rows."""
 
 from collections import defaultdict
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from django.db import connections
@@ -13,6 +13,7 @@ from django.db.models import Count, F, Window
 from django.db.models.functions import FirstValue, Lag, TruncMonth
 
 from analytics.metrics.common import (
+    TruncMonthUTC,
     dec,
     derived_table,
     fetch,
@@ -51,13 +52,11 @@ def _signup_cohorts(scope: Scope, months: int) -> tuple[list[dict], dict]:
     accounts = scope.segment(Account.objects.all(), prefix="").filter(
         signed_up_at__gte=scope.start_at, signed_up_at__lt=scope.end_at
     )
-    cohort_of_account = TruncMonth("account__signed_up_at", tzinfo=UTC)
+    cohort_of_account = TruncMonthUTC("account__signed_up_at")
     sizes: dict[date, int] = defaultdict(int)
     churned: dict[date, dict[int, int]] = defaultdict(lambda: defaultdict(int))
     for row in (
-        accounts.values(
-            cohort=TruncMonth("signed_up_at", tzinfo=UTC), churn=TruncMonth("churned_at", tzinfo=UTC)
-        )
+        accounts.values(cohort=TruncMonthUTC("signed_up_at"), churn=TruncMonthUTC("churned_at"))
         .annotate(n=Count("id"))
         .order_by()
     ):
@@ -70,7 +69,7 @@ def _signup_cohorts(scope: Scope, months: int) -> tuple[list[dict], dict]:
     in_cohort = {"account__in": accounts.values("id")}
     for row in (
         Order.objects.filter(**in_cohort)
-        .values(cohort=cohort_of_account, month=TruncMonth("ordered_at", tzinfo=UTC))
+        .values(cohort=cohort_of_account, month=TruncMonthUTC("ordered_at"))
         .annotate(amount=sum_money("amount"))
         .order_by()
     ):
@@ -86,7 +85,7 @@ def _signup_cohorts(scope: Scope, months: int) -> tuple[list[dict], dict]:
             cohort=cohort_of_account,
             start=TruncMonth("start_date"),
             end=TruncMonth("end_date"),
-            churn=TruncMonth("account__churned_at", tzinfo=UTC),
+            churn=TruncMonthUTC("account__churned_at"),
         )
         .annotate(acv=sum_money("acv"))
         .order_by()
