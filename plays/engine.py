@@ -236,7 +236,7 @@ def _decided_before(play: Play, contact_ids: set[int]) -> set[tuple[int, str]]:
         )
         sql = f"SELECT e.* FROM unnest(%s::bigint[]) AS c(id) CROSS JOIN LATERAL ({probe}) AS e"  # noqa: S608
         with connection.cursor() as cursor:
-            cursor.execute(sql, [list(contact_ids), play.pk])
+            cursor.execute(sql, [bulk.pg_int_array(contact_ids), play.pk])
             return set(cursor.fetchall())
     # Unordered: sorted by decided_at (the model's default), SQLite walks the (play, decided_at)
     # index through all of the play's rows.

@@ -69,9 +69,15 @@ class _InIds(Lookup):
         lhs, params = self.process_lhs(compiler, connection)
         ids = [int(value) for value in self.rhs]
         if connection.vendor == "postgresql":
-            return f"{lhs} = ANY(%s::bigint[])", [*params, ids]
+            return f"{lhs} = ANY(%s::bigint[])", [*params, pg_int_array(ids)]
         # json_each is part of SQLite (JSON is built in since 3.38, and Django's JSONField needs it).
         return f"{lhs} IN (SELECT value FROM json_each(%s))", [*params, json.dumps(ids)]  # noqa: S608
+
+
+def pg_int_array(ids: Iterable[int]) -> str:
+    """A PostgreSQL array literal of integers, for a ``%s::bigint[]`` parameter: the driver
+    would otherwise check and quote a Python list element by element."""
+    return "{" + ",".join(str(int(value)) for value in ids) + "}"
 
 
 def in_ids(field: str, ids: Collection[int]) -> Lookup:
