@@ -108,7 +108,7 @@ class BoundedSelect(forms.Select):
     """The select of a ModelChoiceField that lists every record while there are at most ``limit``;
     past that only the chosen one (and the empty choice). Thousands of options made a list page
     render in seconds at 10,000 accounts (bench scenario 5), and nobody scrolls them: a filter on
-    one account is then set from the account's page. Validation still accepts any record."""
+    one account then comes from a link (``?account=<id>``). Validation still accepts any record."""
 
     limit = 200
 
