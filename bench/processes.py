@@ -41,6 +41,8 @@ def product_env(database_url: str, *, redis_url: str = "", **extra: str) -> dict
         }
     )
     env.pop("REDIS_URL", None)
+    # This run's own django-q queue name (bench/settings.py), and its own log files.
+    env["BENCH_QUEUE"] = f"lcrm-bench-{os.getpid()}"
     if redis_url:
         env["REDIS_URL"] = redis_url
     env.update(extra)
@@ -188,3 +190,77 @@ def stats(values: list[float]) -> dict:
     mid = len(ordered) // 2
     median = ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
     return {"median": median, "min": ordered[0], "max": ordered[-1], "runs": values}
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: str) -> list[str] | None:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def cpu_by_process(*, group: int | None = None, postgres_db: str | None = None) -> dict[int, float]:
+    """CPU seconds (user + system, with reaped children: recycled workers) used so far by each
+    live process of a process group, or of the PostgreSQL backends serving ``postgres_db``
+    (their process title names the database). Linux only; empty elsewhere."""
+    found = {}
+    for pid in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if not pid.isdigit():
+            continue
+        if postgres_db is not None:
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                    title = cmdline.read().decode(errors="replace")
+            except OSError:
+                continue
+            if not title.startswith("postgres: ") or f" {postgres_db} " not in title:
+                continue
+        fields = _stat(pid)
+        if fields is None or (group is not None and int(fields[2]) != group):
+            continue
+        found[int(pid)] = sum(int(value) for value in fields[11:15]) / _TICKS
+    return found
+
+
+class CpuMeter:
+    """CPU seconds used during a block by the server's process group, the database's backends and
+    this process (the load generator or the baseline loop)."""
+
+    def __init__(self, *, group: int | None, postgres_db: str):
+        self.group, self.postgres_db = group, postgres_db
+
+    def __enter__(self):
+        self._start = self._now()
+        self._seen = ({}, {})
+        return self
+
+    def sample(self) -> None:
+        """Note each database backend's CPU so far: one that ends before the block does (the
+        connection of a recycled worker) still counts up to its last sample. The server's group
+        needs none: its exited processes are in their parents' reaped-children times."""
+        self._seen[1].update(cpu_by_process(postgres_db=self.postgres_db))
+
+    def _now(self) -> tuple[dict, dict, float]:
+        server = cpu_by_process(group=self.group) if self.group else {}
+        return server, cpu_by_process(postgres_db=self.postgres_db), time.process_time()
+
+    def __exit__(self, *exc):
+        (server0, database0, client0), (server1, database1, client1) = self._start, self._now()
+        database1 = {**self._seen[1], **database1}
+        # Per process, so one that ended meanwhile subtracts nothing from the others; its work
+        # after its last sample is lost (an undercount, never negative).
+        self.server = round(sum(cpu - server0.get(pid, 0.0) for pid, cpu in server1.items()), 2)
+        self.database = round(sum(cpu - database0.get(pid, 0.0) for pid, cpu in database1.items()), 2)
+        self.client = round(client1 - client0, 2)
+        return False
+
+    def per_item_ms(self, items: int) -> dict:
+        return {
+            "server_cpu_ms": round(1000 * self.server / items, 2),
+            "database_cpu_ms": round(1000 * self.database / items, 2),
+            "this_process_cpu_ms": round(1000 * self.client / items, 2),
+        }

@@ -214,13 +214,19 @@ def run_baseline(contacts, broker) -> dict:
     console.propagate = False
     started = time.perf_counter()
     try:
-        for message_id in ids:
-            message_deliver(message_id=message_id)
+        with processes.CpuMeter(group=None, postgres_db=_db_name()) as cpu:
+            for message_id in ids:
+                message_deliver(message_id=message_id)
     finally:
         console.removeHandler(counter)
     seconds = time.perf_counter() - started
     counts = count(ids, counter.lines, expect_final=False)
-    return {"seconds_to_sent": seconds, "sent_per_second": len(ids) / seconds, **counts}
+    return {
+        "seconds_to_sent": seconds,
+        "sent_per_second": len(ids) / seconds,
+        "cpu": cpu.per_item_ms(len(ids)),
+        **counts,
+    }
 
 
 def run_cluster(contacts, broker, *, workers: int, broker_name: str, env: dict, timeout: float) -> dict:
@@ -230,7 +236,7 @@ def run_cluster(contacts, broker, *, workers: int, broker_name: str, env: dict, 
     from sms.services import enqueue_deliveries
 
     ids = reset(contacts, broker)
-    log = processes.OUT / f"qcluster-{broker_name}-{workers}w.log"
+    log = processes.OUT / f"qcluster-{broker_name}-{workers}w-{os.getpid()}.log"
     log.unlink(missing_ok=True)
     cluster = processes.start(
         [sys.executable, "manage.py", "qcluster"],
@@ -242,17 +248,19 @@ def run_cluster(contacts, broker, *, workers: int, broker_name: str, env: dict, 
     try:
         processes.wait_for_log(cluster, log, CLUSTER_READY, timeout=60)
         _warm_up(broker, workers)
-        started_at = timezone.now()
-        started = time.perf_counter()
-        enqueue_deliveries(ids)
-        enqueue_seconds = time.perf_counter() - started
-        pending = Message.objects.filter(source=SOURCE).exclude(status__in=FINAL_STATUSES)
-        while pending.exists():
-            if time.perf_counter() - started > timeout:
-                timed_out = True
-                break
-            time.sleep(POLL_SECONDS)
-        wall = time.perf_counter() - started
+        with processes.CpuMeter(group=cluster.pid, postgres_db=_db_name()) as cpu:
+            started_at = timezone.now()
+            started = time.perf_counter()
+            enqueue_deliveries(ids)
+            enqueue_seconds = time.perf_counter() - started
+            pending = Message.objects.filter(source=SOURCE).exclude(status__in=FINAL_STATUSES)
+            while pending.exists():
+                if time.perf_counter() - started > timeout:
+                    timed_out = True
+                    break
+                time.sleep(POLL_SECONDS)
+                cpu.sample()
+            wall = time.perf_counter() - started
     finally:
         exit_code = processes.stop(cluster)
     lines = [line for line in log.read_text(errors="replace").splitlines() if "SMS to " in line]
@@ -274,6 +282,9 @@ def run_cluster(contacts, broker, *, workers: int, broker_name: str, env: dict, 
         "timed_out": timed_out,
         "cluster_exit": exit_code,
         "load_before": load_before,
+        # Per text, to delivered: the qcluster (workers, pusher, monitor), PostgreSQL backends,
+        # and this process (enqueue and polling).
+        "cpu": cpu.per_item_ms(len(ids)),
         **counts,
     }
     if timed_out:
@@ -368,28 +379,51 @@ def count(ids: list[int], send_lines: list[str], *, expect_final: bool) -> dict:
     return result
 
 
-def profile_baseline(contacts, broker, path: Path) -> dict:
+def profile_worker_path(contacts, broker, path: Path) -> dict:
+    """What a worker does per text, in this process without the cluster: the delivery tasks
+    (``sms.tasks.deliver_messages`` on batches of 50, as enqueued) and then the console's
+    playback task per text, each timed (CPU and wall) without the profiler, then once more
+    under cProfile for the listing."""
     import cProfile
     import io
     import pstats
 
-    from sms.services import message_deliver
+    from sms.models import Message
+    from sms.services import DELIVERY_BATCH
+    from sms.tasks import console_delivery_playback, deliver_messages
 
+    def deliver(ids):
+        for start in range(0, len(ids), DELIVERY_BATCH):
+            deliver_messages(ids[start : start + DELIVERY_BATCH])
+
+    def play_back():
+        for sid, to in Message.objects.filter(source=SOURCE).values_list("provider_sid", "to_number"):
+            console_delivery_playback(sid, to)
+
+    phases = {}
+    ids = reset(contacts, broker)
+    for label, step in (("deliver_messages", lambda: deliver(ids)), ("console playback", play_back)):
+        with processes.CpuMeter(group=None, postgres_db=_db_name()) as cpu:
+            started = time.perf_counter()
+            step()
+            wall = time.perf_counter() - started
+        phases[label] = {"wall_ms_per_text": round(1000 * wall / len(ids), 2), **cpu.per_item_ms(len(ids))}
     ids = reset(contacts, broker)
     profiler = cProfile.Profile()
-    started = time.perf_counter()
     profiler.enable()
-    for message_id in ids:
-        message_deliver(message_id=message_id)
+    deliver(ids)
+    play_back()
     profiler.disable()
-    wall = time.perf_counter() - started
     out = io.StringIO()
-    out.write(f"message_deliver x {len(ids)}: {wall:.2f} s under cProfile\n")
+    out.write(f"{len(ids)} texts: deliver_messages in batches of {DELIVERY_BATCH}, then the playbacks\n")
+    for label, phase in phases.items():
+        out.write(f"  {label:18s} {phase}\n")
     stats = pstats.Stats(profiler, stream=out)
     stats.sort_stats("cumulative").print_stats(45)
     stats.sort_stats("tottime").print_stats(25)
     path.write_text(out.getvalue())
-    return {"wall_under_profile": round(wall, 2), "file": str(path)}
+    broker.purge_queue()
+    return {"texts": len(ids), "phases": phases, "file": str(path)}
 
 
 # --- Driver -------------------------------------------------------------------------------
@@ -399,6 +433,9 @@ def _broker_for(name: str, redis_url: str):
     from django_q.brokers import orm, redis_broker
     from django_q.conf import Conf
 
+    # The queue is this run's own (BENCH_QUEUE): purging it touches no other run's tasks.
+    if not Conf.CLUSTER_NAME.startswith("lcrm-bench-"):
+        raise RuntimeError(f"not a benchmark queue: {Conf.CLUSTER_NAME} (run with bench.settings)")
     return orm.ORM(list_key=Conf.CLUSTER_NAME) if name == "orm" else redis_broker.Redis()
 
 
@@ -452,10 +489,16 @@ def run_broker(args, broker_name: str, database_url: str) -> dict:
         ],
     }
     if args.profile:
-        path = processes.OUT / f"profile-outbox-baseline-{broker_name}.txt"
-        result["profile"] = profile_baseline(contacts[: max(args.baseline_messages, 300)], broker, path)
+        path = processes.OUT / f"profile-outbox-{broker_name}-{os.getpid()}.txt"
+        result["profile"] = profile_worker_path(contacts[: max(args.baseline_messages, 300)], broker, path)
     broker.purge_queue()
     return result
+
+
+def _db_name() -> str:
+    from django.db import connection
+
+    return connection.settings_dict["NAME"]
 
 
 def _db_version() -> str:
@@ -478,6 +521,7 @@ def _log(broker: str, label: str, repetition: int, run: dict) -> None:
         f"{run['sent_per_second'] or 0:7.1f} texts/s to sent"
         + (f", {final:7.1f}/s to delivered" if final else "")
         + f"  {run['provider_calls']} provider calls, {run['sent_twice']} twice, {run['never_sent']} never"
+        + f"  CPU ms/text: {run['cpu']}"
         + (f"  PROBLEMS: {run['problems']}" if run["problems"] else ""),
         flush=True,
     )
@@ -515,6 +559,21 @@ def _rate(stats: dict | None) -> str:
     return f"{stats['median']:.0f} ({stats['min']:.0f}-{stats['max']:.0f})"
 
 
+def _cpu(runs: list[dict]) -> str:
+    """Median CPU per text: the server side (the qcluster's processes, or for the baseline this
+    process) plus the PostgreSQL backends."""
+    totals = [
+        (r["cpu"]["server_cpu_ms"] or r["cpu"]["this_process_cpu_ms"], r["cpu"]["database_cpu_ms"])
+        for r in runs
+        if r.get("cpu")
+    ]
+    if not totals:
+        return "-"
+    app = processes.stats([a for a, _ in totals])["median"]
+    database = processes.stats([d for _, d in totals])["median"]
+    return f"{app:.1f} + {database:.1f}"
+
+
 def markdown(runs: list[dict]) -> list[str]:
     """The scenario's section of the report."""
     runs = [run for run in runs if run.get("scenario") == NAME or str(run.get("label", "")).startswith(NAME)]
@@ -533,8 +592,8 @@ def markdown(runs: list[dict]) -> list[str]:
         "never sent, SIDs, status callbacks and timeline entries. Medians (min-max) over the repetitions.",
         "",
         "| broker | workers | texts | to sent, texts/s | to delivered, texts/s | provider calls | sent twice "
-        "| never sent | ratio (to sent) | budget |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| never sent | CPU ms/text: workers + PostgreSQL | ratio (to sent) | budget |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     notes = []
     for run in runs:
@@ -546,7 +605,7 @@ def markdown(runs: list[dict]) -> list[str]:
             calls = sum(r["provider_calls"] for r in baseline.get("all", []))
             lines.append(
                 f"| {run['broker']} | baseline: one loop, in-process | {run['baseline_messages']:,} "
-                f"| {_rate(baseline)} | - | {calls or '-'} | | | 1.0x | |"
+                f"| {_rate(baseline)} | - | {calls or '-'} | | | {_cpu(baseline.get('all', []))} | 1.0x | |"
             )
         for workers, cluster in run["clusters"].items():
             sent = cluster["sent_per_second"]
@@ -560,7 +619,7 @@ def markdown(runs: list[dict]) -> list[str]:
                 f"| {run['broker']} | {workers} | {run['messages']:,} | {_rate(sent)} "
                 f"| {_rate(cluster['final_per_second'])} | {sum(r['provider_calls'] for r in all_runs):,} "
                 f"| {sum(r['sent_twice'] for r in all_runs)} | {sum(r['never_sent'] for r in all_runs)} "
-                f"| {ratio} | {budget} |"
+                f"| {_cpu(all_runs)} | {ratio} | {budget} |"
             )
         loads = [r["load_before"][0] for c in run["clusters"].values() for r in c["runs"]]
         if loads:
@@ -569,5 +628,15 @@ def markdown(runs: list[dict]) -> list[str]:
                 f"on {os.cpu_count()} cores."
             )
         if run.get("profile"):
-            notes.append(f"Profile of the baseline loop: `{run['profile']['file'].split('/bench/', 1)[-1]}`.")
+            profile = run["profile"]
+            notes.append(
+                f"{run['broker']}: a worker's path in-process for {profile['texts']} texts (CPU ms per text, "
+                "this process + PostgreSQL): "
+                + "; ".join(
+                    f"{label} {phase['this_process_cpu_ms']} + {phase['database_cpu_ms']} "
+                    f"(wall {phase['wall_ms_per_text']} ms)"
+                    for label, phase in profile["phases"].items()
+                )
+                + f"; listing in `{profile['file'].split('/bench/', 1)[-1]}`."
+            )
     return [*lines, "", *notes] if notes else lines

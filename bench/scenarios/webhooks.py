@@ -278,11 +278,15 @@ def _percentile(ordered: list[float], share: float) -> float:
     return ordered[index]
 
 
-def measure(base_url: str, requests, *, concurrency=None, rate=None, timeout: float) -> dict:
+def measure(base_url: str, requests, *, concurrency=None, rate=None, timeout: float, server=None) -> dict:
+    from django.db import connection
+
     load_before = processes.load_average()
-    results, wall = asyncio.run(
-        _drive(base_url, requests, concurrency=concurrency, rate=rate, timeout=timeout)
-    )
+    group = server.pid if server is not None else None
+    with processes.CpuMeter(group=group, postgres_db=connection.settings_dict["NAME"]) as cpu:
+        results, wall = asyncio.run(
+            _drive(base_url, requests, concurrency=concurrency, rate=rate, timeout=timeout)
+        )
     latencies = sorted(latency for _, latency in results)
     errors = [status for status, _ in results if status != 200]
     return {
@@ -296,6 +300,8 @@ def measure(base_url: str, requests, *, concurrency=None, rate=None, timeout: fl
         "errors": len(errors),
         "error_kinds": {str(k): errors.count(k) for k in set(errors)},
         "load_before": load_before,
+        # Per request: gunicorn (master and workers), PostgreSQL backends, the load generator.
+        "cpu": cpu.per_item_ms(len(results)),
     }
 
 
@@ -388,15 +394,18 @@ def _gunicorn(env: dict, port: int, workers: int, log: Path):
     raise TimeoutError("gunicorn did not listen within 60 s")
 
 
-def _run(label: str, base_url: str, data: dict, requests, *, timeout: float, **how) -> dict:
+def _run(label: str, base_url: str, data: dict, requests, *, timeout: float, server, **how) -> dict:
     reset(data)
-    run = measure(base_url, requests, timeout=timeout, **how)
+    run = measure(base_url, requests, timeout=timeout, server=server, **how)
     run.update(check(data, requests))
     if run["errors"]:
         run["problems"].append(f"{run['errors']} request(s) not answered 200: {run['error_kinds']}")
     print(
         f"  [webhooks] {label:10s}: {run['requests_per_second']:7.1f} req/s  p50 {run['p50_ms']:6.1f} ms  "
-        f"p95 {run['p95_ms']:6.1f} ms  p99 {run['p99_ms']:6.1f} ms  errors {run['errors']}"
+        f"p95 {run['p95_ms']:6.1f} ms  p99 {run['p99_ms']:6.1f} ms  errors {run['errors']}  "
+        f"CPU ms/request: gunicorn {run['cpu']['server_cpu_ms']}, "
+        f"PostgreSQL {run['cpu']['database_cpu_ms']}, "
+        f"client {run['cpu']['this_process_cpu_ms']}"
         + (f"  PROBLEMS: {run['problems']}" if run["problems"] else ""),
         flush=True,
     )
@@ -416,7 +425,7 @@ def run_all(args, database_url: str) -> dict:
     build_seconds = time.perf_counter() - started
     requests = sign(requests_for(data), base_url)
     sequential_requests = requests[: args.sequential_requests]
-    log = processes.OUT / "gunicorn-webhooks.log"
+    log = processes.OUT / f"gunicorn-webhooks-{os.getpid()}.log"
     log.unlink(missing_ok=True)
     runs = {"sequential": [], "capacity": [], "budget": []}
     server = _gunicorn(env, port, args.gunicorn_workers, log)
@@ -425,18 +434,23 @@ def run_all(args, database_url: str) -> dict:
         reset(data)
         measure(base_url, requests[:200], concurrency=4, timeout=args.timeout)
         for _ in range(args.repeat):
+            common = {"timeout": args.timeout, "server": server}
             # The baseline checks only the texts and inbound SIDs it posted.
             runs["sequential"].append(
-                _run("sequential", base_url, data, sequential_requests, timeout=args.timeout, concurrency=1)
+                _run("sequential", base_url, data, sequential_requests, **common, concurrency=1)
             )
             runs["capacity"].append(
-                _run(f"closed x{args.concurrency}", base_url, data, requests, timeout=args.timeout,
-                     concurrency=args.concurrency)
-            )  # fmt: skip
-            runs["budget"].append(
                 _run(
-                    f"open {args.rate:.0f}/s", base_url, data, requests, timeout=args.timeout, rate=args.rate
+                    f"closed x{args.concurrency}",
+                    base_url,
+                    data,
+                    requests,
+                    **common,
+                    concurrency=args.concurrency,
                 )
+            )
+            runs["budget"].append(
+                _run(f"open {args.rate:.0f}/s", base_url, data, requests, **common, rate=args.rate)
             )
     finally:
         exit_code = processes.stop(server)
@@ -495,7 +509,7 @@ def profile(data: dict, requests, base_url: str) -> dict:
     stats = pstats.Stats(profiler, stream=out)
     stats.sort_stats("cumulative").print_stats(50)
     stats.sort_stats("tottime").print_stats(25)
-    path = processes.OUT / "profile-webhooks.txt"
+    path = processes.OUT / f"profile-webhooks-{os.getpid()}.txt"
     path.write_text(out.getvalue())
     return {"wall_under_profile": round(wall, 2), "requests": len(sample), "file": str(path)}
 
@@ -526,6 +540,12 @@ BUDGET_RATE = 300  # requests/s (issue 8)
 BUDGET_P99_MS = 100
 
 
+def _cpu(runs: list[dict]) -> str:
+    parts = ("server_cpu_ms", "database_cpu_ms", "this_process_cpu_ms")
+    medians = [processes.stats([r["cpu"][part] for r in runs])["median"] for part in parts]
+    return " + ".join(f"{value:.1f}" for value in medians)
+
+
 def markdown(runs: list[dict]) -> list[str]:
     """The scenario's section of the report."""
     runs = [run for run in runs if run.get("scenario") == NAME]
@@ -544,8 +564,9 @@ def markdown(runs: list[dict]) -> list[str]:
         "one StatusCallback per distinct (SID, status), one 'delivered' timeline entry per text, one "
         "stored inbound text and timeline entry per distinct inbound SID. Medians (min-max).",
         "",
-        "| run | requests | req/s | p50 | p95 | p99 | errors | checks | ratio (req/s) |",
-        "|---|---:|---:|---:|---:|---:|---:|---|---:|",
+        "| run | requests | req/s | p50 | p95 | p99 | errors | checks "
+        "| CPU ms/request: gunicorn + PostgreSQL + client | ratio (req/s) |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|",
     ]
     for run in runs:
         if "summary" not in run:
@@ -575,7 +596,7 @@ def markdown(runs: list[dict]) -> list[str]:
                 f"| {label} | {measured[0]['requests']:,} "
                 f"| {rps['median']:.0f} ({rps['min']:.0f}-{rps['max']:.0f}) "
                 f"| {ms('p50_ms')} | {ms('p95_ms')} | {ms('p99_ms')} | {sum(r['errors'] for r in measured)} "
-                f"| {checks} | {ratio} |"
+                f"| {checks} | {_cpu(measured)} | {ratio} |"
             )
         capacity = run["summary"].get("capacity", {}).get("requests_per_second", {}).get("median") or 0
         p99 = run["summary"].get("budget", {}).get("p99_ms", {}).get("median")
