@@ -591,8 +591,8 @@ def markdown(runs: list[dict]) -> list[str]:
         "is counted: provider calls (the console provider's log line per send), texts sent twice, texts "
         "never sent, SIDs, status callbacks and timeline entries. Medians (min-max) over the repetitions.",
         "",
-        "| broker | workers | texts | to sent, texts/s | to delivered, texts/s | provider calls | sent twice "
-        "| never sent | CPU ms/text: workers + PostgreSQL | ratio (to sent) | budget |",
+        "| broker | workers | texts | to sent, texts/s | to delivered, texts/s | provider calls, all runs "
+        "| sent twice | never sent | CPU ms/text: workers + PostgreSQL | ratio (to sent) | budget |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     notes = []
