@@ -262,7 +262,7 @@ def run_cluster(contacts, broker, *, workers: int, broker_name: str, env: dict, 
                 cpu.sample()
             wall = time.perf_counter() - started
     finally:
-        exit_code = processes.stop(cluster)
+        exit_code = processes.stop(cluster, grace=5.0)  # every text is final and counted already
     lines = [line for line in log.read_text(errors="replace").splitlines() if "SMS to " in line]
     counts = count(ids, lines, expect_final=True)
     first = started_at
