@@ -128,7 +128,7 @@ def build(texts: int, inbound: int) -> dict:
 
 def reset(data: dict) -> None:
     """The starting state of every run: each text 'sent' and nothing received yet."""
-    from django.db import connection
+    from django.db import connection, transaction
     from django.utils import timezone
 
     from crm.models import Activity, Deal, Task
@@ -142,11 +142,17 @@ def reset(data: dict) -> None:
         StatusCallback,
     )
 
-    tables = [
-        m._meta.db_table for m in (Message, StatusCallback, Activity, Conversation, Deferral, Deal, Task)
-    ]
-    with connection.cursor() as cursor:  # this throwaway database holds only our rows
-        cursor.execute(f"TRUNCATE {', '.join(tables)} CASCADE")
+    models = (Message, StatusCallback, Activity, Conversation, Deferral, Deal, Task)
+    # This throwaway database holds only our rows. Foreign keys are checked at commit, so the
+    # order of the deletes does not matter inside one transaction.
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(f"TRUNCATE {', '.join(m._meta.db_table for m in models)} CASCADE")
+        else:
+            for model in models:
+                queryset = model.objects.all()
+                queryset._raw_delete(queryset.db)
     now = timezone.now()
     Message.objects.bulk_create(
         [
