@@ -4,7 +4,7 @@ turn a database-level conflict into a 500."""
 from collections import Counter
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError
+from django.db import DataError, IntegrityError
 from django.db.models import ProtectedError
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
@@ -41,5 +41,13 @@ def exception_handler(exc, context):
         return Response(
             {"detail": "Conflicts with an existing record (a unique value is already taken)."},
             status=status.HTTP_409_CONFLICT,
+        )
+    if isinstance(exc, DataError):
+        # A value the database cannot represent (a date in year 137 at UTC+23:58, a number past
+        # the column's range) that got past the field's own validation: the client's input.
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid value"
+        return Response(
+            {"detail": f"A value in the request is out of range for the database: {first_line}"},
+            status=status.HTTP_400_BAD_REQUEST,
         )
     return None

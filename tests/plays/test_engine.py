@@ -292,9 +292,17 @@ def test_an_occurrence_another_run_decided_meanwhile_is_not_texted_again(monkeyp
     assert Message.objects.filter(source=f"play:{play.pk}").count() == 1
 
 
+@pytest.fixture
+def orm_broker(monkeypatch):
+    """The django-q2 ORM broker, whatever REDIS_URL the suite runs with (CI sets one)."""
+    from django_q.conf import Conf
+
+    monkeypatch.setattr(Conf, "ORM", "default")
+
+
 @pytest.mark.parametrize("broker", ["orm", "redis"])
 def test_texts_due_now_are_handed_to_the_broker_and_a_failed_enqueue_is_left_to_the_sweeper(
-    django_capture_on_commit_callbacks, broker
+    django_capture_on_commit_callbacks, broker, orm_broker
 ):
     """With the ORM broker the delivery tasks are written in one transaction, so one failure
     enqueues nothing; with another broker each task stands alone. Either way the texts left
@@ -339,7 +347,9 @@ def test_texts_due_now_are_handed_to_the_broker_and_a_failed_enqueue_is_left_to_
     )
 
 
-def test_a_run_hands_its_texts_to_the_orm_broker_in_one_transaction(django_capture_on_commit_callbacks):
+def test_a_run_hands_its_texts_to_the_orm_broker_in_one_transaction(
+    django_capture_on_commit_callbacks, orm_broker
+):
     from django_q.models import OrmQ
 
     from sms.services import DELIVERY_BATCH

@@ -19,6 +19,20 @@ EXAMPLES = 4
 
 
 @pytest.fixture
+def keep_connections():
+    """Like Django's test client: a request must not close the connection that holds the test's
+    transaction (on PostgreSQL, close_old_connections would close it at every request's end)."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
 def token(db):
     _, key = ApiToken.issue(user=UserFactory(username="fuzzer", role="admin", is_superuser=True), name="fuzz")
     return key
@@ -27,7 +41,7 @@ def token(db):
 @SCHEMA.parametrize()
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 @pytest.mark.django_db
-def test_api_never_500s_and_matches_its_schema(case, token):
+def test_api_never_500s_and_matches_its_schema(case, token, keep_connections):
     case.call_and_validate(
         headers={"Authorization": f"Token {token}"},
         checks=[not_a_server_error, response_schema_conformance, content_type_conformance],
