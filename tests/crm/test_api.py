@@ -406,7 +406,10 @@ def test_money_is_exact(api):
 def test_a_date_the_database_cannot_store_is_a_400_not_a_500(api):
     """Found by the API fuzzer on PostgreSQL: year 137 at UTC+23:58 passed the filter's parsing and
     the database refused it."""
+    from django.db import connection
+
     response = api.get("/api/v1/contacts/", {"created_at_after": "0137-08-10T17:35:55+23:58"})
-    assert response.status_code in (200, 400)  # SQLite stores it; PostgreSQL cannot
-    if response.status_code == 400:
-        assert "out of range" in response.json()["detail"]
+    if connection.vendor == "postgresql":
+        assert response.status_code == 400 and "out of range" in response.json()["detail"]
+    else:  # SQLite compares the text and simply finds nothing
+        assert response.status_code == 200
