@@ -17,7 +17,7 @@ from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from crm import services as crm_services
-from crm.models import ActivityKind, Contact, SmsConsent
+from crm.models import Activity, ActivityKind, Contact, SmsConsent
 from sms import bulk, governance, keywords
 from sms.models import (
     STATUS_RANK,
@@ -33,7 +33,7 @@ from sms.models import (
     SenderPace,
     StatusCallback,
 )
-from sms.providers import ProviderError, get_provider
+from sms.providers import ProviderError, SendResult, get_provider
 from sms.quiet_hours import next_send_time, resolve_timezone
 from sms.segments import MAX_BODY_CHARS, count_segments
 
@@ -550,9 +550,10 @@ def message_deliver(*, message_id: int) -> DeliveryOutcome:
 
 def messages_deliver(*, message_ids: Sequence[int], deadline: float | None = None) -> list[DeliveryOutcome]:
     """Send a batch of queued messages, one outcome per distinct id in order. The batch is
-    claimed, loaded and checked against consent in a few queries, then each message is sent
-    and recorded on its own (the same rules as one at a time: at most one worker sends a
-    message, consent is fresh, quiet hours and pacing apply). Messages not reached before
+    claimed, loaded and checked against consent in a few queries, then each message is sent on
+    its own (the same rules as one at a time: at most one worker sends a message, consent is
+    fresh, quiet hours and pacing apply) and the sends are recorded in groups
+    (``_SendRecorder``). Messages not reached before
     ``deadline`` (``time.monotonic()``) go back on the queue, enqueued again ('handed_on')."""
     ids = list(dict.fromkeys(message_ids))
     now = timezone.now()
@@ -563,6 +564,15 @@ def messages_deliver(*, message_ids: Sequence[int], deadline: float | None = Non
     refused = _refusals(batch)
     checked_at = time.monotonic()
     provider = get_provider()
+    recorder = _SendRecorder(provider.name)
+    try:
+        _deliver_claimed(batch, outcomes, refused, checked_at, provider, recorder, deadline)
+    finally:
+        recorder.flush()  # what was sent is recorded, even when a later text raised
+    return [outcomes[pk] for pk in ids]
+
+
+def _deliver_claimed(batch, outcomes, refused, checked_at, provider, recorder, deadline) -> None:
     for index, message in enumerate(batch):
         if deadline is not None and time.monotonic() > deadline:
             outcomes.update(_hand_on(batch[index:]))
@@ -595,8 +605,8 @@ def messages_deliver(*, message_ids: Sequence[int], deadline: float | None = Non
         if refused_send := refused.get(message.pk):
             outcomes[message.pk] = _blocked(message, refused_send)
             continue
-        outcomes[message.pk] = _send(message, provider)
-    return [outcomes[pk] for pk in ids]
+        recorder.flush_if_due()
+        outcomes[message.pk] = _send(message, provider, recorder)
 
 
 def _hand_on(messages: Sequence[Message]) -> dict[int, DeliveryOutcome]:
@@ -612,7 +622,7 @@ def _hand_on(messages: Sequence[Message]) -> dict[int, DeliveryOutcome]:
     return {pk: DeliveryOutcome(pk, "handed_on") for pk in ids}
 
 
-def _send(message: Message, provider) -> DeliveryOutcome:
+def _send(message: Message, provider, recorder: "_SendRecorder") -> DeliveryOutcome:
     try:
         result = None
         if message.verify_before_send:
@@ -625,40 +635,109 @@ def _send(message: Message, provider) -> DeliveryOutcome:
             )
     except ProviderError as error:
         return _delivery_failed(message, error)
-    _sent(message, message.contact, provider.name, result)
+    recorder.add(message, result)
     return DeliveryOutcome(message.pk, "sent")
 
 
-def _sent(message: Message, contact: Contact, provider_name: str, result) -> None:
-    """Record a send: the SID, the conversation and the timeline commit together (one commit
-    per text); should that fail, the sweeper finds the message in 'sending' and has it looked
-    up at the provider before any resend."""
-    sent_at = timezone.now()
-    with transaction.atomic():
-        _move(message, MessageStatus.SENT, provider=provider_name, provider_sid=result.sid,
-              from_number=result.from_number, sent_at=sent_at, error_code="", error_message="",
-              verify_before_send=False)  # fmt: skip
-        Conversation.objects.filter(contact=contact).update(last_outbound_at=sent_at)
+# Sends are recorded in groups: one transaction for up to SEND_RECORD_GROUP texts, or for what
+# was sent within SEND_RECORD_SECONDS (a slow provider), and always at the end of the batch.
+# Until its group commits, a sent text is 'sending' without its SID: should the worker die in
+# between, the sweeper has it looked up at the provider before any resend (``find_sent``), the
+# same recovery as for a crash between one send and its commit.
+SEND_RECORD_GROUP = 25
+SEND_RECORD_SECONDS = 0.5
+
+
+class _SendRecorder:
+    def __init__(self, provider_name: str):
+        self.provider_name = provider_name
+        self.pending: list[tuple[Message, SendResult, datetime]] = []
+        self.oldest = 0.0
+
+    def add(self, message: Message, result: SendResult) -> None:
+        if not self.pending:
+            self.oldest = time.monotonic()
+        self.pending.append((message, result, timezone.now()))
+        if len(self.pending) >= SEND_RECORD_GROUP:
+            self.flush()
+        else:
+            self.flush_if_due()
+
+    def flush_if_due(self) -> None:
+        if self.pending and time.monotonic() - self.oldest >= SEND_RECORD_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            group, self.pending = self.pending, []
+            _sends_record(group, self.provider_name)
+
+
+def _sends_record(group: Sequence[tuple[Message, SendResult, datetime]], provider_name: str) -> None:
+    """Record sends: the SIDs (on texts still 'sending'), the conversations and the timeline
+    entries commit together, in a few statements for the group; should that fail, the sweeper
+    finds the texts in 'sending' and has them looked up at the provider before any resend."""
+    for message, result, sent_at in group:
+        message.status, message.status_updated_at, message.sent_at = MessageStatus.SENT, sent_at, sent_at
+        message.provider, message.provider_sid, message.from_number = (
+            provider_name,
+            result.sid,
+            result.from_number,
+        )
+        message.error_code, message.error_message, message.verify_before_send = "", "", False
+    last_sent = {message.contact_id: sent_at for message, _, sent_at in group if message.contact_id}
+    entries = []
+    for message, _, sent_at in group:
+        if message.contact is None:
+            continue
         summary = message.body[:300]
         data = {"message": message.pk, "segments": message.segments, "kind": message.kind}
         if message.response_seconds is not None:
             data["response_seconds"] = message.response_seconds
             summary = f"Replied in {_duration(message.response_seconds)}: {message.body}"[:300]
-        crm_services.activity_record(
-            kind=ActivityKind.SMS_SENT,
-            contact=contact,
-            actor=message.sent_by,
-            occurred_at=sent_at,
-            summary=summary,
-            data=data,
+        entries.append(
+            Activity(
+                kind=ActivityKind.SMS_SENT,
+                contact=message.contact,
+                account_id=message.contact.account_id,
+                actor_id=message.sent_by_id,
+                occurred_at=sent_at,
+                summary=summary,
+                data=data,
+            )
         )
-        # A status callback may have beaten us to the SID; apply what already arrived.
-        for status, error_code in StatusCallback.objects.filter(provider_sid=result.sid).values_list(
-            "status", "error_code"
+    with transaction.atomic():
+        Message.objects.filter(status=MessageStatus.SENDING).bulk_update(
+            [message for message, _, _ in group], SENT_FIELDS
+        )
+        if last_sent:
+            Conversation.objects.filter(contact_id__in=list(last_sent)).update(
+                last_outbound_at=Case(
+                    *(When(contact_id=contact_id, then=Value(at)) for contact_id, at in last_sent.items())
+                )
+            )
+        Activity.objects.bulk_create(entries)
+        # A status callback may have beaten us to a SID; apply what already arrived.
+        early = StatusCallback.objects.filter(provider_sid__in=[result.sid for _, result, _ in group])
+        for sid, status, error_code in early.order_by("id").values_list(
+            "provider_sid", "status", "error_code"
         ):
             message_status_apply(
-                provider_sid=result.sid, provider_status=status, error_code=error_code, record=False
+                provider_sid=sid, provider_status=status, error_code=error_code, record=False
             )
+
+
+SENT_FIELDS = [
+    "status",
+    "status_updated_at",
+    "sent_at",
+    "provider",
+    "provider_sid",
+    "from_number",
+    "error_code",
+    "error_message",
+    "verify_before_send",
+]
 
 
 def _duration(seconds: int) -> str:

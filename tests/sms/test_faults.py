@@ -20,6 +20,7 @@ from django.utils import timezone
 from twilio.request_validator import RequestValidator
 
 from crm.models import Activity, ActivityKind, SmsConsent
+from sms import services
 from sms.models import Message, MessageStatus, StatusCallback
 from sms.services import inbound_receive, message_send, messages_deliver, outbox_sweep
 from tests.factories import ContactFactory
@@ -169,6 +170,29 @@ def test_a_worker_killed_after_the_provider_accepted_is_not_resent(fake):
     message.refresh_from_db()
     assert message.status == MessageStatus.SENT and message.provider_sid == fake.accepted[0]["sid"]
     assert sends_per_message(fake) == {"Died after sending": 1}
+
+
+def test_a_group_of_sends_whose_record_failed_is_looked_up_not_resent(fake, monkeypatch):
+    """Sends are recorded in groups: if the worker dies before its group commits, every text
+    of the group is found at the provider by the sweeper's lookup and none goes out twice."""
+    contacts = [ContactFactory(sms_consent=SmsConsent.OPTED_IN) for _ in range(3)]
+    ids = [message_send(contact=c, body=f"Grouped {i}").pk for i, c in enumerate(contacts)]
+
+    def worker_dies(group, provider_name):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(services, "_sends_record", worker_dies)
+    with pytest.raises(OperationalError):
+        messages_deliver(message_ids=ids)
+    monkeypatch.undo()
+    assert set(Message.objects.filter(pk__in=ids).values_list("status", flat=True)) == {MessageStatus.SENDING}
+    Message.objects.filter(pk__in=ids).update(claimed_at=timezone.now() - timedelta(minutes=30))
+    assert outbox_sweep() == 3
+    deliver_due()
+    assert sends_per_message(fake) == {f"Grouped {i}": 1 for i in range(3)}
+    by_body = {m["body"]: m["sid"] for m in fake.accepted}
+    for message in Message.objects.filter(pk__in=ids):
+        assert message.status == MessageStatus.SENT and message.provider_sid == by_body[message.body]
 
 
 def test_when_the_outcome_cannot_be_known_the_text_is_marked_for_review_not_resent(fake, settings):
