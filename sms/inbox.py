@@ -18,7 +18,7 @@ from crm.models import ActivityKind, Contact, DealKind, PipelineStage, TaskSourc
 from sms import services
 from sms.business_hours import add_business_hours, parse_workdays
 from sms.deferral_dates import deferral_until
-from sms.intents import classify
+from sms.intents import Classification
 from sms.models import (
     ConsentAction,
     ConsentSource,
@@ -95,28 +95,23 @@ def route_owner(contact: Contact):
         return contact.owner
     last_sender = (
         Message.objects.filter(contact=contact, direction=Direction.OUTBOUND, sent_by__is_active=True)
-        .select_related("sent_by")
         .order_by("-created_at")
+        .values_list("sent_by", flat=True)
         .first()
     )
-    if last_sender is not None and last_sender.sent_by is not None:
-        return last_sender.sent_by
+    if last_sender is not None:
+        return get_user_model().objects.get(pk=last_sender)
     return round_robin_agent()
 
 
-def inbound_route(*, message: Message, conversation: Conversation) -> None:
-    """Classify a (non-keyword) inbound reply and act on it when the classification is
-    confident: high intent is assigned with an SLA (pricing also opens an expansion deal and a
-    task for the AE, a meeting request a task); a deferral snoozes the conversation and pauses
-    the contact's texts until the date it names. Everything else waits in the queue."""
-    result = classify(message.body)
-    Message.objects.filter(pk=message.pk).update(
-        intent=result.intent, intent_confidence=result.confidence, intent_rule=result.rule
-    )
-    message.intent, message.intent_confidence = result.intent, result.confidence
-    contact = Contact.objects.select_related("account__owner", "account__ae", "owner").get(
-        pk=message.contact_id
-    )
+def inbound_route(
+    *, message: Message, conversation: Conversation, contact: Contact, result: Classification
+) -> None:
+    """Act on a (non-keyword) inbound reply, stored with its classification ``result``, when
+    the classification is confident: high intent is assigned with an SLA (pricing also opens an
+    expansion deal and a task for the AE, a meeting request a task); a deferral snoozes the
+    conversation and pauses the contact's texts until the date it names. Everything else waits
+    in the queue. ``contact``: the sender (with their account)."""
     now = message.created_at or timezone.now()
     conversation.intent, conversation.intent_confidence = result.intent, result.confidence
     conversation.awaiting_since = conversation.awaiting_since or now

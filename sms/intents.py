@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from django.db.models import QuerySet
+from django.db.models import Count, Max, QuerySet
 
 from sms.models import Intent, IntentLabel, IntentRule
 
@@ -83,13 +83,29 @@ def _compiled(rule: IntentRule) -> re.Pattern[str] | None:
         return None
 
 
-def active_rules() -> list[IntentRule]:
-    """The rules in force right now; read per call so an admin edit applies to the next reply."""
-    return list(IntentRule.objects.filter(is_active=True).order_by("position", "id"))
-
-
 def _precedence(rule: IntentRule) -> tuple[float, int, int]:
     return (-rule.confidence, rule.position, rule.pk or 0)
+
+
+# The active rules in precedence order, with the version of the rule table they were read at.
+_rules_cache: tuple[tuple, list[IntentRule]] | None = None
+
+
+def active_rules() -> list[IntentRule]:
+    """The rules in force right now, in precedence order. The table's version (how many rules,
+    the latest change) is read on every call, so an admin's edit applies to the next reply; the
+    rules themselves are read again only when it changed."""
+    global _rules_cache
+    version = tuple(IntentRule.objects.aggregate(rules=Count("id"), changed=Max("updated_at")).values())
+    cached = _rules_cache
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    rules = sorted(IntentRule.objects.filter(is_active=True), key=_precedence)
+    _rules_cache = (version, rules)
+    return rules
+
+
+INTENTS = frozenset(Intent.values)
 
 
 def classify(body: str, rules: Sequence[IntentRule] | None = None) -> Classification:
@@ -97,22 +113,19 @@ def classify(body: str, rules: Sequence[IntentRule] | None = None) -> Classifica
     text (case-insensitive), the highest confidence wins, ties going to the lower position.
     No match: ``Intent.OTHER`` with ``NO_MATCH_CONFIDENCE``. ``rules`` defaults to the database."""
     text = normalise_reply(body)
-    if rules is None:
-        rules = active_rules()
-    best: IntentRule | None = None
+    ordered = active_rules() if rules is None else sorted(rules, key=_precedence)
     if text:
-        for rule in rules:
-            if not rule.is_active or (best is not None and _precedence(rule) >= _precedence(best)):
+        # In precedence order, the first rule that matches is the one that wins.
+        for rule in ordered:
+            if not rule.is_active:
                 continue
-            if rule.intent not in Intent.values:
+            if rule.intent not in INTENTS:
                 logger.warning("Skipping intent rule %s: unknown intent %r", rule.pk, rule.intent)
                 continue
             pattern = _compiled(rule)
             if pattern is not None and pattern.search(text):
-                best = rule
-    if best is None:
-        return Classification(intent=Intent.OTHER, confidence=NO_MATCH_CONFIDENCE, rule=None)
-    return Classification(intent=Intent(best.intent), confidence=best.confidence, rule=best)
+                return Classification(intent=Intent(rule.intent), confidence=rule.confidence, rule=rule)
+    return Classification(intent=Intent.OTHER, confidence=NO_MATCH_CONFIDENCE, rule=None)
 
 
 # --- Measuring the classifier --------------------------------------------------------------

@@ -374,6 +374,10 @@ def _gunicorn(env: dict, port: int, workers: int, log: Path):
         "-m",
         "gunicorn",
         "config.wsgi:application",
+        # The product's settings (threaded workers), as a deployment started from the project
+        # directory gets them; the options below override only the worker count and the port.
+        "--config",
+        "gunicorn.conf.py",
         "--workers",
         str(workers),
         "--bind",

@@ -155,9 +155,29 @@ def test_only_specific_rules_are_confident_enough_to_act_on(db):
     assert not classify("lorem ipsum").is_confident
 
 
-def test_classifying_reads_the_rules_in_one_query(db, django_assert_num_queries):
-    with django_assert_num_queries(1):
+def test_classifying_reads_the_rules_only_when_they_changed(db, django_assert_num_queries):
+    classify("how much is the pro plan")
+    with django_assert_num_queries(1):  # the rule table's version, not its 140 rows
+        assert classify("how much is the pro plan").intent == Intent.PRICING
+    IntentRule.objects.filter(intent=Intent.PRICING).first().save()
+    with django_assert_num_queries(2):
         classify("how much is the pro plan")
+
+
+def test_a_deleted_rule_stops_matching_on_the_next_reply(own_rules):
+    first = IntentRule.objects.create(intent=Intent.HELP, pattern=r"broken", confidence=0.9)
+    IntentRule.objects.create(intent=Intent.MEETING, pattern=r"call", confidence=0.5)
+    assert classify("broken, call me").rule == first
+    first.delete()
+    assert classify("broken, call me").intent == Intent.MEETING
+
+
+def test_the_first_rule_in_precedence_order_wins_whatever_the_order_given(db):
+    low = IntentRule(pk=1, intent=Intent.HELP, pattern="help", confidence=0.5, position=1)
+    high = IntentRule(pk=2, intent=Intent.PRICING, pattern="price", confidence=0.9, position=9)
+    tie = IntentRule(pk=3, intent=Intent.MEETING, pattern="price", confidence=0.9, position=2)
+    for rules in ([low, high, tie], [tie, high, low], [high, low, tie]):
+        assert classify("help with the price", rules).rule is tie
 
 
 # --- The standard rules ---------------------------------------------------------------------

@@ -234,3 +234,32 @@ def test_inbound_messages_never_change_status(client):
     signed_post(client, INBOUND, inbound_params("+14155552671", "hello", sid="SMinbound"))
     status(client, "SMinbound", "failed")
     assert Message.objects.get(provider_sid="SMinbound").status == "received"
+
+
+# --- cost per webhook (bench scenario 3) ---------------------------------------------------
+
+
+def test_a_status_callback_costs_a_few_statements(client, sent_message, django_assert_max_num_queries):
+    # Record the callback (ON CONFLICT DO NOTHING), move the text, read its ids, timeline entry;
+    # here inside a savepoint (the test's transaction), in production BEGIN and COMMIT.
+    with django_assert_max_num_queries(6):
+        assert status(client, sent_message.provider_sid, "delivered").status_code == 200
+    with django_assert_max_num_queries(3):  # a repeat: the insert that inserts nothing
+        assert status(client, sent_message.provider_sid, "delivered").status_code == 200
+    with django_assert_max_num_queries(4):  # a late 'sent': recorded, moves nothing
+        assert status(client, sent_message.provider_sid, "sent").status_code == 200
+    sent_message.refresh_from_db()
+    assert sent_message.status == MessageStatus.DELIVERED
+
+
+def test_an_inbound_reply_is_stored_once_with_its_intent(client, django_assert_max_num_queries):
+    contact = ContactFactory(sms_consent=SmsConsent.OPTED_IN)
+    signed_post(client, INBOUND, inbound_params(contact.phone, "thanks", sid="SM" + "1" * 32))
+    # Known contact and conversation: the duplicate check, the contact with its owners, the rules'
+    # version, the locked conversation, the text (stored with its intent), the conversation and
+    # the timeline entry (and the savepoint's two statements).
+    with django_assert_max_num_queries(9):
+        response = signed_post(client, INBOUND, inbound_params(contact.phone, "Thanks, got it!"))
+    assert response.status_code == 200
+    message = Message.objects.get(provider_sid="SM" + "a" * 32)
+    assert (message.intent, message.intent_rule is not None) == ("positive", True)
