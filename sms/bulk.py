@@ -3,7 +3,8 @@
 ``bulk_create`` builds a model instance per row and prepares every field of every instance;
 at 10^5 rows that is most of a play run. ``rows_insert`` writes plain tuples in multi-row
 INSERTs instead (SQLite: VALUES lists; PostgreSQL: one JSON parameter), can skip rows that hit
-a unique constraint and return columns of the rows it did insert. ``in_ids`` filters by a list
+a unique constraint and return columns of the rows it did insert; ``row_insert`` writes one row
+with a cached statement (the webhooks). ``in_ids`` filters by a list
 of ids sent as one parameter. ``ids_reserve`` takes primary keys before the
 rows exist, so a row that points at them can be written first. SQLite and PostgreSQL."""
 
@@ -12,7 +13,7 @@ import sqlite3
 from collections.abc import Collection, Iterable, Sequence
 from datetime import date, datetime, time
 from decimal import Decimal
-from functools import partial
+from functools import lru_cache, partial
 from uuid import UUID
 
 from django.db import NotSupportedError, connections, models, transaction
@@ -265,3 +266,48 @@ def ids_reserve(model: type[models.Model], count: int, *, using: str = "default"
         cursor.execute("SELECT seq FROM sqlite_sequence WHERE name = %s", [table])
         top = cursor.fetchone()[0]
     return list(range(top - count + 1, top + 1))
+
+
+def row_insert(
+    model: type[models.Model],
+    values: dict[str, object],
+    *,
+    ignore_conflicts: bool = False,
+    returning: Sequence[str] = (),
+    using: str = "default",
+) -> tuple | None:
+    """Insert one row of ``model``: ``values`` by field name for every concrete field but the
+    auto primary key (no defaults, no validation, no signals, no ``save()``). The statement's
+    text is built once per shape: for the webhooks' hot path, where ``Model.objects.create``
+    costs more in Python than the insert costs the database. Returns the ``returning`` columns,
+    or None when ``ignore_conflicts`` skipped the row (or nothing was asked back)."""
+    connection = connections[using]
+    fields = [model._meta.get_field(name) for name in values]
+    params = [
+        field.get_db_prep_save(value, connection)
+        for field, value in zip(fields, values.values(), strict=True)
+    ]
+    sql = _row_insert_sql(using, model, tuple(values), ignore_conflicts, tuple(returning))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone() if returning else None
+
+
+@lru_cache(maxsize=64)
+def _row_insert_sql(using, model, names: tuple[str, ...], ignore_conflicts: bool, returning: tuple[str, ...]):
+    connection = connections[using]
+    opts = model._meta
+    fields = [opts.get_field(name) for name in names]
+    missing = [f.name for f in opts.concrete_fields if f not in fields and f is not opts.auto_field]
+    if missing:
+        raise ValueError(f"row_insert({opts.label}) needs a value for {', '.join(missing)}")
+    qn = connection.ops.quote_name
+    on_conflict = OnConflict.IGNORE if ignore_conflicts else None
+    suffix = connection.ops.on_conflict_suffix_sql(fields, on_conflict, None, None)
+    if returning:
+        suffix += " RETURNING " + ", ".join(qn(opts.get_field(name).column) for name in returning)
+    return (
+        f"{connection.ops.insert_statement(on_conflict=on_conflict)} {qn(opts.db_table)} "
+        f"({', '.join(qn(field.column) for field in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))}) {suffix}"
+    )

@@ -827,10 +827,14 @@ def message_status_apply(
     error_code = (error_code or "")[:16]
     with transaction.atomic():
         # Recorded with ON CONFLICT DO NOTHING: a repeat inserts nothing (no savepoint needed).
-        if record and not bulk.rows_insert(
+        if record and not bulk.row_insert(
             StatusCallback,
-            ["provider_sid", "status", "error_code"],
-            [(provider_sid, provider_status, error_code)],
+            {
+                "provider_sid": provider_sid,
+                "status": provider_status,
+                "error_code": error_code,
+                "received_at": timezone.now(),
+            },
             ignore_conflicts=True,
             returning=["id"],
         ):
@@ -846,11 +850,19 @@ def message_status_apply(
             return True
         if status != MessageStatus.SENT:
             delivered = status == MessageStatus.DELIVERED
-            crm_services.activity_record(
-                kind=ActivityKind.SMS_DELIVERED if delivered else ActivityKind.SMS_FAILED,
-                contact=Contact(pk=contact_id, account_id=account_id),  # the ids are all it needs
-                summary=body[:120] if delivered else f"Not delivered (error {error_code or 'unknown'})",
-                data={"message": message_id, "status": status, "error_code": error_code},
+            bulk.row_insert(  # the timeline entry (crm_services.activity_record, without a model)
+                Activity,
+                {
+                    "kind": ActivityKind.SMS_DELIVERED if delivered else ActivityKind.SMS_FAILED,
+                    "contact": contact_id,
+                    "account": account_id,
+                    "occurred_at": timezone.now(),
+                    "actor": None,
+                    "summary": (
+                        body[:120] if delivered else f"Not delivered (error {error_code or 'unknown'})"
+                    ),
+                    "data": {"message": message_id, "status": status, "error_code": error_code},
+                },
             )
         if error_code == UNSUBSCRIBED_CODE:
             message = Message.objects.select_related("contact").get(pk=message_id)
@@ -922,9 +934,9 @@ class InboundResult:
 
 def _contact_for_number(number: str) -> Contact:
     # get(), not first(): the phone is unique, and an ORDER BY costs Django more to compile than
-    # the query costs the database. The owners routing may need are read only when it does.
+    # the query costs the database. The account (and owners) are read only when routing needs them.
     try:
-        return Contact.objects.select_related("account").get(phone=number)
+        return Contact.objects.get(phone=number)
     except Contact.DoesNotExist:
         pass
     try:

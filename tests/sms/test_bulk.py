@@ -122,3 +122,39 @@ def test_in_ids_takes_any_number_of_ids_as_one_parameter_and_follows_relations()
     at_first = Message.objects.filter(bulk.in_ids("contact__account_id", [accounts[0].pk]))
     assert set(at_first.values_list("contact_id", flat=True)) == {contacts[0].pk, contacts[2].pk}
     assert not Contact.objects.filter(bulk.in_ids("pk", [])).exists()
+
+
+def test_one_row_is_inserted_as_given_and_a_conflict_is_skipped():
+    from crm.models import Activity, ActivityKind
+    from sms.models import StatusCallback
+
+    now = timezone.now()
+    values = {"provider_sid": "SM1", "status": "delivered", "error_code": "", "received_at": now}
+    (first,) = bulk.row_insert(StatusCallback, values, ignore_conflicts=True, returning=["id"])
+    assert bulk.row_insert(StatusCallback, values, ignore_conflicts=True, returning=["id"]) is None
+    stored = StatusCallback.objects.get()
+    assert (stored.pk, stored.provider_sid, stored.received_at) == (first, "SM1", now)
+
+    contact = ContactFactory()
+    bulk.row_insert(
+        Activity,
+        {
+            "kind": ActivityKind.SMS_DELIVERED,
+            "contact": contact.pk,
+            "account": contact.account_id,
+            "occurred_at": now,
+            "actor": None,
+            "summary": "Delivered",
+            "data": {"message": 7, "nested": ["a", 1]},
+        },
+    )
+    entry = Activity.objects.get(kind=ActivityKind.SMS_DELIVERED)
+    assert (entry.contact, entry.occurred_at) == (contact, now)
+    assert entry.data == {"message": 7, "nested": ["a", 1]}
+
+
+def test_one_row_insert_refuses_to_leave_a_column_to_chance():
+    from sms.models import StatusCallback
+
+    with pytest.raises(ValueError, match="received_at"):
+        bulk.row_insert(StatusCallback, {"provider_sid": "SM1", "status": "sent", "error_code": ""})
