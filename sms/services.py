@@ -709,10 +709,13 @@ def _sends_record(group: Sequence[tuple[Message, SendResult, datetime]], provide
             )
         )
     with transaction.atomic():
-        Message.objects.filter(status=MessageStatus.SENDING).bulk_update(
-            [message for message, _, _ in group], SENT_FIELDS
-        )
-        if last_sent:
+        sending = Message.objects.filter(status=MessageStatus.SENDING)
+        if len(group) == 1:  # a text sent on its own (a manual send): plain updates are cheaper
+            message = group[0][0]
+            sending.filter(pk=message.pk).update(**{name: getattr(message, name) for name in SENT_FIELDS})
+            Conversation.objects.filter(contact_id__in=list(last_sent)).update(last_outbound_at=group[0][2])
+        else:
+            sending.bulk_update([message for message, _, _ in group], SENT_FIELDS)
             Conversation.objects.filter(contact_id__in=list(last_sent)).update(
                 last_outbound_at=Case(
                     *(When(contact_id=contact_id, then=Value(at)) for contact_id, at in last_sent.items())

@@ -1,8 +1,8 @@
 """Scenario 3: webhook ingestion. Signed Twilio status callbacks (for texts we sent, with
 duplicates and out-of-order statuses) and inbound texts (with duplicate deliveries) posted over
-loopback to the app under gunicorn (2 sync workers) on PostgreSQL, by an asyncio + aiohttp load
-generator in this process. Signatures are made with the Twilio SDK's RequestValidator against
-PUBLIC_BASE_URL and TWILIO_AUTH_TOKEN, as Twilio does.
+loopback to the app under gunicorn (2 workers, the product's gunicorn.conf.py) on PostgreSQL,
+by an asyncio + aiohttp load generator in this process. Signatures are made with the Twilio
+SDK's RequestValidator against PUBLIC_BASE_URL and TWILIO_AUTH_TOKEN, as Twilio does.
 
 Per repetition, from the same starting state each time:
 - **sequential** (the baseline): one client, one request at a time;
@@ -243,7 +243,8 @@ async def _drive(base_url: str, requests, *, concurrency: int | None, rate: floa
 
     loop = asyncio.get_running_loop()
     results: list = [None] * len(requests)
-    connector = aiohttp.TCPConnector(limit=0, force_close=True)  # gunicorn's sync workers close anyway
+    # A new connection per request, as each webhook from Twilio may arrive on its own.
+    connector = aiohttp.TCPConnector(limit=0, force_close=True)
     client_timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(connector=connector, timeout=client_timeout) as session:
         started = loop.time()
@@ -567,7 +568,8 @@ def markdown(runs: list[dict]) -> list[str]:
         "",
         "Signed Twilio status callbacks (each text 'delivered', 30% also a 'sent' before or after it, 10% "
         "a repeated 'delivered') and inbound texts (5% posted twice), shuffled, posted over loopback to "
-        "`gunicorn config.wsgi` with sync workers by an asyncio + aiohttp client in the benchmark process. "
+        "`gunicorn config.wsgi` (the product's `gunicorn.conf.py`: threaded workers) "
+        "by an asyncio + aiohttp client in the benchmark process. "
         "*Sequential* (baseline): one client, one request at a time. *Closed loop*: N clients as fast as "
         "answered (capacity). *Open loop*: requests started on a fixed schedule; latency counts from the "
         "scheduled start, so queueing shows. After each run: every text at the highest status posted, "

@@ -178,3 +178,22 @@ def test_racing_workers_with_overlapping_batches_send_each_text_once(twilio):
     sent_bodies = [parse_qs(call.request.body)["Body"][0] for call in twilio.calls]
     assert len(sent_bodies) == 80 and len(set(sent_bodies)) == 80
     assert set(Message.objects.values_list("status", "attempts")) == {(MessageStatus.SENT, 1)}
+
+
+@pytest.mark.django_db
+def test_a_text_sent_on_its_own_is_recorded_like_one_in_a_group(twilio):
+    twilio.add_callback(responses.POST, MESSAGES_URL, callback=_sid, content_type="application/json")
+    (pk,) = _queue(1)
+    message = Message.objects.get(pk=pk)
+    Conversation.objects.create(contact_id=message.contact_id)
+    services.message_deliver(message_id=pk)
+    message.refresh_from_db()
+    assert (message.status, message.provider_sid.startswith("SM"), message.sent_at is not None) == (
+        MessageStatus.SENT,
+        True,
+        True,
+    )
+    conversation = Conversation.objects.get(contact_id=message.contact_id)
+    assert conversation.last_outbound_at == message.sent_at
+    entry = Activity.objects.get(kind=ActivityKind.SMS_SENT)
+    assert (entry.contact_id, entry.data["message"]) == (message.contact_id, pk)
