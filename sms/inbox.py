@@ -111,7 +111,7 @@ def inbound_route(
     the classification is confident: high intent is assigned with an SLA (pricing also opens an
     expansion deal and a task for the AE, a meeting request a task); a deferral snoozes the
     conversation and pauses the contact's texts until the date it names. Everything else waits
-    in the queue. ``contact``: the sender (with their account)."""
+    in the queue. ``contact``: the sender."""
     now = message.created_at or timezone.now()
     conversation.intent, conversation.intent_confidence = result.intent, result.confidence
     conversation.awaiting_since = conversation.awaiting_since or now
