@@ -1003,8 +1003,10 @@ def inbound_receive(*, provider_sid: str, from_number: str, to_number: str, body
                 data={"message": message.pk, "intent": message.intent or keyword or ""},
             )
     except IntegrityError:
-        # The same MessageSid arrived twice at once; the other request stored it.
-        return InboundResult(None, duplicate=True)
+        if Message.objects.filter(provider_sid=provider_sid).exists():
+            # The same MessageSid arrived twice at once; the other request stored it.
+            return InboundResult(None, duplicate=True)
+        raise  # any other conflict is not a duplicate: passing it off as one would lose the text
     return InboundResult(message, keyword=keyword)
 
 

@@ -263,3 +263,21 @@ def test_an_inbound_reply_is_stored_once_with_its_intent(client, django_assert_m
     assert response.status_code == 200
     message = Message.objects.get(provider_sid="SM" + "a" * 32)
     assert (message.intent, message.intent_rule is not None) == ("positive", True)
+
+
+def test_a_conflict_that_is_not_a_repeated_sid_is_not_passed_off_as_a_duplicate(monkeypatch):
+    from django.db import IntegrityError
+
+    from sms import services
+
+    def conflict(**kwargs):
+        raise IntegrityError("violates foreign key constraint")
+
+    monkeypatch.setattr(services.crm_services, "activity_record", conflict)
+    contact = ContactFactory(sms_consent=SmsConsent.OPTED_IN)
+    with pytest.raises(IntegrityError):
+        services.inbound_receive(
+            provider_sid="SM" + "c" * 32, from_number=contact.phone, to_number="+15005550006", body="thanks"
+        )
+    # Nothing half-stored, and the webhook fails loudly instead of acknowledging a lost text.
+    assert not Message.objects.filter(provider_sid="SM" + "c" * 32).exists()
