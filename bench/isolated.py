@@ -13,15 +13,10 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from bench.processes import pg_admin
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
-
-
-def _pg_admin(dsn: str, sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(sql)
 
 
 @contextmanager
@@ -29,13 +24,13 @@ def throwaway_database(args, db: str, label: str):
     """Yield a DATABASE_URL for a new, empty database; drop it (or delete the file) afterwards."""
     if db == "postgres":
         name = f"lcrm_bench_{label}_{os.getpid()}"
-        _pg_admin(args.pg_admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        _pg_admin(args.pg_admin_dsn, f'CREATE DATABASE "{name}"')
+        pg_admin(args.pg_admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        pg_admin(args.pg_admin_dsn, f'CREATE DATABASE "{name}"')
         base, _, _ = args.pg_admin_dsn.rpartition("/")
         try:
             yield f"{base}/{name}"
         finally:
-            _pg_admin(args.pg_admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            pg_admin(args.pg_admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     else:
         path = OUT / f"bench-{label}.sqlite3"
         files = [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]

@@ -7,7 +7,6 @@ dropped here). Results go to bench/out/results.json and bench/out/results.md."""
 import argparse
 import importlib
 import json
-import os
 import shlex
 import subprocess
 import sys
@@ -86,44 +85,26 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def _pg_admin(dsn: str, sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(sql)
-
-
-def _pg_url(admin_dsn: str, name: str) -> str:
-    base, _, _ = admin_dsn.rpartition("/")
-    return f"{base}/{name}"
-
-
 def run_one(args, db: str, contacts: int) -> dict:
     OUT.mkdir(parents=True, exist_ok=True)
     out = OUT / f"run-plays-{db}-{contacts}.json"
     out.unlink(missing_ok=True)
-    cleanup = None
-    if db == "postgres":
-        name = f"lcrm_bench_{os.getpid()}"
-        _pg_admin(args.pg_admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        _pg_admin(args.pg_admin_dsn, f'CREATE DATABASE "{name}"')
-        url = _pg_url(args.pg_admin_dsn, name)
+    print(f"== plays on {db}, {contacts:,} contacts", flush=True)
+    started = time.perf_counter()
+    with isolated.throwaway_database(args, db, f"plays_{contacts}") as url:
+        completed = subprocess.run(_plays_command(args, db, url, contacts, out), cwd=ROOT)  # noqa: S603
+    if not out.exists():
+        return {
+            "db": db,
+            "contacts": contacts,
+            "problems": [f"worker exited {completed.returncode} without results"],
+        }
+    result = json.loads(out.read_text())
+    result["total_seconds"] = round(time.perf_counter() - started, 1)
+    return result
 
-        def cleanup():
-            _pg_admin(args.pg_admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
-    else:
-        path = OUT / f"bench-{contacts}.sqlite3"
-        files = [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
-        for file in files:
-            file.unlink(missing_ok=True)
-        url = f"sqlite:///{path}"
-
-        def cleanup():
-            if not args.keep_db:
-                for file in files:
-                    file.unlink(missing_ok=True)
-
+def _plays_command(args, db: str, url: str, contacts: int, out: Path) -> list[str]:
     command = [
         sys.executable,
         "-m",
@@ -145,21 +126,7 @@ def run_one(args, db: str, contacts: int) -> dict:
         command.append("--baseline")
     if args.profile:
         command.append("--profile")
-    print(f"== plays on {db}, {contacts:,} contacts", flush=True)
-    started = time.perf_counter()
-    try:
-        completed = subprocess.run(command, cwd=ROOT)  # noqa: S603 - our own interpreter and arguments
-    finally:
-        cleanup()
-    if not out.exists():
-        return {
-            "db": db,
-            "contacts": contacts,
-            "problems": [f"worker exited {completed.returncode} without results"],
-        }
-    result = json.loads(out.read_text())
-    result["total_seconds"] = round(time.perf_counter() - started, 1)
-    return result
+    return command
 
 
 def main(argv=None) -> int:

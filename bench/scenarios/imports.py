@@ -23,7 +23,6 @@ import argparse
 import csv
 import hashlib
 import json
-import os
 import random
 import resource
 import shlex
@@ -331,41 +330,18 @@ def _log(args, which: str, repetition: int, run: dict) -> None:
 
 
 def _run_one(args, db: str, contacts: int) -> dict:
-    from bench.run import _pg_admin, _pg_url
+    from bench.isolated import throwaway_database
 
     OUT.mkdir(parents=True, exist_ok=True)
     out = OUT / f"run-imports-{db}-{contacts}.json"
     out.unlink(missing_ok=True)
-    if db == "postgres":
-        name = f"lcrm_bench_imports_{os.getpid()}"
-        _pg_admin(args.pg_admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        _pg_admin(args.pg_admin_dsn, f'CREATE DATABASE "{name}"')
-        url = _pg_url(args.pg_admin_dsn, name)
-
-        def cleanup():
-            _pg_admin(args.pg_admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    else:
-        db_path = OUT / f"bench-imports-{contacts}.sqlite3"
-        files = [db_path, db_path.with_name(db_path.name + "-wal"), db_path.with_name(db_path.name + "-shm")]
-        for file in files:
-            file.unlink(missing_ok=True)
-        url = f"sqlite:///{db_path}"
-
-        def cleanup():
-            if not args.keep_db:
-                for file in files:
-                    file.unlink(missing_ok=True)
-
-    command = [sys.executable, "-m", "bench.scenarios.imports", "--db", db, "--database-url", url]
-    command += ["--contacts", str(contacts), "--repeat", str(args.repeat), "--out", str(out)]
-    if contacts <= args.baseline_max_contacts:
-        command.append("--baseline")
     print(f"== imports on {db}, {contacts:,} rows", flush=True)
-    try:
+    with throwaway_database(args, db, f"imports_{contacts}") as url:
+        command = [sys.executable, "-m", "bench.scenarios.imports", "--db", db, "--database-url", url]
+        command += ["--contacts", str(contacts), "--repeat", str(args.repeat), "--out", str(out)]
+        if contacts <= args.baseline_max_contacts:
+            command.append("--baseline")
         completed = subprocess.run(command, cwd=ROOT)  # noqa: S603 - our own interpreter and arguments
-    finally:
-        cleanup()
     if not out.exists():
         return {
             "db": db,
