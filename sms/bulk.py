@@ -184,17 +184,7 @@ def rows_insert(
         (index, _memo(adapt)) for index, field in enumerate(given) if (adapt := _adapter(field, connection))
     ]
     fields = given + rest
-    qn = connection.ops.quote_name
-    on_conflict = OnConflict.IGNORE if ignore_conflicts else None
-    if returning and not connection.features.can_return_rows_from_bulk_insert:
-        raise NotSupportedError(f"This {connection.vendor} version cannot return rows from an INSERT.")
-    suffix = connection.ops.on_conflict_suffix_sql(fields, on_conflict, None, None)
-    if returning:
-        suffix += " RETURNING " + ", ".join(qn(opts.get_field(name).column) for name in returning)
-    head = (
-        f"{connection.ops.insert_statement(on_conflict=on_conflict)} {qn(opts.db_table)} "
-        f"({', '.join(qn(field.column) for field in fields)}) "
-    )
+    head, suffix = _insert_parts(connection, opts, fields, ignore_conflicts, returning)
     if connection.vendor == "postgresql":
         statement, per_statement = _pg_statement(head, suffix, given, rest, constants, connection)
         adapters = []  # values go into a JSON document (see _json_value)
@@ -301,13 +291,23 @@ def _row_insert_sql(using, model, names: tuple[str, ...], ignore_conflicts: bool
     missing = [f.name for f in opts.concrete_fields if f not in fields and f is not opts.auto_field]
     if missing:
         raise ValueError(f"row_insert({opts.label}) needs a value for {', '.join(missing)}")
+    head, suffix = _insert_parts(connection, opts, fields, ignore_conflicts, returning)
+    return f"{head}VALUES ({', '.join(['%s'] * len(fields))}) {suffix}"
+
+
+def _insert_parts(
+    connection, opts, fields, ignore_conflicts: bool, returning: Sequence[str]
+) -> tuple[str, str]:
+    """``INSERT INTO table (columns) `` and what follows the values (ON CONFLICT, RETURNING)."""
     qn = connection.ops.quote_name
     on_conflict = OnConflict.IGNORE if ignore_conflicts else None
+    if returning and not connection.features.can_return_rows_from_bulk_insert:
+        raise NotSupportedError(f"This {connection.vendor} version cannot return rows from an INSERT.")
     suffix = connection.ops.on_conflict_suffix_sql(fields, on_conflict, None, None)
     if returning:
         suffix += " RETURNING " + ", ".join(qn(opts.get_field(name).column) for name in returning)
-    return (
+    head = (
         f"{connection.ops.insert_statement(on_conflict=on_conflict)} {qn(opts.db_table)} "
         f"({', '.join(qn(field.column) for field in fields)}) "
-        f"VALUES ({', '.join(['%s'] * len(fields))}) {suffix}"
     )
+    return head, suffix
