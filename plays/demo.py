@@ -31,6 +31,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from django.db.models import Q
+from django.utils.text import slugify
 
 from crm.demo import ORDER_PREFIX, STAFF
 from crm.models import (
@@ -673,7 +674,8 @@ def _write(
                     ),
                     gross_margin=Decimal(f"{0.45 + order_draw * 0.3:.4f}"),
                     ordered_at=at,
-                    attribution=f"sms:{play_source(play.pk)}",
+                    # By the play's name, not its id: the same seed gives the same orders.
+                    attribution=f"sms:play:{slugify(play.name)}",
                     external_id=f"{PLAY_ORDER_PREFIX}{len(orders) + 1:06d}",
                 )
             )

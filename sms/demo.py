@@ -12,7 +12,6 @@ from django.db.models import Q
 from django.utils import timezone
 
 from crm.models import Activity, Contact, Deal, SmsConsent, Task
-from sms import inbox
 from sms.models import (
     ConsentEvent,
     Conversation,
@@ -201,26 +200,18 @@ def _exchange(contact: Contact, sent: str, answer: str, index: int, replied_at: 
         from_number=contact.phone,
         to_number="+15005550006",
         body=answer,
+        received_at=replied_at,
     )
-    # Everything the real inbound path just wrote happened "now": move it to the reply's time
-    # so the same seed on the same day gives the same data.
+    # The inbound path reckons every date from ``received_at``; only the CRM rows it inserted
+    # (a deal and its stage on the timeline, a task, a deferral) carry the clock's insert time,
+    # so they are moved to the reply's time as well.
     Activity.objects.filter(contact=contact, occurred_at__gte=started).update(occurred_at=replied_at)
     Deal.objects.filter(account_id=contact.account_id, created_at__gte=started).update(created_at=replied_at)
     Task.objects.filter(contact=contact, created_at__gte=started).update(created_at=replied_at)
-    message = result.message
-    Message.objects.filter(provider_sid=f"{SID_PREFIX}out{index:05d}").update(
-        created_at=asked_at, conversation=message.conversation
-    )
-    Message.objects.filter(pk=message.pk).update(created_at=replied_at, status_updated_at=replied_at)
-    conversation = Conversation.objects.get(pk=message.conversation_id)
-    conversation.last_inbound_at = replied_at
-    if conversation.awaiting_since is not None:
-        conversation.awaiting_since = replied_at
-        # The SLA as it was when the reply really came in: older ones are now overdue.
-        conversation.sla_due_at = inbox.sla_due(conversation.intent, replied_at)
-    conversation.save()
-    Task.objects.filter(contact=contact, created_at=replied_at).update(due_at=conversation.sla_due_at)
     Deferral.objects.filter(contact=contact, created_at__gte=started).update(created_at=replied_at)
+    Message.objects.filter(provider_sid=f"{SID_PREFIX}out{index:05d}").update(
+        created_at=asked_at, conversation=result.message.conversation
+    )
 
 
 def delete() -> int:

@@ -53,11 +53,12 @@ def sla_due(intent: str, start: datetime) -> datetime | None:
     )
 
 
-def _record(conversation: Conversation, actor, summary: str, **data) -> None:
+def _record(conversation: Conversation, actor, summary: str, *, occurred_at=None, **data) -> None:
     crm_services.activity_record(
         kind=ActivityKind.INBOX_ACTION,
         contact=conversation.contact,
         actor=actor,
+        occurred_at=occurred_at,
         summary=summary,
         data={"conversation": conversation.pk, **data},
     )
@@ -111,7 +112,8 @@ def inbound_route(
     the classification is confident: high intent is assigned with an SLA (pricing also opens an
     expansion deal and a task for the AE, a meeting request a task); a deferral snoozes the
     conversation and pauses the contact's texts until the date it names. Everything else waits
-    in the queue. ``contact``: the sender."""
+    in the queue. ``contact``: the sender. Every date is reckoned from when the text arrived
+    (``message.created_at``), never from the clock."""
     now = message.created_at or timezone.now()
     conversation.intent, conversation.intent_confidence = result.intent, result.confidence
     conversation.awaiting_since = conversation.awaiting_since or now
@@ -123,7 +125,7 @@ def inbound_route(
     if not result.is_confident:
         pass  # a weak guess: shown to the agent, who confirms or relabels; nothing automatic
     elif result.intent == Intent.DEFERRAL:
-        _defer(conversation, contact, message, actor=None)
+        _defer(conversation, contact, message, actor=None, now=now)
     elif result.intent in HIGH_INTENTS:
         if conversation.assignee_id is None:
             conversation.assignee = route_owner(contact)
@@ -148,6 +150,7 @@ def _task(contact: Contact, conversation: Conversation, title: str, message: Mes
 
 
 def _pricing_interest(contact: Contact, conversation: Conversation, message: Message) -> None:
+    now = message.created_at or timezone.now()
     account = contact.account
     ae = (account.ae or account.owner) if account else None
     owner = ae or conversation.assignee
@@ -155,7 +158,7 @@ def _pricing_interest(contact: Contact, conversation: Conversation, message: Mes
         recent_open = account.deals.filter(
             kind=DealKind.EXPANSION,
             stage__is_closed=False,
-            created_at__gte=timezone.now() - timedelta(days=30),
+            created_at__gte=now - timedelta(days=30),
         ).exists()
         if not recent_open:
             crm_services.deal_create(
@@ -166,17 +169,19 @@ def _pricing_interest(contact: Contact, conversation: Conversation, message: Mes
                 kind=DealKind.EXPANSION,
                 stage=PipelineStage.objects.filter(is_closed=False).order_by("position").first(),
                 next_step="Answer the pricing question",
-                next_step_date=timezone.localdate(),
+                next_step_date=timezone.localdate(now),
             )
     _task(contact, conversation, f"Pricing interest from {contact}: follow up", message, owner=owner)
 
 
 def _defer(
-    conversation: Conversation, contact: Contact, message: Message | None, actor, until=None
+    conversation: Conversation, contact: Contact, message: Message | None, actor, until=None, now=None
 ) -> Deferral:
+    """``now``: the moment the deferral was asked for; "next month" is reckoned from it."""
+    now = now or timezone.now()
     if until is None:
         tz = services.send_window_tz(contact)
-        until, _ = deferral_until(message.body if message else "", timezone.now(), tz)
+        until, _ = deferral_until(message.body if message else "", now, tz)
     conversation.status = ConversationStatus.SNOOZED
     conversation.snoozed_until = until
     conversation.sla_due_at = None
@@ -192,6 +197,7 @@ def _defer(
         conversation,
         actor,
         f"Deferred until {timezone.localtime(until, team_tz()):%b %-d, %Y}: automated texts paused",
+        occurred_at=now,
         deferral=deferral.pk,
         until=until.isoformat(),
     )

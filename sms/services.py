@@ -950,15 +950,18 @@ def _contact_for_number(number: str) -> Contact:
         return Contact.objects.get(phone=number)
 
 
-def inbound_receive(*, provider_sid: str, from_number: str, to_number: str, body: str) -> InboundResult:
+def inbound_receive(
+    *, provider_sid: str, from_number: str, to_number: str, body: str, received_at: datetime | None = None
+) -> InboundResult:
     """Store an inbound text once (by provider SID), handle carrier keywords, reopen the
     conversation, route it in the inbox and put it on the timeline. Unknown numbers become
-    contacts."""
+    contacts. ``received_at`` (default: now) is when the text arrived; a replayed or imported
+    history passes it, and every date the reply sets (SLA, deferral, timeline) follows it."""
     if Message.objects.filter(provider_sid=provider_sid).exists():
         return InboundResult(None, duplicate=True)
     body = (body or "").replace("\x00", "")
     contact = _contact_for_number(from_number)
-    now = timezone.now()
+    now = received_at or timezone.now()
     info = count_segments(body)
     keyword = _keyword_for(contact, body)
     # Free text is classified before it is stored, so the text is written once with its intent.
@@ -985,12 +988,15 @@ def inbound_receive(*, provider_sid: str, from_number: str, to_number: str, body
                 intent_confidence=result.confidence if result else None,
                 intent_rule=result.rule if result else None,
             )
+            if received_at is not None:  # created_at is auto_now_add: set on insert, so moved after
+                Message.objects.filter(pk=message.pk).update(created_at=now)
+                message.created_at = now
             conversation.status = ConversationStatus.OPEN
             conversation.last_inbound_at = now
             conversation.last_message = message
             if keyword:
                 conversation.save()
-                _handle_keyword(contact, keyword, message)
+                _handle_keyword(contact, keyword, message, received_at=received_at)
             else:
                 from sms.inbox import inbound_route  # the inbox builds on this module
 
@@ -1021,13 +1027,20 @@ def _keyword_for(contact: Contact, body: str) -> str | None:
     return keyword
 
 
-def _handle_keyword(contact: Contact, keyword: str, message: Message) -> None:
-    """Record consent first; the confirmation is best-effort and can never undo it."""
+def _handle_keyword(
+    contact: Contact, keyword: str, message: Message, *, received_at: datetime | None = None
+) -> None:
+    """Record consent first; the confirmation is best-effort and can never undo it. A live
+    keyword is recorded at the clock's now; a replayed one (``received_at``) when it arrived."""
     proof = {"message": message.body, "message_sid": message.provider_sid}
     was = Contact.objects.values_list("sms_consent", flat=True).get(pk=contact.pk)
     if keyword == "opt_out":
         consent_record(
-            contact=contact, action=ConsentAction.OPT_OUT, source=ConsentSource.KEYWORD, proof=proof
+            contact=contact,
+            action=ConsentAction.OPT_OUT,
+            source=ConsentSource.KEYWORD,
+            proof=proof,
+            occurred_at=received_at,
         )
         reply, kind = (
             (settings.SMS_OPT_OUT_REPLY if was != SmsConsent.OPTED_OUT else ""),
@@ -1035,7 +1048,11 @@ def _handle_keyword(contact: Contact, keyword: str, message: Message) -> None:
         )
     elif keyword == "opt_in":
         consent_record(
-            contact=contact, action=ConsentAction.OPT_IN, source=ConsentSource.KEYWORD, proof=proof
+            contact=contact,
+            action=ConsentAction.OPT_IN,
+            source=ConsentSource.KEYWORD,
+            proof=proof,
+            occurred_at=received_at,
         )
         # An ordinary reply: if they text STOP before it goes out, it does not go out.
         reply, kind = (settings.SMS_OPT_IN_REPLY if was != SmsConsent.OPTED_IN else ""), MessageKind.REPLY

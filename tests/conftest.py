@@ -1,8 +1,47 @@
+import os
+from datetime import UTC, datetime
+
 import pytest
+import time_machine
 from rest_framework.test import APIClient
 
 from crm.models import ApiToken
 from tests.factories import UserFactory
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--clock",
+        default=os.environ.get("LCRM_TEST_CLOCK") or None,
+        help="Run the whole suite as if the clock had been set to this ISO instant when it started "
+        "(UTC unless it has an offset; e.g. 2026-12-31T23:30Z). Time moves on from there. "
+        "Also read from LCRM_TEST_CLOCK. Proves that no test depends on the real date.",
+    )
+
+
+def suite_clock(config) -> datetime | None:
+    value = config.getoption("--clock")
+    if not value:
+        return None
+    try:
+        instant = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise pytest.UsageError(f"--clock / LCRM_TEST_CLOCK: {value!r} is not an ISO date-time") from exc
+    return instant if instant.tzinfo else instant.replace(tzinfo=UTC)
+
+
+def pytest_configure(config):
+    instant = suite_clock(config)
+    if instant is not None:
+        # tick=True: the clock runs on from the pinned instant, so timeouts and ordering still work.
+        traveller = time_machine.travel(instant, tick=True)
+        traveller.start()
+        config.add_cleanup(traveller.stop)
+
+
+def pytest_report_header(config):
+    instant = suite_clock(config)
+    return f"clock: pinned to {instant.isoformat()} (--clock)" if instant else None
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 import os
 import uuid
+from datetime import UTC, timedelta
 
 import pytest
 from django.conf import settings
@@ -46,3 +47,22 @@ def test_postgres_case_insensitive_email_constraint_is_enforced_by_the_database(
     ContactFactory(email="dup@example.com")
     with pytest.raises(IntegrityError), transaction.atomic():
         ContactFactory(email="DUP@example.com")
+
+
+def test_the_suite_clock_option_moves_every_clock(request):
+    """``--clock`` / LCRM_TEST_CLOCK (the CI's pinned-date run) pins the clock Django, the
+    standard library and the database layer read; without it there is nothing to check."""
+    import time as stdlib_time
+    from datetime import date, datetime
+
+    from django.utils import timezone
+
+    from tests.conftest import suite_clock
+
+    instant = suite_clock(request.config)
+    if instant is None:
+        pytest.skip("the suite runs on the real clock (pass --clock to pin it)")
+    # The run started at the pinned instant and has been going for less than a day since.
+    for now in (timezone.now(), datetime.now(UTC), datetime.fromtimestamp(stdlib_time.time(), UTC)):
+        assert instant <= now < instant + timedelta(days=1)
+    assert date.today() in {(instant + timedelta(days=d)).astimezone().date() for d in (0, 1)}

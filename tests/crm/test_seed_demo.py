@@ -6,6 +6,7 @@ from itertools import pairwise
 
 import phonenumbers
 import pytest
+import time_machine
 from django.core.management import call_command
 from django.utils import timezone
 
@@ -25,6 +26,9 @@ from crm.models import (
     Task,
     User,
 )
+from plays.models import Enrollment, Play
+from sms.governance import play_source
+from sms.models import ConsentEvent, Conversation, Deferral, Message
 from tests.factories import AccountFactory, ContactFactory, OrderFactory
 
 pytestmark = pytest.mark.django_db
@@ -44,6 +48,8 @@ def counts() -> dict[str, int]:
 
 def snapshot() -> dict[str, list]:
     """Everything that should be reproducible (no primary keys, no insert timestamps)."""
+
+    play_names = {play_source(pk): name for pk, name in Play.objects.values_list("pk", "name")}
 
     def rows(queryset, *fields):
         return sorted((tuple(row) for row in queryset.values_list(*fields)), key=repr)
@@ -124,6 +130,59 @@ def snapshot() -> dict[str, list]:
         "tasks": rows(Task.objects.all(), "account__name", "title", "due_at", "status", "completed_at"),
         "activities": rows(
             Activity.objects.all(), "occurred_at", "kind", "summary", "account__name", "contact__email"
+        ),
+        # The SMS and plays demo on top: every reference by natural key, never by primary key.
+        "consent": rows(
+            ConsentEvent.objects.all(), "contact__email", "phone", "action", "source", "proof", "occurred_at"
+        ),
+        "messages": [
+            (*row[:-1], play_names.get(row[-1], row[-1]))
+            for row in rows(
+                Message.objects.all(),
+                "contact__email",
+                "direction",
+                "kind",
+                "body",
+                "status",
+                "provider_sid",
+                "error_code",
+                "created_at",
+                "sent_at",
+                "delivered_at",
+                "status_updated_at",
+                "next_attempt_at",
+                "intent",
+                "sent_by__username",
+                "source",
+            )
+        ],
+        "conversations": rows(
+            Conversation.objects.all(),
+            "contact__email",
+            "status",
+            "assignee__username",
+            "intent",
+            "sla_due_at",
+            "awaiting_since",
+            "snoozed_until",
+            "last_inbound_at",
+            "last_outbound_at",
+            "last_message__provider_sid",
+        ),
+        "deferrals": rows(Deferral.objects.all(), "contact__email", "until", "reason", "created_at"),
+        "plays": rows(
+            Play.objects.all(), "name", "status", "trigger", "created_at", "activated_at", "last_run_at"
+        ),
+        "enrollments": rows(
+            Enrollment.objects.all(),
+            "play__name",
+            "contact__email",
+            "occurrence",
+            "arm",
+            "outcome",
+            "reason",
+            "decided_at",
+            "message__provider_sid",
         ),
     }
 
@@ -300,6 +359,29 @@ def test_same_seed_gives_identical_data_and_force_does_not_duplicate(today):
     assert "Deleted" in output and "Seeded 30 accounts" in output
     assert counts() == first_counts
     assert snapshot() == first
+
+
+@pytest.mark.parametrize(
+    "real_clock", ["2027-03-14T06:59:30Z", "2026-12-31T23:30:00Z", "2028-02-29T12:00:00Z"]
+)
+def test_the_same_seed_and_day_give_the_same_data_whatever_the_real_date(real_clock):
+    """``--today`` alone decides the data: the real date of the run and the ids the database hands
+    out (``--force`` deletes and re-inserts everything) change nothing."""
+    with time_machine.travel("2026-11-24T15:00:00Z", tick=False):
+        seed("--accounts", "30", "--seed", "5", "--today", "2026-11-24")
+    first, first_counts = snapshot(), counts()
+    assert first["orders"] and first["enrollments"] and first["messages"] and first["deferrals"]
+    with time_machine.travel(real_clock, tick=False):
+        seed("--accounts", "30", "--seed", "5", "--today", "2026-11-24", "--force")
+    assert counts() == first_counts
+    second = snapshot()
+    differences = {
+        table: (sorted(set(first[table]) - set(second[table]), key=repr)[:3],
+                sorted(set(second[table]) - set(first[table]), key=repr)[:3])
+        for table in first
+        if first[table] != second[table]
+    }  # fmt: skip
+    assert not differences
 
 
 def test_different_seed_gives_different_data(today):

@@ -1,6 +1,8 @@
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
@@ -71,15 +73,64 @@ def test_pricing_interest_opens_an_expansion_deal_and_a_task_for_the_ae(business
     assert Task.objects.count() == 2
 
 
-def test_deferral_snoozes_and_pauses_texts_until_the_named_date(business_hours, customer):
-    _, conversation = reply(customer, "not now, maybe next month")
+@pytest.mark.parametrize(
+    ("clock", "first_of_next_month"),
+    [
+        ("2026-05-12T15:00:00Z", date(2026, 6, 1)),
+        # The last evening of the year in New York (already Jan 1 in UTC): still "next month".
+        ("2026-12-31T23:30:00Z", date(2027, 1, 1)),
+        ("2028-02-29T12:00:00Z", date(2028, 3, 1)),
+    ],
+)
+def test_deferral_snoozes_and_pauses_texts_until_the_named_date(
+    business_hours, customer, clock, first_of_next_month
+):
+    with time_machine.travel(clock, tick=False):
+        _, conversation = reply(customer, "not now, maybe next month")
     assert conversation.status == ConversationStatus.SNOOZED
     deferral = Deferral.objects.get(contact=customer)
-    assert deferral.until == conversation.snoozed_until and deferral.until > timezone.now() + timedelta(
-        days=1
-    )
-    assert deferral.until.astimezone(UTC).day in {1, 2}  # the 1st of next month, 09:00 local
+    assert deferral.until == conversation.snoozed_until
+    # The 1st of next month, 09:00 in the contact's own time.
+    local = deferral.until.astimezone(ZoneInfo(customer.timezone))
+    assert (local.date(), local.hour, local.minute) == (first_of_next_month, 9, 0)
     assert conversation.sla_due_at is None and conversation.assignee is None
+
+
+def test_a_replayed_text_is_reckoned_from_when_it_arrived(business_hours, customer):
+    """``received_at`` (history replayed, the demo) dates everything the reply sets, whatever the
+    clock says: the text, the timeline, the SLA, the deferral, a keyword's consent event."""
+    arrived = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+    with time_machine.travel("2026-11-20T12:00:00Z", tick=False):
+        help_text = inbound_receive(
+            provider_sid="SMold1", from_number=customer.phone, to_number="+15005550006",
+            body="I can't log in, help!", received_at=arrived,
+        ).message  # fmt: skip
+        conversation = Conversation.objects.get(contact=customer)
+        assert help_text.created_at == arrived == Message.objects.get(pk=help_text.pk).created_at
+        assert conversation.last_inbound_at == conversation.awaiting_since == arrived
+        assert conversation.sla_due_at == arrived + timedelta(hours=1)
+        reply_entry = Activity.objects.get(contact=customer, kind=ActivityKind.SMS_REPLY)
+        assert reply_entry.occurred_at == arrived
+
+        later = arrived + timedelta(days=1)
+        inbound_receive(
+            provider_sid="SMold2", from_number=customer.phone, to_number="+15005550006",
+            body="not now, maybe next month", received_at=later,
+        )  # fmt: skip
+        deferral = Deferral.objects.get(contact=customer)
+        local = deferral.until.astimezone(ZoneInfo(customer.timezone))
+        assert (local.date(), local.hour) == (date(2026, 4, 1), 9)
+        deferred = Activity.objects.get(contact=customer, kind=ActivityKind.INBOX_ACTION)
+        assert deferred.occurred_at == later and "Apr 1, 2026" in deferred.summary
+
+        stop_at = later + timedelta(days=2)
+        inbound_receive(
+            provider_sid="SMold3", from_number=customer.phone, to_number="+15005550006",
+            body="STOP", received_at=stop_at,
+        )  # fmt: skip
+        customer.refresh_from_db()
+        assert customer.sms_consent == SmsConsent.OPTED_OUT
+        assert customer.consent_events.get().occurred_at == stop_at
 
 
 def test_plain_words_opt_out_is_flagged_not_recorded(business_hours, customer):
