@@ -11,6 +11,7 @@ from django.db import models, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from core import bulk
 from crm.models import (
     Account,
     Activity,
@@ -89,6 +90,55 @@ def activity_record(
         actor=actor,
         summary=summary[:300],
         data=data or {},
+    )
+
+
+def activities_record_bulk(entries: Sequence[Activity], *, batch_size: int = 1000) -> list[Activity]:
+    """Append many timeline entries at once (a batch of sends, a demo history): the same rules
+    as ``activity_record`` (a contact or an account, a known kind, the contact's account filed
+    with it, a 300-character summary) in one INSERT per ``batch_size``. Entries without
+    ``occurred_at`` happened now."""
+    now = timezone.now()
+    for entry in entries:
+        if entry.contact_id is None and entry.account_id is None:
+            raise ValidationError("A timeline entry needs a contact or an account.")
+        if entry.kind not in ActivityKind.values:
+            raise ValidationError({"kind": f"Unknown activity kind {entry.kind!r}."})
+        if entry.account_id is None and entry.contact_id is not None and entry.contact is not None:
+            entry.account_id = entry.contact.account_id
+        entry.occurred_at = entry.occurred_at or now
+        entry.summary = (entry.summary or "")[:300]
+        entry.data = entry.data or {}
+    return Activity.objects.bulk_create(entries, batch_size=batch_size)
+
+
+def activity_insert(
+    *,
+    kind: str,
+    contact_id: int | None,
+    account_id: int | None,
+    occurred_at=None,
+    summary: str = "",
+    data: dict | None = None,
+) -> None:
+    """``activity_record`` by ids, as one cached single-row INSERT (no model instance, no
+    lookups): for hot paths such as the provider's status callbacks. The caller passes the
+    contact's account."""
+    if contact_id is None and account_id is None:
+        raise ValidationError("A timeline entry needs a contact or an account.")
+    if kind not in ActivityKind.values:
+        raise ValidationError({"kind": f"Unknown activity kind {kind!r}."})
+    bulk.row_insert(
+        Activity,
+        {
+            "kind": kind,
+            "contact": contact_id,
+            "account": account_id,
+            "occurred_at": occurred_at or timezone.now(),
+            "actor": None,
+            "summary": summary[:300],
+            "data": data or {},
+        },
     )
 
 

@@ -20,11 +20,12 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from core import bulk
 from crm import services as crm_services
 from crm.models import Account, Contact, Renewal, RenewalStatus, Task, TaskSource
 from plays import templates, triggers
 from plays.models import Arm, Enrollment, Outcome, Play, PlayStatus
-from sms import bulk, governance, links
+from sms import governance, links
 from sms.services import AutomatedText, message_ids_reserve, messages_queue_bulk
 
 logger = logging.getLogger(__name__)

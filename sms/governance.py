@@ -19,8 +19,8 @@ from django.conf import settings
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from core.bulk import in_ids
 from crm.models import Account, ActivityKind, Contact, Deal, SmsConsent
-from sms.bulk import in_ids
 from sms.models import Deferral, Direction, Message, MessageKind, MessageStatus
 from sms.quiet_hours import next_send_time, resolve_timezone
 

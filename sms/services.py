@@ -17,9 +17,10 @@ from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
+from core import bulk
 from crm import services as crm_services
 from crm.models import Activity, ActivityKind, Contact, SmsConsent
-from sms import bulk, governance, keywords
+from sms import governance, keywords
 from sms.intents import classify
 from sms.models import (
     STATUS_RANK,
@@ -721,7 +722,7 @@ def _sends_record(group: Sequence[tuple[Message, SendResult, datetime]], provide
                     *(When(contact_id=contact_id, then=Value(at)) for contact_id, at in last_sent.items())
                 )
             )
-        Activity.objects.bulk_create(entries)
+        crm_services.activities_record_bulk(entries)
         # A status callback may have beaten us to a SID; apply what already arrived.
         early = StatusCallback.objects.filter(provider_sid__in=[result.sid for _, result, _ in group])
         for sid, status, error_code in early.order_by("id").values_list(
@@ -853,19 +854,12 @@ def message_status_apply(
             return True
         if status != MessageStatus.SENT:
             delivered = status == MessageStatus.DELIVERED
-            bulk.row_insert(  # the timeline entry (crm_services.activity_record, without a model)
-                Activity,
-                {
-                    "kind": ActivityKind.SMS_DELIVERED if delivered else ActivityKind.SMS_FAILED,
-                    "contact": contact_id,
-                    "account": account_id,
-                    "occurred_at": timezone.now(),
-                    "actor": None,
-                    "summary": (
-                        body[:120] if delivered else f"Not delivered (error {error_code or 'unknown'})"
-                    ),
-                    "data": {"message": message_id, "status": status, "error_code": error_code},
-                },
+            crm_services.activity_insert(
+                kind=ActivityKind.SMS_DELIVERED if delivered else ActivityKind.SMS_FAILED,
+                contact_id=contact_id,
+                account_id=account_id,
+                summary=body[:120] if delivered else f"Not delivered (error {error_code or 'unknown'})",
+                data={"message": message_id, "status": status, "error_code": error_code},
             )
         if error_code == UNSUBSCRIBED_CODE:
             message = Message.objects.select_related("contact").get(pk=message_id)

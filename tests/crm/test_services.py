@@ -74,6 +74,42 @@ def test_activity_record_files_contact_entries_on_the_account():
         services.activity_record(kind="telepathy", contact=contact)
 
 
+def test_bulk_timeline_entries_follow_the_rules_of_one_entry(django_assert_max_num_queries):
+    contact, account = ContactFactory(), AccountFactory()
+    at = timezone.now() - timedelta(days=3)
+    entries = [
+        Activity(kind=ActivityKind.SMS_SENT, contact=contact, occurred_at=at, summary="x" * 400),
+        *(Activity(kind=ActivityKind.NOTE, account=account, summary=f"note {i}") for i in range(30)),
+    ]
+    with django_assert_max_num_queries(1):
+        services.activities_record_bulk(entries)
+    sent = Activity.objects.get(kind=ActivityKind.SMS_SENT)
+    assert (sent.account_id, sent.occurred_at, len(sent.summary)) == (contact.account_id, at, 300)
+    assert Activity.objects.filter(kind=ActivityKind.NOTE, account=account, contact=None).count() == 30
+    with pytest.raises(ValidationError):
+        services.activities_record_bulk([Activity(kind=ActivityKind.NOTE)])
+    with pytest.raises(ValidationError):
+        services.activities_record_bulk([Activity(kind="telepathy", contact=contact)])
+    assert Activity.objects.count() == 31
+
+
+def test_activity_insert_writes_one_entry_by_ids(django_assert_num_queries):
+    contact = ContactFactory()
+    with django_assert_num_queries(1):
+        services.activity_insert(
+            kind=ActivityKind.SMS_DELIVERED, contact_id=contact.pk, account_id=contact.account_id,
+            summary="y" * 500, data={"message": 7},
+        )  # fmt: skip
+    entry = Activity.objects.get()
+    assert (entry.contact, entry.account_id, entry.data, len(entry.summary)) == (
+        contact, contact.account_id, {"message": 7}, 300,
+    )  # fmt: skip
+    with pytest.raises(ValidationError):
+        services.activity_insert(kind=ActivityKind.NOTE, contact_id=None, account_id=None)
+    with pytest.raises(ValidationError):
+        services.activity_insert(kind="telepathy", contact_id=contact.pk, account_id=None)
+
+
 def test_deal_stage_changes_stamp_closed_at_and_write_the_timeline():
     deal = services.deal_create(
         name="Pro upgrade", account=AccountFactory(), stage=stage("proposal"), amount=5000

@@ -1,27 +1,11 @@
-from io import StringIO
-
 import pytest
-from django.conf import settings
-from django.core.management import call_command
 from django.urls import reverse
-from django_q.models import Schedule
 
 from crm.models import SmsConsent
 from sms.services import consent_record, message_send
 from tests.factories import ContactFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
-
-
-def test_setup_schedules_is_idempotent():
-    call_command("setup_schedules", stdout=StringIO())
-    Schedule.objects.filter(name="sms: sweep outbox").update(minutes=30)
-    out = StringIO()
-    call_command("setup_schedules", stdout=out)
-    schedule = Schedule.objects.get(name="sms: sweep outbox")
-    assert Schedule.objects.count() == len(settings.PERIODIC_JOBS) >= 4
-    assert (schedule.func, schedule.minutes) == ("sms.tasks.sweep_outbox", 1)
-    assert "updated" in out.getvalue()
 
 
 @pytest.mark.parametrize("model", ["consentevent", "message", "conversation"])

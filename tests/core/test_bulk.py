@@ -7,9 +7,9 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from core import bulk
 from crm.models import Contact
 from plays.models import Enrollment
-from sms import bulk
 from sms.models import Direction, Message, MessageKind, MessageStatus
 from tests.factories import AccountFactory, ContactFactory
 from tests.plays.conftest import make_play
