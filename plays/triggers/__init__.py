@@ -38,6 +38,7 @@ TRIGGER_MODULES: dict[str, str] = {
     "milestone_missing": "plays.triggers.milestone_missing",
     "inactivity": "plays.triggers.inactivity",
     "days_since_order": "plays.triggers.days_since_order",
+    "days_since_signup": "plays.triggers.days_since_signup",
 }
 
 
