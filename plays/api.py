@@ -9,7 +9,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from crm.roles import ManagerOrReadOnly
-from plays import services
+from plays import services, triggers
 from plays.engine import PlayNotRunnable, play_run
 from plays.models import Arm, Enrollment, Outcome, Play, PlayStatus
 
@@ -51,6 +51,7 @@ class PlaySerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["id", "activated_at", "last_run_at", "created_at", "updated_at"]
+        extra_kwargs = {"trigger": {"help_text": triggers.api_help()}}
 
 
 class EnrollmentSerializer(serializers.ModelSerializer):
@@ -147,9 +148,8 @@ class PlayViewSet(
     mixins.UpdateModelMixin,
     viewsets.GenericViewSet,
 ):
-    """Lifecycle plays. Trigger types: `event` {event}, `milestone_missing` {event, days},
-    `inactivity` {events, days}, `renewal_window` {days}, `usage_threshold` {event, property,
-    gte}, `days_since_order` {days}."""
+    """Lifecycle plays. `trigger` is an object with `type` and that type's parameters; the
+    types and their parameters are listed on the field."""
 
     queryset = Play.objects.all()
     serializer_class = PlaySerializer

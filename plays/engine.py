@@ -4,7 +4,7 @@ A run is a fixed number of queries per batch of candidates, whatever the batch s
 the candidates, then per batch one to drop occurrences already decided, governance's fixed
 set, three to load what the texts need, and the bulk writes (ids for the texts, enrollments,
 texts, and delivery tasks of 50 texts each once the batch commits). Ids go to the database as
-one array parameter and rows are written from plain tuples (``sms.bulk``): at 10^5 contacts the
+one array parameter and rows are written from plain tuples (``core.bulk``): at 10^5 contacts the
 ORM's per-value and per-instance work, not the database, was most of a run."""
 
 import hashlib
@@ -291,7 +291,7 @@ def _render(play: Play, sending: list[_Decided], *, now, dry_run: bool, owners: 
     for item in sending:
         _, first_name, last_name, phone, account_id, owner_id = people[item.contact_id]
         account_name, account_owner_id = accounts.get(account_id, ("", None))
-        renewal = by_id.get(_renewal_id(item.occurrence)) or by_account.get(account_id)
+        renewal = by_id.get(triggers.renewal_id(play.trigger, item.occurrence)) or by_account.get(account_id)
         context = templates.MessageContext(
             first_name=first_name,
             last_name=last_name,
@@ -308,17 +308,13 @@ def _render(play: Play, sending: list[_Decided], *, now, dry_run: bool, owners: 
             item.outcome, item.reason, item.send_at = Outcome.FAILED, error.reason, None
 
 
-def _renewal_id(occurrence: str) -> int | None:
-    return int(occurrence.split(":")[1]) if occurrence.startswith("renewal:") else None
-
-
 def _renewals_for(play: Play, sending: list[_Decided], people: dict[int, tuple], *, now) -> tuple:
     """Renewals by id (the one a renewal trigger fired for) and by account (its next term),
     each as its (date, ACV) as the template shows them."""
     if not templates.placeholders_of(play.template) & templates.RENEWAL_PLACEHOLDERS:
         return {}, {}
     account_ids = {people[item.contact_id][4] for item in sending} - {None}
-    renewal_ids = {_renewal_id(item.occurrence) for item in sending} - {None}
+    renewal_ids = {triggers.renewal_id(play.trigger, item.occurrence) for item in sending} - {None}
     today = now.date()
     upcoming = Q(bulk.in_ids("account_id", account_ids), status=RenewalStatus.UPCOMING, end_date__gte=today)
     by_id, by_account = {}, {}

@@ -10,38 +10,19 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from crm.forms import active_users
 from crm.models import LifecycleStage
 from crm.selectors import account_plans
+from plays import triggers
+from plays.audience import validate_audience
 from plays.models import MAX_HOLDOUT_PERCENT, Arm, Moment, Outcome, Play, PlayStatus, validate_next_step
 from plays.templates import PLACEHOLDERS, validate_template
-from plays.triggers import MAX_DAYS, TRIGGER_PARAMS, validate_audience, validate_trigger
 from sms.segments import GSM7_BASIC, GSM7_EXTENDED, MAX_BODY_CHARS
 
-TRIGGER_TYPES = {
-    "renewal_window": "Renewal coming up",
-    "event": "Event arrives",
-    "usage_threshold": "Usage crosses a threshold",
-    "milestone_missing": "Milestone missing after sign-up",
-    "inactivity": "No activity for a while",
-    "days_since_order": "Days since the last order (B2C)",
-}
-TRIGGER_CHOICES = [
-    *TRIGGER_TYPES.items(),
-    *((kind, kind) for kind in TRIGGER_PARAMS if kind not in TRIGGER_TYPES),
-]
-
-# trigger parameter -> the form field that edits it
-TRIGGER_FIELDS = {
-    "event": "trigger_event",
-    "days": "trigger_days",
-    "events": "trigger_events",
-    "property": "trigger_property",
-    "gte": "trigger_gte",
-}
 # model field whose errors the service reports -> the form field that shows them
 SERVICE_ERROR_FIELDS = {"trigger": "trigger_type", "audience": "lifecycle_stages", "next_step": "task_title"}
 
 
-def _types_using(param: str) -> str:
-    return " ".join(kind for kind, params in TRIGGER_PARAMS.items() if param in params)
+def trigger_field(param: str) -> str:
+    """The form field that edits a trigger parameter."""
+    return f"trigger_{param}"
 
 
 def _attribute_value(text: str):
@@ -74,21 +55,8 @@ class PlayForm(forms.Form):
         choices=Moment.choices, help_text="Renewal and risk plays win when plays want the same contact."
     )
 
-    trigger_type = forms.ChoiceField(label="Trigger", choices=TRIGGER_CHOICES)
-    trigger_event = forms.CharField(
-        label="Event name", max_length=100, required=False, help_text="As integrations send it, e.g. signup."
-    )
-    trigger_days = forms.IntegerField(label="Days", min_value=1, max_value=MAX_DAYS, required=False)
-    trigger_events = forms.CharField(
-        label="Activity events",
-        max_length=1000,
-        required=False,
-        help_text="Comma-separated event names that count as activity, e.g. login, export.",
-    )
-    trigger_property = forms.CharField(
-        label="Property", max_length=100, required=False, help_text="A numeric property of the event."
-    )
-    trigger_gte = forms.FloatField(label="At least", required=False)
+    # Choices and one field per trigger parameter come from the trigger registry (__init__).
+    trigger_type = forms.ChoiceField(label="Trigger")
 
     lifecycle_stages = forms.MultipleChoiceField(
         label="Lifecycle stages",
@@ -158,6 +126,10 @@ class PlayForm(forms.Form):
         if instance is not None:
             kwargs["initial"] = {**self.initial_from(instance), **kwargs.get("initial", {})}
         super().__init__(*args, **kwargs)
+        kinds = triggers.registry().items()
+        self.fields["trigger_type"].choices = [(name, kind.label) for name, kind in kinds]
+        for param, declared in triggers.editor_params().items():
+            self.fields[trigger_field(param)] = declared.field()
         plans = set(account_plans())
         if instance is not None:
             plans.update((instance.audience or {}).get("plans", []))
@@ -186,17 +158,20 @@ class PlayForm(forms.Form):
             "cooldown_days": play.cooldown_days,
             "holdout_percent": play.holdout_percent,
         }
-        for param, name in TRIGGER_FIELDS.items():
+        declared = triggers.trigger_type(trigger.get("type"))
+        for param, spec in (declared.params if declared else {}).items():
             if param in trigger:
-                value = trigger[param]
-                initial[name] = ", ".join(value) if isinstance(value, list) else value
+                initial[trigger_field(param)] = spec.to_field(trigger[param])
         return initial
 
     @property
     def trigger_params(self) -> list[tuple[forms.BoundField, str]]:
         """Each trigger parameter's field with the trigger types that use it (space-separated),
         so the page can show only the current type's parameters."""
-        return [(self[name], _types_using(param)) for param, name in TRIGGER_FIELDS.items()]
+        return [
+            (self[trigger_field(param)], " ".join(triggers.types_using(param)))
+            for param in triggers.editor_params()
+        ]
 
     def clean_template(self) -> str:
         template = self.cleaned_data["template"]
@@ -253,30 +228,29 @@ class PlayForm(forms.Form):
 
     def _clean_trigger(self, data: dict) -> dict | None:
         kind = data.get("trigger_type")
-        if kind not in TRIGGER_PARAMS:
+        declared = triggers.trigger_type(kind)
+        if declared is None:
             return None
         trigger = {"type": kind}
-        for param, check in TRIGGER_PARAMS[kind].items():
-            name = TRIGGER_FIELDS[param]
+        for param, spec in declared.params.items():
+            name = trigger_field(param)
             value = data.get(name)
-            if param == "events" and value:
-                value = [event.strip() for event in value.split(",") if event.strip()]
-            if param == "gte" and isinstance(value, float) and value.is_integer():
-                value = int(value)
+            if value not in (None, ""):
+                value = spec.from_field(value)
             if value in (None, "", []):
                 if name not in self.errors:
-                    self.add_error(name, f"A “{dict(TRIGGER_CHOICES)[kind]}” trigger needs this.")
+                    self.add_error(name, f"A “{declared.label}” trigger needs this.")
                 continue
             try:
-                check(value, param)
+                spec.check(value, param)
             except ValidationError as exc:
                 self.add_error(name, exc)
                 continue
             trigger[param] = value
-        if any(TRIGGER_FIELDS[param] in self.errors for param in TRIGGER_PARAMS[kind]):
+        if any(trigger_field(param) in self.errors for param in declared.params):
             return None
         try:
-            validate_trigger(trigger)
+            triggers.validate_trigger(trigger)
         except ValidationError as exc:
             self.add_error("trigger_type", exc)
             return None

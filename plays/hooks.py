@@ -5,7 +5,7 @@ import logging
 from collections.abc import Sequence
 
 from plays.models import Play, PlayStatus
-from plays.triggers import EVENT_TRIGGERS
+from plays.triggers import event_driven_types
 
 logger = logging.getLogger(__name__)
 
@@ -15,7 +15,7 @@ def events_ingested(*, event_ids: Sequence[int]) -> None:
     duplicate delivery of the task decides nothing twice."""
     if not event_ids:
         return
-    if not Play.objects.filter(status=PlayStatus.ACTIVE, trigger__type__in=list(EVENT_TRIGGERS)).exists():
+    if not Play.objects.filter(status=PlayStatus.ACTIVE, trigger__type__in=event_driven_types()).exists():
         return
     from django_q.tasks import async_task
 

@@ -7,8 +7,9 @@ from django.db import models
 from django.utils import timezone
 
 from crm.models import Account, Contact
+from plays.audience import validate_audience
 from plays.templates import validate_template
-from plays.triggers import EVENT_TRIGGERS, validate_audience, validate_trigger
+from plays.triggers import event_driven_types, validate_trigger
 
 MAX_HOLDOUT_PERCENT = 50
 
@@ -117,7 +118,7 @@ class Play(models.Model):
 
     @property
     def is_event_driven(self) -> bool:
-        return self.trigger_type in EVENT_TRIGGERS
+        return self.trigger_type in event_driven_types()
 
 
 class Arm(models.TextChoices):

@@ -162,32 +162,6 @@ def enrollment_log(play: Play, *, arm: str = "", outcome: str = "") -> QuerySet[
 # --- Describing a definition ----------------------------------------------------------------
 
 
-def _days(n: int) -> str:
-    return f"{n} day" if n == 1 else f"{n} days"
-
-
-def describe_trigger(trigger: dict) -> str:
-    """A play's trigger in words, for lists and the detail page."""
-    trigger = trigger or {}
-    kind = trigger.get("type")
-    try:
-        if kind == "event":
-            return f"Event “{trigger['event']}”"
-        if kind == "milestone_missing":
-            return f"No “{trigger['event']}” {_days(trigger['days'])} after sign-up"
-        if kind == "inactivity":
-            return f"No {', '.join(trigger['events'])} for {_days(trigger['days'])}"
-        if kind == "renewal_window":
-            return f"Renewal within {_days(trigger['days'])}"
-        if kind == "usage_threshold":
-            return f"Event “{trigger['event']}” with {trigger['property']} ≥ {trigger['gte']}"
-        if kind == "days_since_order":
-            return f"{_days(trigger['days'])} since the last order"
-    except (KeyError, TypeError):
-        pass
-    return str(kind or "—")
-
-
 def describe_audience(audience: dict) -> list[tuple[str, str]]:
     """(label, value) rows for the audience filters; empty means everyone."""
     audience = audience or {}

@@ -9,7 +9,7 @@ from django.utils import timezone
 from crm.models import Event
 from plays.engine import PlayNotRunnable, play_run
 from plays.models import Play, PlayStatus
-from plays.triggers import EVENT_TRIGGERS
+from plays.triggers import event_driven_types, fired_by_events
 
 logger = logging.getLogger(__name__)
 
@@ -37,12 +37,12 @@ def run_event_plays(
     names = set(Event.objects.filter(pk__in=event_ids).values_list("name", flat=True))
     if not names:
         return {}
-    plays = Play.objects.filter(status=PlayStatus.ACTIVE, trigger__type__in=list(EVENT_TRIGGERS))
+    plays = Play.objects.filter(status=PlayStatus.ACTIVE, trigger__type__in=event_driven_types())
     if play_ids is not None:
         plays = plays.filter(pk__in=play_ids)
     decided, busy = {}, []
     for play in plays:
-        if play.trigger.get("event") not in names:
+        if not fired_by_events(play.trigger, names):
             continue
         result = _run(play, event_ids=list(event_ids))
         if result is None:

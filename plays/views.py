@@ -14,6 +14,7 @@ from plays import selectors, services
 from plays.engine import PlayNotRunnable, play_run
 from plays.forms import EnrollmentFilterForm, PlayFilterForm, PlayForm
 from plays.models import Arm, Outcome, Play, PlayStatus
+from plays.triggers import describe_trigger
 from sms.segments import MAX_BODY_CHARS
 
 PLAYS_PER_PAGE = 50
@@ -30,7 +31,7 @@ def play_list(request: HttpRequest) -> HttpResponse:
     page = paginate(request, plays, PLAYS_PER_PAGE)
     selectors.attach_numbers(page.object_list)
     for play in page.object_list:
-        play.trigger_summary = selectors.describe_trigger(play.trigger)
+        play.trigger_summary = describe_trigger(play.trigger)
     return render(
         request,
         "plays/play_list.html",
@@ -134,7 +135,7 @@ def play_detail(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "play": play,
             "numbers": play.numbers,
-            "trigger_summary": selectors.describe_trigger(play.trigger),
+            "trigger_summary": describe_trigger(play.trigger),
             "audience_rows": selectors.describe_audience(play.audience),
             "filters": filters,
             "page_obj": paginate(request, log),

@@ -33,6 +33,7 @@ from analytics import stats
 from analytics.metrics.common import derived_table, fetch, materialized, truncated_date
 from analytics.scope import Scope
 from crm.models import Account, Deal, DealKind, Event, Order, Renewal, RenewalStatus
+from plays import triggers
 from plays.models import Arm, Enrollment, Outcome, Play
 
 DEFAULT_WINDOW_DAYS = 90
@@ -61,8 +62,8 @@ MONEY_FIELD = DecimalField(max_digits=20, decimal_places=4)
 
 
 def milestone_event(play: Play) -> str:
-    trigger = play.trigger or {}
-    return trigger.get("event", "") if trigger.get("type") == "milestone_missing" else ""
+    """The event whose arrival is the play's milestone outcome, as its trigger type says."""
+    return triggers.milestone_event(play.trigger)
 
 
 def _window(days: int):

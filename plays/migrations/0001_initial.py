@@ -3,6 +3,7 @@
 import django.core.validators
 import django.db.models.deletion
 import django.utils.timezone
+import plays.audience
 import plays.models
 import plays.templates
 import plays.triggers
@@ -28,7 +29,7 @@ class Migration(migrations.Migration):
                 ('name', models.CharField(max_length=200)),
                 ('moment', models.CharField(choices=[('onboarding', 'Onboarding'), ('adoption', 'Adoption'), ('renewal', 'Renewal'), ('risk', 'Risk'), ('expansion', 'Expansion'), ('reactivation', 'Reactivation')], max_length=16)),
                 ('trigger', models.JSONField(help_text='What starts it, e.g. {"type": "renewal_window", "days": 60}.', validators=[plays.triggers.validate_trigger])),
-                ('audience', models.JSONField(blank=True, default=dict, help_text='Who may get it: lifecycle_stages, plans, owners, account_attributes. {} is everyone.', validators=[plays.triggers.validate_audience])),
+                ('audience', models.JSONField(blank=True, default=dict, help_text='Who may get it: lifecycle_stages, plans, owners, account_attributes. {} is everyone.', validators=[plays.audience.validate_audience])),
                 ('template', models.TextField(help_text='The text, with {first_name} {last_name} {account} {owner} {renewal_date} {renewal_acv}.', validators=[plays.templates.validate_template])),
                 ('next_step', models.JSONField(blank=True, default=dict, help_text='After a text: create_task + task_title (a task for the owner), route_replies_to_owner.', validators=[plays.models.validate_next_step])),
                 ('cooldown_days', models.PositiveIntegerField(default=7, help_text='Days before this play texts a contact again.', validators=[django.core.validators.MaxValueValidator(365)])),

@@ -42,6 +42,24 @@
     }
   });
 
+  // The play editor shows only the parameters of the chosen trigger type: each parameter's
+  // wrapper lists the types using it in data-trigger-types (from the trigger registry).
+  function showTriggerParams(select) {
+    var form = select.closest("form");
+    if (!form) { return; }
+    form.querySelectorAll(".trigger-param[data-trigger-types]").forEach(function (param) {
+      var types = param.getAttribute("data-trigger-types").split(" ");
+      param.hidden = types.indexOf(select.value) === -1;
+    });
+  }
+  document.addEventListener("change", function (event) {
+    if (event.target.matches("#id_trigger_type")) { showTriggerParams(event.target); }
+  });
+  document.addEventListener("DOMContentLoaded", function () {
+    var select = document.getElementById("id_trigger_type");
+    if (select) { showTriggerParams(select); }
+  });
+
   // Live SMS segment counter for textareas marked data-segment-counter. The GSM-7 character
   // sets come from the server (sms/segments.py) so both sides count the same way.
   function countSegments(text, basic, extended) {

@@ -7,7 +7,8 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from crm.models import LifecycleStage, RenewalStatus
-from plays.triggers import candidates, validate_audience, validate_trigger
+from plays.audience import validate_audience
+from plays.triggers import candidates, validate_trigger
 from tests.factories import (
     AccountFactory,
     ContactFactory,
