@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "sms",
     "plays",
     "analytics",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -285,9 +286,6 @@ LOGIN_LOCKOUT_MINUTES = env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
 # Expensive answers are kept as snapshots; the scheduled job refreshes the dashboard's every 30
 # minutes, and an answer for other filters is reused for this long before it is recomputed.
 ANALYTICS_SNAPSHOT_MAX_AGE_MINUTES = env_int("ANALYTICS_SNAPSHOT_MAX_AGE_MINUTES", 60, minimum=0)
-
-# Modules that add their own demo data on top of `seed_demo` (each has seed() and delete()).
-DEMO_DATA_EXTENSIONS = ["sms.demo", "plays.demo"]
 
 # Panels other modules add to the contact page: URL names taking the contact id.
 CONTACT_PAGE_PANELS = ["sms_contact_panel"]
