@@ -6,6 +6,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from config import hooks
 from config.env import env_bool, env_choice, env_int, env_list, env_str, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -48,6 +49,7 @@ INSTALLED_APPS = [
     "sms",
     "plays",
     "analytics",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -247,20 +249,12 @@ for _item in env_list("INBOX_SLA_HOURS", []):
     except ValueError:
         raise ImproperlyConfigured(f"INBOX_SLA_HOURS item {_item!r} is not intent=hours") from None
 
-# Called after commit with the ids of newly stored product events (plays' event triggers).
-EVENT_HOOKS = ["plays.hooks.events_ingested"]
-# Asked, in order, who should answer an inbound reply when its account has no owner.
-REPLY_OWNER_HOOKS = ["plays.hooks.reply_owner"]
-# Called, in order, inside the transaction of a contact merge with (survivor=, loser=, actor=):
-# each moves its app's rows from the loser to the survivor before the loser is deleted.
-MERGE_HOOKS = ["sms.merge.contacts_merged", "plays.merge.contacts_merged"]
-# What CSV imports can load (UI and `manage.py import_csv KIND FILE`): kind -> importer class.
-IMPORT_KINDS = {
-    "contacts": "crm.imports.contacts.ContactImporter",
-    "orders": "crm.imports.orders.OrderImporter",
-    "renewals": "crm.imports.renewals.RenewalImporter",
-    "consent": "sms.imports.ConsentImporter",
-}
+# Where crm and sms call or show code of the apps built on them (each with why): config/hooks.py.
+EVENT_HOOKS = hooks.EVENT_HOOKS
+REPLY_OWNER_HOOKS = hooks.REPLY_OWNER_HOOKS
+MERGE_HOOKS = hooks.MERGE_HOOKS
+IMPORT_KINDS = hooks.IMPORT_KINDS
+CONTACT_PAGE_PANELS = hooks.CONTACT_PAGE_PANELS
 
 # Periodic jobs, created or updated by name by `manage.py setup_schedules`:
 # name -> (task path, django-q schedule type, minutes).
@@ -285,12 +279,6 @@ LOGIN_LOCKOUT_MINUTES = env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
 # Expensive answers are kept as snapshots; the scheduled job refreshes the dashboard's every 30
 # minutes, and an answer for other filters is reused for this long before it is recomputed.
 ANALYTICS_SNAPSHOT_MAX_AGE_MINUTES = env_int("ANALYTICS_SNAPSHOT_MAX_AGE_MINUTES", 60, minimum=0)
-
-# Modules that add their own demo data on top of `seed_demo` (each has seed() and delete()).
-DEMO_DATA_EXTENSIONS = ["sms.demo", "plays.demo"]
-
-# Panels other modules add to the contact page: URL names taking the contact id.
-CONTACT_PAGE_PANELS = ["sms_contact_panel"]
 
 # --- REST API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {

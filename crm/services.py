@@ -99,13 +99,23 @@ def activities_record_bulk(entries: Sequence[Activity], *, batch_size: int = 100
     with it, a 300-character summary) in one INSERT per ``batch_size``. Entries without
     ``occurred_at`` happened now."""
     now = timezone.now()
+    # Entries that name their contact by id alone: the contacts' accounts in one query.
+    unfiled = {
+        entry.contact_id
+        for entry in entries
+        if entry.account_id is None and entry.contact_id is not None and not Activity.contact.is_cached(entry)
+    }
+    accounts = {}
+    if unfiled:
+        accounts = dict(Contact.objects.filter(bulk.in_ids("pk", unfiled)).values_list("pk", "account_id"))
     for entry in entries:
         if entry.contact_id is None and entry.account_id is None:
             raise ValidationError("A timeline entry needs a contact or an account.")
         if entry.kind not in ActivityKind.values:
             raise ValidationError({"kind": f"Unknown activity kind {entry.kind!r}."})
-        if entry.account_id is None and entry.contact_id is not None and entry.contact is not None:
-            entry.account_id = entry.contact.account_id
+        if entry.account_id is None and entry.contact_id is not None:
+            in_query = entry.contact_id in accounts
+            entry.account_id = accounts[entry.contact_id] if in_query else entry.contact.account_id
         entry.occurred_at = entry.occurred_at or now
         entry.summary = (entry.summary or "")[:300]
         entry.data = entry.data or {}

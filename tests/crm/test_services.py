@@ -93,6 +93,18 @@ def test_bulk_timeline_entries_follow_the_rules_of_one_entry(django_assert_max_n
     assert Activity.objects.count() == 31
 
 
+def test_bulk_timeline_entries_by_contact_id_are_filed_on_the_account_in_one_query(
+    django_assert_num_queries,
+):
+    contacts = [ContactFactory() for _ in range(5)] + [ContactFactory(account=None)]
+    entries = [Activity(kind=ActivityKind.SMS_REPLY, contact_id=c.pk, summary="hi") for c in contacts]
+    with django_assert_num_queries(2):  # the accounts, then the insert
+        services.activities_record_bulk(entries)
+    filed = dict(Activity.objects.values_list("contact_id", "account_id"))
+    assert filed == {c.pk: c.account_id for c in contacts}
+    assert filed[contacts[-1].pk] is None and all(filed[c.pk] for c in contacts[:-1])
+
+
 def test_activity_insert_writes_one_entry_by_ids(django_assert_num_queries):
     contact = ContactFactory()
     with django_assert_num_queries(1):

@@ -10,7 +10,6 @@ import time_machine
 from django.core.management import call_command
 from django.utils import timezone
 
-from crm.demo import EVENT_PREFIX, ORDER_PREFIX, STAFF
 from crm.models import (
     Account,
     Activity,
@@ -26,6 +25,8 @@ from crm.models import (
     Task,
     User,
 )
+from demo.crm import EVENT_PREFIX, ORDER_PREFIX
+from demo.vocabulary import STAFF
 from plays.models import Enrollment, Play
 from sms.governance import play_source
 from sms.models import ConsentEvent, Conversation, Deferral, Message

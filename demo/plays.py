@@ -1,5 +1,6 @@
-"""Plays demo data on top of `seed_demo`: the standard library of lifecycle plays, and about six
-months of their history so analytics has something to measure.
+"""The plays part of the demo, on top of the CRM book and the SMS inbox: the standard library
+of lifecycle plays, and about six months of their history so analytics has something to
+measure.
 
 The history is generated in memory and bulk-inserted (the engine is not run once per past
 day). It mirrors what the engine writes: one enrollment per trigger occurrence and contact,
@@ -33,7 +34,8 @@ from decimal import Decimal
 from django.db.models import Q
 from django.utils.text import slugify
 
-from crm.demo import ORDER_PREFIX, STAFF
+from core import bulk
+from crm import services as crm_services
 from crm.models import (
     Account,
     Activity,
@@ -52,6 +54,8 @@ from crm.models import (
     TaskStatus,
     User,
 )
+from demo.crm import ORDER_PREFIX
+from demo.vocabulary import STAFF
 from plays import templates
 from plays.engine import arm_for
 from plays.models import Arm, Enrollment, Outcome, Play, PlayStatus
@@ -60,6 +64,7 @@ from plays.triggers import MILESTONE_NUDGE_WINDOW
 from sms.governance import play_source
 from sms.models import Direction, Message, MessageKind, MessageStatus
 from sms.segments import count_segments
+from sms.services import message_ids_reserve
 
 HISTORY_DAYS = 182
 SID_PREFIX = "SMdemoplay"
@@ -582,7 +587,7 @@ def _reorder_rows(play, contacts, start, ref, rng) -> tuple[list[_Row], dict[int
 def _write(
     rows: list[_Row], accounts: dict, typical: dict, ref: datetime, rng: random.Random
 ) -> dict[str, int]:
-    enrollments, messages, created_at, activities, tasks, orders = [], [], [], [], [], []
+    enrollments, messages, activities, tasks, orders = [], [], [], [], []
     seen = set()
     for row in rows:
         play, contact = row.play, row.contact
@@ -629,8 +634,8 @@ def _write(
         deferred = outcome == Outcome.DEFERRED
         message = _message(play, row, accounts, sent_at, status_draw, delays[1], len(messages), deferred)
         enrollment.message = message
+        message.created_at = row.decided_at
         messages.append(message)
-        created_at.append((message, row.decided_at))
         activities += _timeline(play, contact, message)
         if play.next_step.get("create_task"):
             tasks.append(_task(play, contact, accounts, message, ref))
@@ -651,8 +656,8 @@ def _write(
                 provider_sid=f"{SID_PREFIX}in{len(messages):06d}",
                 status_updated_at=at,
             )
+            reply.created_at = at
             messages.append(reply)
-            created_at.append((reply, at))
             activities.append(
                 Activity(
                     kind=ActivityKind.SMS_REPLY,
@@ -680,16 +685,18 @@ def _write(
                 )
             )
     enrollments += _cover_both_arms(rows, enrollments, seen)
-    Message.objects.bulk_create(messages, batch_size=BATCH)
-    for message, moment in created_at:
-        message.created_at = moment
-    Message.objects.bulk_update(messages, ["created_at"], batch_size=BATCH)
+    for message, message_id in zip(messages, message_ids_reserve(count=len(messages)), strict=True):
+        message.pk = message_id
+    # created_at is the past: a plain INSERT keeps it (``bulk_create`` would stamp it now).
+    bulk.rows_insert(
+        Message, MESSAGE_COLUMNS, [tuple(getattr(m, c) for c in MESSAGE_COLUMNS) for m in messages]
+    )
     Enrollment.objects.bulk_create(enrollments, batch_size=BATCH)
     for activity in activities:
         if "sms" in activity.data:
             message = activity.data.pop("sms")
             activity.data = {"message": message.pk, **activity.data}
-    Activity.objects.bulk_create(activities, batch_size=BATCH)
+    crm_services.activities_record_bulk(activities, batch_size=BATCH)
     Task.objects.bulk_create(tasks, batch_size=BATCH)
     for task in tasks:
         task.created_at = task.due_at - timedelta(days=1)
@@ -706,6 +713,33 @@ def _write(
         "play_tasks": len(tasks),
         "play_orders": len(orders),
     }
+
+
+# What the history sets on its texts; every other column takes its default.
+MESSAGE_COLUMNS = (
+    "id",
+    "contact_id",
+    "direction",
+    "kind",
+    "source",
+    "body",
+    "to_number",
+    "from_number",
+    "status",
+    "provider",
+    "provider_sid",
+    "error_code",
+    "error_message",
+    "segments",
+    "encoding",
+    "attempts",
+    "next_attempt_at",
+    "deferred_reason",
+    "sent_at",
+    "delivered_at",
+    "status_updated_at",
+    "created_at",
+)
 
 
 def _cover_both_arms(rows: list[_Row], enrollments: list[Enrollment], seen: set) -> list[Enrollment]:

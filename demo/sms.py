@@ -1,5 +1,6 @@
-"""SMS demo data on top of `seed_demo`: the consent ledger behind the demo contacts' states, a
-few saved replies, and a live inbox of replies of every intent, some of them past their SLA.
+"""The SMS part of the demo, on top of the CRM book (``demo.crm``): the consent ledger behind
+the demo contacts' states, a few saved replies, and a live inbox of replies of every intent,
+some of them past their SLA.
 
 Replies go through the real inbound path (classification, routing, deals and tasks), then are
 backdated so the inbox looks like a working day."""
@@ -164,7 +165,7 @@ def _consent_ledger(contacts: list[Contact], rng: random.Random) -> int:
     for contact in contacts:
         if contact.sms_consent == SmsConsent.UNKNOWN:
             continue
-        signed_up = contact.created_at or datetime.now(UTC)
+        signed_up = contact.created_at
         events.append(
             ConsentEvent(
                 contact=contact, phone=contact.phone, action="opt_in", source="web_form",

@@ -4,29 +4,24 @@ from datetime import UTC, date, datetime, timedelta
 from io import StringIO
 
 import pytest
-from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.core.management.color import no_style
 from django.db import connection
 from django.db.models import Count, Max, Min
 
-from crm.demo import delete_demo_data
 from crm.models import Contact, Order
-from plays import demo
+from demo import plays as demo
+from demo.seed import delete_demo
 from plays.engine import arm_for, play_run
 from plays.models import Arm, Enrollment, Outcome, Play, PlayStatus
 from sms.governance import play_source
 from sms.models import Direction, Message, MessageKind, MessageStatus
+from tests.plays.conftest import play_settings  # noqa: F401 - autouse: the plays tests' settings
 
 pytestmark = pytest.mark.django_db
 
 TODAY = date(2025, 6, 15)
 MIDNIGHT = datetime(2025, 6, 15, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def with_plays_demo(settings):
-    settings.DEMO_DATA_EXTENSIONS = ["sms.demo", "plays.demo"]
 
 
 def seed(*args: str) -> str:
@@ -162,9 +157,7 @@ def test_same_seed_and_day_give_the_same_history():
     first = enrollment_rows()
     counts = (Message.objects.count(), Order.objects.count())
     # --force, taken apart so the rebuilt contacts and plays get the same keys (arms hash them).
-    for path in reversed(django_settings.DEMO_DATA_EXTENSIONS):
-        __import__(path, fromlist=["delete"]).delete()
-    delete_demo_data()
+    delete_demo()
     reset_sequences(Contact, Play)
     seed()
     assert enrollment_rows() == first

@@ -6,7 +6,7 @@ from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from crm.demo import seed_demo
+from demo.seed import seed_demo
 
 CRM_COUNTS = {"accounts", "contacts", "deals", "renewals", "orders", "events", "tasks", "activities", "users"}
 

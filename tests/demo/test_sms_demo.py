@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from crm.models import Contact, SmsConsent
 from sms.models import ConsentEvent, Conversation, Intent, Message, SavedReply
+from tests.sms.conftest import sms_settings  # noqa: F401 - autouse: the SMS tests' settings
 
 pytestmark = pytest.mark.django_db
 

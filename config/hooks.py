@@ -1,0 +1,32 @@
+"""The settings-string hooks that remain: the few places where a lower app has to reach code of
+an app built on it. Dependencies point one way (analytics -> plays -> sms -> crm -> core), so
+crm cannot import sms or plays, nor sms plays; the lower app reads dotted paths (or URL names)
+from these settings and resolves them when called. Each line says which way it inverts.
+``config/settings.py`` takes them from here. Everything else imports its dependencies directly
+(the demo data, for one, is an app of its own on top that imports the others)."""
+
+# crm -> plays. Called after commit with the ids of newly stored product events: plays' event
+# triggers run on them, and crm.services.events_ingest cannot import plays.
+EVENT_HOOKS = ["plays.hooks.events_ingested"]
+
+# sms -> plays. Asked, in order, who should answer an inbound reply when its account has no
+# owner: the play that sent the text knows, and the sms inbox cannot import plays.
+REPLY_OWNER_HOOKS = ["plays.hooks.reply_owner"]
+
+# crm -> sms, plays. Called, in order, inside the transaction of a contact merge with
+# (survivor=, loser=, actor=): each moves its app's rows (consent, conversations, enrollments)
+# from the loser to the survivor before crm.merge deletes the loser; crm cannot import them.
+MERGE_HOOKS = ["sms.merge.contacts_merged", "plays.merge.contacts_merged"]
+
+# crm -> sms. What CSV imports can load (UI and `manage.py import_csv KIND FILE`): kind ->
+# importer class. crm.imports runs every kind, and the consent ledger it loads belongs to sms.
+IMPORT_KINDS = {
+    "contacts": "crm.imports.contacts.ContactImporter",
+    "orders": "crm.imports.orders.OrderImporter",
+    "renewals": "crm.imports.renewals.RenewalImporter",
+    "consent": "sms.imports.ConsentImporter",
+}
+
+# crm -> sms. Panels other apps add to crm's contact page: URL names taking the contact id
+# (the SMS conversation and consent panel), which crm's views cannot import.
+CONTACT_PAGE_PANELS = ["sms_contact_panel"]
