@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from crm.models import Activity, ActivityKind, Contact, SmsConsent
-from sms.inbox_views import snooze_preset_until
+from sms.inbox.views import snooze_preset_until
 from sms.models import (
     ConsentEvent,
     Conversation,

@@ -2,8 +2,8 @@
 
 import pytest
 
+from sms.inbox.replies import saved_replies_for, saved_reply_fields, saved_reply_render
 from sms.models import SavedReply
-from sms.replies import saved_replies_for, saved_reply_fields, saved_reply_render
 from tests.factories import AccountFactory, ContactFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
