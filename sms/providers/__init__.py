@@ -44,14 +44,10 @@ class Provider:
         """A message with this body sent to ``to`` since ``since``, if the provider has one."""
         raise NotImplementedError
 
-    @classmethod
-    def from_settings(cls) -> "Provider":
-        """The provider configured from the settings (its credentials, its sender)."""
-        return cls()
-
 
 # The providers SMS_PROVIDER may name: {name: dotted path of the Provider class}, imported only
-# when chosen (a provider's SDK loads with it). A new provider is one module and a line here.
+# when chosen (a provider's SDK loads with it) and made without arguments (a provider reads its
+# own settings). A new provider is one module and a line here.
 PROVIDERS = {
     "console": "sms.providers.console.ConsoleProvider",
     "twilio": "sms.providers.twilio.client.TwilioProvider",
@@ -66,7 +62,7 @@ def _provider(name: str) -> Provider:
         raise ImproperlyConfigured(
             f"SMS_PROVIDER={name!r} is not one of the providers: {', '.join(PROVIDERS)}"
         ) from None
-    return import_string(path).from_settings()
+    return import_string(path)()
 
 
 def get_provider() -> Provider:

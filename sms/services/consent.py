@@ -10,14 +10,7 @@ from django.utils import timezone
 from core.errors import DomainError
 from crm import services as crm_services
 from crm.models import ActivityKind, Contact, SmsConsent
-from sms.models import (
-    ConsentAction,
-    ConsentEvent,
-    ConsentSource,
-    Direction,
-    Message,
-    MessageKind,
-)
+from sms.models import ConsentAction, ConsentEvent, ConsentSource, Direction, Message, MessageKind
 from sms.providers.twilio.vocabulary import UNSUBSCRIBED_CODE
 
 PROOF_KEYS = ("disclosure", "url", "ip", "message", "note", "form", "file")

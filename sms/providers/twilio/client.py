@@ -35,22 +35,15 @@ def _never_connected(exc: requests.RequestException) -> bool:
 class TwilioProvider(Provider):
     name = "twilio"
 
-    def __init__(self, *, account_sid: str, auth_token: str, messaging_service_sid: str, from_number: str):
-        self.messaging_service_sid = messaging_service_sid
-        self.from_number = from_number
+    def __init__(self):
+        """Configured from the settings: TWILIO_ACCOUNT_SID and _AUTH_TOKEN, and the sender,
+        TWILIO_MESSAGING_SERVICE_SID or else TWILIO_FROM_NUMBER."""
+        self.messaging_service_sid = settings.TWILIO_MESSAGING_SERVICE_SID
+        self.from_number = settings.TWILIO_FROM_NUMBER
         # max_retries=0: retries are ours (with backoff), never hidden inside one attempt.
         # (connect, read) timeouts stay well inside the task timeout.
         http = TwilioHttpClient(timeout=10, max_retries=0)
-        self.client = Client(account_sid, auth_token, http_client=http)
-
-    @classmethod
-    def from_settings(cls) -> "TwilioProvider":
-        return cls(
-            account_sid=settings.TWILIO_ACCOUNT_SID,
-            auth_token=settings.TWILIO_AUTH_TOKEN,
-            messaging_service_sid=settings.TWILIO_MESSAGING_SERVICE_SID,
-            from_number=settings.TWILIO_FROM_NUMBER,
-        )
+        self.client = Client(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN, http_client=http)
 
     @property
     def sender(self) -> str:
