@@ -1,7 +1,7 @@
 """REST API of the reply inbox: conversations and the agent's actions on them.
 
 The list is the page's queue (same filters, search and work order); each action goes through
-``sms.inbox`` with the caller as actor and answers with the updated conversation."""
+``sms.inbox.services`` with the caller as actor and answers with the updated conversation."""
 
 import django_filters
 from django import forms

@@ -1,6 +1,6 @@
 """The reply inbox page: the queue, the open thread and the customer's context side by side.
 
-Reads go through ``sms.inbox_selectors``; every action goes through ``sms.inbox`` with the
+Reads go through ``sms.inbox.selectors``; every action goes through ``sms.inbox.services`` with the
 agent as actor, so the timeline says who did what. htmx requests get the three panes back
 (plus the URL to show); plain form posts are redirected, so the page works without JS."""
 

@@ -1,5 +1,5 @@
 """Intent classification: how rules combine, the standard rule set, and how well it does on the
-labelled replies in tests/sms/data/intent_replies.csv (the table is printed with the test run)."""
+labelled replies in tests/sms/inbox/data/intent_replies.csv (the table is printed with the test run)."""
 
 import csv
 import logging

@@ -1,4 +1,4 @@
-"""Saved replies filled in for a conversation (sms/replies.py)."""
+"""Saved replies filled in for a conversation (sms/inbox/replies.py)."""
 
 import pytest
 
