@@ -15,6 +15,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 
 
 class DomainError(Exception):
@@ -48,6 +49,7 @@ def exception_handler(exc, context):
     """The REST API's one exception handler: domain errors with their status and body, DRF's
     own errors as DRF answers them, and database conflicts a client caused as 4xx, never 500."""
     if isinstance(exc, DomainError):
+        set_rollback()  # as DRF does for its own errors, should requests be atomic
         return Response(exc.body(), status=exc.status)
     if isinstance(exc, DjangoValidationError):
         exc = ValidationError(as_serializer_error(exc))

@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from core.errors import html_domain_errors
+from core.errors import DomainError, html_domain_errors
 from crm.models import Contact
 from sms import links, quiet_hours
 from sms.models import ConsentEvent, Message, MessageKind
@@ -108,7 +108,7 @@ def _done(request: HttpRequest, contact: Contact) -> HttpResponse:
     return redirect(contact)
 
 
-def _send_refused(request: HttpRequest, error, pk: int) -> HttpResponse:
+def _send_refused(request: HttpRequest, error: DomainError, pk: int) -> HttpResponse:
     contact = get_object_or_404(Contact.objects.select_related("account"), pk=pk)
     return _panel(request, contact, send_form=SendForm(request.POST), send_error=error.message)
 

@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 from django_htmx.http import replace_url
 
-from core.errors import html_domain_errors
+from core.errors import DomainError, html_domain_errors
 from crm.models import SmsConsent
 from sms.inbox import selectors, services
 from sms.inbox.replies import saved_replies_for
@@ -418,7 +418,7 @@ def _leaves_queue(filters: InboxFilters, new_status: str) -> bool:
     return filters.status != new_status
 
 
-def _reply_refused(request: HttpRequest, error, pk: int) -> HttpResponse:
+def _reply_refused(request: HttpRequest, error: DomainError, pk: int) -> HttpResponse:
     form = ReplyForm(request.POST)
     return _failed(
         request, inbox_filters(request), pk, error.status, reply_form=form, reply_error=error.message
