@@ -235,7 +235,7 @@ if not INBOX_BUSINESS_HOURS_START < INBOX_BUSINESS_HOURS_END <= 24:
     raise ImproperlyConfigured("INBOX_BUSINESS_HOURS_START must be before INBOX_BUSINESS_HOURS_END (0-24)")
 INBOX_BUSINESS_DAYS = env_str("INBOX_BUSINESS_DAYS", "mon-fri")
 try:
-    from sms.business_hours import parse_workdays as _parse_workdays
+    from sms.inbox.business_hours import parse_workdays as _parse_workdays
 
     _parse_workdays(INBOX_BUSINESS_DAYS)
 except ValueError as exc:
@@ -295,7 +295,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PAGINATION_CLASS": "crm.api_support.Pagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "crm.api_support.exception_handler",
+    "EXCEPTION_HANDLER": "core.errors.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["crm.throttling.TokenRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"token": env_str("API_THROTTLE_RATE", "1200/min")},
     "TEST_REQUEST_DEFAULT_FORMAT": "json",

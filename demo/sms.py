@@ -13,6 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from crm.models import Activity, Contact, Deal, SmsConsent, Task
+from sms.inbound import inbound_receive
 from sms.models import (
     ConsentEvent,
     Conversation,
@@ -24,7 +25,6 @@ from sms.models import (
     MessageStatus,
     SavedReply,
 )
-from sms.services import inbound_receive
 
 SID_PREFIX = "SMdemo"
 DISCLOSURE = (

@@ -26,7 +26,7 @@ from crm.models import Account, Contact, Renewal, RenewalStatus, Task, TaskSourc
 from plays import templates, triggers
 from plays.models import Arm, Enrollment, Outcome, Play, PlayStatus
 from sms import governance, links
-from sms.services import AutomatedText, message_ids_reserve, messages_queue_bulk
+from sms.services.sending import AutomatedText, message_ids_reserve, messages_queue_bulk
 
 logger = logging.getLogger(__name__)
 

@@ -6,9 +6,10 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.response import Response
 
 from crm.models import Contact
-from sms import services
 from sms.models import ConsentAction, ConsentEvent, ConsentSource, Direction, Message, MessageStatus
 from sms.segments import MAX_BODY_CHARS
+from sms.services.consent import consent_record
+from sms.services.sending import message_send
 
 # --- Consent ----------------------------------------------------------------------------
 
@@ -42,17 +43,15 @@ class ConsentEventSerializer(serializers.ModelSerializer):
         extra_kwargs = {"occurred_at": {"required": False}}
 
     def create(self, validated_data):
-        try:
-            return services.consent_record(
-                contact=validated_data["contact"],
-                action=validated_data["action"],
-                source=validated_data["source"],
-                proof=validated_data.get("proof") or {},
-                occurred_at=validated_data.get("occurred_at"),
-                actor=self.context["request"].user,
-            )
-        except services.ConsentError as exc:
-            raise serializers.ValidationError({"proof": [str(exc)]}) from None
+        # A ConsentError answers 400 on ``proof`` (core.errors.exception_handler).
+        return consent_record(
+            contact=validated_data["contact"],
+            action=validated_data["action"],
+            source=validated_data["source"],
+            proof=validated_data.get("proof") or {},
+            occurred_at=validated_data.get("occurred_at"),
+            actor=self.context["request"].user,
+        )
 
 
 class ConsentEventFilter(django_filters.FilterSet):
@@ -168,14 +167,11 @@ class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     def create(self, request, *args, **kwargs):
         payload = MessageSendSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        try:
-            message = services.message_send(
-                contact=payload.validated_data["contact"],
-                body=payload.validated_data["body"],
-                idempotency_key=payload.validated_data.get("idempotency_key"),
-                sent_by=request.user,
-            )
-        except services.SendRefused as refused:
-            code = status.HTTP_409_CONFLICT if refused.consent else status.HTTP_422_UNPROCESSABLE_ENTITY
-            return Response({"detail": refused.reason, "code": refused.code}, status=code)
+        # A refusal (SendRefused) answers 409 or 422 with its reason (core.errors.exception_handler).
+        message = message_send(
+            contact=payload.validated_data["contact"],
+            body=payload.validated_data["body"],
+            idempotency_key=payload.validated_data.get("idempotency_key"),
+            sent_by=request.user,
+        )
         return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)

@@ -2,7 +2,8 @@
 
 from rest_framework.routers import SimpleRouter
 
-from sms import api, inbox_api
+from sms import api
+from sms.inbox import api as inbox_api
 
 router = SimpleRouter()
 router.register("consent", api.ConsentViewSet, basename="api-sms-consent")

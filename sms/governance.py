@@ -20,9 +20,10 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from core.bulk import in_ids
-from crm.models import Account, ActivityKind, Contact, Deal, SmsConsent
+from crm.models import Account, ActivityKind, Contact, Deal
+from sms import quiet_hours
 from sms.models import Deferral, Direction, Message, MessageKind, MessageStatus
-from sms.quiet_hours import next_send_time, resolve_timezone
+from sms.services.consent import consent_refusal
 
 SEND, DEFERRED, SUPPRESSED = "send", "deferred", "suppressed"
 
@@ -265,10 +266,10 @@ class _Facts:
             return "contact:no_phone"
         if row["attributes"] and row["attributes"].get("demo") and settings.SMS_PROVIDER != "console":
             return "contact:demo_data"
-        if row["sms_consent"] == SmsConsent.OPTED_OUT:
-            return "consent:opted_out"
-        if row["sms_consent"] != SmsConsent.OPTED_IN:
-            return "consent:not_opted_in"
+        if reason := consent_refusal(
+            consent=row["sms_consent"], kind=MessageKind.AUTOMATED if automated else MessageKind.MANUAL
+        ):
+            return reason
         if not automated:
             return None
         account_id = self.account_of(candidate)
@@ -304,8 +305,9 @@ class _Facts:
     def window_opens(self, contact_id: int, now: datetime) -> datetime:
         row = self.contacts[contact_id]
         account_timezone = self.account_timezones.get(row["account_id"], "") if row["account_id"] else ""
-        tz = resolve_timezone(row["timezone"], account_timezone or "", settings.SMS_DEFAULT_TIMEZONE)
-        return next_send_time(now, tz, settings.SMS_QUIET_HOURS_START, settings.SMS_QUIET_HOURS_END)
+        return quiet_hours.window_opens(
+            now, quiet_hours.recipient_tz(row["timezone"], account_timezone or "")
+        )
 
 
 def _touches(now: datetime, policy: Policy):

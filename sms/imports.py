@@ -1,6 +1,6 @@
 """Consent from CSV (registered in settings.IMPORT_KINDS as "consent").
 
-Every row goes through ``sms.services.consent_record`` like consent from the UI or the API,
+Every row goes through ``sms.services.consent.consent_record`` like consent from the UI or the API,
 so the ledger, the contact's derived state and the timeline stay in step. An imported row
 needs the date it was given, where it was collected (its source) and, for an opt-in, proof
 (the disclosure shown, a URL, an IP address, the keyword message, a note or the form);
@@ -20,7 +20,7 @@ from crm.imports.base import (
 )
 from crm.models import ImportAction
 from sms.models import ConsentAction, ConsentEvent, ConsentSource
-from sms.services import CONSENT_CLOCK_SKEW, PROOF_KEYS, consent_record
+from sms.services.consent import CONSENT_CLOCK_SKEW, PROOF_KEYS, consent_record
 
 _ACTION_SYNONYMS = {
     "opt in": ConsentAction.OPT_IN,

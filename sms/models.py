@@ -85,7 +85,7 @@ class IntentRule(models.Model):
     is_active = models.BooleanField(default=True)
     description = models.CharField(max_length=200, blank=True)
     # With the number of rules, what tells a classifier process that its cached rules are stale
-    # (``sms.intents.active_rules``): change rules with save(), as the admin does.
+    # (``sms.inbox.intents.active_rules``): change rules with save(), as the admin does.
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

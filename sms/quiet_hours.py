@@ -1,7 +1,31 @@
-"""When a text may go out: a daily window in the recipient's local time."""
+"""When a text may go out: a daily window in the recipient's local time. The one place send
+windows are computed: the send service, delivery, governance and the inbox all ask here."""
 
 import zoneinfo
 from datetime import UTC, datetime, time, timedelta
+
+from django.conf import settings
+
+
+def recipient_tz(contact_timezone: str, account_timezone: str = "") -> zoneinfo.ZoneInfo:
+    """The timezone quiet hours use for a recipient: the contact's own, its account's, or the
+    default (settings.SMS_DEFAULT_TIMEZONE)."""
+    return resolve_timezone(contact_timezone, account_timezone, settings.SMS_DEFAULT_TIMEZONE)
+
+
+def contact_tz(contact) -> zoneinfo.ZoneInfo:
+    """``recipient_tz`` of a Contact (its account loaded when it has one)."""
+    return recipient_tz(contact.timezone, contact.account.timezone if contact.account_id else "")
+
+
+def window_opens(now: datetime, tz: zoneinfo.ZoneInfo) -> datetime:
+    """``now`` inside the send window (settings.SMS_QUIET_HOURS_START to _END local time), else
+    when it next opens."""
+    return next_send_time(now, tz, settings.SMS_QUIET_HOURS_START, settings.SMS_QUIET_HOURS_END)
+
+
+def contact_window_opens(contact, now: datetime) -> datetime:
+    return window_opens(now, contact_tz(contact))
 
 
 def resolve_timezone(*names: str) -> zoneinfo.ZoneInfo:

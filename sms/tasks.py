@@ -5,11 +5,12 @@ import time
 
 from django.conf import settings
 
-from sms import services
+from sms.services.delivery import message_deliver, messages_deliver, outbox_sweep
+from sms.services.status import message_status_apply
 
 
 def deliver_message(message_id: int) -> str:
-    return services.message_deliver(message_id=message_id).result
+    return message_deliver(message_id=message_id).result
 
 
 # Stay well inside the django-q task timeout (60 s): a send can wait ~20 s for its pacing slot
@@ -22,17 +23,17 @@ def deliver_messages(message_ids: list[int]) -> dict[str, int]:
     batch sends nothing twice. What the time budget leaves over goes back on the queue."""
     deadline = time.monotonic() + BATCH_TIME_BUDGET
     results: dict[str, int] = {}
-    for outcome in services.messages_deliver(message_ids=message_ids, deadline=deadline):
+    for outcome in messages_deliver(message_ids=message_ids, deadline=deadline):
         results[outcome.result] = results.get(outcome.result, 0) + 1
     return results
 
 
 def sweep_outbox() -> int:
-    return services.outbox_sweep()
+    return outbox_sweep()
 
 
 def wake_conversations() -> int:
-    from sms.inbox import conversations_wake
+    from sms.inbox.services import conversations_wake
 
     return conversations_wake()
 
@@ -49,5 +50,5 @@ def console_delivery_playback(sid: str, to: str) -> bool:
     except PhoneParseError:
         reachable = False
     if reachable:
-        return services.message_status_apply(provider_sid=sid, provider_status="delivered")
-    return services.message_status_apply(provider_sid=sid, provider_status="undelivered", error_code="30006")
+        return message_status_apply(provider_sid=sid, provider_status="delivered")
+    return message_status_apply(provider_sid=sid, provider_status="undelivered", error_code="30006")

@@ -1,6 +1,8 @@
 from django.urls import path
 
-from sms import inbox_views, views, webhooks
+from sms import views
+from sms.inbox import views as inbox_views
+from sms.providers.twilio import webhooks
 
 # The reply inbox, mounted at /inbox/ by config/urls.py.
 inbox_urlpatterns = [

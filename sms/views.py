@@ -8,10 +8,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from crm.models import Contact, SmsConsent
-from sms import links, services
+from core.errors import DomainError, html_domain_errors
+from crm.models import Contact
+from sms import links, quiet_hours
 from sms.models import ConsentEvent, Message, MessageKind
 from sms.segments import GSM7_BASIC, GSM7_EXTENDED, MAX_BODY_CHARS
+from sms.services.consent import consent_record, consent_refusal, in_reply_window
+from sms.services.sending import message_send
 
 THREAD_LENGTH = 30
 
@@ -47,16 +50,22 @@ def _thread(contact: Contact) -> list[Message]:
 def _reply_kind(contact: Contact) -> str:
     """Answering a text the customer sent recently is a reply in their conversation (the same
     window the send service allows replies in)."""
-    return MessageKind.REPLY if services.in_reply_window(contact) else MessageKind.MANUAL
+    return MessageKind.REPLY if in_reply_window(contact) else MessageKind.MANUAL
+
+
+CANNOT_TEXT = {
+    "consent:opted_out": "This contact has opted out of texts.",
+    "consent:not_opted_in": "This contact has not opted in. Record their opt-in (with proof) before texting.",
+}
 
 
 def _can_text(contact: Contact, kind: str) -> tuple[bool, str]:
+    """Whether the send box is open, and if not why. ``kind`` is a reply only when the
+    customer texted recently (``_reply_kind``)."""
     if not contact.phone:
         return False, "This contact has no phone number."
-    if contact.sms_consent == SmsConsent.OPTED_OUT:
-        return False, "This contact has opted out of texts."
-    if contact.sms_consent != SmsConsent.OPTED_IN and kind != MessageKind.REPLY:
-        return False, "This contact has not opted in. Record their opt-in (with proof) before texting."
+    if reason := consent_refusal(consent=contact.sms_consent, kind=kind, replying=lambda: True):
+        return False, CANNOT_TEXT[reason]
     return True, ""
 
 
@@ -99,26 +108,23 @@ def _done(request: HttpRequest, contact: Contact) -> HttpResponse:
     return redirect(contact)
 
 
+def _send_refused(request: HttpRequest, error: DomainError, pk: int) -> HttpResponse:
+    contact = get_object_or_404(Contact.objects.select_related("account"), pk=pk)
+    return _panel(request, contact, send_form=SendForm(request.POST), send_error=error.message)
+
+
 @require_POST
+@html_domain_errors(_send_refused)
 def contact_send(request: HttpRequest, pk: int) -> HttpResponse:
     contact = get_object_or_404(Contact.objects.select_related("account"), pk=pk)
     form = SendForm(request.POST)
     if not form.is_valid():
         return _panel(request, contact, send_form=form, status=400)
-    try:
-        message = services.message_send(
-            contact=contact, body=form.cleaned_data["body"], kind=_reply_kind(contact), sent_by=request.user
-        )
-    except services.SendRefused as refused:
-        return _panel(
-            request,
-            contact,
-            send_form=form,
-            send_error=refused.reason,
-            status=409 if refused.consent else 422,
-        )
+    message = message_send(
+        contact=contact, body=form.cleaned_data["body"], kind=_reply_kind(contact), sent_by=request.user
+    )
     if message.deferred_reason == "quiet_hours":
-        local = timezone.localtime(message.next_attempt_at, services.send_window_tz(contact))
+        local = timezone.localtime(message.next_attempt_at, quiet_hours.contact_tz(contact))
         messages.info(
             request, f"Quiet hours for {contact}: the text goes out at {local:%a %H:%M} their time."
         )
@@ -132,7 +138,7 @@ def contact_consent(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         return _panel(request, contact, consent_form=form, status=400)
     note = form.cleaned_data["note"].strip()
-    services.consent_record(
+    consent_record(
         contact=contact,
         action=form.cleaned_data["action"],
         source="agent",

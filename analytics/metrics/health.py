@@ -8,7 +8,7 @@ from django.db.models import Count, Exists, OuterRef, Q, Sum
 from analytics.metrics.common import rate, ratio
 from analytics.scope import Scope
 from plays.models import Play
-from sms.inbox import HIGH_INTENTS
+from sms.inbox.services import HIGH_INTENTS
 from sms.models import (
     ConsentAction,
     ConsentEvent,

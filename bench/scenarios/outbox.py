@@ -1,12 +1,12 @@
 """Scenario 2: outbox throughput. N queued texts delivered through the console provider by a
 ``manage.py qcluster`` with 1, 2 and 4 workers on PostgreSQL, with the Redis broker and/or the
 django-q2 ORM broker; delivery is enqueued the way the product does
-(``sms.services.enqueue_deliveries``). Every run is counted afterwards: each text sent exactly
+(``sms.services.sending.enqueue_deliveries``). Every run is counted afterwards: each text sent exactly
 once (the console provider's own log of sends, one line per provider call, and the status
 callbacks its playback wrote), none lost, every one delivered.
 
 Baseline: the same texts delivered by one in-process loop calling
-``sms.services.message_deliver`` per message (the simplest correct way), timed to the last
+``sms.services.delivery.message_deliver`` per message (the simplest correct way), timed to the last
 send.
 
 Run alone: ``python -m bench.scenarios.outbox --messages 5000 --workers 1,2,4``; ``bench.run``
@@ -204,7 +204,7 @@ class _SendCounter(logging.Handler):
 
 
 def run_baseline(contacts, broker) -> dict:
-    from sms.services import message_deliver
+    from sms.services.delivery import message_deliver
 
     ids = reset(contacts, broker)  # the caller passes the baseline's share of the contacts
     counter = _SendCounter()
@@ -233,7 +233,7 @@ def run_cluster(contacts, broker, *, workers: int, broker_name: str, env: dict, 
     from django.utils import timezone
 
     from sms.models import FINAL_STATUSES, Message
-    from sms.services import enqueue_deliveries
+    from sms.services.sending import enqueue_deliveries
 
     ids = reset(contacts, broker)
     log = processes.OUT / f"qcluster-{broker_name}-{workers}w-{os.getpid()}.log"
@@ -389,7 +389,7 @@ def profile_worker_path(contacts, broker, path: Path) -> dict:
     import pstats
 
     from sms.models import Message
-    from sms.services import DELIVERY_BATCH
+    from sms.services.sending import DELIVERY_BATCH
     from sms.tasks import console_delivery_playback, deliver_messages
 
     def deliver(ids):

@@ -107,7 +107,7 @@ def run_baseline(play) -> dict:
     from sms import governance
     from sms.models import Direction, Message, MessageKind, MessageStatus
     from sms.segments import count_segments
-    from sms.services import clean_body, enqueue_delivery
+    from sms.services.sending import clean_body, enqueue_delivery
 
     now = timezone.now()
     rows = triggers.candidates(play.trigger, play.audience or {}, now=now)
@@ -233,9 +233,9 @@ PHASES = [
     ("sms/governance.py", "decide", "governance.decide (all batches)"),
     ("plays/engine.py", "_render", "render (contacts + renewals + templates)"),
     ("plays/engine.py", "_write", "write (enrollments, messages, on_commit enqueue)"),
-    ("sms/bulk.py", "rows_insert", "  rows_insert (enrollments + messages)"),
-    ("sms/services.py", "messages_queue_bulk", "  messages_queue_bulk"),
-    ("sms/services.py", "enqueue_deliveries", "  enqueue_deliveries (on_commit, 50 texts per task)"),
+    ("core/bulk.py", "rows_insert", "  rows_insert (enrollments + messages)"),
+    ("sms/services/sending.py", "messages_queue_bulk", "  messages_queue_bulk"),
+    ("sms/services/sending.py", "enqueue_deliveries", "  enqueue_deliveries (on_commit, 50 texts per task)"),
     ("django_q/tasks.py", "async_task", "    django_q async_task"),
     ("django/db/__init__.py", "close_old_connections", "    close_old_connections (in ORM broker)"),
     ("django/db/backends/base/base.py", "connect", "    DB connect (reconnects)"),

@@ -1,6 +1,6 @@
 from django.db import migrations
 
-from sms.intent_rules import install_default_rules
+from sms.inbox.intent_rules import install_default_rules
 
 
 def install_rules(apps, schema_editor):

@@ -1,10 +1,13 @@
-"""SMS providers: one small interface, chosen by the SMS_PROVIDER setting."""
+"""SMS providers: one small interface, and a registry of them (``PROVIDERS``) from which the
+SMS_PROVIDER setting picks one."""
 
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
 
 
 class ProviderError(Exception):
@@ -42,21 +45,26 @@ class Provider:
         raise NotImplementedError
 
 
+# The providers SMS_PROVIDER may name: {name: dotted path of the Provider class}, imported only
+# when chosen (a provider's SDK loads with it) and made without arguments (a provider reads its
+# own settings). A new provider is one module and a line here.
+PROVIDERS = {
+    "console": "sms.providers.console.ConsoleProvider",
+    "twilio": "sms.providers.twilio.client.TwilioProvider",
+}
+
+
 @cache
 def _provider(name: str) -> Provider:
-    if name == "twilio":
-        from sms.providers.twilio import TwilioProvider
-
-        return TwilioProvider(
-            account_sid=settings.TWILIO_ACCOUNT_SID,
-            auth_token=settings.TWILIO_AUTH_TOKEN,
-            messaging_service_sid=settings.TWILIO_MESSAGING_SERVICE_SID,
-            from_number=settings.TWILIO_FROM_NUMBER,
-        )
-    from sms.providers.console import ConsoleProvider
-
-    return ConsoleProvider()
+    try:
+        path = PROVIDERS[name]
+    except KeyError:
+        raise ImproperlyConfigured(
+            f"SMS_PROVIDER={name!r} is not one of the providers: {', '.join(PROVIDERS)}"
+        ) from None
+    return import_string(path)()
 
 
 def get_provider() -> Provider:
+    """The provider settings.SMS_PROVIDER names, made once per process."""
     return _provider(settings.SMS_PROVIDER)

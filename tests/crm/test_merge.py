@@ -19,7 +19,7 @@ from crm.merge import (
 from crm.models import Activity, ActivityKind, Contact, Deal, Order, Renewal, SmsConsent, Task
 from plays.models import Arm, Enrollment, Outcome, Play
 from sms.models import ConsentEvent, Conversation, ConversationStatus, Direction, Message, MessageStatus
-from sms.services import consent_record
+from sms.services.consent import consent_record
 from tests.factories import (
     AccountFactory,
     ActivityFactory,

@@ -19,9 +19,10 @@ except ImportError:  # the browser fixture then skips these tests, or fails them
 
 from crm.models import SmsConsent
 from plays.models import Enrollment, Play, PlayStatus
-from sms import services
+from sms.inbound import inbound_receive
 from sms.models import ConsentEvent, Conversation, ConversationStatus, Direction, IntentLabel, Message
 from sms.providers.console import CONSOLE_FROM
+from sms.services.consent import consent_record
 from sms.tasks import deliver_messages
 from tests.analytics.test_api import book
 from tests.factories import AccountFactory, ContactFactory, RenewalFactory
@@ -36,7 +37,7 @@ _sids = count(1)
 
 def customer_texts(contact, body: str):
     """The customer answers: the provider's webhook would call this service."""
-    result = services.inbound_receive(
+    result = inbound_receive(
         provider_sid=f"SMe2e{next(_sids):028d}", from_number=contact.phone, to_number=CONSOLE_FROM, body=body
     )
     assert result.message is not None
@@ -44,7 +45,7 @@ def customer_texts(contact, body: str):
 
 
 def opt_in(contact):
-    services.consent_record(
+    consent_record(
         contact=contact, action="opt_in", source="web_form", proof={"disclosure": "Texts about your account"}
     )
 

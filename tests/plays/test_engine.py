@@ -312,7 +312,7 @@ def test_texts_due_now_are_handed_to_the_broker_and_a_failed_enqueue_is_left_to_
     from django_q.brokers import get_broker
     from django_q.models import OrmQ
 
-    from sms.services import DELIVERY_BATCH
+    from sms.services.sending import DELIVERY_BATCH
 
     play = make_play()
     renewing_account(contacts=DELIVERY_BATCH + 5)
@@ -352,7 +352,7 @@ def test_a_run_hands_its_texts_to_the_orm_broker_in_one_transaction(
 ):
     from django_q.models import OrmQ
 
-    from sms.services import DELIVERY_BATCH
+    from sms.services.sending import DELIVERY_BATCH
 
     play = make_play()
     renewing_account(contacts=DELIVERY_BATCH * 2 + 1)

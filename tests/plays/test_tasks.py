@@ -65,8 +65,8 @@ def test_the_hook_enqueues_after_ingest_when_event_plays_exist(settings, django_
 
 def test_replies_to_a_play_text_go_to_the_play_owner_when_it_routes_them(settings):
     from crm.models import SmsConsent
+    from sms.inbound import inbound_receive
     from sms.models import Conversation, Message
-    from sms.services import inbound_receive
     from tests.factories import ContactFactory, UserFactory
 
     settings.INBOX_TIMEZONE, settings.INBOX_BUSINESS_DAYS = "UTC", "mon-sun"

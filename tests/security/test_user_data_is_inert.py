@@ -6,7 +6,7 @@ from django.test import Client
 
 from crm.models import DealKind
 from plays.models import Play, PlayStatus
-from sms import services as sms_services
+from sms.inbound import inbound_receive
 from sms.models import Conversation, SavedReply
 from tests.factories import ContactFactory, UserFactory, stage
 
@@ -64,9 +64,7 @@ def hostile(api):
         },
         format="json",
     )
-    sms_services.inbound_receive(
-        provider_sid="SMxss1", from_number="+12125550123", to_number="+15005550006", body=XSS
-    )
+    inbound_receive(provider_sid="SMxss1", from_number="+12125550123", to_number="+15005550006", body=XSS)
     SavedReply.objects.create(name=XSS[:100], body=XSS)
     Play.objects.create(
         name=XSS,

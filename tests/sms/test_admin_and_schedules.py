@@ -2,7 +2,8 @@ import pytest
 from django.urls import reverse
 
 from crm.models import SmsConsent
-from sms.services import consent_record, message_send
+from sms.services.consent import consent_record
+from sms.services.sending import message_send
 from tests.factories import ContactFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from crm.models import Activity, ActivityKind, SmsConsent
 from sms.models import ConsentEvent
-from sms.services import ConsentError, consent_record
+from sms.services.consent import ConsentError, consent_record
 from tests.factories import ContactFactory
 
 pytestmark = pytest.mark.django_db

@@ -13,10 +13,13 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from crm.models import Activity, ActivityKind, SmsConsent
-from sms import services, tasks
+from sms import tasks
 from sms.models import Conversation, Message, MessageStatus
 from sms.providers import get_provider
-from sms.services import consent_record, message_send, messages_deliver
+from sms.services import delivery
+from sms.services.consent import consent_record
+from sms.services.delivery import messages_deliver
+from sms.services.sending import message_send
 from tests.factories import ContactFactory
 from tests.sms.conftest import MESSAGES_URL
 from tests.sms.test_delivery_race import run_workers
@@ -40,7 +43,7 @@ def _queries(ids) -> int:
 @pytest.mark.django_db
 def test_a_batch_costs_a_fixed_number_of_queries_whatever_its_size(twilio):
     twilio.add_callback(responses.POST, MESSAGES_URL, callback=_sid, content_type="application/json")
-    small_ids, large_ids = _queue(2), _queue(services.SEND_RECORD_GROUP)
+    small_ids, large_ids = _queue(2), _queue(delivery.SEND_RECORD_GROUP)
     for message in Message.objects.filter(pk__in=small_ids + large_ids):
         Conversation.objects.create(contact_id=message.contact_id)
     small, large = _queries(small_ids), _queries(large_ids)
@@ -48,7 +51,7 @@ def test_a_batch_costs_a_fixed_number_of_queries_whatever_its_size(twilio):
     # timeline entries and the check for early status callbacks, one transaction. One text at
     # a time cost 11 queries and four commits per text; then 4 statements and a commit.
     assert large == small, (small, large)
-    assert Message.objects.filter(status=MessageStatus.SENT).count() == 2 + services.SEND_RECORD_GROUP
+    assert Message.objects.filter(status=MessageStatus.SENT).count() == 2 + delivery.SEND_RECORD_GROUP
     sent = Message.objects.filter(status=MessageStatus.SENT)
     assert sent.exclude(provider_sid="").count() == sent.count()
     assert Activity.objects.filter(kind=ActivityKind.SMS_SENT).count() == sent.count()
@@ -58,8 +61,8 @@ def test_a_batch_costs_a_fixed_number_of_queries_whatever_its_size(twilio):
 @pytest.mark.django_db
 def test_a_big_batch_records_its_sends_one_group_at_a_time(twilio):
     twilio.add_callback(responses.POST, MESSAGES_URL, callback=_sid, content_type="application/json")
-    one_group = _queries(_queue(services.SEND_RECORD_GROUP))
-    two_groups = _queries(_queue(services.SEND_RECORD_GROUP + 1))
+    one_group = _queries(_queue(delivery.SEND_RECORD_GROUP))
+    two_groups = _queries(_queue(delivery.SEND_RECORD_GROUP + 1))
     assert 3 <= two_groups - one_group <= 6  # one more transaction: its statements and commit
 
 
@@ -76,7 +79,7 @@ def test_sends_are_recorded_as_the_batch_goes_when_the_provider_is_slow(twilio, 
         return _sid(request)
 
     clock = {"now": 0.0}
-    monkeypatch.setattr(services.time, "monotonic", lambda: clock["now"])
+    monkeypatch.setattr(delivery.time, "monotonic", lambda: clock["now"])
     twilio.add_callback(responses.POST, MESSAGES_URL, callback=slow_send, content_type="application/json")
     assert tasks.deliver_messages(ids) == {"sent": 4}
     # 0.6 s a send: sends 1-2 are on record before the third call, 3-4 at the end of the batch.
@@ -90,14 +93,14 @@ def test_texts_sent_before_a_crash_in_the_batch_are_recorded(twilio, monkeypatch
     their SIDs; the rest stay 'sending' for the sweeper (which looks them up before a resend)."""
     twilio.add_callback(responses.POST, MESSAGES_URL, callback=_sid, content_type="application/json")
     ids = _queue(3)
-    real = services.pace_reserve
+    real = delivery.pace_reserve
 
     def third_breaks(sender, segments, **kwargs):
         if len(twilio.calls) == 2:
             raise RuntimeError("worker killed")
         return real(sender, segments, **kwargs)
 
-    monkeypatch.setattr(services, "pace_reserve", third_breaks)
+    monkeypatch.setattr(delivery, "pace_reserve", third_breaks)
     with pytest.raises(RuntimeError, match="worker killed"):
         messages_deliver(message_ids=ids)
     first, second, third = (Message.objects.get(pk=pk) for pk in ids)
@@ -120,7 +123,7 @@ def test_a_stop_during_a_slow_batch_blocks_the_texts_not_yet_sent(twilio, monkey
         return _sid(request)
 
     clock = {"now": 0.0}
-    monkeypatch.setattr(services.time, "monotonic", lambda: clock["now"])
+    monkeypatch.setattr(delivery.time, "monotonic", lambda: clock["now"])
     twilio.add_callback(responses.POST, MESSAGES_URL, callback=slow_send, content_type="application/json")
     outcomes = [outcome.result for outcome in messages_deliver(message_ids=ids)]
     assert outcomes == ["sent", "sent", "blocked"]
@@ -186,7 +189,7 @@ def test_a_text_sent_on_its_own_is_recorded_like_one_in_a_group(twilio):
     (pk,) = _queue(1)
     message = Message.objects.get(pk=pk)
     Conversation.objects.create(contact_id=message.contact_id)
-    services.message_deliver(message_id=pk)
+    delivery.message_deliver(message_id=pk)
     message.refresh_from_db()
     assert (message.status, message.provider_sid.startswith("SM"), message.sent_at is not None) == (
         MessageStatus.SENT,

@@ -12,16 +12,12 @@ from django.utils import timezone
 from twilio.request_validator import RequestValidator
 
 from crm.models import SmsConsent
+from sms.inbound import inbound_receive
 from sms.models import ConsentEvent, Message, MessageKind, MessageStatus
-from sms.services import (
-    ConsentError,
-    consent_record,
-    inbound_receive,
-    message_deliver,
-    message_send,
-    message_status_apply,
-    outbox_sweep,
-)
+from sms.services.consent import ConsentError, consent_record
+from sms.services.delivery import message_deliver, outbox_sweep
+from sms.services.sending import message_send
+from sms.services.status import message_status_apply
 from tests.factories import ContactFactory
 from tests.sms.conftest import AUTH_TOKEN, MESSAGES_URL, twilio_ok
 
@@ -104,8 +100,8 @@ def test_stop_arriving_during_the_pacing_wait_blocks_the_send(twilio, settings):
         consent_record(contact=contact, action="opt_out", source="keyword", proof={"message": "STOP"})
 
     with (
-        mock.patch("sms.services.pace_reserve", return_value=0.5),
-        mock.patch("sms.services.time.sleep", side_effect=stop_while_waiting),
+        mock.patch("sms.services.delivery.pace_reserve", return_value=0.5),
+        mock.patch("sms.services.delivery.time.sleep", side_effect=stop_while_waiting),
     ):
         assert message_deliver(message_id=message.pk).result == "blocked"
     assert len(twilio.calls) == 0
@@ -146,7 +142,9 @@ def test_a_failing_status_apply_leaves_the_retry_free_to_apply_it(twilio):
     message_deliver(message_id=message.pk)
     message.refresh_from_db()
     with (
-        mock.patch("sms.services.crm_services.activity_record", side_effect=RuntimeError("db hiccup")),
+        mock.patch(
+            "sms.services.delivery.crm_services.activity_record", side_effect=RuntimeError("db hiccup")
+        ),
         pytest.raises(RuntimeError),
     ):
         message_status_apply(provider_sid=message.provider_sid, provider_status="failed", error_code="21610")
@@ -164,7 +162,7 @@ def test_reply_exemption_ends_24_hours_after_their_last_text():
     contact = ContactFactory(sms_consent=SmsConsent.UNKNOWN)
     inbound(contact, "hello?")
     Message.objects.filter(direction="inbound").update(created_at=timezone.now() - timedelta(hours=25))
-    from sms.services import SendRefused
+    from sms.services.sending import SendRefused
 
     with pytest.raises(SendRefused):
         message_send(contact=contact, body="Sorry for the delay", kind=MessageKind.REPLY)
@@ -293,7 +291,7 @@ def test_deliveries_are_enqueued_in_batches_and_a_batch_hands_on_what_its_time_b
     django_capture_on_commit_callbacks,
 ):
     from sms import tasks
-    from sms.services import DELIVERY_BATCH, enqueue_deliveries
+    from sms.services.sending import DELIVERY_BATCH, enqueue_deliveries
 
     with mock.patch("django_q.tasks.async_task") as enqueue:
         enqueue_deliveries(list(range(1, DELIVERY_BATCH * 2 + 2)))

@@ -12,7 +12,8 @@ from django.db import connection
 
 from crm.models import SmsConsent
 from sms.models import Message, MessageStatus
-from sms.services import message_deliver, message_send
+from sms.services.delivery import message_deliver
+from sms.services.sending import message_send
 from tests.factories import ContactFactory
 from tests.sms.conftest import MESSAGES_URL
 

@@ -20,9 +20,11 @@ from django.utils import timezone
 from twilio.request_validator import RequestValidator
 
 from crm.models import Activity, ActivityKind, SmsConsent
-from sms import services
+from sms.inbound import inbound_receive
 from sms.models import Message, MessageStatus, StatusCallback
-from sms.services import inbound_receive, message_send, messages_deliver, outbox_sweep
+from sms.services import delivery
+from sms.services.delivery import messages_deliver, outbox_sweep
+from sms.services.sending import message_send
 from tests.factories import ContactFactory
 from tests.sms.conftest import AUTH_TOKEN, MESSAGES_URL
 
@@ -181,7 +183,7 @@ def test_a_group_of_sends_whose_record_failed_is_looked_up_not_resent(fake, monk
     def worker_dies(group, provider_name):
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(services, "_sends_record", worker_dies)
+    monkeypatch.setattr(delivery, "_sends_record", worker_dies)
     with pytest.raises(OperationalError):
         messages_deliver(message_ids=ids)
     monkeypatch.undo()

@@ -195,7 +195,7 @@ def test_a_batch_costs_a_fixed_number_of_queries(django_assert_max_num_queries):
 
 
 def test_the_send_service_uses_governance_for_automated_texts():
-    from sms.services import SendRefused, message_send
+    from sms.services.sending import SendRefused, message_send
 
     contact = opted_in()
     message_send(contact=contact, body="first nudge", kind=MessageKind.AUTOMATED)

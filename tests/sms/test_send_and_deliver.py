@@ -6,15 +6,11 @@ import pytest
 from django.utils import timezone
 
 from crm.models import Activity, ActivityKind, SmsConsent
+from sms.inbound import inbound_receive
 from sms.models import Message, MessageKind
-from sms.services import (
-    SendRefused,
-    consent_record,
-    inbound_receive,
-    message_deliver,
-    message_send,
-    outbox_sweep,
-)
+from sms.services.consent import consent_record
+from sms.services.delivery import message_deliver, outbox_sweep
+from sms.services.sending import SendRefused, message_send
 from tests.factories import ContactFactory
 from tests.sms.conftest import twilio_error, twilio_ok
 
@@ -257,7 +253,7 @@ def test_sweeper_ignores_deferred_and_finished_messages(sms_settings):
 
 
 def test_pacing_spaces_sends_per_sender(settings):
-    from sms.services import pace_reserve
+    from sms.services.delivery import pace_reserve
 
     settings.SMS_SEGMENTS_PER_SECOND = 2
     now = timezone.now()

@@ -2,8 +2,8 @@ import pytest
 from django.urls import reverse
 
 from crm.models import SmsConsent
+from sms.inbound import inbound_receive
 from sms.models import ConsentEvent, Message
-from sms.services import inbound_receive
 from tests.factories import ContactFactory
 
 pytestmark = pytest.mark.django_db

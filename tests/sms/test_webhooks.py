@@ -3,7 +3,8 @@ from twilio.request_validator import RequestValidator
 
 from crm.models import Activity, ActivityKind, Contact, SmsConsent
 from sms.models import Conversation, Message, MessageKind, MessageStatus
-from sms.services import message_deliver, message_send
+from sms.services.delivery import message_deliver
+from sms.services.sending import message_send
 from tests.factories import ContactFactory
 from tests.sms.conftest import AUTH_TOKEN, twilio_ok
 
@@ -268,15 +269,15 @@ def test_an_inbound_reply_is_stored_once_with_its_intent(client, django_assert_m
 def test_a_conflict_that_is_not_a_repeated_sid_is_not_passed_off_as_a_duplicate(monkeypatch):
     from django.db import IntegrityError
 
-    from sms import services
+    from sms import inbound
 
     def conflict(**kwargs):
         raise IntegrityError("violates foreign key constraint")
 
-    monkeypatch.setattr(services.crm_services, "activity_record", conflict)
+    monkeypatch.setattr(inbound.crm_services, "activity_record", conflict)
     contact = ContactFactory(sms_consent=SmsConsent.OPTED_IN)
     with pytest.raises(IntegrityError):
-        services.inbound_receive(
+        inbound.inbound_receive(
             provider_sid="SM" + "c" * 32, from_number=contact.phone, to_number="+15005550006", body="thanks"
         )
     # Nothing half-stored, and the webhook fails loudly instead of acknowledging a lost text.

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from sms.intents import classifier_report, intent_label_pairs
+from sms.inbox.intents import classifier_report, intent_label_pairs
 
 
 class Command(BaseCommand):

@@ -3,32 +3,14 @@
 from datetime import datetime
 
 import requests
+from django.conf import settings
 from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 from urllib3.exceptions import NewConnectionError
 
 from sms.providers import Provider, ProviderError, SendResult
-
-# Errors that will not go away by trying again.
-PERMANENT_CODES = {
-    "21211",  # invalid 'To' number
-    "21408",  # region not enabled
-    "21602",  # body required
-    "21606",  # 'From' number not capable
-    "21610",  # recipient unsubscribed (STOP)
-    "21612",  # cannot route to this number
-    "21614",  # 'To' is not a mobile number
-    "21617",  # body too long
-    "21635",  # 'To' is a landline
-    "30004",  # message blocked
-    "30005",  # unknown destination
-    "30006",  # landline or unreachable carrier
-    "30007",  # carrier filtering
-}
-# Rejected before anything was sent: safe to send again.
-RETRYABLE_CODES = {"20429", "20503"}
-RETRYABLE_STATUS = {401, 403, 429, 503}
+from sms.providers.twilio.vocabulary import PERMANENT_CODES, RETRYABLE_CODES, RETRYABLE_STATUS
 
 
 def classify(status: int, code: str, message: str) -> ProviderError:
@@ -53,13 +35,15 @@ def _never_connected(exc: requests.RequestException) -> bool:
 class TwilioProvider(Provider):
     name = "twilio"
 
-    def __init__(self, *, account_sid: str, auth_token: str, messaging_service_sid: str, from_number: str):
-        self.messaging_service_sid = messaging_service_sid
-        self.from_number = from_number
+    def __init__(self):
+        """Configured from the settings: TWILIO_ACCOUNT_SID and _AUTH_TOKEN, and the sender,
+        TWILIO_MESSAGING_SERVICE_SID or else TWILIO_FROM_NUMBER."""
+        self.messaging_service_sid = settings.TWILIO_MESSAGING_SERVICE_SID
+        self.from_number = settings.TWILIO_FROM_NUMBER
         # max_retries=0: retries are ours (with backoff), never hidden inside one attempt.
         # (connect, read) timeouts stay well inside the task timeout.
         http = TwilioHttpClient(timeout=10, max_retries=0)
-        self.client = Client(account_sid, auth_token, http_client=http)
+        self.client = Client(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN, http_client=http)
 
     @property
     def sender(self) -> str:

@@ -1,6 +1,6 @@
 """The standard intent rules, installed by a data migration and editable in the admin afterwards.
 
-How the rules combine (see ``sms.intents.classify``): every rule whose pattern is found in the
+How the rules combine (see ``sms.inbox.intents.classify``): every rule whose pattern is found in the
 normalised reply (case-insensitive) is a candidate; the highest confidence wins, ties go to the
 lower position. The confidences therefore encode precedence, roughly:
 

@@ -1,7 +1,7 @@
 """REST API of the reply inbox: conversations and the agent's actions on them.
 
 The list is the page's queue (same filters, search and work order); each action goes through
-``sms.inbox`` with the caller as actor and answers with the updated conversation."""
+``sms.inbox.services`` with the caller as actor and answers with the updated conversation."""
 
 import django_filters
 from django import forms
@@ -12,8 +12,8 @@ from rest_framework import filters, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from sms import inbox, inbox_selectors, services
 from sms.api import REFUSAL, MessageSerializer
+from sms.inbox import selectors, services
 from sms.models import Conversation, ConversationStatus, Intent, Message
 from sms.segments import MAX_BODY_CHARS
 
@@ -144,7 +144,7 @@ class ConversationSearchFilter(filters.SearchFilter):
     account name, or text of any message."""
 
     def filter_queryset(self, request, queryset, view):
-        return inbox_selectors.conversation_search(queryset, " ".join(self.get_search_terms(request)))
+        return selectors.conversation_search(queryset, " ".join(self.get_search_terms(request)))
 
 
 # --- Views ------------------------------------------------------------------------------
@@ -177,9 +177,9 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     ordering_fields = ["sla_due_at", "last_inbound_at", "last_outbound_at", "created_at", "id"]
 
     def get_queryset(self):
-        return inbox_selectors.with_sla_breached(
+        return selectors.with_sla_breached(
             Conversation.objects.select_related("contact", "last_message")
-        ).order_by(*inbox_selectors.QUEUE_ORDER)
+        ).order_by(*selectors.QUEUE_ORDER)
 
     def _answer(self, conversation: Conversation) -> Response:
         return Response(self.get_serializer(self.get_queryset().get(pk=conversation.pk)).data)
@@ -208,13 +208,10 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     def reply(self, request, pk=None):
         conversation = self.get_object()
         data = self._payload(ReplySerializer)
-        try:
-            message = inbox.conversation_reply(
-                conversation=conversation, body=data["body"], actor=request.user
-            )
-        except services.SendRefused as refused:
-            code = status.HTTP_409_CONFLICT if refused.consent else status.HTTP_422_UNPROCESSABLE_ENTITY
-            return Response({"detail": refused.reason, "code": refused.code}, status=code)
+        # A refusal (SendRefused) answers 409 or 422 with its reason (core.errors.exception_handler).
+        message = services.conversation_reply(
+            conversation=conversation, body=data["body"], actor=request.user
+        )
         return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -226,7 +223,7 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     def assign(self, request, pk=None):
         conversation = self.get_object()
         data = self._payload(AssignSerializer)
-        inbox.conversation_assign(conversation=conversation, assignee=data["assignee"], actor=request.user)
+        services.conversation_assign(conversation=conversation, assignee=data["assignee"], actor=request.user)
         return self._answer(conversation)
 
     @extend_schema(
@@ -237,7 +234,7 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     @action(detail=True, methods=["post"])
     def resolve(self, request, pk=None):
         conversation = self.get_object()
-        inbox.conversation_resolve(conversation=conversation, actor=request.user)
+        services.conversation_resolve(conversation=conversation, actor=request.user)
         return self._answer(conversation)
 
     @extend_schema(
@@ -249,7 +246,7 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     def snooze(self, request, pk=None):
         conversation = self.get_object()
         data = self._payload(SnoozeSerializer)
-        inbox.conversation_snooze(conversation=conversation, until=data["until"], actor=request.user)
+        services.conversation_snooze(conversation=conversation, until=data["until"], actor=request.user)
         return self._answer(conversation)
 
     @extend_schema(
@@ -262,7 +259,7 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     def relabel(self, request, pk=None):
         conversation = self.get_object()
         data = self._payload(RelabelSerializer)
-        inbox.conversation_relabel(conversation=conversation, intent=data["intent"], actor=request.user)
+        services.conversation_relabel(conversation=conversation, intent=data["intent"], actor=request.user)
         return self._answer(conversation)
 
     @extend_schema(
@@ -274,5 +271,5 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     @action(detail=True, methods=["post"], url_path="record-opt-out")
     def record_opt_out(self, request, pk=None):
         conversation = self.get_object()
-        inbox.conversation_record_opt_out(conversation=conversation, actor=request.user)
+        services.conversation_record_opt_out(conversation=conversation, actor=request.user)
         return self._answer(conversation)

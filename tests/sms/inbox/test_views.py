@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from crm.models import Activity, ActivityKind, Contact, SmsConsent
-from sms.inbox_views import snooze_preset_until
+from sms.inbox.views import snooze_preset_until
 from sms.models import (
     ConsentEvent,
     Conversation,
@@ -672,7 +672,7 @@ def test_any_agent_may_act_on_a_colleagues_conversation(web, user):
 
 # --- Front-end assets ---------------------------------------------------------------------------
 
-INBOX_JS = Path(__file__).resolve().parents[2] / "static" / "js" / "inbox.js"
+INBOX_JS = Path(__file__).resolve().parents[3] / "static" / "js" / "inbox.js"
 
 
 def test_inbox_js_is_our_own_and_offline():

@@ -1,7 +1,7 @@
 """Intent of an inbound reply, from the admin-editable rules in ``IntentRule``.
 
 Carrier keywords (a reply that is exactly STOP, START, HELP...) are handled before this; what
-reaches the classifier is free text. The standard rules live in ``sms.intent_rules``.
+reaches the classifier is free text. The standard rules live in ``sms.inbox.intent_rules``.
 """
 
 import logging

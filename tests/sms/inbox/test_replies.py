@@ -1,9 +1,9 @@
-"""Saved replies filled in for a conversation (sms/replies.py)."""
+"""Saved replies filled in for a conversation (sms/inbox/replies.py)."""
 
 import pytest
 
+from sms.inbox.replies import saved_replies_for, saved_reply_fields, saved_reply_render
 from sms.models import SavedReply
-from sms.replies import saved_replies_for, saved_reply_fields, saved_reply_render
 from tests.factories import AccountFactory, ContactFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

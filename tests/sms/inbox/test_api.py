@@ -8,7 +8,7 @@ from django.utils import timezone
 from crm.models import Activity, ActivityKind, SmsConsent
 from sms.models import ConsentEvent, Conversation, ConversationStatus, Direction, IntentLabel, Message
 from tests.factories import AccountFactory, ContactFactory, UserFactory
-from tests.sms.test_inbox_views import bulk_conversations, make_conversation
+from tests.sms.inbox.test_views import bulk_conversations, make_conversation
 
 pytestmark = pytest.mark.django_db
 

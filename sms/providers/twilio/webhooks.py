@@ -11,7 +11,8 @@ from django.views.decorators.http import require_POST
 from twilio.request_validator import RequestValidator
 
 from crm.phones import PhoneParseError, parse_phone
-from sms import services
+from sms.inbound import inbound_receive
+from sms.services.status import message_status_apply
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ def inbound(request):
         # Short codes and alphanumeric senders cannot be texted back; acknowledge and log.
         logger.info("Inbound SMS %s from unparseable sender %r ignored", sid, sender)
         return _twiml()
-    services.inbound_receive(
+    inbound_receive(
         provider_sid=sid,
         from_number=from_number,
         to_number=request.POST.get("To", ""),
@@ -77,7 +78,7 @@ def status(request):
     if not sid or not message_status:
         return HttpResponseBadRequest("MessageSid and MessageStatus are required.")
     # Unknown SIDs and repeats are acknowledged: Twilio should stop retrying either way.
-    services.message_status_apply(
+    message_status_apply(
         provider_sid=sid, provider_status=message_status, error_code=request.POST.get("ErrorCode", "")
     )
     return _twiml()

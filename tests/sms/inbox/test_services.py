@@ -7,9 +7,9 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from crm.models import Activity, ActivityKind, Deal, DealKind, SmsConsent, Task, TaskSource
-from sms import inbox
+from sms.inbound import inbound_receive
+from sms.inbox import services as inbox
 from sms.models import Conversation, ConversationStatus, Deferral, IntentLabel, Message
-from sms.services import inbound_receive
 from tests.factories import AccountFactory, ContactFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

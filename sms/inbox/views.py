@@ -1,6 +1,6 @@
 """The reply inbox page: the queue, the open thread and the customer's context side by side.
 
-Reads go through ``sms.inbox_selectors``; every action goes through ``sms.inbox`` with the
+Reads go through ``sms.inbox.selectors``; every action goes through ``sms.inbox.services`` with the
 agent as actor, so the timeline says who did what. htmx requests get the three panes back
 (plus the URL to show); plain form posts are redirected, so the page works without JS."""
 
@@ -21,11 +21,12 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 from django_htmx.http import replace_url
 
+from core.errors import DomainError, html_domain_errors
 from crm.models import SmsConsent
-from sms import inbox, inbox_selectors, services
-from sms.inbox_selectors import UNCLASSIFIED, QueueView
+from sms.inbox import selectors, services
+from sms.inbox.replies import saved_replies_for
+from sms.inbox.selectors import UNCLASSIFIED, QueueView
 from sms.models import Conversation, ConversationStatus, Intent
-from sms.replies import saved_replies_for
 from sms.segments import GSM7_BASIC, GSM7_EXTENDED, MAX_BODY_CHARS
 
 PAGE_SIZE = 50
@@ -104,7 +105,7 @@ def snooze_preset_until(preset: str, now: datetime) -> datetime:
     business. Days and hours are the team's (INBOX_TIMEZONE)."""
     if preset == "1h":
         return now + timedelta(hours=1)
-    tz = inbox.team_tz()
+    tz = services.team_tz()
     today = timezone.localtime(now, tz).date()
     day = today + timedelta(days=1) if preset == "tomorrow" else today + timedelta(days=7 - today.weekday())
     return datetime.combine(day, time(settings.INBOX_BUSINESS_HOURS_START), tzinfo=tz)
@@ -142,7 +143,7 @@ def inbox_filters(request: HttpRequest, params: QueryDict | None = None) -> Inbo
     data = form.cleaned_data
     given = {key: data[key] for key in FILTER_KEYS if data.get(key) not in (None, "")}
     return InboxFilters(
-        view=data.get("view") or inbox_selectors.default_view(request.user),
+        view=data.get("view") or selectors.default_view(request.user),
         intent=data.get("intent") or "",
         status=data.get("status") or ConversationStatus.OPEN,
         q=(data.get("q") or "").strip(),
@@ -181,7 +182,7 @@ def sla_badge(conversation: Conversation, now: datetime) -> SlaBadge | None:
     due = conversation.sla_due_at
     if due is None or conversation.status != ConversationStatus.OPEN:
         return None
-    local = timezone.localtime(due, inbox.team_tz())
+    local = timezone.localtime(due, services.team_tz())
     title = f"Answer by {local:%b %-d, %H:%M}"
     if due <= now:
         return SlaBadge("breached", f"Breached {compact_duration(now - due)}", title)
@@ -193,7 +194,7 @@ def short_time(moment: datetime | None, now: datetime) -> str:
     """14:05 today (or within the last 12 hours), Mon within the week, Mar 3 before that."""
     if moment is None:
         return ""
-    tz = inbox.team_tz()
+    tz = services.team_tz()
     local, today = timezone.localtime(moment, tz), timezone.localtime(now, tz).date()
     if local.date() == today or now - moment < timedelta(hours=12):
         return f"{local:%H:%M}"
@@ -218,7 +219,7 @@ def _next_after(ids: list[int], selected_id: int | None) -> int | None:
 
 def _queue_context(request: HttpRequest, filters: InboxFilters, selected_id: int | None) -> dict:
     now = timezone.now()
-    queue = inbox_selectors.conversation_queue(
+    queue = selectors.conversation_queue(
         user=request.user, view=filters.view, intent=filters.intent, status=filters.status, q=filters.q
     )
     page_obj = Paginator(queue, PAGE_SIZE).get_page(filters.page)
@@ -230,7 +231,7 @@ def _queue_context(request: HttpRequest, filters: InboxFilters, selected_id: int
         row.inbox_url = filters.page_url(row.pk)
         row.is_selected = row.pk == selected_id
         row.intent_short = INTENT_SHORT.get(row.intent, row.intent)
-    counts = inbox_selectors.queue_counts(
+    counts = selectors.queue_counts(
         user=request.user, intent=filters.intent, status=filters.status, q=filters.q
     )
     return {
@@ -260,7 +261,7 @@ def _queue_context(request: HttpRequest, filters: InboxFilters, selected_id: int
 
 
 def _thread_context(conversation: Conversation) -> dict:
-    thread = inbox_selectors.conversation_thread(conversation)
+    thread = selectors.conversation_thread(conversation)
     return {
         "conversation": conversation,
         "thread": thread,
@@ -282,11 +283,11 @@ def _conversation_context(
     contact = conversation.contact
     now = timezone.now()
     query = filters.query()
-    tz = inbox.team_tz()
+    tz = services.team_tz()
     opted_out = contact.sms_consent == SmsConsent.OPTED_OUT
     return {
         **_thread_context(conversation),
-        "context": inbox_selectors.conversation_context(conversation),
+        "context": selectors.conversation_context(conversation),
         "conversation_sla": sla_badge(conversation, now),
         "action_query": f"?{query}" if query else "",
         "reply_form": reply_form or ReplyForm(),
@@ -307,7 +308,7 @@ def _conversation_context(
         "snooze_min": f"{timezone.localtime(now, tz):%Y-%m-%dT%H:%M}",
         "team_timezone": settings.INBOX_TIMEZONE,
         "saved_replies": saved_replies_for(contact=contact, agent=request.user),
-        "agents": inbox_selectors.agents(),
+        "agents": selectors.agents(),
         "intents": Intent.choices,
         "gsm_basic": "".join(sorted(GSM7_BASIC)),
         "gsm_extended": "".join(sorted(GSM7_EXTENDED)),
@@ -332,7 +333,7 @@ def _render_inbox(
     context = _queue_context(request, filters, selected_id)
     context["notice"] = notice
     context["replied_id"] = replied_id  # the drafts kept in the browser for it can go
-    conversation = inbox_selectors.conversation_for_inbox(selected_id) if selected_id else None
+    conversation = selectors.conversation_for_inbox(selected_id) if selected_id else None
     context["conversation"] = conversation
     if conversation is not None:
         context.update(
@@ -349,7 +350,7 @@ def _render_inbox(
         )
     context["filter_form"] = QueueFilterForm(initial={"intent": filters.intent, "status": filters.status})
     template = "sms/partials/inbox_panes.html" if partial else "sms/inbox.html"
-    with timezone.override(inbox.team_tz()):
+    with timezone.override(services.team_tz()):
         return render(request, template, context, status=status)
 
 
@@ -372,14 +373,14 @@ def inbox_queue(request: HttpRequest) -> HttpResponse:
     """The queue list alone, for polling (the search box and selects are left alone)."""
     filters = inbox_filters(request)
     context = _queue_context(request, filters, _id(request.GET.get("conversation")))
-    with timezone.override(inbox.team_tz()):
+    with timezone.override(services.team_tz()):
         return render(request, "sms/partials/inbox_queue.html", context)
 
 
 def inbox_messages(request: HttpRequest, pk: int) -> HttpResponse:
     """The thread's messages alone, for polling (the reply box is left alone)."""
     conversation = get_object_or_404(Conversation, pk=pk)
-    with timezone.override(inbox.team_tz()):
+    with timezone.override(services.team_tz()):
         return render(request, "sms/partials/inbox_messages.html", _thread_context(conversation))
 
 
@@ -417,23 +418,25 @@ def _leaves_queue(filters: InboxFilters, new_status: str) -> bool:
     return filters.status != new_status
 
 
+def _reply_refused(request: HttpRequest, error: DomainError, pk: int) -> HttpResponse:
+    form = ReplyForm(request.POST)
+    return _failed(
+        request, inbox_filters(request), pk, error.status, reply_form=form, reply_error=error.message
+    )
+
+
 @require_POST
+@html_domain_errors(_reply_refused)
 def inbox_reply(request: HttpRequest, pk: int) -> HttpResponse:
     conversation = get_object_or_404(Conversation, pk=pk)
     filters = inbox_filters(request)
     form = ReplyForm(request.POST)
     if not form.is_valid():
         return _failed(request, filters, pk, 400, reply_form=form)
-    try:
-        inbox.conversation_reply(
-            conversation=conversation, body=form.cleaned_data["body"], actor=request.user
-        )
-    except services.SendRefused as refused:
-        status = 409 if refused.consent else 422
-        return _failed(request, filters, pk, status, reply_form=form, reply_error=refused.reason)
+    services.conversation_reply(conversation=conversation, body=form.cleaned_data["body"], actor=request.user)
     if request.POST.get("resolve"):
         conversation.refresh_from_db()
-        inbox.conversation_resolve(conversation=conversation, actor=request.user)
+        services.conversation_resolve(conversation=conversation, actor=request.user)
         if _leaves_queue(filters, ConversationStatus.CLOSED):
             notice = f"Sent and resolved {conversation.contact}."
             return _done(request, filters, _then(request, conversation), replied_id=pk, notice=notice)
@@ -449,7 +452,7 @@ def inbox_assign(request: HttpRequest, pk: int) -> HttpResponse:
         return _failed(request, filters, pk, 400, action_error=" ".join(form.errors["assignee"]))
     assignee = form.cleaned_data["assignee"]
     if assignee != conversation.assignee:
-        inbox.conversation_assign(conversation=conversation, assignee=assignee, actor=request.user)
+        services.conversation_assign(conversation=conversation, assignee=assignee, actor=request.user)
     return _done(request, filters, pk)
 
 
@@ -457,7 +460,7 @@ def inbox_assign(request: HttpRequest, pk: int) -> HttpResponse:
 def inbox_resolve(request: HttpRequest, pk: int) -> HttpResponse:
     conversation = get_object_or_404(Conversation.objects.select_related("contact"), pk=pk)
     filters = inbox_filters(request)
-    inbox.conversation_resolve(conversation=conversation, actor=request.user)
+    services.conversation_resolve(conversation=conversation, actor=request.user)
     if _leaves_queue(filters, ConversationStatus.CLOSED):
         notice = f"Resolved {conversation.contact}."
         return _done(request, filters, _then(request, conversation), notice=notice)
@@ -469,20 +472,20 @@ def inbox_snooze(request: HttpRequest, pk: int) -> HttpResponse:
     conversation = get_object_or_404(Conversation.objects.select_related("contact"), pk=pk)
     filters = inbox_filters(request)
     now = timezone.now()
-    with timezone.override(inbox.team_tz()):  # the time typed is the team's local time
+    with timezone.override(services.team_tz()):  # the time typed is the team's local time
         form = SnoozeForm(request.POST, now=now)
         valid = form.is_valid()
     if not valid:
         return _failed(request, filters, pk, 400, snooze_form=form)
     try:
-        inbox.conversation_snooze(
+        services.conversation_snooze(
             conversation=conversation, until=form.cleaned_data["until"], actor=request.user
         )
     except ValidationError as exc:
         form.add_error("until", " ".join(exc.messages))
         return _failed(request, filters, pk, 400, snooze_form=form)
     if _leaves_queue(filters, ConversationStatus.SNOOZED):
-        until = timezone.localtime(form.cleaned_data["until"], inbox.team_tz())
+        until = timezone.localtime(form.cleaned_data["until"], services.team_tz())
         notice = f"Snoozed {conversation.contact} until {until:%a %b %-d, %H:%M}."
         return _done(request, filters, _then(request, conversation), notice=notice)
     return _done(request, filters, pk)
@@ -496,7 +499,7 @@ def inbox_relabel(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         return _failed(request, filters, pk, 400, action_error="Choose one of the intents.")
     if form.cleaned_data["intent"] != conversation.intent:
-        inbox.conversation_relabel(
+        services.conversation_relabel(
             conversation=conversation, intent=form.cleaned_data["intent"], actor=request.user
         )
     return _done(request, filters, pk)
@@ -506,7 +509,7 @@ def inbox_relabel(request: HttpRequest, pk: int) -> HttpResponse:
 def inbox_record_opt_out(request: HttpRequest, pk: int) -> HttpResponse:
     conversation = get_object_or_404(Conversation.objects.select_related("contact"), pk=pk)
     filters = inbox_filters(request)
-    inbox.conversation_record_opt_out(conversation=conversation, actor=request.user)
+    services.conversation_record_opt_out(conversation=conversation, actor=request.user)
     notice = f"Recorded that {conversation.contact} opted out, and resolved the conversation."
     if _leaves_queue(filters, ConversationStatus.CLOSED):
         return _done(request, filters, _then(request, conversation), notice=notice)

@@ -15,10 +15,10 @@ from django.utils.module_loading import import_string
 
 from crm import services as crm_services
 from crm.models import ActivityKind, Contact, DealKind, PipelineStage, TaskSource
-from sms import services
-from sms.business_hours import add_business_hours, parse_workdays
-from sms.deferral_dates import deferral_until
-from sms.intents import Classification
+from sms import quiet_hours
+from sms.inbox.business_hours import add_business_hours, parse_workdays
+from sms.inbox.deferral_dates import deferral_until
+from sms.inbox.intents import Classification
 from sms.models import (
     ConsentAction,
     ConsentSource,
@@ -31,6 +31,8 @@ from sms.models import (
     Message,
     MessageKind,
 )
+from sms.services.consent import consent_record
+from sms.services.sending import message_send
 
 HIGH_INTENTS = (Intent.HELP, Intent.MEETING, Intent.PRICING, Intent.OPT_OUT)
 
@@ -180,7 +182,7 @@ def _defer(
     """``now``: the moment the deferral was asked for; "next month" is reckoned from it."""
     now = now or timezone.now()
     if until is None:
-        tz = services.send_window_tz(contact)
+        tz = quiet_hours.contact_tz(contact)
         until, _ = deferral_until(message.body if message else "", now, tz)
     conversation.status = ConversationStatus.SNOOZED
     conversation.snoozed_until = until
@@ -216,9 +218,7 @@ def conversation_reply(*, conversation: Conversation, body: str, actor) -> Messa
         .select_related("contact__account")
         .get(pk=conversation.pk)
     )
-    message = services.message_send(
-        contact=conversation.contact, body=body, kind=MessageKind.REPLY, sent_by=actor
-    )
+    message = message_send(contact=conversation.contact, body=body, kind=MessageKind.REPLY, sent_by=actor)
     now = timezone.now()
     if conversation.awaiting_since is not None:
         seconds = max(0, int((now - conversation.awaiting_since).total_seconds()))
@@ -338,7 +338,7 @@ def conversation_record_opt_out(*, conversation: Conversation, actor) -> Convers
         .order_by("-created_at")
         .first()
     )
-    services.consent_record(
+    consent_record(
         contact=conversation.contact,
         action=ConsentAction.OPT_OUT,
         source=ConsentSource.AGENT,

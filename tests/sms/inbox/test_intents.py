@@ -1,5 +1,5 @@
 """Intent classification: how rules combine, the standard rule set, and how well it does on the
-labelled replies in tests/sms/data/intent_replies.csv (the table is printed with the test run)."""
+labelled replies in tests/sms/inbox/data/intent_replies.csv (the table is printed with the test run)."""
 
 import csv
 import logging
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from sms.intent_rules import DEFAULT_RULES, install_default_rules
-from sms.intents import (
+from sms.inbox.intent_rules import DEFAULT_RULES, install_default_rules
+from sms.inbox.intents import (
     AUTOMATION_MIN_CONFIDENCE,
     NO_MATCH_CONFIDENCE,
     Classification,
@@ -97,7 +97,7 @@ def test_unknown_intent_in_a_rule_is_skipped(caplog):
     bogus = make_rule("upsell", r"seat", confidence=0.99)
     seats = make_rule(Intent.PRICING, r"seat", confidence=0.5)
 
-    with caplog.at_level(logging.WARNING, logger="sms.intents"):
+    with caplog.at_level(logging.WARNING, logger="sms.inbox.intents"):
         assert classify("more seats", [bogus, seats]).rule is seats
     assert "unknown intent 'upsell'" in caplog.text
 
@@ -116,7 +116,7 @@ def test_a_broken_regex_in_the_database_is_skipped_and_logged(own_rules, caplog)
     broken = IntentRule.objects.create(intent=Intent.OPT_OUT, pattern=r"stop(texting", confidence=0.99)
     good = IntentRule.objects.create(intent=Intent.MEETING, pattern=r"stop by", confidence=0.5)
 
-    with caplog.at_level(logging.WARNING, logger="sms.intents"):
+    with caplog.at_level(logging.WARNING, logger="sms.inbox.intents"):
         assert classify("can you stop by").rule == good
         assert classify("stop(texting").intent == Intent.OTHER
     skipped = [r for r in caplog.records if f"intent rule {broken.pk}" in r.getMessage()]

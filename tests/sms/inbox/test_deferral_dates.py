@@ -3,7 +3,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from sms.deferral_dates import deferral_until
+from sms.inbox.deferral_dates import deferral_until
 
 NY = zoneinfo.ZoneInfo("America/New_York")
 NOW = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)  # Tuesday, Nov 24 2026, 10:00 in New York

@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from sms.business_hours import add_business_hours, parse_workdays
+from sms.inbox.business_hours import add_business_hours, parse_workdays
 
 NY = zoneinfo.ZoneInfo("America/New_York")
 

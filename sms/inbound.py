@@ -1,0 +1,174 @@
+"""A received text: stored once, carrier keywords (STOP, START, HELP) handled, then handed to
+the inbox (``sms.inbox.services.inbound_route``) and put on the timeline."""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from crm import services as crm_services
+from crm.models import ActivityKind, Contact, SmsConsent
+from sms import keywords
+from sms.inbox.intents import classify
+from sms.inbox.services import inbound_route
+from sms.models import (
+    ConsentAction,
+    ConsentSource,
+    Conversation,
+    ConversationStatus,
+    Direction,
+    Message,
+    MessageKind,
+    MessageStatus,
+)
+from sms.segments import count_segments
+from sms.services.consent import consent_record
+from sms.services.sending import message_send
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class InboundResult:
+    message: Message | None
+    duplicate: bool = False
+    keyword: str | None = None
+
+
+def _contact_for_number(number: str) -> Contact:
+    # get(), not first(): the phone is unique, and an ORDER BY costs Django more to compile than
+    # the query costs the database. The account (and owners) are read only when routing needs them.
+    try:
+        return Contact.objects.get(phone=number)
+    except Contact.DoesNotExist:
+        pass
+    try:
+        with transaction.atomic():
+            return crm_services.contact_create(phone=number)
+    except (IntegrityError, ValidationError):
+        # A concurrent webhook for the same new number created it first.
+        return Contact.objects.get(phone=number)
+
+
+def inbound_receive(
+    *, provider_sid: str, from_number: str, to_number: str, body: str, received_at: datetime | None = None
+) -> InboundResult:
+    """Store an inbound text once (by provider SID), handle carrier keywords, reopen the
+    conversation, route it in the inbox and put it on the timeline. Unknown numbers become
+    contacts. ``received_at`` (default: now) is when the text arrived; a replayed or imported
+    history passes it, and every date the reply sets (SLA, deferral, timeline) follows it."""
+    if Message.objects.filter(provider_sid=provider_sid).exists():
+        return InboundResult(None, duplicate=True)
+    body = (body or "").replace("\x00", "")
+    contact = _contact_for_number(from_number)
+    now = received_at or timezone.now()
+    info = count_segments(body)
+    keyword = _keyword_for(contact, body)
+    # Free text is classified before it is stored, so the text is written once with its intent.
+    result = None if keyword else classify(body)
+    try:
+        with transaction.atomic():
+            # Serialise replies from one contact so routing decisions never overwrite each other.
+            conversation, _ = Conversation.objects.select_for_update().get_or_create(contact=contact)
+            message = Message.objects.create(
+                contact=contact,
+                conversation=conversation,
+                direction=Direction.INBOUND,
+                kind=MessageKind.INBOUND,
+                body=body,
+                to_number=(to_number or "")[:64],
+                from_number=from_number,
+                status=MessageStatus.RECEIVED,
+                provider=settings.SMS_PROVIDER,
+                provider_sid=provider_sid,
+                segments=info.segments,
+                encoding=info.encoding,
+                status_updated_at=now,
+                intent=result.intent if result else "",
+                intent_confidence=result.confidence if result else None,
+                intent_rule=result.rule if result else None,
+            )
+            if received_at is not None:  # created_at is auto_now_add: set on insert, so moved after
+                Message.objects.filter(pk=message.pk).update(created_at=now)
+                message.created_at = now
+            conversation.status = ConversationStatus.OPEN
+            conversation.last_inbound_at = now
+            conversation.last_message = message
+            if keyword:
+                conversation.save()
+                _handle_keyword(contact, keyword, message, received_at=received_at)
+            else:
+                inbound_route(message=message, conversation=conversation, contact=contact, result=result)
+            crm_services.activity_record(
+                kind=ActivityKind.SMS_REPLY,
+                contact=contact,
+                occurred_at=now,
+                summary=body[:300],
+                data={"message": message.pk, "intent": message.intent or keyword or ""},
+            )
+    except IntegrityError:
+        if Message.objects.filter(provider_sid=provider_sid).exists():
+            # The same MessageSid arrived twice at once; the other request stored it.
+            return InboundResult(None, duplicate=True)
+        raise  # any other conflict is not a duplicate: passing it off as one would lose the text
+    return InboundResult(message, keyword=keyword)
+
+
+def _keyword_for(contact: Contact, body: str) -> str | None:
+    keyword = keywords.keyword_of(body)
+    if (
+        keyword == "opt_in"
+        and keywords.single_word(body) in keywords.SOFT_OPT_IN
+        and contact.sms_consent != SmsConsent.OPTED_OUT
+    ):
+        return None  # a plain "yes" answers a question; it re-subscribes only after a STOP
+    return keyword
+
+
+def _handle_keyword(
+    contact: Contact, keyword: str, message: Message, *, received_at: datetime | None = None
+) -> None:
+    """Record consent first; the confirmation is best-effort and can never undo it. A live
+    keyword is recorded at the clock's now; a replayed one (``received_at``) when it arrived."""
+    proof = {"message": message.body, "message_sid": message.provider_sid}
+    was = Contact.objects.values_list("sms_consent", flat=True).get(pk=contact.pk)
+    if keyword == "opt_out":
+        consent_record(
+            contact=contact,
+            action=ConsentAction.OPT_OUT,
+            source=ConsentSource.KEYWORD,
+            proof=proof,
+            occurred_at=received_at,
+        )
+        reply, kind = (
+            (settings.SMS_OPT_OUT_REPLY if was != SmsConsent.OPTED_OUT else ""),
+            MessageKind.COMPLIANCE,
+        )
+    elif keyword == "opt_in":
+        consent_record(
+            contact=contact,
+            action=ConsentAction.OPT_IN,
+            source=ConsentSource.KEYWORD,
+            proof=proof,
+            occurred_at=received_at,
+        )
+        # An ordinary reply: if they text STOP before it goes out, it does not go out.
+        reply, kind = (settings.SMS_OPT_IN_REPLY if was != SmsConsent.OPTED_IN else ""), MessageKind.REPLY
+    else:
+        reply, kind = settings.SMS_HELP_REPLY, MessageKind.COMPLIANCE
+    if not reply:
+        return
+    try:
+        with transaction.atomic():
+            message_send(
+                contact=contact,
+                body=reply,
+                kind=kind,
+                idempotency_key=f"keyword-reply:{message.provider_sid}",
+            )
+    except Exception:
+        logger.exception("Keyword confirmation to %s not sent; the consent change stands", contact.pk)

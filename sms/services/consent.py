@@ -1,0 +1,119 @@
+"""Consent: the ledger write (``consent_record``) and the one rule of who may be texted
+(``consent_refusal``), which the send service, governance and the contact page all use."""
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from core.errors import DomainError
+from crm import services as crm_services
+from crm.models import ActivityKind, Contact, SmsConsent
+from sms.models import ConsentAction, ConsentEvent, ConsentSource, Direction, Message, MessageKind
+from sms.providers.twilio.vocabulary import UNSUBSCRIBED_CODE
+
+PROOF_KEYS = ("disclosure", "url", "ip", "message", "note", "form", "file")
+CONSENT_CLOCK_SKEW = timedelta(minutes=5)
+# A reply is part of the customer's conversation while their last text is this recent.
+REPLY_WINDOW = timedelta(hours=24)
+
+
+class ConsentError(DomainError, ValueError):
+    """A consent event the ledger does not take (no proof for an opt-in, a future time, an
+    unknown action or source). The API answers it as a bad ``proof`` field."""
+
+    code = "consent_invalid"
+    status = 400
+    field = "proof"
+
+
+@transaction.atomic
+def consent_record(
+    *,
+    contact: Contact,
+    action: str,
+    source: str,
+    proof: dict | None = None,
+    actor=None,
+    occurred_at=None,
+) -> ConsentEvent:
+    """Append a consent event and re-derive the contact's state from the ledger.
+
+    An opt-in needs proof (what the person agreed to and how); an opt-out is always honoured.
+    The contact row is locked so concurrent events serialise."""
+    if action not in ConsentAction.values:
+        raise ConsentError(f"Unknown consent action {action!r}.")
+    if source not in ConsentSource.values:
+        raise ConsentError(f"Unknown consent source {source!r}.")
+    proof = dict(proof or {})
+    now = timezone.now()
+    if occurred_at is not None and occurred_at > now + CONSENT_CLOCK_SKEW:
+        # A future-dated event would outrank every later one, including a STOP.
+        raise ConsentError("Consent cannot be recorded for a time in the future.")
+    if action == ConsentAction.OPT_IN and not any(proof.get(key) for key in PROOF_KEYS):
+        raise ConsentError(
+            "An opt-in needs proof: at least one of " + ", ".join(PROOF_KEYS) + " (e.g. the disclosure text)."
+        )
+    locked = Contact.objects.select_for_update().get(pk=contact.pk)
+    event = ConsentEvent.objects.create(
+        contact=locked,
+        phone=locked.phone or "",
+        action=action,
+        source=source,
+        proof=proof,
+        actor=actor,
+        occurred_at=occurred_at or now,
+    )
+    latest = ConsentEvent.objects.filter(contact=locked).order_by("-occurred_at", "-id").first()
+    state = SmsConsent.OPTED_IN if latest.action == ConsentAction.OPT_IN else SmsConsent.OPTED_OUT
+    if locked.sms_consent != state:
+        Contact.objects.filter(pk=locked.pk).update(sms_consent=state, updated_at=timezone.now())
+    contact.sms_consent = state
+    crm_services.activity_record(
+        kind=ActivityKind.SMS_OPT_IN if action == ConsentAction.OPT_IN else ActivityKind.SMS_OPT_OUT,
+        contact=locked,
+        actor=actor,
+        occurred_at=event.occurred_at,
+        summary=f"{event.get_action_display()} via {event.get_source_display().lower()}",
+        data={"consent_event": event.pk, "source": source},
+    )
+    return event
+
+
+def in_reply_window(contact: Contact, now: datetime | None = None) -> bool:
+    """True while the customer's last inbound text is recent enough to answer without an
+    opt-in (they started the conversation)."""
+    now = now or timezone.now()
+    return Message.objects.filter(
+        contact=contact, direction=Direction.INBOUND, created_at__gte=now - REPLY_WINDOW
+    ).exists()
+
+
+def consent_refusal(*, consent: str, kind: str, replying: Callable[[], bool] | None = None) -> str | None:
+    """Why consent forbids a text of ``kind`` to a contact whose consent state is ``consent``
+    ("consent:opted_out", "consent:not_opted_in"), or None when it allows it. Keyword
+    confirmations (opt-out, HELP) always go; any other text needs an opt-in, except a reply to
+    a customer who has not opted out and texted recently: ``replying()`` says whether they did
+    (asked only then, as it may cost a query)."""
+    if kind == MessageKind.COMPLIANCE:
+        return None
+    if consent == SmsConsent.OPTED_OUT:
+        return "consent:opted_out"
+    if consent == SmsConsent.OPTED_IN:
+        return None
+    if kind == MessageKind.REPLY and replying is not None and replying():
+        return None
+    return "consent:not_opted_in"
+
+
+def consent_opt_out_unsubscribed(*, contact: Contact, message: Message) -> None:
+    """The provider refused ``message`` because the recipient unsubscribed (Twilio 21610):
+    record their opt-out, unless they are opted out already."""
+    if Contact.objects.filter(pk=contact.pk).exclude(sms_consent=SmsConsent.OPTED_OUT).exists():
+        consent_record(
+            contact=contact,
+            action=ConsentAction.OPT_OUT,
+            source=ConsentSource.PROVIDER_ERROR,
+            proof={"error_code": UNSUBSCRIBED_CODE, "message": f"message {message.pk}"},
+        )
