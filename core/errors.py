@@ -89,7 +89,8 @@ ErrorPage = Callable[..., HttpResponse]
 def html_domain_errors(error_page: ErrorPage):
     """View decorator, the HTML views' one translation: a ``DomainError`` raised by the view is
     answered by ``error_page(request, error, *args, **kwargs)`` (typically the same page again
-    with ``error.message`` beside the form), with ``error.status`` as its status code."""
+    with ``error.message`` beside the form), with ``error.status`` as its status code; an error
+    page that redirects (a flash message, then the page the user came from) keeps its redirect."""
 
     def decorate(view):
         @wraps(view)
@@ -98,7 +99,8 @@ def html_domain_errors(error_page: ErrorPage):
                 return view(request, *args, **kwargs)
             except DomainError as error:
                 response = error_page(request, error, *args, **kwargs)
-                response.status_code = error.status
+                if not response.has_header("Location"):  # a redirect with a message keeps its 302
+                    response.status_code = error.status
                 return response
 
         return wrapper

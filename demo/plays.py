@@ -57,14 +57,14 @@ from crm.models import (
 from demo.crm import ORDER_PREFIX
 from demo.vocabulary import STAFF
 from plays import templates
-from plays.engine import arm_for
+from plays.engine import ENROLLMENT_COLUMNS, arm_for, enrollments_insert
 from plays.models import Arm, Enrollment, Outcome, Play, PlayStatus
 from plays.services import play_create
 from plays.triggers import MILESTONE_NUDGE_WINDOW
 from sms.governance import play_source
 from sms.models import Direction, Message, MessageKind, MessageStatus
 from sms.segments import count_segments
-from sms.services import message_ids_reserve
+from sms.services.sending import message_ids_reserve
 
 HISTORY_DAYS = 182
 SID_PREFIX = "SMdemoplay"
@@ -691,7 +691,10 @@ def _write(
     bulk.rows_insert(
         Message, MESSAGE_COLUMNS, [tuple(getattr(m, c) for c in MESSAGE_COLUMNS) for m in messages]
     )
-    Enrollment.objects.bulk_create(enrollments, batch_size=BATCH)
+    # The engine's own writer of the log; the texts' ids are known by now.
+    for enrollment in enrollments:
+        enrollment.message_id = enrollment.message.pk if enrollment.message is not None else None
+    enrollments_insert([tuple(getattr(e, c) for c in ENROLLMENT_COLUMNS) for e in enrollments])
     for activity in activities:
         if "sms" in activity.data:
             message = activity.data.pop("sms")

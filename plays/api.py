@@ -4,13 +4,13 @@ import django_filters
 from django.contrib.auth import get_user_model
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view, inline_serializer
-from rest_framework import generics, mixins, permissions, serializers, status, viewsets
+from rest_framework import generics, mixins, permissions, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from crm.roles import ManagerOrReadOnly
 from plays import services, triggers
-from plays.engine import PlayNotRunnable, play_run
+from plays.engine import play_run
 from plays.models import Arm, Enrollment, Outcome, Play, PlayStatus
 
 # --- Serializers ------------------------------------------------------------------------
@@ -174,17 +174,12 @@ class PlayViewSet(
         serializer = self.get_serializer(play, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
-        try:
-            play = services.play_update(play=play, status=data.pop("status", None), **data)
-        except services.PlayStateError as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        # PlayStateError (a retired play, a move its status forbids) answers 409 (core.errors).
+        play = services.play_update(play=play, status=data.pop("status", None), **data)
         return Response(self.get_serializer(play).data)
 
     def _transition(self, change) -> Response:
-        try:
-            play = change(play=self.get_object())
-        except services.PlayStateError as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        play = change(play=self.get_object())
         return Response(self.get_serializer(play).data)
 
     @extend_schema(
@@ -233,10 +228,7 @@ class PlayViewSet(
     )
     @action(detail=True, methods=["post"])
     def run(self, request, pk=None):
-        try:
-            result = play_run(self.get_object())
-        except PlayNotRunnable as refused:
-            return Response({"detail": refused.reason, "code": refused.code}, status=status.HTTP_409_CONFLICT)
+        result = play_run(self.get_object())  # PlayNotRunnable answers 409 (core.errors)
         return Response(RunResultSerializer(result.as_dict()).data)
 
 

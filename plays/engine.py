@@ -21,6 +21,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core import bulk
+from core.errors import DomainError
 from crm import services as crm_services
 from crm.models import Account, Contact, Renewal, RenewalStatus, Task, TaskSource
 from plays import templates, triggers
@@ -48,13 +49,15 @@ def arm_for(play_id: int | str, contact_id: int | str, holdout_percent: int) -> 
     return Arm.CONTROL if bucket < holdout_percent * 100 else Arm.TREATMENT
 
 
-class PlayNotRunnable(Exception):
-    """The play may not run now; ``reason`` says why (not active, already running)."""
+class PlayNotRunnable(DomainError):
+    """The play may not run now; ``reason`` (the message) says why. ``code``: not_active |
+    running. The API answers 409 ``{"detail", "code"}``."""
+
+    status = 409
 
     def __init__(self, reason: str, *, code: str):
-        super().__init__(reason)
+        super().__init__(reason, code=code)
         self.reason = reason
-        self.code = code  # not_active | running
 
 
 @dataclass
@@ -331,7 +334,7 @@ def _renewals_for(play: Play, sending: list[_Decided], people: dict[int, tuple],
 
 
 # Columns of an enrollment row as the engine writes it (the rest take their defaults).
-_ENROLLMENT_COLUMNS = (
+ENROLLMENT_COLUMNS = (
     "play_id",
     "contact_id",
     "account_id",
@@ -343,6 +346,14 @@ _ENROLLMENT_COLUMNS = (
     "decided_at",
     "run_token",
 )
+
+
+def enrollments_insert(rows: Sequence[tuple], *, returning: Sequence[str] = ()) -> list[tuple]:
+    """Write decisions to the enrollment log in bulk: ``rows`` are tuples in
+    ``ENROLLMENT_COLUMNS`` order. An occurrence already decided for the contact (the log's
+    unique key) is skipped, never decided twice. Returns the ``returning`` columns of the rows
+    this call inserted (on databases that can say; see ``_write`` for the others)."""
+    return bulk.rows_insert(Enrollment, ENROLLMENT_COLUMNS, rows, ignore_conflicts=True, returning=returning)
 
 
 def _write(play: Play, decided: list[_Decided], *, now, result: RunResult) -> None:
@@ -375,17 +386,9 @@ def _write(play: Play, decided: list[_Decided], *, now, result: RunResult) -> No
             for item in decided
         ]
         if connection.features.can_return_rows_from_bulk_insert:
-            ours = set(
-                bulk.rows_insert(
-                    Enrollment,
-                    _ENROLLMENT_COLUMNS,
-                    rows,
-                    ignore_conflicts=True,
-                    returning=("contact_id", "occurrence"),
-                )
-            )
+            ours = set(enrollments_insert(rows, returning=("contact_id", "occurrence")))
         else:  # SQLite before 3.35: read back what this run inserted
-            bulk.rows_insert(Enrollment, _ENROLLMENT_COLUMNS, rows, ignore_conflicts=True)
+            enrollments_insert(rows)
             ours = set(
                 Enrollment.objects.filter(play=play, run_token=token).values_list("contact_id", "occurrence")
             )

@@ -6,6 +6,7 @@ for measurement and can no longer be edited or run."""
 from django.db import transaction
 from django.utils import timezone
 
+from core.errors import DomainError
 from plays.models import Play, PlayStatus
 
 EDITABLE_FIELDS = (
@@ -28,8 +29,11 @@ TRANSITIONS = {
 }
 
 
-class PlayStateError(Exception):
-    """A status change or edit the play's current status does not allow."""
+class PlayStateError(DomainError):
+    """A status change or edit the play's current status does not allow (the API: 409)."""
+
+    code = "play_state"
+    status = 409
 
 
 @transaction.atomic

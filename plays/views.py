@@ -7,11 +7,12 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from core.errors import DomainError, html_domain_errors
 from crm.models import Contact
 from crm.roles import manager_required
 from crm.views.common import form_data, paginate
 from plays import selectors, services
-from plays.engine import PlayNotRunnable, play_run
+from plays.engine import play_run
 from plays.forms import EnrollmentFilterForm, PlayFilterForm, PlayForm
 from plays.models import Arm, Outcome, Play, PlayStatus
 from plays.triggers import describe_trigger
@@ -173,15 +174,17 @@ def play_retire(request: HttpRequest, pk: int) -> HttpResponse:
     return _transition(request, pk, services.play_retire, "is retired")
 
 
+def _not_run(request: HttpRequest, refused: DomainError, pk: int) -> HttpResponse:
+    messages.error(request, f"Not run: {refused.message}")
+    return redirect("play_detail", pk)
+
+
 @require_POST
 @manager_required
+@html_domain_errors(_not_run)
 def play_run_now(request: HttpRequest, pk: int) -> HttpResponse:
     play = get_object_or_404(Play, pk=pk)
-    try:
-        result = play_run(play)
-    except PlayNotRunnable as refused:
-        messages.error(request, f"Not run: {refused.reason}")
-        return redirect("play_detail", pk)
+    result = play_run(play)
     outcomes = result.outcomes
     messages.success(
         request,

@@ -583,13 +583,14 @@ def markdown(runs: list[dict]) -> list[str]:
         "",
         "## Scenario 2 — outbox throughput (PostgreSQL, console provider)",
         "",
-        "Queued texts delivered by `manage.py qcluster` with N workers; delivery enqueued the product's way "
-        "(`sms.services.enqueue_deliveries`, 50 texts per task). *To sent*: texts/s from the enqueue to "
-        "the last provider call (`sent_at`); *to delivered*: to the last status applied by the console's "
-        "playback task (one more task and status update per text, on the same workers). Baseline: one "
-        "in-process loop calling `sms.services.message_deliver` per text, same broker, same run. Every run "
-        "is counted: provider calls (the console provider's log line per send), texts sent twice, texts "
-        "never sent, SIDs, status callbacks and timeline entries. Medians (min-max) over the repetitions.",
+        "Queued texts delivered by `manage.py qcluster` with N workers; delivery enqueued the product's "
+        "way (`sms.services.sending.enqueue_deliveries`, 50 texts per task). *To sent*: texts/s from the "
+        "enqueue to the last provider call (`sent_at`); *to delivered*: to the last status applied by "
+        "the console's playback task (one more task and status update per text, on the same workers). "
+        "Baseline: one in-process loop calling `sms.services.delivery.message_deliver` per text, same "
+        "broker, same run. Every run is counted: provider calls (the console provider's log line per "
+        "send), texts sent twice, texts never sent, SIDs, status callbacks and timeline entries. Medians "
+        "(min-max) over the repetitions.",
         "",
         "| broker | workers | texts | to sent, texts/s | to delivered, texts/s | provider calls, all runs "
         "| sent twice | never sent | CPU ms/text: workers + PostgreSQL | ratio (to sent) | budget |",

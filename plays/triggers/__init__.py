@@ -300,5 +300,5 @@ def candidates(
     return declared.candidates(trigger, contacts, now=now)
 
 
-# plays.demo backdates sign-ups into this window; it imported it from here before the split.
+# demo.plays backdates sign-ups into this window.
 from plays.triggers.milestone_missing import MILESTONE_NUDGE_WINDOW  # noqa: E402, F401

@@ -1,4 +1,4 @@
-"""sms.bulk: multi-row inserts from tuples, id reservation and id-array filters (SQLite and PostgreSQL)."""
+"""core.bulk: multi-row inserts from tuples, id reservation and id-array filters (SQLite and PostgreSQL)."""
 
 from datetime import timedelta
 

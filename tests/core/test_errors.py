@@ -4,6 +4,7 @@ import pytest
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.http import HttpResponse
+from django.shortcuts import redirect
 from django.test import RequestFactory
 from rest_framework.exceptions import NotFound
 from rest_framework.settings import api_settings
@@ -91,3 +92,12 @@ def test_the_html_helper_leaves_answers_and_other_errors_alone():
     assert _view(request, 7).status_code == 201
     with pytest.raises(RuntimeError):
         _view(request, 7, fail=RuntimeError("a bug"))
+
+
+def test_an_error_page_that_redirects_keeps_its_redirect():
+    @html_domain_errors(lambda request, error, pk: redirect(f"/things/{pk}/?error={error.code}"))
+    def run(request, pk):
+        raise Overbooked("The room is full.")
+
+    response = run(RequestFactory().post("/things/7/run/"), 7)
+    assert (response.status_code, response["Location"]) == (302, "/things/7/?error=overbooked")
