@@ -172,7 +172,13 @@ STORAGES = {
 }
 
 # --- SMS / Twilio -----------------------------------------------------------------------------
-SMS_PROVIDER = env_choice("SMS_PROVIDER", "console", {"console", "twilio"})
+def _sms_providers() -> set[str]:
+    from sms.providers import PROVIDERS  # the registry: a provider added there is a valid choice
+
+    return set(PROVIDERS)
+
+
+SMS_PROVIDER = env_choice("SMS_PROVIDER", "console", _sms_providers())
 TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID")
 TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN")
 TWILIO_MESSAGING_SERVICE_SID = env_str("TWILIO_MESSAGING_SERVICE_SID")
