@@ -171,6 +171,7 @@ STORAGES = {
     },
 }
 
+
 # --- SMS / Twilio -----------------------------------------------------------------------------
 def _sms_providers() -> set[str]:
     from sms.providers import PROVIDERS  # the registry: a provider added there is a valid choice

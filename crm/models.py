@@ -28,7 +28,9 @@ def validate_timezone(value: str) -> None:
 
 
 class TimestampedModel(models.Model):
-    created_at = models.DateTimeField(auto_now_add=True)
+    # Now by default; a replayed history (the demo, an inbound text with its received time)
+    # may say when a row came to be, which auto_now_add would overwrite.
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

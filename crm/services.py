@@ -237,9 +237,11 @@ def _timezone_of(e164: str | None) -> str | None:
 # --- Deals ----------------------------------------------------------------------------------
 
 
-def _deal_stage_changed(deal: Deal, previous: PipelineStage | None, actor) -> None:
+def _deal_stage_changed(deal: Deal, previous: PipelineStage | None, actor, *, at=None) -> None:
+    """``at``: when the stage changed (default now)."""
+    at = at or timezone.now()
     if deal.stage.is_closed and deal.closed_at is None:
-        deal.closed_at = timezone.now()
+        deal.closed_at = at
     elif not deal.stage.is_closed:
         deal.closed_at = None
     deal.save(update_fields=["closed_at", "updated_at"])
@@ -248,6 +250,7 @@ def _deal_stage_changed(deal: Deal, previous: PipelineStage | None, actor) -> No
         account=deal.account,
         contact=deal.contact,
         actor=actor,
+        occurred_at=at,
         summary=f"{deal.name}: {previous.name if previous else 'new'} → {deal.stage.name}",
         data={
             "deal": deal.pk,
@@ -264,7 +267,7 @@ def deal_create(*, actor=None, **fields) -> Deal:
     check_contact_account(deal.contact, deal.account)
     deal.full_clean()
     deal.save()
-    _deal_stage_changed(deal, None, actor)
+    _deal_stage_changed(deal, None, actor, at=deal.created_at)  # created_at: now, unless replayed
     return deal
 
 
@@ -352,6 +355,7 @@ def task_create(*, actor=None, **fields) -> Task:
             contact=task.contact,
             account=task.account,
             actor=actor,
+            occurred_at=task.created_at,  # now, unless a replayed history says when
             summary=task.title,
             data={"task": task.pk, "owner": task.owner_id, "source": task.source},
         )

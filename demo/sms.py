@@ -10,9 +10,8 @@ from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Q
-from django.utils import timezone
 
-from crm.models import Activity, Contact, Deal, SmsConsent, Task
+from crm.models import Contact, SmsConsent
 from sms.inbound import inbound_receive
 from sms.models import (
     ConsentEvent,
@@ -193,9 +192,8 @@ def _exchange(contact: Contact, sent: str, answer: str, index: int, replied_at: 
         body=sent.format(first=contact.first_name or "there", account=account), to_number=contact.phone,
         from_number="+15005550006", status=MessageStatus.DELIVERED, provider="console",
         provider_sid=f"{SID_PREFIX}out{index:05d}", sent_at=asked_at, delivered_at=asked_at,
-        status_updated_at=asked_at, next_attempt_at=asked_at,
+        status_updated_at=asked_at, next_attempt_at=asked_at, created_at=asked_at,
     )  # fmt: skip
-    started = timezone.now()
     result = inbound_receive(
         provider_sid=f"{SID_PREFIX}in{index:05d}",
         from_number=contact.phone,
@@ -203,15 +201,11 @@ def _exchange(contact: Contact, sent: str, answer: str, index: int, replied_at: 
         body=answer,
         received_at=replied_at,
     )
-    # The inbound path reckons every date from ``received_at``; only the CRM rows it inserted
-    # (a deal and its stage on the timeline, a task, a deferral) carry the clock's insert time,
-    # so they are moved to the reply's time as well.
-    Activity.objects.filter(contact=contact, occurred_at__gte=started).update(occurred_at=replied_at)
-    Deal.objects.filter(account_id=contact.account_id, created_at__gte=started).update(created_at=replied_at)
-    Task.objects.filter(contact=contact, created_at__gte=started).update(created_at=replied_at)
-    Deferral.objects.filter(contact=contact, created_at__gte=started).update(created_at=replied_at)
+    # The inbound path dates everything it writes (the reply, the timeline, a deal, a task, a
+    # deferral, an SLA) from ``received_at``: nothing to move afterwards.
+    # The question we sent belongs to the thread the reply opened.
     Message.objects.filter(provider_sid=f"{SID_PREFIX}out{index:05d}").update(
-        created_at=asked_at, conversation=result.message.conversation
+        conversation=result.message.conversation
     )
 
 

@@ -88,13 +88,11 @@ def inbound_receive(
                 segments=info.segments,
                 encoding=info.encoding,
                 status_updated_at=now,
+                created_at=now,
                 intent=result.intent if result else "",
                 intent_confidence=result.confidence if result else None,
                 intent_rule=result.rule if result else None,
             )
-            if received_at is not None:  # created_at is auto_now_add: set on insert, so moved after
-                Message.objects.filter(pk=message.pk).update(created_at=now)
-                message.created_at = now
             conversation.status = ConversationStatus.OPEN
             conversation.last_inbound_at = now
             conversation.last_message = message

@@ -142,6 +142,7 @@ def inbound_route(
 
 def _task(contact: Contact, conversation: Conversation, title: str, message: Message, owner=None):
     return crm_services.task_create(
+        created_at=message.created_at,  # when the text arrived
         title=title,
         contact=contact,
         owner=owner or conversation.assignee,
@@ -172,6 +173,7 @@ def _pricing_interest(contact: Contact, conversation: Conversation, message: Mes
                 stage=PipelineStage.objects.filter(is_closed=False).order_by("position").first(),
                 next_step="Answer the pricing question",
                 next_step_date=timezone.localdate(now),
+                created_at=now,
             )
     _task(contact, conversation, f"Pricing interest from {contact}: follow up", message, owner=owner)
 
@@ -194,6 +196,7 @@ def _defer(
         reason=(message.body[:300] if message else ""),
         message=message,
         created_by=actor,
+        created_at=now,
     )
     _record(
         conversation,

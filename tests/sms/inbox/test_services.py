@@ -98,7 +98,8 @@ def test_deferral_snoozes_and_pauses_texts_until_the_named_date(
 
 def test_a_replayed_text_is_reckoned_from_when_it_arrived(business_hours, customer):
     """``received_at`` (history replayed, the demo) dates everything the reply sets, whatever the
-    clock says: the text, the timeline, the SLA, the deferral, a keyword's consent event."""
+    clock says: the text, the timeline, the SLA, the deferral, a deal and a task it opens, a
+    keyword's consent event."""
     arrived = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
     with time_machine.travel("2026-11-20T12:00:00Z", tick=False):
         help_text = inbound_receive(
@@ -122,6 +123,23 @@ def test_a_replayed_text_is_reckoned_from_when_it_arrived(business_hours, custom
         assert (local.date(), local.hour) == (date(2026, 4, 1), 9)
         deferred = Activity.objects.get(contact=customer, kind=ActivityKind.INBOX_ACTION)
         assert deferred.occurred_at == later and "Apr 1, 2026" in deferred.summary
+        assert deferral.created_at == later
+
+        # A pricing question opens a deal and a task: both, and their timeline, date from it too.
+        asked = later + timedelta(hours=5)
+        inbound_receive(
+            provider_sid="SMold4", from_number=customer.phone, to_number="+15005550006",
+            body="how much would it cost to upgrade to the pro plan?", received_at=asked,
+        )  # fmt: skip
+        deal = Deal.objects.get(account=customer.account)
+        assert (deal.created_at, deal.next_step_date) == (asked, date(2026, 3, 3))
+        assert Task.objects.get(contact=customer).created_at == asked
+        entries = Activity.objects.filter(
+            contact=customer, kind__in=[ActivityKind.DEAL_STAGE_CHANGE, ActivityKind.TASK_CREATED]
+        )
+        assert sorted(entries.values_list("kind", "occurred_at")) == [
+            (ActivityKind.DEAL_STAGE_CHANGE, asked), (ActivityKind.TASK_CREATED, asked),
+        ]  # fmt: skip
 
         stop_at = later + timedelta(days=2)
         inbound_receive(
