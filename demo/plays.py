@@ -60,7 +60,7 @@ from plays import templates
 from plays.engine import ENROLLMENT_COLUMNS, arm_for, enrollments_insert
 from plays.models import Arm, Enrollment, Outcome, Play, PlayStatus
 from plays.services import play_create
-from plays.triggers import MILESTONE_NUDGE_WINDOW
+from plays.triggers.milestone_missing import MILESTONE_NUDGE_WINDOW
 from sms.governance import play_source
 from sms.models import Direction, Message, MessageKind, MessageStatus
 from sms.segments import count_segments

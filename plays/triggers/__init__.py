@@ -298,7 +298,3 @@ def candidates(
     if declared.event_driven:
         return declared.candidates(trigger, contacts, now=now, event_ids=event_ids)
     return declared.candidates(trigger, contacts, now=now)
-
-
-# demo.plays backdates sign-ups into this window.
-from plays.triggers.milestone_missing import MILESTONE_NUDGE_WINDOW  # noqa: E402, F401
