@@ -20,11 +20,10 @@ RENEWED = (RenewalStatus.RENEWED, RenewalStatus.EXPANDED, RenewalStatus.DOWNGRAD
 MONTHS_PER_YEAR = Decimal(12)
 ONE_DAY = timedelta(days=1)
 SOURCES = {
-    "movements": "ChartMogul, MRR movements: https://help.chartmogul.com/hc/en-us/articles/"
-    "360000222733-MRR-movements",
-    "nrr_grr": "Baremetrics, Net revenue retention and Gross revenue retention: "
-    "https://baremetrics.com/academy/net-revenue-retention and "
-    "https://baremetrics.com/academy/gross-revenue-retention",
+    "movements": "ChartMogul, MRR movements: https://help.chartmogul.com/hc/en-us/articles/203299912 and "
+    "https://help.chartmogul.com/hc/en-us/articles/4416682609426-Understanding-MRR-movements",
+    "nrr_grr": "Baremetrics, NRR vs GRR: https://help.baremetrics.com/en/articles/"
+    "9893951-net-revenue-retention-nrr-vs-gross-revenue-retention-grr",
 }
 
 
