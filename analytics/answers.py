@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 
 from analytics.assumptions import assumption_values
+from analytics.metrics.arr import mrr_movements
 from analytics.metrics.cohorts import BASES, DEFAULT_MONTHS, MAX_MONTHS, cohorts
 from analytics.metrics.health import sms_health
 from analytics.metrics.lift import play_lift, plays_lift
@@ -136,6 +137,7 @@ METRICS: dict[str, Metric] = {
         lambda s: retention(s, repeat_window_days=s.extra["repeat_window_days"]), _retention_params
     ),
     "cohorts": Metric(lambda s: cohorts(s, basis=s.extra["basis"], months=s.extra["months"]), _cohort_params),
+    "mrr-movements": Metric(mrr_movements),
     "sms-health": Metric(_health),
     "maturity": Metric(_maturity),
     "roi": Metric(_roi, _window),

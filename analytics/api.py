@@ -65,7 +65,14 @@ EXTRA_PARAMETERS = {
 DESCRIPTIONS = {
     "ltv": "Purchase-based and subscription LTV with their inputs; LTV:CAC by acquisition channel.",
     "cohorts": "Cohort triangle: retained share, cumulative revenue per customer and NRR by months since.",
-    "retention": "NRR, GRR, renewal rates by count and ACV, logo churn, expansion conversion, repeat buying.",
+    "retention": (
+        "NRR and GRR on the ARR of customers active at the start; net renewal rate, renewal rates by "
+        "count and ACV, logo churn, expansion conversion, repeat buying (refunds excluded)."
+    ),
+    "mrr-movements": (
+        "ARR/MRR movements by month (new, expansion, contraction, churn, reactivation) from contract "
+        "terms, with NRR and GRR of the customers active at the period start."
+    ),
     "roi": "Measured lift turned into money with the stored assumptions, minus SMS cost and opt-out leakage.",
     "sms-health": "Delivery, reply, click and opt-out rates by play; median first response; SLA attainment.",
     "maturity": "Program maturity stage 1-3 per dimension, with the evidence and the next step.",

@@ -7,7 +7,17 @@ from analytics import api
 urlpatterns = [
     *[
         path(f"{metric}/", api.metric_view(metric).as_view(), name=f"api-analytics-{metric}")
-        for metric in ("ltv", "cohorts", "retention", "roi", "sms-health", "maturity", "clv", "lift")
+        for metric in (
+            "ltv",
+            "cohorts",
+            "retention",
+            "mrr-movements",
+            "roi",
+            "sms-health",
+            "maturity",
+            "clv",
+            "lift",
+        )
     ],
     path("plays/<int:id>/lift/", api.PlayLiftView.as_view(), name="api-analytics-play-lift"),
     path("assumptions/", api.AssumptionListView.as_view(), name="api-analytics-assumptions"),

@@ -193,9 +193,31 @@ def maturity(answer: dict) -> Table:
     return Table("maturity", "Program maturity", ["Dimension", "Stage", "Evidence", "Next step"], rows)
 
 
+def mrr_movements(answer: dict) -> Table:
+    kinds = ("new", "expansion", "contraction", "churn", "reactivation")
+    rows = [
+        [m["month"], m["opening_arr"], *(m[k] for k in kinds), m["net"], m["closing_arr"], m["closing_mrr"]]
+        for m in answer["months"]
+    ]
+    headers = [
+        "Month",
+        "Opening ARR",
+        "New",
+        "Expansion",
+        "Contraction",
+        "Churn",
+        "Reactivation",
+        "Net",
+        "Closing ARR",
+        "Closing MRR",
+    ]
+    return Table("mrr_movements", "ARR movements by month", headers, rows)
+
+
 # table name -> (answer it is built from, builder)
 TABLES = {
     "ltv_cac": ("ltv", ltv_cac),
+    "mrr_movements": ("mrr-movements", mrr_movements),
     "cohorts": ("cohorts", cohorts),
     "lift": ("lift", lift),
     "lift_summary": ("lift", lift_summary),

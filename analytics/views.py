@@ -19,7 +19,7 @@ from analytics.scope import ScopeError
 from crm.models import Account, AcquisitionChannel, LifecycleStage, User
 from crm.roles import can_manage_program
 
-DASHBOARD_METRICS = ("ltv", "retention", "cohorts", "lift", "roi", "sms-health", "maturity")
+DASHBOARD_METRICS = ("ltv", "retention", "mrr-movements", "cohorts", "lift", "roi", "sms-health", "maturity")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -54,7 +54,7 @@ def _charts(results: dict) -> dict:
         (c["cohort"], [_float(cell["cumulative_revenue_per_customer"]) for cell in c["cells"]])
         for c in recent
     ]
-    revenue = results["retention"]["revenue_retention"]["inputs"]
+    revenue = results["retention"]["net_revenue_retention"]["inputs"]
     lifts = []
     for play in results["lift"]["plays"]:
         outcome = play.get("outcomes", {}).get(play["primary_outcome"]) or {}
@@ -89,12 +89,12 @@ def _charts(results: dict) -> dict:
                 x_label="Months since sign-up",
             ),
             "nrr_waterfall": charts.nrr_waterfall(
-                start=_float(revenue["starting_acv"]) or 0,
+                start=_float(revenue["starting_arr"]) or 0,
                 expansion=_float(revenue["expansion"]) or 0,
                 contraction=_float(revenue["contraction"]) or 0,
                 churn=_float(revenue["churn"]) or 0,
-                start_label="ACV up for renewal",
-                end_label="ACV after renewals",
+                start_label="ARR at start",
+                end_label="Same customers' ARR at end",
             ),
             "lift": charts.lift_chart(
                 lifts,

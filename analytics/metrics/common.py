@@ -5,7 +5,7 @@ from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Context, Decimal
 
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.models import DateTimeField, DecimalField, QuerySet, Sum, Value
+from django.db.models import DateTimeField, DecimalField, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, TruncMonth
 
 CENT = Decimal("0.01")
@@ -34,6 +34,13 @@ def ratio(numerator, denominator) -> Decimal | None:
 
 def dec(value) -> Decimal:
     return ZERO if value is None else Decimal(value)
+
+
+# Orders carry refunds as negative amounts (imports and the API take them as they come). A refund
+# is not a purchase: purchase counts, AOV and repeat buying leave refunds out and show them apart.
+# A $0 order (a free or fully discounted order) is still a purchase.
+PURCHASE = Q(amount__gte=0)
+REFUND = Q(amount__lt=0)
 
 
 # SQLite keeps timestamps as naive UTC text, so the month of one in UTC is its first characters.

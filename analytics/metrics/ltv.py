@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from django.db.models import Avg, Count, F, Q
 
-from analytics.metrics.common import dec, money, rate, ratio, sum_money
+from analytics.metrics.common import PURCHASE, REFUND, dec, money, rate, ratio, sum_money
 from analytics.scope import Scope
 from crm.models import Account, AcquisitionChannel, Order, Renewal
 
@@ -33,15 +33,17 @@ def cac_band(value: Decimal | None) -> str:
 
 def purchase_ltv(scope: Scope, assumptions: dict[str, Decimal]) -> dict:
     orders = scope.segment(Order.objects.filter(ordered_at__gte=scope.start_at, ordered_at__lt=scope.end_at))
-    has_margin = Q(gross_margin__isnull=False)
+    has_margin = PURCHASE & Q(gross_margin__isnull=False)
     totals = orders.aggregate(
-        revenue=sum_money("amount"),
-        orders=Count("id"),
-        contacts=Count("contact", distinct=True),
+        revenue=sum_money("amount", filter=PURCHASE),
+        orders=Count("id", filter=PURCHASE),
+        contacts=Count("contact", distinct=True, filter=PURCHASE),
         # Orders without a contact belong to their account as the customer.
-        accounts=Count("account", distinct=True, filter=Q(contact__isnull=True)),
+        accounts=Count("account", distinct=True, filter=PURCHASE & Q(contact__isnull=True)),
         margin_amount=sum_money(F("amount") * F("gross_margin"), filter=has_margin),
         margin_base=sum_money("amount", filter=has_margin),
+        refunds=Count("id", filter=REFUND),
+        refunded=sum_money("amount", filter=REFUND),
     )
     customers = totals["contacts"] + totals["accounts"]
     years = _years(scope)
@@ -53,9 +55,16 @@ def purchase_ltv(scope: Scope, assumptions: dict[str, Decimal]) -> dict:
     value = aov * frequency * lifespan * margin if aov is not None and frequency is not None else None
     return {
         "formula": "average order value x purchases per customer per year x expected lifespan x gross margin",
+        "definition": (
+            "Purchases are orders with an amount of 0 or more; refunds (negative amounts) are not "
+            "purchases and are left out of revenue, AOV, frequency and customers, and shown apart."
+        ),
         "inputs": {
             "revenue": money(totals["revenue"]),
             "orders": totals["orders"],
+            "refunds": totals["refunds"],
+            "refunded_amount": money(-dec(totals["refunded"])),
+            "net_revenue": money(dec(totals["revenue"]) + dec(totals["refunded"])),
             "customers": customers,
             "period_years": rate(years),
             "average_order_value": money(aov),

@@ -1,12 +1,14 @@
-"""Retention over a period: NRR and GRR from renewal decisions and expansion deals, logo churn,
-renewal rate by count and by ACV, expansion conversion and the repeat purchase rate."""
+"""Retention over a period: NRR and GRR on the ARR of the customers active at its start
+(analytics.metrics.arr), the net renewal rate from renewal decisions and expansion deals, logo
+churn, renewal rate by count and by ACV, expansion conversion and the repeat purchase rate."""
 
 from datetime import UTC, timedelta
 
 from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
 from django.db.models.functions import TruncDate
 
-from analytics.metrics.common import dec, money, rate, ratio, sum_money
+from analytics.metrics.arr import arr_retention
+from analytics.metrics.common import PURCHASE, dec, money, rate, ratio, sum_money
 from analytics.scope import Scope
 from crm.models import Account, Contact, Deal, DealKind, Order, Renewal, RenewalStatus
 
@@ -58,12 +60,17 @@ def revenue_retention(scope: Scope) -> dict:
     contraction = dec(totals["contraction"])
     expansion = dec(totals["renewal_expansion"]) + dec(deal_totals["amount"])
     ending = starting + expansion - contraction - churn
+    net_renewal = rate(ratio(ending, starting))
+    gross_renewal = rate(ratio(starting - contraction - churn, starting))
     return {
+        "label": "Net renewal rate (terms up for renewal; not NRR)",
         "definition": (
-            "Terms ending in the period of accounts signed up before it (new customers excluded); "
-            "undecided terms are left out. NRR = (starting ACV + expansion - contraction - churn) / "
-            "starting ACV; GRR leaves out expansion. Expansion = renewal uplift plus expansion deals won "
-            "mid-term (a deal on an account whose renewal already expanded is not counted twice)."
+            "Net renewal rate, not net revenue retention: terms ending in the period of accounts "
+            "signed up before it (new customers excluded); undecided terms are left out. Net renewal "
+            "rate = (starting ACV + expansion - contraction - churn) / starting ACV; gross renewal rate "
+            "leaves out expansion. Expansion = renewal uplift plus expansion deals won mid-term (a deal "
+            "on an account whose renewal already expanded is not counted twice). The fields nrr and "
+            "grr of this block repeat these two rates for older integrations."
         ),
         "inputs": {
             "terms_ending": totals["terms"],
@@ -79,8 +86,12 @@ def revenue_retention(scope: Scope) -> dict:
             "churn": money(churn),
             "ending_acv": money(ending),
         },
-        "nrr": rate(ratio(ending, starting)),
-        "grr": rate(ratio(starting - contraction - churn, starting)),
+        "net_renewal_rate": net_renewal,
+        "gross_renewal_rate": gross_renewal,
+        # Kept for integrations that read them (the API contract); they are the renewal rates
+        # above. NRR and GRR proper are in the answer's "net_revenue_retention".
+        "nrr": net_renewal,
+        "grr": gross_renewal,
         "renewal_rate_count": rate(ratio(totals["renewed"], totals["decided"])),
         "renewal_rate_acv": rate(ratio(totals["acv_renewed"], starting)),
         "renewed_terms": totals["renewed"],
@@ -133,12 +144,14 @@ def logo_churn(scope: Scope) -> dict:
 
 
 def repeat_purchase(scope: Scope, *, window_days: int = DEFAULT_REPEAT_WINDOW_DAYS) -> dict:
-    """Of the customers whose first order fell in the period (early enough for the whole window to
-    be inside it), the share who bought again on a later day within ``window_days``."""
+    """Of the customers whose first purchase fell in the period (early enough for the whole window
+    to be inside it), the share who bought again on a later day within ``window_days``. Refunds
+    (negative amounts) are neither a first purchase nor a repeat."""
     latest_first = scope.end_at - timedelta(days=window_days)
+    purchases = Order.objects.filter(PURCHASE)
 
     def first_order_of(contact_ref):
-        return Order.objects.filter(contact=contact_ref).order_by("ordered_at").values("ordered_at")[:1]
+        return purchases.filter(contact=contact_ref).order_by("ordered_at").values("ordered_at")[:1]
 
     customers = scope.segment(Contact.objects.all()).annotate(
         first_at=Subquery(first_order_of(OuterRef("pk")))
@@ -147,7 +160,7 @@ def repeat_purchase(scope: Scope, *, window_days: int = DEFAULT_REPEAT_WINDOW_DA
     # The EXISTS computes the customer's first order itself (a nested subquery) instead of
     # referring to the outer annotation, which Django cannot alias inside an aggregate.
     again = (
-        Order.objects.filter(contact=OuterRef("pk"))
+        purchases.filter(contact=OuterRef("pk"))
         .annotate(
             day=TruncDate("ordered_at", tzinfo=UTC),
             first_at=Subquery(first_order_of(OuterRef(OuterRef("pk")))),
@@ -157,6 +170,11 @@ def repeat_purchase(scope: Scope, *, window_days: int = DEFAULT_REPEAT_WINDOW_DA
     )
     counts = customers.aggregate(first_time=Count("id"), repeated=Count("id", filter=Exists(again)))
     return {
+        "definition": (
+            "Customers (contacts) whose first purchase is in the period and at least window_days before "
+            "its end; repeat = a purchase on a later UTC day within window_days of the first. Purchases "
+            "are orders of 0 or more; refunds (negative amounts) are left out."
+        ),
         "inputs": {
             "window_days": window_days,
             "first_orders_from": scope.start.isoformat(),
@@ -171,6 +189,7 @@ def repeat_purchase(scope: Scope, *, window_days: int = DEFAULT_REPEAT_WINDOW_DA
 def retention(scope: Scope, *, repeat_window_days: int = DEFAULT_REPEAT_WINDOW_DAYS) -> dict:
     return {
         "scope": scope.as_dict(),
+        "net_revenue_retention": arr_retention(scope),
         "revenue_retention": revenue_retention(scope),
         "logos": logo_churn(scope),
         "repeat_purchase": repeat_purchase(scope, window_days=repeat_window_days),

@@ -125,6 +125,7 @@ def implementations(play, now: datetime) -> dict:
     def nrr_product():
         answer = revenue_retention(last_year)
         answer.pop("definition")
+        answer.pop("label")
         return answer
 
     return {
@@ -337,7 +338,7 @@ if __name__ == "__main__":
 LABELS = {
     "cohorts_signup": "cohort table, sign-up basis (36 months)",
     "cohorts_first_order": "cohort table, first-order basis (36 months)",
-    "nrr": "NRR / GRR (last 365 days)",
+    "nrr": "net renewal rate (renewal-based; last 365 days)",
     "lift": "play lift (90-day window)",
 }
 

@@ -273,6 +273,7 @@ def _retention_answer(t: dict, deals_n: int, deals_amount: Decimal) -> dict:
     starting, churn, contraction = dec(t["starting"]), dec(t["churn"]), dec(t["contraction"])
     expansion = dec(t["renewal_expansion"]) + dec(deals_amount)
     ending = starting + expansion - contraction - churn
+    net, gross = rate(ratio(ending, starting)), rate(ratio(starting - contraction - churn, starting))
     return {
         "inputs": {
             "terms_ending": t["terms"],
@@ -288,8 +289,10 @@ def _retention_answer(t: dict, deals_n: int, deals_amount: Decimal) -> dict:
             "churn": money(churn),
             "ending_acv": money(ending),
         },
-        "nrr": rate(ratio(ending, starting)),
-        "grr": rate(ratio(starting - contraction - churn, starting)),
+        "net_renewal_rate": net,
+        "gross_renewal_rate": gross,
+        "nrr": net,
+        "grr": gross,
         "renewal_rate_count": rate(ratio(t["renewed"], t["decided"])),
         "renewal_rate_acv": rate(ratio(t["acv_renewed"], starting)),
         "renewed_terms": t["renewed"],

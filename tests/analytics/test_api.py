@@ -14,7 +14,7 @@ from tests.factories import AccountFactory, ContactFactory, OrderFactory, Renewa
 
 pytestmark = pytest.mark.django_db
 
-METRICS = ("ltv", "cohorts", "retention", "roi", "sms-health", "maturity", "lift")
+METRICS = ("ltv", "cohorts", "retention", "mrr-movements", "roi", "sms-health", "maturity", "lift")
 
 
 def book(n: int) -> Play:

@@ -41,6 +41,24 @@ def test_purchase_ltv_uses_aov_frequency_lifespan_and_measured_margin():
     assert result["ltv"] == cents(Decimal(200) * frequency * 3 * Decimal("0.5"))
 
 
+def test_aov_and_frequency_leave_refunds_out_and_show_them_apart():
+    """AOV = (100 + 300) / 2 purchases = 200, not (100 + 300 - 100) / 3 = 100; one customer; the
+    refund is counted and summed apart, and net revenue is 300."""
+    one = ContactFactory()
+    OrderFactory(contact=one, amount=Decimal("100"), gross_margin=Decimal("0.5"), ordered_at=at(2025, 2, 1))
+    OrderFactory(contact=one, amount=Decimal("300"), gross_margin=Decimal("0.5"), ordered_at=at(2025, 5, 1))
+    OrderFactory(contact=one, amount=Decimal("-100"), gross_margin=Decimal("0.5"), ordered_at=at(2025, 5, 9))
+    refund_only = ContactFactory()
+    OrderFactory(contact=refund_only, amount=Decimal("-20"), ordered_at=at(2025, 6, 1))
+    inputs = ltv(YEAR, assumption_values())["purchase"]["inputs"]
+    assert inputs["average_order_value"] == "200.00"
+    assert (inputs["orders"], inputs["customers"]) == (2, 1)
+    assert inputs["purchases_per_customer_per_year"] == round(float(Decimal(2) / YEARS), 4)
+    assert (inputs["refunds"], inputs["refunded_amount"]) == (2, "120.00")
+    assert (inputs["revenue"], inputs["net_revenue"]) == ("400.00", "280.00")
+    assert inputs["gross_margin"] == 0.5
+
+
 def test_purchase_ltv_without_margins_uses_the_assumption():
     OrderFactory(amount=Decimal("100"), gross_margin=None, ordered_at=at(2025, 2, 1))
     result = ltv(YEAR, assumption_values())["purchase"]

@@ -121,7 +121,27 @@ def test_repeat_purchase_rate_counts_a_later_day_within_the_window():
     assert result["repeat_purchase_rate"] == round(1 / 3, 4)
 
 
+def test_repeat_purchase_rate_leaves_refunds_out():
+    """Refunds are negative orders. x's refund is no repeat purchase; z's lone refund (of an order
+    from before the data) makes z no customer; v's $0 order is a purchase. Old rule: 3 of 4
+    (x, w, v repeat; z a first-time customer); now 2 of 3."""
+    x, z, w, v = ContactFactory.create_batch(4)
+    OrderFactory(contact=x, amount=Decimal("100"), ordered_at=at(2025, 2, 1))
+    OrderFactory(contact=x, amount=Decimal("-100"), ordered_at=at(2025, 2, 10))
+    OrderFactory(contact=z, amount=Decimal("-50"), ordered_at=at(2025, 3, 1))
+    OrderFactory(contact=w, amount=Decimal("40"), ordered_at=at(2025, 4, 1))
+    OrderFactory(contact=w, amount=Decimal("-40"), ordered_at=at(2025, 4, 2))
+    OrderFactory(contact=w, amount=Decimal("60"), ordered_at=at(2025, 5, 1))
+    OrderFactory(contact=v, amount=Decimal("30"), ordered_at=at(2025, 6, 1))
+    OrderFactory(contact=v, amount=Decimal("0"), ordered_at=at(2025, 6, 15))
+    result = repeat_purchase(SCOPE, window_days=90)
+    assert result["inputs"]["first_time_customers"] == 3
+    assert result["inputs"]["repeat_customers"] == 2
+    assert result["repeat_purchase_rate"] == round(2 / 3, 4)
+
+
 def test_retention_query_count_is_constant(book, django_assert_max_num_queries):
+    # revenue_retention 2, logo_churn 2, repeat_purchase 1, net_revenue_retention (ARR) 1.
     with django_assert_max_num_queries(6):
         retention(SCOPE)
     for _ in range(20):
