@@ -1,16 +1,31 @@
 """Consent: the ledger write (``consent_record``) and the one rule of who may be texted
-(``consent_refusal``), which the send service, governance and the contact page all use."""
+(``consent_refusal``), which the send service, governance and the contact page all use.
 
-from collections.abc import Callable
-from datetime import datetime, timedelta
+Consent belongs to the phone number: an opt-out suppresses the number (``PhoneSuppression``),
+which outlives the contact, and any contact that gets the number starts opted out
+(``contacts_numbered``). After a STOP or a carrier unsubscribe only the person can
+re-subscribe: a START-family text from the number, or a form they submitted after the STOP."""
 
-from django.db import transaction
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+
+from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from core.errors import DomainError
 from crm import services as crm_services
 from crm.models import ActivityKind, Contact, SmsConsent
-from sms.models import ConsentAction, ConsentEvent, ConsentSource, Direction, Message, MessageKind
+from sms.models import (
+    PERSON_ONLY_SOURCES,
+    ConsentAction,
+    ConsentEvent,
+    ConsentSource,
+    Direction,
+    Message,
+    MessageKind,
+    PhoneSuppression,
+)
 from sms.providers.twilio.vocabulary import UNSUBSCRIBED_CODE
 
 PROOF_KEYS = ("disclosure", "url", "ip", "message", "note", "form", "file")
@@ -28,6 +43,128 @@ class ConsentError(DomainError, ValueError):
     field = "proof"
 
 
+class ResubscribeRefused(ConsentError):
+    """An opt-in for a number whose STOP (or carrier unsubscribe) only the person can undo."""
+
+    code = "consent_person_only"
+
+
+# What a form submission must carry to re-subscribe a number after its STOP.
+FORM_PROOF_KEYS = ("disclosure", "url", "ip", "submitted_at")
+
+
+def phones_suppressed(phones: Iterable[str | None]) -> set[str]:
+    """The numbers among ``phones`` that are suppressed (one query; none for no numbers)."""
+    wanted = {phone for phone in phones if phone}
+    if not wanted:
+        return set()
+    return set(PhoneSuppression.objects.filter(phone__in=wanted).values_list("phone", flat=True))
+
+
+def _submitted_at(proof: dict) -> datetime | None:
+    value = proof.get("submitted_at")
+    moment = parse_datetime(value) if isinstance(value, str) else None
+    if moment is not None and timezone.is_naive(moment):
+        moment = moment.replace(tzinfo=UTC)
+    return moment
+
+
+def _resubscribe_check(suppression: PhoneSuppression, *, source: str, proof: dict, now: datetime) -> None:
+    """Raise unless this opt-in may lift a STOP that only the person can undo."""
+    if not suppression.person_only or source == ConsentSource.KEYWORD:
+        return
+    how = suppression.get_source_display().lower()
+    stopped = f"{suppression.phone} opted out by {how} on {suppression.since:%Y-%m-%d %H:%M} UTC"
+    missing = [key for key in FORM_PROOF_KEYS if not proof.get(key)]
+    if missing:
+        raise ResubscribeRefused(
+            f"{stopped}: only the person can re-subscribe, by texting START or by a form they submit "
+            "after the STOP (proof with disclosure, url, ip and submitted_at; "
+            f"missing: {', '.join(missing)}). "
+            "An agent's note is not enough."
+        )
+    submitted_at = _submitted_at(proof)
+    if submitted_at is None:
+        raise ResubscribeRefused(
+            "proof.submitted_at must be an ISO 8601 date and time (e.g. 2025-05-01T14:03:00Z)."
+        )
+    if submitted_at <= suppression.since:
+        raise ResubscribeRefused(
+            f"{stopped}: the form was submitted at {submitted_at:%Y-%m-%d %H:%M} UTC, before the STOP; "
+            "only a form submitted after it re-subscribes the number."
+        )
+    if submitted_at > now + CONSENT_CLOCK_SKEW:
+        raise ResubscribeRefused("proof.submitted_at is in the future.")
+
+
+def _suppression_for_update(phone: str) -> PhoneSuppression | None:
+    return PhoneSuppression.objects.select_for_update().filter(phone=phone).first()
+
+
+def _suppress(event: ConsentEvent) -> None:
+    """The number's latest event is this opt-out (or a later one): keep it suppressed. A
+    STOP's person-only source is never weakened by a later opt-out from another source."""
+    current = _suppression_for_update(event.phone)
+    if current is None:
+        try:
+            with transaction.atomic():
+                PhoneSuppression.objects.create(
+                    phone=event.phone, since=event.occurred_at, source=event.source, event=event
+                )
+            return
+        except IntegrityError:  # a concurrent opt-out of the same number inserted it first
+            current = _suppression_for_update(event.phone)
+    source = current.source
+    if event.source in PERSON_ONLY_SOURCES or source not in PERSON_ONLY_SOURCES:
+        source = event.source
+    if event.occurred_at >= current.since:
+        PhoneSuppression.objects.filter(pk=current.pk).update(
+            since=event.occurred_at, source=source, event=event
+        )
+    elif source != current.source:
+        PhoneSuppression.objects.filter(pk=current.pk).update(source=source)
+
+
+def _phone_latest_action(phone: str) -> str | None:
+    return (
+        ConsentEvent.objects.filter(phone=phone)
+        .order_by("-occurred_at", "-id")
+        .values_list("action", flat=True)
+        .first()
+    )
+
+
+def consent_state_derive(contact: Contact) -> str:
+    """A contact's consent: opted out while its number is suppressed, else its latest event
+    (unchanged when it has none)."""
+    if contact.phone and PhoneSuppression.objects.filter(phone=contact.phone).exists():
+        return SmsConsent.OPTED_OUT
+    latest = (
+        ConsentEvent.objects.filter(contact=contact)
+        .order_by("-occurred_at", "-id")
+        .values_list("action", flat=True)
+        .first()
+    )
+    if latest is None:
+        return contact.sms_consent
+    return SmsConsent.OPTED_IN if latest == ConsentAction.OPT_IN else SmsConsent.OPTED_OUT
+
+
+def contacts_numbered(*, contacts: Sequence[Contact]) -> None:
+    """settings.CONTACT_NUMBER_HOOKS: these contacts were created with, or moved to, their
+    current number. Those whose number is suppressed start opted out (two queries for any
+    number of contacts). Leaving a suppressed number never opts anyone in."""
+    suppressed = phones_suppressed(contact.phone for contact in contacts)
+    stale = [c for c in contacts if c.phone in suppressed and c.sms_consent != SmsConsent.OPTED_OUT]
+    if not stale:
+        return
+    Contact.objects.filter(pk__in=[c.pk for c in stale]).update(
+        sms_consent=SmsConsent.OPTED_OUT, updated_at=timezone.now()
+    )
+    for contact in stale:
+        contact.sms_consent = SmsConsent.OPTED_OUT
+
+
 @transaction.atomic
 def consent_record(
     *,
@@ -40,7 +177,9 @@ def consent_record(
 ) -> ConsentEvent:
     """Append a consent event and re-derive the contact's state from the ledger.
 
-    An opt-in needs proof (what the person agreed to and how); an opt-out is always honoured.
+    An opt-in needs proof (what the person agreed to and how); an opt-out is always honoured
+    and suppresses the number. An opt-in for a number whose STOP only the person can undo
+    needs a START text (``keyword``) or a form submitted after the STOP (ResubscribeRefused).
     The contact row is locked so concurrent events serialise."""
     if action not in ConsentAction.values:
         raise ConsentError(f"Unknown consent action {action!r}.")
@@ -56,17 +195,26 @@ def consent_record(
             "An opt-in needs proof: at least one of " + ", ".join(PROOF_KEYS) + " (e.g. the disclosure text)."
         )
     locked = Contact.objects.select_for_update().get(pk=contact.pk)
+    phone = locked.phone or ""
+    suppression = _suppression_for_update(phone) if phone and action == ConsentAction.OPT_IN else None
+    if suppression is not None and (occurred_at or now) > suppression.since:
+        # Only an opt-in that would outrank the STOP needs the person's authority; an older
+        # one (history from an import) is kept in the ledger and changes nothing.
+        _resubscribe_check(suppression, source=source, proof=proof, now=now)
     event = ConsentEvent.objects.create(
         contact=locked,
-        phone=locked.phone or "",
+        phone=phone,
         action=action,
         source=source,
         proof=proof,
         actor=actor,
         occurred_at=occurred_at or now,
     )
-    latest = ConsentEvent.objects.filter(contact=locked).order_by("-occurred_at", "-id").first()
-    state = SmsConsent.OPTED_IN if latest.action == ConsentAction.OPT_IN else SmsConsent.OPTED_OUT
+    if phone and action == ConsentAction.OPT_OUT and _phone_latest_action(phone) == ConsentAction.OPT_OUT:
+        _suppress(event)
+    elif suppression is not None and event.occurred_at > suppression.since:
+        suppression.delete()
+    state = consent_state_derive(locked)
     if locked.sms_consent != state:
         Contact.objects.filter(pk=locked.pk).update(sms_consent=state, updated_at=timezone.now())
     contact.sms_consent = state
@@ -90,15 +238,19 @@ def in_reply_window(contact: Contact, now: datetime | None = None) -> bool:
     ).exists()
 
 
-def consent_refusal(*, consent: str, kind: str, replying: Callable[[], bool] | None = None) -> str | None:
+def consent_refusal(
+    *, consent: str, kind: str, replying: Callable[[], bool] | None = None, suppressed: bool = False
+) -> str | None:
     """Why consent forbids a text of ``kind`` to a contact whose consent state is ``consent``
     ("consent:opted_out", "consent:not_opted_in"), or None when it allows it. Keyword
-    confirmations (opt-out, HELP) always go; any other text needs an opt-in, except a reply to
-    a customer who has not opted out and texted recently: ``replying()`` says whether they did
-    (asked only then, as it may cost a query)."""
+    confirmations (opt-out, HELP) always go; nothing else goes to a ``suppressed`` number
+    (read from ``PhoneSuppression``, so a stale denormalised state cannot let a text through);
+    any other text needs an opt-in, except a reply to a customer who has not opted out and
+    texted recently: ``replying()`` says whether they did (asked only then, as it may cost a
+    query)."""
     if kind == MessageKind.COMPLIANCE:
         return None
-    if consent == SmsConsent.OPTED_OUT:
+    if suppressed or consent == SmsConsent.OPTED_OUT:
         return "consent:opted_out"
     if consent == SmsConsent.OPTED_IN:
         return None
@@ -109,8 +261,13 @@ def consent_refusal(*, consent: str, kind: str, replying: Callable[[], bool] | N
 
 def consent_opt_out_unsubscribed(*, contact: Contact, message: Message) -> None:
     """The provider refused ``message`` because the recipient unsubscribed (Twilio 21610):
-    record their opt-out, unless they are opted out already."""
-    if Contact.objects.filter(pk=contact.pk).exclude(sms_consent=SmsConsent.OPTED_OUT).exists():
+    record their opt-out, unless they are opted out already and their number's suppression is
+    already one only they can lift (an agent's opt-out is hardened to the carrier's)."""
+    opted_out = not Contact.objects.filter(pk=contact.pk).exclude(sms_consent=SmsConsent.OPTED_OUT).exists()
+    hardened = PhoneSuppression.objects.filter(
+        phone=contact.phone or "", source__in=PERSON_ONLY_SOURCES
+    ).exists()
+    if not (opted_out and hardened):
         consent_record(
             contact=contact,
             action=ConsentAction.OPT_OUT,
