@@ -69,32 +69,35 @@ def _submitted_at(proof: dict) -> datetime | None:
     return moment
 
 
-def _resubscribe_check(suppression: PhoneSuppression, *, source: str, proof: dict, now: datetime) -> None:
-    """Raise unless this opt-in may lift a STOP that only the person can undo."""
+def resubscribe_refusal(
+    suppression: PhoneSuppression, *, source: str, proof: dict, now: datetime | None = None
+) -> str | None:
+    """Why this opt-in may not lift the number's suppression, or None when it may: after a
+    STOP or a carrier unsubscribe only a START text (``keyword``) or a form the person
+    submitted after it (FORM_PROOF_KEYS) will do; any other opt-out yields to proof."""
     if not suppression.person_only or source == ConsentSource.KEYWORD:
-        return
+        return None
+    now = now or timezone.now()
     how = suppression.get_source_display().lower()
     stopped = f"{suppression.phone} opted out by {how} on {suppression.since:%Y-%m-%d %H:%M} UTC"
     missing = [key for key in FORM_PROOF_KEYS if not proof.get(key)]
     if missing:
-        raise ResubscribeRefused(
+        return (
             f"{stopped}: only the person can re-subscribe, by texting START or by a form they submit "
             "after the STOP (proof with disclosure, url, ip and submitted_at; "
-            f"missing: {', '.join(missing)}). "
-            "An agent's note is not enough."
+            f"missing: {', '.join(missing)}). An agent's note is not enough."
         )
     submitted_at = _submitted_at(proof)
     if submitted_at is None:
-        raise ResubscribeRefused(
-            "proof.submitted_at must be an ISO 8601 date and time (e.g. 2025-05-01T14:03:00Z)."
-        )
+        return "proof.submitted_at must be an ISO 8601 date and time (e.g. 2025-05-01T14:03:00Z)."
     if submitted_at <= suppression.since:
-        raise ResubscribeRefused(
+        return (
             f"{stopped}: the form was submitted at {submitted_at:%Y-%m-%d %H:%M} UTC, before the STOP; "
             "only a form submitted after it re-subscribes the number."
         )
     if submitted_at > now + CONSENT_CLOCK_SKEW:
-        raise ResubscribeRefused("proof.submitted_at is in the future.")
+        return "proof.submitted_at is in the future."
+    return None
 
 
 def _suppression_for_update(phone: str) -> PhoneSuppression | None:
@@ -197,10 +200,11 @@ def consent_record(
     locked = Contact.objects.select_for_update().get(pk=contact.pk)
     phone = locked.phone or ""
     suppression = _suppression_for_update(phone) if phone and action == ConsentAction.OPT_IN else None
-    if suppression is not None and (occurred_at or now) > suppression.since:
-        # Only an opt-in that would outrank the STOP needs the person's authority; an older
-        # one (history from an import) is kept in the ledger and changes nothing.
-        _resubscribe_check(suppression, source=source, proof=proof, now=now)
+    # Only an opt-in that would outrank the STOP needs the person's authority; an older one
+    # (history from an import) is kept in the ledger and changes nothing.
+    outranks = suppression is not None and (occurred_at or now) > suppression.since
+    if outranks and (reason := resubscribe_refusal(suppression, source=source, proof=proof, now=now)):
+        raise ResubscribeRefused(reason)
     event = ConsentEvent.objects.create(
         contact=locked,
         phone=phone,
