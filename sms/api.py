@@ -6,18 +6,11 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.response import Response
 
 from crm.models import Contact
-from sms.models import (
-    PERSON_ONLY_SOURCES,
-    ConsentAction,
-    ConsentEvent,
-    ConsentSource,
-    Direction,
-    Message,
-    MessageStatus,
-)
+from sms.models import ConsentAction, ConsentEvent, ConsentSource, Direction, Message, MessageStatus
 from sms.segments import MAX_BODY_CHARS
 from sms.services.consent import consent_record
 from sms.services.sending import message_send
+from sms.services.suppression import PERSON_ONLY_SOURCES
 
 # --- Consent ----------------------------------------------------------------------------
 

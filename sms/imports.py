@@ -22,7 +22,8 @@ from crm.imports.base import (
 )
 from crm.models import ImportAction
 from sms.models import ConsentAction, ConsentEvent, ConsentSource, PhoneSuppression
-from sms.services.consent import CONSENT_CLOCK_SKEW, PROOF_KEYS, consent_record, resubscribe_refusal
+from sms.services.consent import CONSENT_CLOCK_SKEW, PROOF_KEYS, consent_record
+from sms.services.suppression import resubscribe_refusal
 
 _ACTION_SYNONYMS = {
     "opt in": ConsentAction.OPT_IN,

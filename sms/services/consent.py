@@ -3,33 +3,30 @@
 
 Consent belongs to the phone number: an opt-out suppresses the number (``PhoneSuppression``),
 which outlives the contact, and any contact that gets the number starts opted out
-(``contacts_numbered``). After a STOP or a carrier unsubscribe only the person can
+(``sms.services.suppression``). After a STOP or a carrier unsubscribe only the person can
 re-subscribe: a START-family text from the number, or a form they submitted after the STOP."""
 
-from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from core.errors import DomainError
 from crm import services as crm_services
 from crm.models import ActivityKind, Contact, SmsConsent
-from sms.models import (
-    PERSON_ONLY_SOURCES,
-    ConsentAction,
-    ConsentEvent,
-    ConsentSource,
-    Direction,
-    Message,
-    MessageKind,
-    PhoneSuppression,
-)
+from sms.models import ConsentAction, ConsentEvent, ConsentSource, Direction, Message, MessageKind
 from sms.providers.twilio.vocabulary import UNSUBSCRIBED_CODE
+from sms.services.suppression import (
+    CONSENT_CLOCK_SKEW,
+    person_only_suppressed,
+    phones_suppressed,
+    resubscribe_refusal,
+    suppress,
+    suppression_for_update,
+)
 
 PROOF_KEYS = ("disclosure", "url", "ip", "message", "note", "form", "file")
-CONSENT_CLOCK_SKEW = timedelta(minutes=5)
 # A reply is part of the customer's conversation while their last text is this recent.
 REPLY_WINDOW = timedelta(hours=24)
 
@@ -49,85 +46,6 @@ class ResubscribeRefused(ConsentError):
     code = "consent_person_only"
 
 
-# What a form submission must carry to re-subscribe a number after its STOP.
-FORM_PROOF_KEYS = ("disclosure", "url", "ip", "submitted_at")
-
-
-def phones_suppressed(phones: Iterable[str | None]) -> set[str]:
-    """The numbers among ``phones`` that are suppressed (one query; none for no numbers)."""
-    wanted = {phone for phone in phones if phone}
-    if not wanted:
-        return set()
-    return set(PhoneSuppression.objects.filter(phone__in=wanted).values_list("phone", flat=True))
-
-
-def _submitted_at(proof: dict) -> datetime | None:
-    value = proof.get("submitted_at")
-    moment = parse_datetime(value) if isinstance(value, str) else None
-    if moment is not None and timezone.is_naive(moment):
-        moment = moment.replace(tzinfo=UTC)
-    return moment
-
-
-def resubscribe_refusal(
-    suppression: PhoneSuppression, *, source: str, proof: dict, now: datetime | None = None
-) -> str | None:
-    """Why this opt-in may not lift the number's suppression, or None when it may: after a
-    STOP or a carrier unsubscribe only a START text (``keyword``) or a form the person
-    submitted after it (FORM_PROOF_KEYS) will do; any other opt-out yields to proof."""
-    if not suppression.person_only or source == ConsentSource.KEYWORD:
-        return None
-    now = now or timezone.now()
-    how = suppression.get_source_display().lower()
-    stopped = f"{suppression.phone} opted out by {how} on {suppression.since:%Y-%m-%d %H:%M} UTC"
-    missing = [key for key in FORM_PROOF_KEYS if not proof.get(key)]
-    if missing:
-        return (
-            f"{stopped}: only the person can re-subscribe, by texting START or by a form they submit "
-            "after the STOP (proof with disclosure, url, ip and submitted_at; "
-            f"missing: {', '.join(missing)}). An agent's note is not enough."
-        )
-    submitted_at = _submitted_at(proof)
-    if submitted_at is None:
-        return "proof.submitted_at must be an ISO 8601 date and time (e.g. 2025-05-01T14:03:00Z)."
-    if submitted_at <= suppression.since:
-        return (
-            f"{stopped}: the form was submitted at {submitted_at:%Y-%m-%d %H:%M} UTC, before the STOP; "
-            "only a form submitted after it re-subscribes the number."
-        )
-    if submitted_at > now + CONSENT_CLOCK_SKEW:
-        return "proof.submitted_at is in the future."
-    return None
-
-
-def _suppression_for_update(phone: str) -> PhoneSuppression | None:
-    return PhoneSuppression.objects.select_for_update().filter(phone=phone).first()
-
-
-def _suppress(event: ConsentEvent) -> None:
-    """The number's latest event is this opt-out (or a later one): keep it suppressed. A
-    STOP's person-only source is never weakened by a later opt-out from another source."""
-    current = _suppression_for_update(event.phone)
-    if current is None:
-        try:
-            with transaction.atomic():
-                PhoneSuppression.objects.create(
-                    phone=event.phone, since=event.occurred_at, source=event.source, event=event
-                )
-            return
-        except IntegrityError:  # a concurrent opt-out of the same number inserted it first
-            current = _suppression_for_update(event.phone)
-    source = current.source
-    if event.source in PERSON_ONLY_SOURCES or source not in PERSON_ONLY_SOURCES:
-        source = event.source
-    if event.occurred_at >= current.since:
-        PhoneSuppression.objects.filter(pk=current.pk).update(
-            since=event.occurred_at, source=source, event=event
-        )
-    elif source != current.source:
-        PhoneSuppression.objects.filter(pk=current.pk).update(source=source)
-
-
 def _phone_latest_action(phone: str) -> str | None:
     return (
         ConsentEvent.objects.filter(phone=phone)
@@ -140,7 +58,7 @@ def _phone_latest_action(phone: str) -> str | None:
 def consent_state_derive(contact: Contact) -> str:
     """A contact's consent: opted out while its number is suppressed, else its latest event
     (unchanged when it has none)."""
-    if contact.phone and PhoneSuppression.objects.filter(phone=contact.phone).exists():
+    if phones_suppressed([contact.phone]):
         return SmsConsent.OPTED_OUT
     latest = (
         ConsentEvent.objects.filter(contact=contact)
@@ -151,21 +69,6 @@ def consent_state_derive(contact: Contact) -> str:
     if latest is None:
         return contact.sms_consent
     return SmsConsent.OPTED_IN if latest == ConsentAction.OPT_IN else SmsConsent.OPTED_OUT
-
-
-def contacts_numbered(*, contacts: Sequence[Contact]) -> None:
-    """settings.CONTACT_NUMBER_HOOKS: these contacts were created with, or moved to, their
-    current number. Those whose number is suppressed start opted out (two queries for any
-    number of contacts). Leaving a suppressed number never opts anyone in."""
-    suppressed = phones_suppressed(contact.phone for contact in contacts)
-    stale = [c for c in contacts if c.phone in suppressed and c.sms_consent != SmsConsent.OPTED_OUT]
-    if not stale:
-        return
-    Contact.objects.filter(pk__in=[c.pk for c in stale]).update(
-        sms_consent=SmsConsent.OPTED_OUT, updated_at=timezone.now()
-    )
-    for contact in stale:
-        contact.sms_consent = SmsConsent.OPTED_OUT
 
 
 @transaction.atomic
@@ -199,7 +102,7 @@ def consent_record(
         )
     locked = Contact.objects.select_for_update().get(pk=contact.pk)
     phone = locked.phone or ""
-    suppression = _suppression_for_update(phone) if phone and action == ConsentAction.OPT_IN else None
+    suppression = suppression_for_update(phone) if phone and action == ConsentAction.OPT_IN else None
     # Only an opt-in that would outrank the STOP needs the person's authority; an older one
     # (history from an import) is kept in the ledger and changes nothing.
     outranks = suppression is not None and (occurred_at or now) > suppression.since
@@ -215,7 +118,7 @@ def consent_record(
         occurred_at=occurred_at or now,
     )
     if phone and action == ConsentAction.OPT_OUT and _phone_latest_action(phone) == ConsentAction.OPT_OUT:
-        _suppress(event)
+        suppress(event)
     elif suppression is not None and event.occurred_at > suppression.since:
         suppression.delete()
     state = consent_state_derive(locked)
@@ -268,10 +171,7 @@ def consent_opt_out_unsubscribed(*, contact: Contact, message: Message) -> None:
     record their opt-out, unless they are opted out already and their number's suppression is
     already one only they can lift (an agent's opt-out is hardened to the carrier's)."""
     opted_out = not Contact.objects.filter(pk=contact.pk).exclude(sms_consent=SmsConsent.OPTED_OUT).exists()
-    hardened = PhoneSuppression.objects.filter(
-        phone=contact.phone or "", source__in=PERSON_ONLY_SOURCES
-    ).exists()
-    if not (opted_out and hardened):
+    if not (opted_out and person_only_suppressed(contact.phone)):
         consent_record(
             contact=contact,
             action=ConsentAction.OPT_OUT,

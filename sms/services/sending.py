@@ -25,7 +25,8 @@ from sms.models import (
     PhoneSuppression,
 )
 from sms.segments import MAX_BODY_CHARS, count_segments
-from sms.services.consent import consent_refusal, in_reply_window, phones_suppressed
+from sms.services.consent import consent_refusal, in_reply_window
+from sms.services.suppression import phones_suppressed
 
 logger = logging.getLogger(__name__)
 
