@@ -18,6 +18,11 @@ REPLY_OWNER_HOOKS = ["plays.hooks.reply_owner"]
 # from the loser to the survivor before crm.merge deletes the loser; crm cannot import them.
 MERGE_HOOKS = ["sms.merge.contacts_merged", "plays.merge.contacts_merged"]
 
+# crm -> sms. Called inside the transaction with the contacts that were just created with, or
+# moved to, a phone number (contacts=): consent belongs to the number, so a contact that gets a
+# number which opted out starts opted out; the suppressions live in sms, which crm cannot import.
+CONTACT_NUMBER_HOOKS = ["sms.services.suppression.contacts_numbered"]
+
 # crm -> sms. What CSV imports can load (UI and `manage.py import_csv KIND FILE`): kind ->
 # importer class. crm.imports runs every kind, and the consent ledger it loads belongs to sms.
 IMPORT_KINDS = {

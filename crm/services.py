@@ -191,13 +191,26 @@ def contact_check_unique(contact: Contact) -> None:
         raise ValidationError(errors)
 
 
-def _contact_finish(contact: Contact) -> Contact:
+def contacts_numbered(contacts: Sequence[Contact]) -> None:
+    """Tell the apps in settings.CONTACT_NUMBER_HOOKS that these contacts were created with, or
+    moved to, their current phone number (the number's consent follows it). Call inside the
+    writer's transaction, after the rows are saved."""
+    contacts = [contact for contact in contacts if contact.phone]
+    if not contacts:
+        return
+    for path in settings.CONTACT_NUMBER_HOOKS:
+        import_string(path)(contacts=contacts)
+
+
+def _contact_finish(contact: Contact, *, renumbered: bool) -> Contact:
     contact.email = normalize_email(contact.email)
     if not contact.timezone and contact.account_id and contact.account.timezone:
         contact.timezone = contact.account.timezone
     contact_check_unique(contact)
     contact.full_clean(exclude=["phone", "sms_consent"], validate_unique=False, validate_constraints=False)
     contact.save()
+    if renumbered:
+        contacts_numbered([contact])
     return contact
 
 
@@ -208,7 +221,7 @@ def contact_create(*, phone: str = "", phone_region: str | None = None, **fields
     number when not given. Raises ValidationError with per-field messages."""
     contact = Contact(**fields)
     contact_apply_phone(contact, phone, region=phone_region)
-    return _contact_finish(contact)
+    return _contact_finish(contact, renumbered=True)
 
 
 @transaction.atomic
@@ -216,13 +229,15 @@ def contact_update(
     *, contact: Contact, phone: str | None = _UNSET, phone_region: str | None = None, **fields
 ) -> Contact:
     """Change the given fields; ``phone`` re-parses the number only when it is passed."""
+    previous = contact.phone
     for name, value in fields.items():
         setattr(contact, name, value)
     if phone is not _UNSET and (phone or "") != contact.phone_raw:
         if "timezone" not in fields and contact.timezone and contact.timezone == _timezone_of(contact.phone):
             contact.timezone = ""  # it came from the old number; infer it from the new one
         contact_apply_phone(contact, phone or "", region=phone_region)
-    return _contact_finish(contact)
+    # A form may have put the new value on the instance already: any phone passed counts.
+    return _contact_finish(contact, renumbered=phone is not _UNSET or contact.phone != previous)
 
 
 def _timezone_of(e164: str | None) -> str | None:

@@ -10,6 +10,7 @@ from sms.models import ConsentAction, ConsentEvent, ConsentSource, Direction, Me
 from sms.segments import MAX_BODY_CHARS
 from sms.services.consent import consent_record
 from sms.services.sending import message_send
+from sms.services.suppression import PERSON_ONLY_SOURCES
 
 # --- Consent ----------------------------------------------------------------------------
 
@@ -17,12 +18,18 @@ from sms.services.sending import message_send
 class ConsentEventSerializer(serializers.ModelSerializer):
     contact = serializers.PrimaryKeyRelatedField(queryset=Contact.objects.all())
     action = serializers.ChoiceField(choices=ConsentAction.choices)
-    source = serializers.ChoiceField(choices=ConsentSource.choices)
+    source = serializers.ChoiceField(
+        choices=ConsentSource.choices,
+        help_text="Where the consent was collected. `keyword` and `provider_error` are recorded only by "
+        "the SMS webhooks and the provider, never through the API.",
+    )
     proof = serializers.DictField(
         required=False,
         default=dict,
         help_text="Evidence: `disclosure` (text shown), `url`, `ip`, `message`, `note`, `form`, `file`. "
-        "An opt-in needs at least one of them.",
+        "An opt-in needs at least one of them. After a STOP (or a carrier unsubscribe) only a form the "
+        "person submitted after it re-subscribes the number: `disclosure`, `url`, `ip` and "
+        "`submitted_at` (ISO 8601, later than the STOP).",
     )
 
     class Meta:
@@ -41,6 +48,14 @@ class ConsentEventSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = ["id", "phone", "scope", "actor", "recorded_at"]
         extra_kwargs = {"occurred_at": {"required": False}}
+
+    def validate_source(self, value: str) -> str:
+        if value in PERSON_ONLY_SOURCES:
+            raise serializers.ValidationError(
+                f"{value!r} is recorded only from the person's own text or the SMS provider, "
+                "not through the API; use web_form, api, import or agent."
+            )
+        return value
 
     def create(self, validated_data):
         # A ConsentError answers 400 on ``proof`` (core.errors.exception_handler).

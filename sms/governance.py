@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from core.bulk import in_ids
 from crm.models import Account, ActivityKind, Contact, Deal
 from sms import quiet_hours
-from sms.models import Deferral, Direction, Message, MessageKind, MessageStatus
+from sms.models import Deferral, Direction, Message, MessageKind, MessageStatus, PhoneSuppression
 from sms.services.consent import consent_refusal
 
 SEND, DEFERRED, SUPPRESSED = "send", "deferred", "suppressed"
@@ -157,7 +157,9 @@ class _Facts:
             for row in (
                 Contact.objects.filter(in_ids("pk", chunk))
                 .order_by()
-                .values("pk", "phone", "sms_consent", "timezone", "account_id", "attributes")
+                # The number's suppression, read fresh: a denormalised state never outvotes it.
+                .annotate(suppressed=Exists(PhoneSuppression.objects.filter(phone=OuterRef("phone"))))
+                .values("pk", "phone", "sms_consent", "suppressed", "timezone", "account_id", "attributes")
             ):
                 facts.contacts[row["pk"]] = row
         account_ids = sorted({row["account_id"] for row in facts.contacts.values() if row["account_id"]})
@@ -267,7 +269,9 @@ class _Facts:
         if row["attributes"] and row["attributes"].get("demo") and settings.SMS_PROVIDER != "console":
             return "contact:demo_data"
         if reason := consent_refusal(
-            consent=row["sms_consent"], kind=MessageKind.AUTOMATED if automated else MessageKind.MANUAL
+            consent=row["sms_consent"],
+            kind=MessageKind.AUTOMATED if automated else MessageKind.MANUAL,
+            suppressed=row["suppressed"],
         ):
             return reason
         if not automated:

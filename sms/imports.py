@@ -5,7 +5,9 @@ so the ledger, the contact's derived state and the timeline stay in step. An imp
 needs the date it was given, where it was collected (its source) and, for an opt-in, proof
 (the disclosure shown, a URL, an IP address, the keyword message, a note or the form);
 without them it is rejected with the reason. An opt-out needs its source but no proof: a
-request to stop texting is always honoured."""
+request to stop texting is always honoured. Rows are recorded with the ``import`` source,
+never ``keyword`` or ``provider_error``, so an imported opt-in cannot lift a STOP unless it is
+a form submitted after the STOP (disclosure, url, ip and submitted_at columns)."""
 
 from django.utils import timezone
 
@@ -19,8 +21,9 @@ from crm.imports.base import (
     parse_moment,
 )
 from crm.models import ImportAction
-from sms.models import ConsentAction, ConsentEvent, ConsentSource
+from sms.models import ConsentAction, ConsentEvent, ConsentSource, PhoneSuppression
 from sms.services.consent import CONSENT_CLOCK_SKEW, PROOF_KEYS, consent_record
+from sms.services.suppression import resubscribe_refusal
 
 _ACTION_SYNONYMS = {
     "opt in": ConsentAction.OPT_IN,
@@ -70,6 +73,7 @@ class ConsentImporter(Importer):
         Target("message", "Proof: keyword message", ("keyword", "sms text", "message")),
         Target("note", "Proof: note", ("note", "notes", "comment")),
         Target("form", "Proof: form", ("form", "form name", "signup form")),
+        Target("submitted_at", "Proof: form submitted at", ("submitted at", "form submitted at")),
     )
 
     def check_fields(self, used: set[str]) -> list[str]:
@@ -116,6 +120,13 @@ class ConsentImporter(Importer):
                 + " (e.g. the disclosure text)."
             )
         values["proof"] = {**proof, "source": source[:200]}
+        if texts.get("submitted_at"):
+            try:
+                submitted_at = parse_moment(texts["submitted_at"], day_first=self.day_first)
+            except ValueError as exc:
+                row.errors.append(str(exc))
+            else:
+                values["proof"]["submitted_at"] = submitted_at.isoformat()
         if ref and "action" in values and "occurred_at" in values:
             row.keys.append(f"consent:{ref.key}|{values['action']}|{values['occurred_at'].isoformat()}")
         row.label = str(ref.external_id or ref.email or ref.phone or ref.id or "")
@@ -134,6 +145,9 @@ class ConsentImporter(Importer):
                 occurred_at__in={row.values["occurred_at"] for row in rows},
             ).values_list("contact_id", "action", "occurred_at")
         )
+        suppressions = PhoneSuppression.objects.in_bulk(
+            {c.phone for c in found.values() if c and c.phone}, field_name="phone"
+        )
         for row in rows:
             contact = found[row.line]
             if contact is None:
@@ -141,7 +155,18 @@ class ConsentImporter(Importer):
             row.record = contact
             action, occurred_at = row.values["action"], row.values["occurred_at"]
             label = ConsentAction(action).label.lower()
-            if (contact.pk, action, occurred_at) in recorded:
+            suppression = suppressions.get(contact.phone) if action == ConsentAction.OPT_IN else None
+            if (
+                suppression is not None
+                and occurred_at > suppression.since
+                and (
+                    reason := resubscribe_refusal(
+                        suppression, source=ConsentSource.IMPORT, proof=row.values["proof"]
+                    )
+                )
+            ):
+                row.skip(reason)
+            elif (contact.pk, action, occurred_at) in recorded:
                 row.action = ImportAction.UNCHANGED
                 row.reason = f"{contact} (#{contact.pk}) already has this {label} in the ledger."
             else:

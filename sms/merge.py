@@ -1,14 +1,15 @@
 """The SMS side of a contact merge (settings.MERGE_HOOKS): one conversation per contact, the
-messages, deferrals and links, and the consent ledger, whose latest event decides the merged
-contact's state."""
+messages, deferrals and links, and the consent ledger. The merged contact is opted out while
+the number it keeps is suppressed, whichever side opted in later, else its latest event
+decides: a merge never turns an opted-out number into an opted-in one (the suppression of the
+number it drops stays with that number)."""
 
 from collections import Counter
 
 from django.utils import timezone
 
-from crm.models import Contact, SmsConsent
+from crm.models import Contact
 from sms.models import (
-    ConsentAction,
     ConsentEvent,
     Conversation,
     ConversationStatus,
@@ -16,6 +17,7 @@ from sms.models import (
     Message,
     ShortLink,
 )
+from sms.services.consent import consent_state_derive
 
 
 def contacts_merged(*, survivor: Contact, loser: Contact, actor=None) -> dict[str, int]:
@@ -76,10 +78,6 @@ def _merge_conversations(survivor: Contact, loser: Contact) -> int:
 
 
 def _rederive_consent(contact: Contact) -> None:
-    latest = ConsentEvent.objects.filter(contact=contact).order_by("-occurred_at", "-id").first()
-    if latest is None:
-        state = contact.sms_consent
-    else:
-        state = SmsConsent.OPTED_IN if latest.action == ConsentAction.OPT_IN else SmsConsent.OPTED_OUT
+    state = consent_state_derive(contact)
     Contact.objects.filter(pk=contact.pk).update(sms_consent=state)
     contact.sms_consent = state

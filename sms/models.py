@@ -47,7 +47,10 @@ class ConsentEvent(models.Model):
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
-        indexes = [models.Index(fields=["contact", "-occurred_at", "-id"])]
+        indexes = [
+            models.Index(fields=["contact", "-occurred_at", "-id"]),
+            models.Index(fields=["phone", "-occurred_at", "-id"], name="sms_consent_phone_latest"),
+        ]
 
     def __str__(self) -> str:
         return (
@@ -58,6 +61,34 @@ class ConsentEvent(models.Model):
         if self.pk is not None and not kwargs.get("force_insert"):
             raise ValueError("Consent events are append-only.")
         super().save(*args, **kwargs)
+
+
+# Opt-outs that only the person can undo: their own STOP, or the carrier saying they
+# unsubscribed (Twilio 21610). Only the webhook and delivery paths record these sources.
+PERSON_ONLY_SOURCES = frozenset({ConsentSource.KEYWORD, ConsentSource.PROVIDER_ERROR})
+
+
+class PhoneSuppression(models.Model):
+    """A number whose latest consent event is an opt-out: consent belongs to the number, so
+    this row outlives the contact (deletion, merge, renumbering) and any contact that gets the
+    number starts opted out. Written only by ``sms.services.consent``; a valid later opt-in
+    removes it (the ledger keeps the history)."""
+
+    phone = models.CharField(max_length=20, unique=True, help_text="E.164 number that opted out.")
+    since = models.DateTimeField(help_text="When the latest opt-out of this number happened.")
+    source = models.CharField(
+        max_length=20,
+        choices=ConsentSource.choices,
+        help_text="Keyword or provider: only the person can re-subscribe (a START text or a later form).",
+    )
+    event = models.ForeignKey(ConsentEvent, null=True, on_delete=models.SET_NULL, related_name="+")
+
+    def __str__(self) -> str:
+        return f"{self.phone} opted out via {self.get_source_display().lower()} @ {self.since:%Y-%m-%d %H:%M}"
+
+    @property
+    def person_only(self) -> bool:
+        return self.source in PERSON_ONLY_SOURCES
 
 
 class Intent(models.TextChoices):

@@ -11,9 +11,9 @@ from django.views.decorators.http import require_GET, require_POST
 from core.errors import DomainError, html_domain_errors
 from crm.models import Contact
 from sms import links, quiet_hours
-from sms.models import ConsentEvent, Message, MessageKind
+from sms.models import ConsentEvent, ConsentSource, Message, MessageKind
 from sms.segments import GSM7_BASIC, GSM7_EXTENDED, MAX_BODY_CHARS
-from sms.services.consent import consent_record, consent_refusal, in_reply_window
+from sms.services.consent import ConsentError, consent_record, consent_refusal, in_reply_window
 from sms.services.sending import message_send
 
 THREAD_LENGTH = 30
@@ -138,13 +138,18 @@ def contact_consent(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         return _panel(request, contact, consent_form=form, status=400)
     note = form.cleaned_data["note"].strip()
-    consent_record(
-        contact=contact,
-        action=form.cleaned_data["action"],
-        source="agent",
-        proof={"note": note} if note else {},
-        actor=request.user,
-    )
+    try:
+        consent_record(
+            contact=contact,
+            action=form.cleaned_data["action"],
+            source=ConsentSource.AGENT,
+            proof={"note": note} if note else {},
+            actor=request.user,
+        )
+    except ConsentError as refused:
+        # e.g. the number texted STOP: an agent's note cannot re-subscribe it.
+        form.add_error("note", refused.message)
+        return _panel(request, contact, consent_form=form, status=400)
     contact.refresh_from_db()
     return _done(request, contact)
 

@@ -2,6 +2,7 @@
 
 from django.utils import timezone
 
+from crm import services
 from crm.imports.base import (
     AccountIndex,
     AccountRef,
@@ -327,4 +328,8 @@ class ContactImporter(Importer):
             Contact.objects.bulk_create(creates, batch_size=500)
         for fields, contacts in updates.items():
             Contact.objects.bulk_update(contacts, sorted(fields), batch_size=500)
+        # A number that opted out stays opted out whoever gets it (one check for the batch).
+        services.contacts_numbered(
+            creates + [c for fields, contacts in updates.items() if "phone" in fields for c in contacts]
+        )
         self.extra_counts["accounts created"] += len(new_accounts)

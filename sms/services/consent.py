@@ -1,5 +1,10 @@
 """Consent: the ledger write (``consent_record``) and the one rule of who may be texted
-(``consent_refusal``), which the send service, governance and the contact page all use."""
+(``consent_refusal``), which the send service, governance and the contact page all use.
+
+Consent belongs to the phone number: an opt-out suppresses the number (``PhoneSuppression``),
+which outlives the contact, and any contact that gets the number starts opted out
+(``sms.services.suppression``). After a STOP or a carrier unsubscribe only the person can
+re-subscribe: a START-family text from the number, or a form they submitted after the STOP."""
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -12,9 +17,16 @@ from crm import services as crm_services
 from crm.models import ActivityKind, Contact, SmsConsent
 from sms.models import ConsentAction, ConsentEvent, ConsentSource, Direction, Message, MessageKind
 from sms.providers.twilio.vocabulary import UNSUBSCRIBED_CODE
+from sms.services.suppression import (
+    CONSENT_CLOCK_SKEW,
+    person_only_suppressed,
+    phones_suppressed,
+    resubscribe_refusal,
+    suppress,
+    suppression_for_update,
+)
 
 PROOF_KEYS = ("disclosure", "url", "ip", "message", "note", "form", "file")
-CONSENT_CLOCK_SKEW = timedelta(minutes=5)
 # A reply is part of the customer's conversation while their last text is this recent.
 REPLY_WINDOW = timedelta(hours=24)
 
@@ -26,6 +38,37 @@ class ConsentError(DomainError, ValueError):
     code = "consent_invalid"
     status = 400
     field = "proof"
+
+
+class ResubscribeRefused(ConsentError):
+    """An opt-in for a number whose STOP (or carrier unsubscribe) only the person can undo."""
+
+    code = "consent_person_only"
+
+
+def _phone_latest_action(phone: str) -> str | None:
+    return (
+        ConsentEvent.objects.filter(phone=phone)
+        .order_by("-occurred_at", "-id")
+        .values_list("action", flat=True)
+        .first()
+    )
+
+
+def consent_state_derive(contact: Contact) -> str:
+    """A contact's consent: opted out while its number is suppressed, else its latest event
+    (unchanged when it has none)."""
+    if phones_suppressed([contact.phone]):
+        return SmsConsent.OPTED_OUT
+    latest = (
+        ConsentEvent.objects.filter(contact=contact)
+        .order_by("-occurred_at", "-id")
+        .values_list("action", flat=True)
+        .first()
+    )
+    if latest is None:
+        return contact.sms_consent
+    return SmsConsent.OPTED_IN if latest == ConsentAction.OPT_IN else SmsConsent.OPTED_OUT
 
 
 @transaction.atomic
@@ -40,7 +83,9 @@ def consent_record(
 ) -> ConsentEvent:
     """Append a consent event and re-derive the contact's state from the ledger.
 
-    An opt-in needs proof (what the person agreed to and how); an opt-out is always honoured.
+    An opt-in needs proof (what the person agreed to and how); an opt-out is always honoured
+    and suppresses the number. An opt-in for a number whose STOP only the person can undo
+    needs a START text (``keyword``) or a form submitted after the STOP (ResubscribeRefused).
     The contact row is locked so concurrent events serialise."""
     if action not in ConsentAction.values:
         raise ConsentError(f"Unknown consent action {action!r}.")
@@ -56,17 +101,27 @@ def consent_record(
             "An opt-in needs proof: at least one of " + ", ".join(PROOF_KEYS) + " (e.g. the disclosure text)."
         )
     locked = Contact.objects.select_for_update().get(pk=contact.pk)
+    phone = locked.phone or ""
+    suppression = suppression_for_update(phone) if phone and action == ConsentAction.OPT_IN else None
+    # Only an opt-in that would outrank the STOP needs the person's authority; an older one
+    # (history from an import) is kept in the ledger and changes nothing.
+    outranks = suppression is not None and (occurred_at or now) > suppression.since
+    if outranks and (reason := resubscribe_refusal(suppression, source=source, proof=proof, now=now)):
+        raise ResubscribeRefused(reason)
     event = ConsentEvent.objects.create(
         contact=locked,
-        phone=locked.phone or "",
+        phone=phone,
         action=action,
         source=source,
         proof=proof,
         actor=actor,
         occurred_at=occurred_at or now,
     )
-    latest = ConsentEvent.objects.filter(contact=locked).order_by("-occurred_at", "-id").first()
-    state = SmsConsent.OPTED_IN if latest.action == ConsentAction.OPT_IN else SmsConsent.OPTED_OUT
+    if phone and action == ConsentAction.OPT_OUT and _phone_latest_action(phone) == ConsentAction.OPT_OUT:
+        suppress(event)
+    elif suppression is not None and event.occurred_at > suppression.since:
+        suppression.delete()
+    state = consent_state_derive(locked)
     if locked.sms_consent != state:
         Contact.objects.filter(pk=locked.pk).update(sms_consent=state, updated_at=timezone.now())
     contact.sms_consent = state
@@ -90,15 +145,19 @@ def in_reply_window(contact: Contact, now: datetime | None = None) -> bool:
     ).exists()
 
 
-def consent_refusal(*, consent: str, kind: str, replying: Callable[[], bool] | None = None) -> str | None:
+def consent_refusal(
+    *, consent: str, kind: str, replying: Callable[[], bool] | None = None, suppressed: bool = False
+) -> str | None:
     """Why consent forbids a text of ``kind`` to a contact whose consent state is ``consent``
     ("consent:opted_out", "consent:not_opted_in"), or None when it allows it. Keyword
-    confirmations (opt-out, HELP) always go; any other text needs an opt-in, except a reply to
-    a customer who has not opted out and texted recently: ``replying()`` says whether they did
-    (asked only then, as it may cost a query)."""
+    confirmations (opt-out, HELP) always go; nothing else goes to a ``suppressed`` number
+    (read from ``PhoneSuppression``, so a stale denormalised state cannot let a text through);
+    any other text needs an opt-in, except a reply to a customer who has not opted out and
+    texted recently: ``replying()`` says whether they did (asked only then, as it may cost a
+    query)."""
     if kind == MessageKind.COMPLIANCE:
         return None
-    if consent == SmsConsent.OPTED_OUT:
+    if suppressed or consent == SmsConsent.OPTED_OUT:
         return "consent:opted_out"
     if consent == SmsConsent.OPTED_IN:
         return None
@@ -109,8 +168,10 @@ def consent_refusal(*, consent: str, kind: str, replying: Callable[[], bool] | N
 
 def consent_opt_out_unsubscribed(*, contact: Contact, message: Message) -> None:
     """The provider refused ``message`` because the recipient unsubscribed (Twilio 21610):
-    record their opt-out, unless they are opted out already."""
-    if Contact.objects.filter(pk=contact.pk).exclude(sms_consent=SmsConsent.OPTED_OUT).exists():
+    record their opt-out, unless they are opted out already and their number's suppression is
+    already one only they can lift (an agent's opt-out is hardened to the carrier's)."""
+    opted_out = not Contact.objects.filter(pk=contact.pk).exclude(sms_consent=SmsConsent.OPTED_OUT).exists()
+    if not (opted_out and person_only_suppressed(contact.phone)):
         consent_record(
             contact=contact,
             action=ConsentAction.OPT_OUT,

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, transaction
-from django.db.models import Case, F, Value, When
+from django.db.models import Case, Exists, F, OuterRef, Value, When
 from django.utils import timezone
 
 from core import bulk
@@ -22,9 +22,11 @@ from sms.models import (
     Message,
     MessageKind,
     MessageStatus,
+    PhoneSuppression,
 )
 from sms.segments import MAX_BODY_CHARS, count_segments
 from sms.services.consent import consent_refusal, in_reply_window
+from sms.services.suppression import phones_suppressed
 
 logger = logging.getLogger(__name__)
 
@@ -58,11 +60,17 @@ def refusal(contact: Contact | None, reason: str) -> SendRefused:
     )
 
 
-def _check_consent(contact: Contact, kind: str) -> None:
+def _check_consent(contact: Contact, kind: str, *, suppressed: bool | None = None) -> None:
     """The consent rule for replies and keyword confirmations (manual and automated texts go
-    through governance, which applies the same rule)."""
+    through governance, which applies the same rule). ``suppressed`` (whether the contact's
+    number is) is read here unless the caller has it."""
+    if suppressed is None:
+        suppressed = kind != MessageKind.COMPLIANCE and bool(phones_suppressed([contact.phone]))
     reason = consent_refusal(
-        consent=contact.sms_consent, kind=kind, replying=lambda: in_reply_window(contact)
+        consent=contact.sms_consent,
+        kind=kind,
+        replying=lambda: in_reply_window(contact),
+        suppressed=suppressed,
     )
     if reason:
         raise refusal(contact, reason)
@@ -316,26 +324,40 @@ def messages_refusals(messages: Sequence[Message]) -> dict[int, SendRefused]:
     consent in the database: one set-based governance check for manual and automated texts,
     the per-kind rules for replies and keyword confirmations."""
     refused: dict[int, SendRefused] = {}
-    governed = [m for m in messages if m.contact is not None and m.kind in QUIET_HOURS_KINDS]
+    # The number a queued text goes to may have opted out since, even under another contact.
+    suppressed = phones_suppressed(m.to_number for m in messages if m.kind != MessageKind.COMPLIANCE)
+    for message in messages:
+        if message.kind != MessageKind.COMPLIANCE and message.to_number in suppressed:
+            refused[message.pk] = refusal(message.contact, "consent:opted_out")
+    governed = [
+        m for m in messages if m.contact is not None and m.kind in QUIET_HOURS_KINDS and m.pk not in refused
+    ]
     decisions = governance.decide(
         [governance.Candidate(m.contact.pk, m.contact.account_id) for m in governed], automated=False
     )
     for message, decision in zip(governed, decisions, strict=True):
         if decision.outcome == governance.SUPPRESSED:
             refused[message.pk] = refusal(message.contact, decision.reason)
-    others = {m.pk for m in messages if m.contact is not None and m.kind not in QUIET_HOURS_KINDS}
-    consent = dict(
-        Contact.objects.filter(pk__in=[m.contact.pk for m in messages if m.pk in others]).values_list(
-            "pk", "sms_consent"
+    others = {
+        m.pk
+        for m in messages
+        if m.contact is not None and m.kind not in QUIET_HOURS_KINDS and m.pk not in refused
+    }
+    consent = {
+        pk: (state, suppressed)
+        for pk, state, suppressed in Contact.objects.filter(
+            pk__in=[m.contact.pk for m in messages if m.pk in others]
         )
-    )
+        .annotate(suppressed=Exists(PhoneSuppression.objects.filter(phone=OuterRef("phone"))))
+        .values_list("pk", "sms_consent", "suppressed")
+    }
     for message in messages:
         if message.contact is None or (message.pk in others and message.contact.pk not in consent):
             refused[message.pk] = SendRefused("no_contact", "The contact was deleted.")
         elif message.pk in others:
-            message.contact.sms_consent = consent[message.contact.pk]
+            message.contact.sms_consent, suppressed_now = consent[message.contact.pk]
             try:
-                _check_consent(message.contact, message.kind)
+                _check_consent(message.contact, message.kind, suppressed=suppressed_now)
             except SendRefused as refused_send:
                 refused[message.pk] = refused_send
     return refused
