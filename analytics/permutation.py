@@ -46,13 +46,15 @@ WELCH_LARGE_SAMPLE = "welch_t_large_sample"
 
 @dataclass(frozen=True)
 class ShiftTest:
+    """Named as ``stats.MeanLift``'s fields, which it fills."""
+
     p_value: float  # two-sided: 2 x the smaller one-sided p-value, at most 1
     ci_low: float
     ci_high: float
-    method: str  # PERMUTATION or WELCH_LARGE_SAMPLE
+    test_method: str  # PERMUTATION or WELCH_LARGE_SAMPLE
     ci_method: str  # SHIFT_INVERSION or WELCH_LARGE_SAMPLE
-    permutations: int | None  # random splits drawn, or every split when ``exact``
-    exact: bool = False
+    permutations: int | None  # random splits drawn, or every split when ``permutations_exact``
+    permutations_exact: bool | None = None
 
 
 class _Draws:
@@ -210,28 +212,15 @@ def shift_test(
     step = se or float(np.ptp(pooled))
     low = _bound(lambda d: draws.one_sided(d)[0], difference, step, alpha_half, -1)
     high = _bound(lambda d: draws.one_sided(d)[1], difference, step, alpha_half, +1)
-    return ShiftTest(
-        p_value=min(1.0, 2 * min(greater, less)),
-        ci_low=low,
-        ci_high=high,
-        method=PERMUTATION,
-        ci_method=SHIFT_INVERSION,
-        permutations=draws.count,
-        exact=draws.exact,
-    )
+    p_value = min(1.0, 2 * min(greater, less))
+    return ShiftTest(p_value, low, high, PERMUTATION, SHIFT_INVERSION, draws.count, draws.exact)
 
 
 def _welch_large_sample(treatment, control, difference, se, confidence) -> ShiftTest:
     result = sps.ttest_ind(treatment, control, equal_var=False)
     interval = result.confidence_interval(confidence)
-    return ShiftTest(
-        p_value=float(result.pvalue),
-        ci_low=float(interval.low),
-        ci_high=float(interval.high),
-        method=WELCH_LARGE_SAMPLE,
-        ci_method=WELCH_LARGE_SAMPLE,
-        permutations=None,
-    )
+    low, high = float(interval.low), float(interval.high)
+    return ShiftTest(float(result.pvalue), low, high, WELCH_LARGE_SAMPLE, WELCH_LARGE_SAMPLE, None)
 
 
 def rise_p_floor(n_t: int, nonzero_t: int, n_c: int, nonzero_c: int) -> float:

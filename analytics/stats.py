@@ -550,18 +550,7 @@ def permutation_lift(
     )
     if test is None:
         return replace(base, rise_p_floor=floor, enough_data=True)
-    return replace(
-        base,
-        ci_low=test.ci_low,
-        ci_high=test.ci_high,
-        p_value=test.p_value,
-        ci_method=test.ci_method,
-        test_method=test.method,
-        permutations=test.permutations,
-        permutations_exact=test.exact,
-        rise_p_floor=floor,
-        enough_data=True,
-    )
+    return replace(base, **asdict(test), rise_p_floor=floor, enough_data=True)
 
 
 def _not_enough_data_note(counts, floor: float, more: tuple[int, int] | None) -> str:

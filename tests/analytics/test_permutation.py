@@ -25,7 +25,7 @@ CONTROL = np.array([0.0, 3, 0])
 def test_few_splits_are_all_enumerated_and_match_scipy_exactly():
     test = permutation.shift_test(TREATMENT, CONTROL, confidence=0.95)
     expected = sps.permutation_test((TREATMENT, CONTROL), welch_t, n_resamples=np.inf, vectorized=True)
-    assert (test.permutations, test.exact) == (math.comb(9, 3), True)  # 84 splits
+    assert (test.permutations, test.permutations_exact) == (math.comb(9, 3), True)  # 84 splits
     assert test.p_value == pytest.approx(expected.pvalue, abs=1e-12)  # 40 / 84
 
 
@@ -37,7 +37,7 @@ def test_random_splits_match_scipy_within_monte_carlo_error():
     expected = sps.permutation_test(
         (treatment, control), welch_t, n_resamples=draws, vectorized=True, random_state=1
     )
-    assert test.exact is False
+    assert test.permutations_exact is False
     # Two independent Monte Carlo estimates of the same p (about 0.32): SD of their difference
     # sqrt(2 p (1 - p) / draws) = 0.0047; four of those.
     assert test.p_value == pytest.approx(expected.pvalue, abs=4 * math.sqrt(2 * 0.25 / draws))
@@ -73,7 +73,7 @@ def test_many_buyers_in_both_arms_use_welch_and_say_so():
     treatment, control = zero_inflated(rng, 3000, 0.5), zero_inflated(rng, 3000, 0.5)
     test = permutation.shift_test(treatment, control, confidence=0.95)
     expected = sps.ttest_ind(treatment, control, equal_var=False)
-    assert test.method == permutation.WELCH_LARGE_SAMPLE and test.permutations is None
+    assert test.test_method == permutation.WELCH_LARGE_SAMPLE and test.permutations is None
     assert test.p_value == pytest.approx(expected.pvalue, rel=1e-9)
     assert test.ci_low == pytest.approx(expected.confidence_interval().low, rel=1e-9)
 
