@@ -281,6 +281,19 @@ def rate_lift(x_t: int, n_t: int, x_c: int, n_c: int, confidence: float = DEFAUL
     )
 
 
+def holm_adjust(p_values: list[float | None]) -> list[float | None]:
+    """Holm (1979) step-down adjusted p-values, in the order given; None stays None and is not
+    counted. Sorted ascending p_(1..k): adjusted p_(i) = max over j <= i of min(1, (k - j + 1) p_(j)),
+    e.g. [0.01, 0.04, 0.03] -> [0.03, 0.06, 0.06]. Controls the family-wise error rate."""
+    present = sorted((p, i) for i, p in enumerate(p_values) if p is not None)
+    adjusted: list[float | None] = [None] * len(p_values)
+    running = 0.0
+    for rank, (p, index) in enumerate(present):
+        running = max(running, min(1.0, (len(present) - rank) * p))
+        adjusted[index] = running
+    return adjusted
+
+
 # --- Means (revenue per contact, order value...) ----------------------------------------------
 
 

@@ -49,15 +49,6 @@ DEFAULT_WINDOWS = {
     "reactivation": 30,
 }
 OUTCOMES = ("renewed", "expanded", "churned", "milestone", "reordered")
-# The outcome each lifecycle moment is meant to move, and which way is better.
-PRIMARY = {
-    "onboarding": "milestone",
-    "adoption": "milestone",
-    "renewal": "renewed",
-    "risk": "churned",
-    "expansion": "expanded",
-    "reactivation": "reordered",
-}
 LOWER_IS_BETTER = {"churned"}
 MONEY_FIELD = DecimalField(max_digits=20, decimal_places=4)
 
@@ -272,7 +263,7 @@ def _plays_lift(plays: list[Play], scope: Scope, *, window_days: int, now=None) 
 def _play_result(
     play: Play, groups: dict, revenue_values: dict, scope: Scope, window_days: int, matured_before
 ) -> dict:
-    primary = PRIMARY.get(play.moment, "renewed")
+    primary = play.primary
     outcomes = [o for o in OUTCOMES if o != "milestone" or milestone_event(play)]
     overall = groups.get("all", {})
     treatment = overall.get(Arm.TREATMENT) or _empty_counts()
@@ -337,7 +328,33 @@ def _play_result(
             for name in outcomes
         }
         result["strata"] = []
+    result["verdict"] = _roles_and_verdict(result, primary)
     return result
+
+
+def _roles_and_verdict(result: dict, primary: str) -> dict:
+    """Label each outcome primary or secondary, give the secondary ones Holm-adjusted p-values
+    (one family per play), and say what the primary outcome shows: the play's one verdict."""
+    outcomes = result["outcomes"]
+    secondary = [name for name in outcomes if name != primary]
+    adjusted = stats.holm_adjust([outcomes[name].get("p_value") for name in secondary])
+    for name, p_value in zip(secondary, adjusted, strict=True):
+        outcomes[name]["role"] = "secondary"
+        outcomes[name]["holm_p_value"] = None if p_value is None else round(p_value, 6)
+    measured = outcomes.get(primary)
+    verdict = {"outcome": primary, "significant": False, "better": None}
+    if measured is None:
+        return {**verdict, "label": f"not measured: this play has no {primary} outcome"}
+    measured["role"] = "primary"
+    prefix = "observational only: " if result["observational"] else ""
+    if measured.get("absolute_lift") is None or measured.get("ci_low") is None:
+        return {**verdict, "label": f"{prefix}not enough data yet", "note": measured.get("note", "")}
+    if not measured["significant"]:
+        label = "no measurable effect: the 95% interval includes none"
+        return {**verdict, "label": prefix + label}
+    better = (measured["absolute_lift"] < 0) == (primary in LOWER_IS_BETTER)
+    label = f"{primary} {'better' if better else 'worse'} with the play (95% interval excludes no effect)"
+    return {**verdict, "significant": True, "better": better, "label": prefix + label}
 
 
 OUTCOME_DEFINITIONS = {
@@ -365,6 +382,12 @@ METHOD_DEFINITIONS = {
         "Good (2005), Permutation, Parametric and Bootstrap Tests of Hypotheses, 3rd ed., ch. 3; "
         "Ernst (2004), Permutation Methods: A Basis for Exact Inference, Stat Sci 19:676-685; "
         "Janssen (1997), Stat Probab Lett 36:9-21 (studentised permutation test)"
+    ),
+    "verdict": (
+        "one primary outcome per play (its own choice, else its moment's usual one) decides the "
+        "play's verdict, at its unadjusted p-value; every other outcome is secondary and carries "
+        "holm_p_value, Holm (1979) step-down adjusted within the play (family-wise error rate), "
+        "Scand J Stat 6:65-70"
     ),
 }
 

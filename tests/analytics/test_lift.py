@@ -153,6 +153,43 @@ def test_revenue_lift_is_the_permutation_test_on_revenue_per_enrollment():
     assert "Ernst (2004)" in result["inputs"]["method_definitions"]["revenue"]
 
 
+def test_the_primary_outcome_is_the_verdict_and_the_others_are_secondary_with_holm(renewal_play):
+    result = play_lift(renewal_play, YEAR, now=NOW)
+    outcomes = result["outcomes"]
+    assert result["primary_outcome"] == "renewed" and outcomes["renewed"]["role"] == "primary"
+    assert "holm_p_value" not in outcomes["renewed"]
+    secondary = [name for name in outcomes if name != "renewed"]
+    assert {outcomes[name]["role"] for name in secondary} == {"secondary"}
+    expected = stats.holm_adjust([outcomes[name]["p_value"] for name in secondary])
+    for name, p_value in zip(secondary, expected, strict=True):
+        holm = outcomes[name]["holm_p_value"]
+        assert holm == (None if p_value is None else pytest.approx(p_value, abs=1e-6))
+    # 8/10 vs 5/10 renewed: the interval includes no effect.
+    assert result["verdict"] == {
+        "outcome": "renewed",
+        "significant": False,
+        "better": None,
+        "label": "no measurable effect: the 95% interval includes none",
+    }
+
+
+def test_a_play_can_name_its_own_primary_outcome(renewal_play):
+    renewal_play.primary_outcome = "revenue"
+    renewal_play.save()
+    result = play_lift(renewal_play, YEAR, now=NOW)
+    assert result["primary_outcome"] == "revenue" and result["outcomes"]["revenue"]["role"] == "primary"
+    assert result["outcomes"]["renewed"]["role"] == "secondary"
+    assert result["verdict"]["label"] == "not enough data yet"
+    assert result["verdict"]["note"].startswith("Not enough data yet: about")
+
+
+def test_a_primary_outcome_the_play_cannot_measure_says_so(renewal_play):
+    renewal_play.primary_outcome = "milestone"  # a renewal window has no milestone event
+    renewal_play.save()
+    verdict = play_lift(renewal_play, YEAR, now=NOW)["verdict"]
+    assert verdict["label"] == "not measured: this play has no milestone outcome"
+
+
 def test_lift_is_stratified_by_signup_quarter(renewal_play):
     strata = {s["cohort"]: s for s in play_lift(renewal_play, YEAR, now=NOW)["strata"]}
     assert set(strata) == {"2024-Q1", "2024-Q2"}
