@@ -16,8 +16,13 @@ Methods and references
 - Sample size for two proportions: Fleiss, Levin & Paik (2003), Statistical Methods for Rates and
   Proportions, 3rd ed., eq. 4.14 without continuity correction.
 - Difference of means: Welch (1947) t interval and test with Welch-Satterthwaite degrees of
-  freedom; or the bootstrap percentile interval (Efron & Tibshirani 1993, ch. 13) for skewed
-  revenue; sample size from the normal approximation n = 2 (z_a + z_b)^2 sd^2 / delta^2.
+  freedom; or the bootstrap percentile interval (Efron & Tibshirani 1993, ch. 13); sample size
+  from the normal approximation n = 2 (z_a + z_b)^2 sd^2 / delta^2.
+- Revenue lift (what the product shows): the studentised permutation test and the interval that
+  inverts it for a shift (``analytics.permutation``; Ernst 2004, Good 2005), because Welch's
+  interval called zero-inflated revenue significant in up to 23% of no-effect experiments with a
+  10% holdout. Below the size where a rise could reach significance at all it answers "not
+  enough data yet" with how many more enrollments that takes.
 """
 
 from __future__ import annotations
@@ -25,12 +30,14 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from decimal import Decimal
 from typing import Literal
 
 import numpy as np
 from scipy import stats as sps
+
+from analytics import permutation
 
 DEFAULT_CONFIDENCE = 0.95
 SAMPLE_SIZE_ALPHA = 0.05
@@ -274,6 +281,19 @@ def rate_lift(x_t: int, n_t: int, x_c: int, n_c: int, confidence: float = DEFAUL
     )
 
 
+def holm_adjust(p_values: list[float | None]) -> list[float | None]:
+    """Holm (1979) step-down adjusted p-values, in the order given; None stays None and is not
+    counted. Sorted ascending p_(1..k): adjusted p_(i) = max over j <= i of min(1, (k - j + 1) p_(j)),
+    e.g. [0.01, 0.04, 0.03] -> [0.03, 0.06, 0.06]. Controls the family-wise error rate."""
+    present = sorted((p, i) for i, p in enumerate(p_values) if p is not None)
+    adjusted: list[float | None] = [None] * len(p_values)
+    running = 0.0
+    for rank, (p, index) in enumerate(present):
+        running = max(running, min(1.0, (len(present) - rank) * p))
+        adjusted[index] = running
+    return adjusted
+
+
 # --- Means (revenue per contact, order value...) ----------------------------------------------
 
 
@@ -313,8 +333,20 @@ class MeanLift:
     pooled_sd: float | None
     required_n_per_arm: int | None  # to detect the observed difference, 80% power, alpha 0.05
     resamples: int | None = None  # bootstrap only
-    seed: int | None = None  # bootstrap only
+    seed: int | None = None  # bootstrap and permutation
     note: str = ""
+    # Permutation only (``method="permutation"``): random splits drawn (or every split, exact),
+    # values that are not zero (buyers) per arm, the smallest one-sided p-value a rise could
+    # reach with these buyers and this holdout, and, when that is above (1 - confidence) / 2,
+    # enough_data False and how many more enrollments per arm a rise needs to be able to show.
+    permutations: int | None = None
+    permutations_exact: bool | None = None
+    treatment_nonzero: int | None = None
+    control_nonzero: int | None = None
+    rise_p_floor: float | None = None
+    enough_data: bool | None = None
+    more_needed_treatment: int | None = None
+    more_needed_control: int | None = None
 
     @property
     def significant(self) -> bool:
@@ -358,22 +390,26 @@ def mean_lift(
     treatment_values: Iterable[float | Decimal],
     control_values: Iterable[float | Decimal],
     confidence: float = DEFAULT_CONFIDENCE,
-    method: Literal["welch", "bootstrap"] = "welch",
+    method: Literal["welch", "bootstrap", "permutation"] = "welch",
     seed: int = BOOTSTRAP_SEED,
     resamples: int = BOOTSTRAP_RESAMPLES,
+    permutations: int = permutation.PERMUTATIONS,
 ) -> MeanLift:
-    """Difference of means, treatment - control, with a CI by Welch's t or the bootstrap.
+    """Difference of means, treatment - control, with a CI by Welch's t, the bootstrap or the
+    permutation test.
 
     ``method="welch"``: Welch t interval. ``method="bootstrap"``: percentile interval of the
     difference of means over ``resamples`` seeded resamples of each arm (deterministic for a seed);
-    better for skewed revenue. The p-value is Welch's t test in both cases. Required n uses the
-    pooled SD. Fewer than 2 values in an arm gives no comparison and a ``note``.
+    the p-value is Welch's t test for both. ``method="permutation"``: see ``permutation_lift``.
+    Required n uses the pooled SD. Fewer than 2 values in an arm gives no comparison and a ``note``.
     """
-    if method not in ("welch", "bootstrap"):
-        raise ValueError(f"method must be 'welch' or 'bootstrap', got {method!r}")
+    if method not in ("welch", "bootstrap", "permutation"):
+        raise ValueError(f"method must be 'welch', 'bootstrap' or 'permutation', got {method!r}")
     confidence = _confidence(confidence)
     treatment = _values(treatment_values, "treatment values")
     control = _values(control_values, "control values")
+    if method == "permutation":
+        return permutation_lift(treatment, control, confidence, permutations=permutations, seed=seed)
     is_bootstrap = method == "bootstrap"
     if is_bootstrap and _count(resamples, "resamples") < 100:
         raise ValueError("resamples must be at least 100 for a percentile interval")
@@ -470,4 +506,79 @@ def _mean_lift(treatment, control, confidence: float, *, bootstrap_ci=None, extr
         pooled_sd=pooled_sd,
         required_n_per_arm=required_n_per_arm_for_means(difference, pooled_sd),
         note=" ".join(notes),
+    )
+
+
+def permutation_lift(
+    treatment: np.ndarray,
+    control: np.ndarray,
+    confidence: float = DEFAULT_CONFIDENCE,
+    *,
+    permutations: int = permutation.PERMUTATIONS,
+    seed: int = permutation.PERMUTATION_SEED,
+) -> MeanLift:
+    """Difference of means with the studentised permutation test and the interval that inverts it
+    (``analytics.permutation.shift_test``): exact at every arm size, seeded, so deterministic.
+
+    When even "every buyer in the treatment arm" would not be significant (``rise_p_floor`` above
+    (1 - confidence) / 2), no lift, interval or p-value is given: ``enough_data`` is False and the
+    note says how many more enrollments per arm, at this holdout and buyer share, a rise needs.
+    """
+    confidence = _confidence(confidence)
+    if _count(permutations, "permutations") < 100:
+        raise ValueError("permutations must be at least 100")
+    base = _mean_lift(
+        _moments(treatment),
+        _moments(control),
+        confidence,
+        extra={
+            "ci_method": permutation.SHIFT_INVERSION,
+            "test_method": permutation.PERMUTATION,
+            "seed": seed,
+            "treatment_nonzero": int(np.count_nonzero(treatment)),
+            "control_nonzero": int(np.count_nonzero(control)),
+        },
+    )
+    if base.absolute_lift is None:  # an arm with fewer than 2 values
+        return base
+    counts = (treatment.size, base.treatment_nonzero, control.size, base.control_nonzero)
+    floor, alpha_half = permutation.rise_p_floor(*counts), (1 - confidence) / 2
+    if floor > alpha_half:
+        more = permutation.more_needed_for_a_rise(*counts, alpha_half)
+        return replace(
+            base,
+            absolute_lift=None,
+            relative_lift=None,
+            ci_low=None,
+            ci_high=None,
+            p_value=None,
+            rise_p_floor=floor,
+            enough_data=False,
+            more_needed_treatment=more[0] if more else None,
+            more_needed_control=more[1] if more else None,
+            note=_not_enough_data_note(counts, floor, more),
+        )
+    test = permutation.shift_test(
+        treatment, control, confidence=confidence, permutations=permutations, seed=seed
+    )
+    if test is None:
+        return replace(base, rise_p_floor=floor, enough_data=True)
+    return replace(base, **asdict(test), rise_p_floor=floor, enough_data=True)
+
+
+def _not_enough_data_note(counts, floor: float, more: tuple[int, int] | None) -> str:
+    n_t, nonzero_t, n_c, nonzero_c = counts
+    if more is None:
+        return "Not enough data yet: no enrollment in either arm has revenue in the window."
+    more_t, more_c = more
+    amount = (
+        f"about {more_t:,} more per arm"
+        if more_t == more_c
+        else f"about {more_t:,} more treatment and {more_c:,} more control enrollments"
+    )
+    return (
+        f"Not enough data yet: {amount} (at this holdout and buyer share). With "
+        f"{nonzero_t + nonzero_c:,} buyers among {n_t + n_c:,} enrollments, chance alone leaves "
+        f"the {n_c:,}-contact control arm without a buyer {floor:.0%} of the time, so no rise in "
+        "revenue could be significant yet."
     )

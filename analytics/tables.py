@@ -84,7 +84,7 @@ def lift(answer: dict) -> Table:
                 [
                     play["play"]["name"],
                     play["design"],
-                    outcome + (" (primary)" if outcome == play["primary_outcome"] else ""),
+                    outcome + (" (primary)" if outcome == play["primary_outcome"] else " (secondary)"),
                     r["treatment_n"],
                     r["control_n"],
                     _pct(r["treatment_rate"]) if is_rate else _num(r["treatment_mean"], 2),
@@ -93,7 +93,9 @@ def lift(answer: dict) -> Table:
                     _num(r["ci_low"]),
                     _num(r["ci_high"]),
                     _num(r["p_value"]),
+                    _num(r.get("holm_p_value")),
                     r["required_n_per_arm"] or "",
+                    play.get("verdict", {}).get("label", "") if outcome == play["primary_outcome"] else "",
                     r.get("note", ""),
                 ]
             )
@@ -109,7 +111,9 @@ def lift(answer: dict) -> Table:
         "95% CI low",
         "95% CI high",
         "p-value",
+        "Holm-adjusted p (secondary)",
         "n per arm to detect",
+        "Verdict (primary)",
         "Note",
     ]
     return Table("lift", "Lift per play and outcome", headers, rows)

@@ -57,6 +57,8 @@ def _charts(results: dict) -> dict:
     revenue = results["retention"]["net_revenue_retention"]["inputs"]
     lifts = []
     for play in results["lift"]["plays"]:
+        if play["primary_outcome"] == "revenue":
+            continue  # money, not a rate: its verdict is in the lift table below the chart
         outcome = play.get("outcomes", {}).get(play["primary_outcome"]) or {}
         estimate, low, high = (outcome.get(k) for k in ("absolute_lift", "ci_low", "ci_high"))
         if play["lower_is_better"] and estimate is not None:

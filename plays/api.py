@@ -42,6 +42,7 @@ class PlaySerializer(serializers.ModelSerializer):
             "next_step",
             "cooldown_days",
             "holdout_percent",
+            "primary_outcome",
             "status",
             "owner",
             "link_url",

@@ -12,7 +12,16 @@ from crm.models import LifecycleStage
 from crm.selectors import account_plans
 from plays import triggers
 from plays.audience import validate_audience
-from plays.models import MAX_HOLDOUT_PERCENT, Arm, Moment, Outcome, Play, PlayStatus, validate_next_step
+from plays.models import (
+    MAX_HOLDOUT_PERCENT,
+    Arm,
+    Moment,
+    Outcome,
+    Play,
+    PlayOutcome,
+    PlayStatus,
+    validate_next_step,
+)
 from plays.templates import PLACEHOLDERS, validate_template
 from sms.segments import GSM7_BASIC, GSM7_EXTENDED, MAX_BODY_CHARS
 
@@ -119,6 +128,14 @@ class PlayForm(forms.Form):
         f"(0 to {MAX_HOLDOUT_PERCENT}).",
     )
 
+    primary_outcome = forms.ChoiceField(
+        label="Primary outcome",
+        choices=[("", "The moment's usual outcome"), *PlayOutcome.choices],
+        required=False,
+        help_text="The one outcome that decides whether the play works; the others are reported as "
+        "secondary, with p-values adjusted for testing several (Holm).",
+    )
+
     placeholders = PLACEHOLDERS
 
     def __init__(self, *args, instance: Play | None = None, **kwargs):
@@ -157,6 +174,7 @@ class PlayForm(forms.Form):
             "route_replies_to_owner": next_step.get("route_replies_to_owner", False),
             "cooldown_days": play.cooldown_days,
             "holdout_percent": play.holdout_percent,
+            "primary_outcome": play.primary_outcome,
         }
         declared = triggers.trigger_type(trigger.get("type"))
         for param, spec in (declared.params if declared else {}).items():
@@ -269,6 +287,7 @@ class PlayForm(forms.Form):
             "next_step": data["next_step"],
             "cooldown_days": data["cooldown_days"],
             "holdout_percent": data["holdout_percent"],
+            "primary_outcome": data.get("primary_outcome") or "",
         }
 
     def add_service_error(self, error: ValidationError) -> None:

@@ -23,6 +23,28 @@ class Moment(models.TextChoices):
     REACTIVATION = "reactivation", "Reactivation"
 
 
+class PlayOutcome(models.TextChoices):
+    """What lift measures for a play within its window (``analytics.metrics.lift``)."""
+
+    RENEWED = "renewed", "Renewed"
+    EXPANDED = "expanded", "Expanded"
+    CHURNED = "churned", "Churned (fewer is better)"
+    MILESTONE = "milestone", "Reached the trigger's milestone"
+    REORDERED = "reordered", "Reordered"
+    REVENUE = "revenue", "Revenue per contact"
+
+
+# The outcome each lifecycle moment is meant to move, for a play that names none of its own.
+DEFAULT_PRIMARY_OUTCOME = {
+    Moment.ONBOARDING: PlayOutcome.MILESTONE,
+    Moment.ADOPTION: PlayOutcome.MILESTONE,
+    Moment.RENEWAL: PlayOutcome.RENEWED,
+    Moment.RISK: PlayOutcome.CHURNED,
+    Moment.EXPANSION: PlayOutcome.EXPANDED,
+    Moment.REACTIVATION: PlayOutcome.REORDERED,
+}
+
+
 class PlayStatus(models.TextChoices):
     DRAFT = "draft", "Draft"
     ACTIVE = "active", "Active"
@@ -88,6 +110,13 @@ class Play(models.Model):
         validators=[MaxValueValidator(MAX_HOLDOUT_PERCENT)],
         help_text="Share of contacts kept as a control group that never gets the text (0-50).",
     )
+    primary_outcome = models.CharField(
+        max_length=16,
+        choices=PlayOutcome.choices,
+        blank=True,
+        help_text="The one outcome that decides whether the play works (its verdict); the others are "
+        "secondary. Empty: the moment's usual outcome (milestone, renewed, churned, expanded, reordered).",
+    )
     status = models.CharField(
         max_length=16, choices=PlayStatus.choices, default=PlayStatus.DRAFT, db_index=True
     )
@@ -115,6 +144,11 @@ class Play(models.Model):
     @property
     def trigger_type(self) -> str:
         return (self.trigger or {}).get("type", "")
+
+    @property
+    def primary(self) -> str:
+        """The outcome that decides the play's verdict: its own choice, else its moment's."""
+        return str(self.primary_outcome or DEFAULT_PRIMARY_OUTCOME.get(self.moment, PlayOutcome.RENEWED))
 
     @property
     def is_event_driven(self) -> bool:

@@ -18,6 +18,7 @@ EDITABLE_FIELDS = (
     "next_step",
     "cooldown_days",
     "holdout_percent",
+    "primary_outcome",
     "owner",
     "link_url",
 )

@@ -13,6 +13,7 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import numpy as np
 from django.db import connections
 from django.db.models import (
     Case,
@@ -48,15 +49,6 @@ DEFAULT_WINDOWS = {
     "reactivation": 30,
 }
 OUTCOMES = ("renewed", "expanded", "churned", "milestone", "reordered")
-# The outcome each lifecycle moment is meant to move, and which way is better.
-PRIMARY = {
-    "onboarding": "milestone",
-    "adoption": "milestone",
-    "renewal": "renewed",
-    "risk": "churned",
-    "expansion": "expanded",
-    "reactivation": "reordered",
-}
 LOWER_IS_BETTER = {"churned"}
 MONEY_FIELD = DecimalField(max_digits=20, decimal_places=4)
 
@@ -138,10 +130,22 @@ def _empty_counts() -> dict:
     return {"n": 0, "sent": 0, **dict.fromkeys(OUTCOMES, 0), "revenue": 0.0, "revenue_sq": 0.0}
 
 
-def _compare(t: dict, c: dict, outcomes) -> dict:
+def _revenue_values(counts: dict, nonzero: list[tuple[float, int]]) -> np.ndarray:
+    """Window revenue of each matured enrollment of an arm: its non-zero amounts, each repeated
+    as often as it occurred, and zeros for the rest."""
+    values = np.zeros(counts["n"])
+    if nonzero:
+        amounts, repeats = zip(*nonzero, strict=True)
+        filled = np.repeat(np.array(amounts, dtype=float), repeats)
+        values[: filled.size] = filled
+    return values
+
+
+def _compare(t: dict, c: dict, outcomes, revenue_values: dict) -> dict:
     out = {name: _rounded(stats.rate_lift(t[name], t["n"], c[name], c["n"]).to_dict()) for name in outcomes}
-    revenue = stats.mean_lift_from_sums(
-        t["n"], t["revenue"], t["revenue_sq"], c["n"], c["revenue"], c["revenue_sq"]
+    revenue = stats.permutation_lift(
+        _revenue_values(t, revenue_values.get(Arm.TREATMENT, [])),
+        _revenue_values(c, revenue_values.get(Arm.CONTROL, [])),
     )
     out["revenue"] = _rounded(revenue.to_dict())
     return out
@@ -160,9 +164,11 @@ def plays_lift(plays: list[Play], scope: Scope, *, window_days: int | None = Non
     return [results[play.pk] for play in plays]
 
 
-def _grouped_counts(enrollments, conditions: dict[str, Q], revenue, matured: Q) -> list[dict]:
+def _grouped_counts(enrollments, conditions: dict[str, Q], revenue, matured: Q) -> tuple[list[dict], dict]:
     """Per (play, arm, sign-up quarter): enrollments matured and pending, texted, each outcome
-    (all and texted only), and the sum and sum of squares of window revenue.
+    (all and texted only), and the sum and sum of squares of window revenue; and per (play, arm)
+    the matured enrollments' non-zero window revenues as (amount, how many), which the
+    permutation test needs (zeros are the rest of the arm).
 
     One query. Each enrollment's outcomes and revenue are computed once, in a materialized CTE
     built with the ORM, then summed: aggregating them directly evaluated every EXISTS twice
@@ -191,23 +197,34 @@ def _grouped_counts(enrollments, conditions: dict[str, Q], revenue, matured: Q) 
         sums += [f"SUM({m} * {qn('is_' + name)})", f"SUM({m} * {t} * {qn('is_' + name)})"]
     sums += [f"SUM({r})", f"SUM({r} * {r})"]
     group = ", ".join(qn(c) for c in ("play_id", "arm", "cohort"))
+    play_arm = ", ".join(qn(c) for c in ("play_id", "arm"))
+    # Rows of kind 1 carry one distinct non-zero revenue of a (play, arm) and its count in the
+    # two last columns; the same materialized CTE serves both kinds.
+    nulls = ", ".join(["NULL"] * len(sums))
     sql = (
         f"WITH per_enrollment AS {materialized(per_enrollment.db)} ({inner}) "  # noqa: S608
-        f"SELECT {group}, {', '.join(sums)} FROM per_enrollment GROUP BY {group}"
+        f"SELECT 0, {group}, {', '.join(sums)}, NULL, NULL FROM per_enrollment GROUP BY {group} "
+        f"UNION ALL SELECT 1, {play_arm}, NULL, {nulls}, {r}, COUNT(*) FROM per_enrollment "
+        f"WHERE {m} = 1 AND {r} <> 0 GROUP BY {play_arm}, {r}"
     )
     names = ["n", "pending", "sent"]
     for name in conditions:
         names += [name, f"sent_{name}"]
     names += ["revenue_total", "revenue_sq"]
-    return [
-        {
-            "play_id": play_id,
-            "arm": arm,
-            "cohort": truncated_date(cohort),
-            **{name: value or 0 for name, value in zip(names, values, strict=True)},
-        }
-        for play_id, arm, cohort, *values in fetch(sql, params, per_enrollment.db)
-    ]
+    groups, revenue_values = [], defaultdict(lambda: defaultdict(list))
+    for kind, play_id, arm, cohort, *values, amount, count in fetch(sql, params, per_enrollment.db):
+        if kind:
+            revenue_values[play_id][arm].append((float(amount), count))
+            continue
+        groups.append(
+            {
+                "play_id": play_id,
+                "arm": arm,
+                "cohort": truncated_date(cohort),
+                **{name: value or 0 for name, value in zip(names, values, strict=True)},
+            }
+        )
+    return groups, revenue_values
 
 
 def _plays_lift(plays: list[Play], scope: Scope, *, window_days: int, now=None) -> list[dict]:
@@ -220,7 +237,9 @@ def _plays_lift(plays: list[Play], scope: Scope, *, window_days: int, now=None) 
         Enrollment.objects.filter(play__in=plays, decided_at__gte=scope.start_at, decided_at__lt=scope.end_at)
     )
     conditions = _outcome_conditions(plays, window_days)
-    rows = _grouped_counts(enrollments, conditions, _revenue(window_days), Q(decided_at__lt=matured_before))
+    rows, revenue_values = _grouped_counts(
+        enrollments, conditions, _revenue(window_days), Q(decided_at__lt=matured_before)
+    )
     per_play: dict[int, dict] = defaultdict(lambda: defaultdict(lambda: defaultdict(_empty_counts)))
     for row in rows:
         cohort = (
@@ -234,13 +253,17 @@ def _plays_lift(plays: list[Play], scope: Scope, *, window_days: int, now=None) 
                 counts[name] = counts.get(name, 0) + row[name]
             counts["revenue"] += float(row["revenue_total"] or 0)
             counts["revenue_sq"] += float(row["revenue_sq"] or 0)
-    return [
-        _play_result(play, per_play.get(play.pk, {}), scope, window_days, matured_before) for play in plays
-    ]
+    results = []
+    for play in plays:
+        groups, values = per_play.get(play.pk, {}), revenue_values.get(play.pk, {})
+        results.append(_play_result(play, groups, values, scope, window_days, matured_before))
+    return results
 
 
-def _play_result(play: Play, groups: dict, scope: Scope, window_days: int, matured_before) -> dict:
-    primary = PRIMARY.get(play.moment, "renewed")
+def _play_result(
+    play: Play, groups: dict, revenue_values: dict, scope: Scope, window_days: int, matured_before
+) -> dict:
+    primary = play.primary
     outcomes = [o for o in OUTCOMES if o != "milestone" or milestone_event(play)]
     overall = groups.get("all", {})
     treatment = overall.get(Arm.TREATMENT) or _empty_counts()
@@ -264,12 +287,13 @@ def _play_result(play: Play, groups: dict, scope: Scope, window_days: int, matur
             "control": control["n"],
             "not_yet_matured": treatment.get("pending", 0) + control.get("pending", 0),
             "outcome_definitions": OUTCOME_DEFINITIONS,
+            "method_definitions": METHOD_DEFINITIONS,
         },
     }
     if control["n"]:
         result["design"] = "randomised holdout"
         result["observational"] = False
-        result["outcomes"] = _compare(treatment, control, outcomes)
+        result["outcomes"] = _compare(treatment, control, outcomes, revenue_values)
         result["strata"] = [
             {
                 "cohort": cohort,
@@ -304,7 +328,33 @@ def _play_result(play: Play, groups: dict, scope: Scope, window_days: int, matur
             for name in outcomes
         }
         result["strata"] = []
+    result["verdict"] = _roles_and_verdict(result, primary)
     return result
+
+
+def _roles_and_verdict(result: dict, primary: str) -> dict:
+    """Label each outcome primary or secondary, give the secondary ones Holm-adjusted p-values
+    (one family per play), and say what the primary outcome shows: the play's one verdict."""
+    outcomes = result["outcomes"]
+    secondary = [name for name in outcomes if name != primary]
+    adjusted = stats.holm_adjust([outcomes[name].get("p_value") for name in secondary])
+    for name, p_value in zip(secondary, adjusted, strict=True):
+        outcomes[name]["role"] = "secondary"
+        outcomes[name]["holm_p_value"] = None if p_value is None else round(p_value, 6)
+    measured = outcomes.get(primary)
+    verdict = {"outcome": primary, "significant": False, "better": None}
+    if measured is None:
+        return {**verdict, "label": f"not measured: this play has no {primary} outcome"}
+    measured["role"] = "primary"
+    prefix = "observational only: " if result["observational"] else ""
+    if measured.get("absolute_lift") is None or measured.get("ci_low") is None:
+        return {**verdict, "label": f"{prefix}not enough data yet", "note": measured.get("note", "")}
+    if not measured["significant"]:
+        label = "no measurable effect: the 95% interval includes none"
+        return {**verdict, "label": prefix + label}
+    better = (measured["absolute_lift"] < 0) == (primary in LOWER_IS_BETTER)
+    label = f"{primary} {'better' if better else 'worse'} with the play (95% interval excludes no effect)"
+    return {**verdict, "significant": True, "better": better, "label": prefix + label}
 
 
 OUTCOME_DEFINITIONS = {
@@ -314,6 +364,31 @@ OUTCOME_DEFINITIONS = {
     "milestone": "the play's milestone event happened within the window",
     "reordered": "the contact placed an order within the window",
     "revenue": "order revenue of the account (or consumer) within the window, per enrollment",
+}
+# How each comparison is computed, carried in every answer next to the outcome definitions.
+METHOD_DEFINITIONS = {
+    "rates": (
+        "difference of proportions, treatment - control: Newcombe (1998) hybrid score interval "
+        "(method 10); pooled z test, or Fisher's exact test when an expected count is below 5"
+    ),
+    "revenue": (
+        "difference of mean window revenue per enrollment, treatment - control: two-sided "
+        f"studentised permutation test over {stats.permutation.PERMUTATIONS:,} seeded random "
+        "re-splits of the arms (every split when there are fewer), exact at any arm size, and the "
+        "95% interval that inverts it for a shift (the deltas d for which treatment - d vs control "
+        "is not rejected). With 1,000+ buyers in each arm, Welch's t (the permutation "
+        "distribution's normal limit). When even every buyer landing in the treatment arm could "
+        "not be significant, 'not enough data yet' and how many more enrollments that needs. "
+        "Good (2005), Permutation, Parametric and Bootstrap Tests of Hypotheses, 3rd ed., ch. 3; "
+        "Ernst (2004), Permutation Methods: A Basis for Exact Inference, Stat Sci 19:676-685; "
+        "Janssen (1997), Stat Probab Lett 36:9-21 (studentised permutation test)"
+    ),
+    "verdict": (
+        "one primary outcome per play (its own choice, else its moment's usual one) decides the "
+        "play's verdict, at its unadjusted p-value; every other outcome is secondary and carries "
+        "holm_p_value, Holm (1979) step-down adjusted within the play (family-wise error rate), "
+        "Scand J Stat 6:65-70"
+    ),
 }
 
 

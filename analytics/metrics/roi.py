@@ -75,6 +75,8 @@ def _play_value(lift: dict, n: int, acv: Decimal, values: dict[str, Decimal]) ->
         "high": None,
         "counted": False,
     }
+    if result and result.get("enough_data") is False:
+        return {**empty, "note": f"{result['note']} Not counted."}
     if lift.get("observational") or not result or result.get("absolute_lift") is None:
         return {**empty, "note": "No randomised control arm with matured outcomes: not counted."}
     margin = values["gross_margin"]

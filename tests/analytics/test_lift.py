@@ -113,14 +113,81 @@ def test_rates_compare_treatment_with_control_in_the_window(renewal_play):
     assert "milestone" not in result["outcomes"]  # a renewal play has no milestone event
 
 
-def test_revenue_lift_is_welch_on_revenue_per_enrollment(renewal_play):
+def test_revenue_lift_with_too_few_buyers_says_how_many_more_it_needs(renewal_play):
     revenue = play_lift(renewal_play, YEAR, now=NOW)["outcomes"]["revenue"]
-    treatment = np.array([100, 50] + [0] * 8, dtype=float)
-    control = np.array([30] + [0] * 9, dtype=float)
-    assert revenue["treatment_mean"] == pytest.approx(15.0)
-    assert revenue["control_mean"] == pytest.approx(3.0)
-    expected = sps.ttest_ind(treatment, control, equal_var=False)
-    assert revenue["p_value"] == pytest.approx(expected.pvalue, rel=1e-4)
+    assert revenue["treatment_mean"] == pytest.approx(15.0)  # (100 + 50) / 10
+    assert revenue["control_mean"] == pytest.approx(3.0)  # 30 / 10
+    assert (revenue["treatment_nonzero"], revenue["control_nonzero"]) == (2, 1)
+    # 3 buyers among 20, 10 in control: P(no buyer in control) = (10 * 9 * 8) / (20 * 19 * 18).
+    assert revenue["rise_p_floor"] == pytest.approx(720 / 6840, abs=1e-6)
+    assert revenue["enough_data"] is False and revenue["significant"] is False
+    assert revenue["absolute_lift"] is None and revenue["ci_low"] is None and revenue["p_value"] is None
+    assert revenue["more_needed_treatment"] == revenue["more_needed_control"] > 0
+    more = revenue["more_needed_control"]
+    assert revenue["note"].startswith(f"Not enough data yet: about {more} more per arm")
+
+
+def test_revenue_lift_is_the_permutation_test_on_revenue_per_enrollment():
+    play = make_play("Win back", "reactivation", {"type": "days_since_order", "days": 60}, 50)
+    treated = [enroll(play, Arm.TREATMENT) for _ in range(6)]
+    control = [enroll(play, Arm.CONTROL) for _ in range(6)]
+    for contact, amount in zip(treated, (100, 80, 60, 40), strict=False):
+        OrderFactory(contact=contact, amount=Decimal(amount), ordered_at=DECIDED + timedelta(days=5))
+    OrderFactory(contact=control[0], amount=Decimal(20), ordered_at=DECIDED + timedelta(days=5))
+    result = play_lift(play, YEAR, now=NOW, window_days=30)
+    revenue = result["outcomes"]["revenue"]
+    assert revenue["absolute_lift"] == pytest.approx(280 / 6 - 20 / 6, abs=1e-6)
+    # 12 enrollments, 6 in control: all 924 splits, so scipy's exact test gives the same p-value.
+    assert (revenue["permutations"], revenue["permutations_exact"]) == (924, True)
+    t, c = np.array([100, 80, 60, 40, 0, 0.0]), np.array([20, 0, 0, 0, 0, 0.0])
+    expected = sps.permutation_test(
+        (t, c),
+        lambda x, y, axis: sps.ttest_ind(x, y, equal_var=False, axis=axis).statistic,
+        n_resamples=np.inf,
+        vectorized=True,
+    )
+    assert revenue["p_value"] == pytest.approx(expected.pvalue, abs=1e-6)
+    assert revenue["test_method"] == "studentized_permutation"
+    assert revenue["ci_method"] == "permutation_shift_inversion"
+    assert revenue["ci_low"] <= revenue["absolute_lift"] <= revenue["ci_high"]
+    assert "Ernst (2004)" in result["inputs"]["method_definitions"]["revenue"]
+
+
+def test_the_primary_outcome_is_the_verdict_and_the_others_are_secondary_with_holm(renewal_play):
+    result = play_lift(renewal_play, YEAR, now=NOW)
+    outcomes = result["outcomes"]
+    assert result["primary_outcome"] == "renewed" and outcomes["renewed"]["role"] == "primary"
+    assert "holm_p_value" not in outcomes["renewed"]
+    secondary = [name for name in outcomes if name != "renewed"]
+    assert {outcomes[name]["role"] for name in secondary} == {"secondary"}
+    expected = stats.holm_adjust([outcomes[name]["p_value"] for name in secondary])
+    for name, p_value in zip(secondary, expected, strict=True):
+        holm = outcomes[name]["holm_p_value"]
+        assert holm == (None if p_value is None else pytest.approx(p_value, abs=1e-6))
+    # 8/10 vs 5/10 renewed: the interval includes no effect.
+    assert result["verdict"] == {
+        "outcome": "renewed",
+        "significant": False,
+        "better": None,
+        "label": "no measurable effect: the 95% interval includes none",
+    }
+
+
+def test_a_play_can_name_its_own_primary_outcome(renewal_play):
+    renewal_play.primary_outcome = "revenue"
+    renewal_play.save()
+    result = play_lift(renewal_play, YEAR, now=NOW)
+    assert result["primary_outcome"] == "revenue" and result["outcomes"]["revenue"]["role"] == "primary"
+    assert result["outcomes"]["renewed"]["role"] == "secondary"
+    assert result["verdict"]["label"] == "not enough data yet"
+    assert result["verdict"]["note"].startswith("Not enough data yet: about")
+
+
+def test_a_primary_outcome_the_play_cannot_measure_says_so(renewal_play):
+    renewal_play.primary_outcome = "milestone"  # a renewal window has no milestone event
+    renewal_play.save()
+    verdict = play_lift(renewal_play, YEAR, now=NOW)["verdict"]
+    assert verdict["label"] == "not measured: this play has no milestone outcome"
 
 
 def test_lift_is_stratified_by_signup_quarter(renewal_play):

@@ -387,3 +387,17 @@ def test_mean_lift_rejects_bad_options(kwargs, message):
 def test_mean_lift_rejects_values_that_are_not_finite_numbers(bad):
     with pytest.raises(ValueError, match="treatment values"):
         mean_lift(bad, A2)
+
+
+@pytest.mark.parametrize(
+    ("p_values", "adjusted"),
+    [
+        # By hand: sorted 0.01 x 3 = 0.03, 0.03 x 2 = 0.06, 0.04 x 1 = 0.04 -> max(0.06, 0.04).
+        ([0.01, 0.04, 0.03], [0.03, 0.06, 0.06]),
+        ([0.5, None, 0.2], [0.5, None, 0.4]),
+        ([0.9, 0.8], [1.0, 1.0]),  # 0.8 x 2 caps at 1, and adjusted p never falls
+        ([], []),
+    ],
+)
+def test_holm_adjusted_p_values_by_hand(p_values, adjusted):
+    assert stats.holm_adjust(p_values) == pytest.approx(adjusted)

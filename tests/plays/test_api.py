@@ -36,6 +36,9 @@ def test_create_list_and_edit(api, user):
     assert [play["id"] for play in listed["results"]] == [play_id]
     response = api.patch(f"/api/v1/plays/{play_id}/", {"holdout_percent": 5}, format="json")
     assert response.status_code == 200 and response.json()["holdout_percent"] == 5
+    assert response.json()["primary_outcome"] == ""  # the moment's usual outcome
+    response = api.patch(f"/api/v1/plays/{play_id}/", {"primary_outcome": "revenue"}, format="json")
+    assert response.status_code == 200 and Play.objects.get(pk=play_id).primary == "revenue"
     assert api.put(f"/api/v1/plays/{play_id}/", VALID, format="json").status_code == 405
 
 
@@ -52,6 +55,7 @@ def test_create_list_and_edit(api, user):
         ({"audience": {"lifecycle_stages": ["bored"]}}, "audience"),
         ({"next_step": {"create_task": True}}, "next_step"),
         ({"moment": "whenever"}, "moment"),
+        ({"primary_outcome": "happiness"}, "primary_outcome"),
     ],
 )
 def test_bad_input_is_a_400_naming_the_field(api, change, field):

@@ -345,6 +345,18 @@ def test_edit_saves_changes_and_keeps_status(web):
     assert play.next_step["task_title"] == "Call about the renewal"
 
 
+def test_edit_sets_and_clears_the_primary_outcome(web):
+    play = make_play()
+    url = reverse("play_edit", args=[play.pk])
+    assert web.post(url, {**VALID, "primary_outcome": "revenue"}).status_code == 302
+    play.refresh_from_db()
+    assert (play.primary_outcome, play.primary) == ("revenue", "revenue")
+    assert 'value="revenue" selected' in web.get(url).content.decode()
+    assert web.post(url, {**VALID, "primary_outcome": ""}).status_code == 302
+    play.refresh_from_db()
+    assert (play.primary_outcome, play.primary) == ("", "renewed")  # the renewal moment's outcome
+
+
 def test_edit_shows_errors_and_changes_nothing(web):
     play = make_play()
     response = web.post(reverse("play_edit", args=[play.pk]), {**VALID, "template": "Hi {nickname}"})
