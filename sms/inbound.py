@@ -74,8 +74,6 @@ def inbound_receive(
     keyword = "opt_out" if revocation else _keyword_for(contact, body)
     # Free text is classified before it is stored, so the text is written once with its intent.
     result = None if keyword else classify(body)
-    # A plain-words revocation is an opt-out the agent sees as one (and may reverse if misread).
-    words = revocation is not None and revocation.kind != KEYWORD
     try:
         with transaction.atomic():
             # Serialise replies from one contact so routing decisions never overwrite each other.
@@ -95,15 +93,16 @@ def inbound_receive(
                 encoding=info.encoding,
                 status_updated_at=now,
                 created_at=now,
-                intent=result.intent if result else (Intent.OPT_OUT if words else ""),
-                intent_confidence=result.confidence if result else (1.0 if words else None),
+                # A revocation is an opt-out the agent sees as one (and may reverse if misread).
+                intent=result.intent if result else (Intent.OPT_OUT if revocation else ""),
+                intent_confidence=result.confidence if result else (1.0 if revocation else None),
                 intent_rule=result.rule if result else None,
             )
             conversation.status = ConversationStatus.OPEN
             conversation.last_inbound_at = now
             conversation.last_message = message
             if keyword:
-                if words:
+                if revocation is not None:
                     conversation.intent, conversation.intent_confidence = Intent.OPT_OUT, 1.0
                 conversation.save()
                 _handle_keyword(contact, keyword, message, received_at=received_at, revocation=revocation)

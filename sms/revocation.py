@@ -245,7 +245,6 @@ _INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u2060\ufeff]")
 _CLAUSE_BREAK = re.compile(r"[.!?;:,\n\r\u3002\uff0c\u00a1\u00bf()\[\]\"]+")
 _NOT_A_WORD = re.compile(r"[^a-z0-9\s]+")
 _APOSTROPHES = re.compile(r"['\u2018\u2019\u02bc`\u00b4]")
-_SPACES = re.compile(r"\s+")
 
 
 @dataclass(frozen=True)
@@ -256,11 +255,6 @@ class Revocation:
     kind: str
     rule: str
     matched: str
-
-    @property
-    def reversible(self) -> bool:
-        """An agent may reverse a misread plain-words revocation, never a keyword."""
-        return self.kind == WORDS
 
     def as_proof(self) -> dict:
         return {"detection": self.kind, "rule": self.rule, "matched": self.matched}
