@@ -1,5 +1,6 @@
-"""A received text: stored once, carrier keywords (STOP, START, HELP) handled, then handed to
-the inbox (``sms.inbox.services.inbound_route``) and put on the timeline."""
+"""A received text: stored once, a revocation (``sms.revocation``: STOP in any form, or plain
+words) recorded at once, START and HELP handled, other text handed to the inbox
+(``sms.inbox.services.inbound_route``), and all of it put on the timeline."""
 
 import logging
 from dataclasses import dataclass
@@ -14,20 +15,22 @@ from crm import services as crm_services
 from crm.models import ActivityKind, Contact, SmsConsent
 from sms import keywords
 from sms.inbox.intents import classify
-from sms.inbox.services import inbound_route
+from sms.inbox.services import conversation_revocation_record, inbound_route
 from sms.models import (
     ConsentAction,
     ConsentSource,
     Conversation,
     ConversationStatus,
     Direction,
+    Intent,
     Message,
     MessageKind,
     MessageStatus,
 )
+from sms.revocation import KEYWORD, Revocation, revocation_of
 from sms.segments import count_segments
 from sms.services.consent import consent_record
-from sms.services.sending import message_send
+from sms.services.sending import OPT_OUT_CONFIRMATION, OPT_OUT_CONFIRMATION_WINDOW, message_send
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +70,8 @@ def inbound_receive(
     contact = _contact_for_number(from_number)
     now = received_at or timezone.now()
     info = count_segments(body)
-    keyword = _keyword_for(contact, body)
+    revocation = revocation_of(body)
+    keyword = "opt_out" if revocation else _keyword_for(contact, body)
     # Free text is classified before it is stored, so the text is written once with its intent.
     result = None if keyword else classify(body)
     try:
@@ -89,16 +93,23 @@ def inbound_receive(
                 encoding=info.encoding,
                 status_updated_at=now,
                 created_at=now,
-                intent=result.intent if result else "",
-                intent_confidence=result.confidence if result else None,
+                # A revocation is an opt-out the agent sees as one (and may reverse if misread).
+                intent=result.intent if result else (Intent.OPT_OUT if revocation else ""),
+                intent_confidence=result.confidence if result else (1.0 if revocation else None),
                 intent_rule=result.rule if result else None,
             )
             conversation.status = ConversationStatus.OPEN
             conversation.last_inbound_at = now
             conversation.last_message = message
             if keyword:
+                if revocation is not None:
+                    conversation.intent, conversation.intent_confidence = Intent.OPT_OUT, 1.0
                 conversation.save()
-                _handle_keyword(contact, keyword, message, received_at=received_at)
+                _handle_keyword(contact, keyword, message, received_at=received_at, revocation=revocation)
+                if revocation is not None:
+                    conversation_revocation_record(
+                        conversation=conversation, message=message, revocation=revocation
+                    )
             else:
                 inbound_route(message=message, conversation=conversation, contact=contact, result=result)
             crm_services.activity_record(
@@ -106,7 +117,11 @@ def inbound_receive(
                 contact=contact,
                 occurred_at=now,
                 summary=body[:300],
-                data={"message": message.pk, "intent": message.intent or keyword or ""},
+                data={
+                    "message": message.pk,
+                    "intent": message.intent or keyword or "",
+                    **({"revocation": revocation.as_proof()} if revocation else {}),
+                },
             )
     except IntegrityError:
         if Message.objects.filter(provider_sid=provider_sid).exists():
@@ -128,24 +143,38 @@ def _keyword_for(contact: Contact, body: str) -> str | None:
 
 
 def _handle_keyword(
-    contact: Contact, keyword: str, message: Message, *, received_at: datetime | None = None
+    contact: Contact,
+    keyword: str,
+    message: Message,
+    *,
+    received_at: datetime | None = None,
+    revocation: Revocation | None = None,
 ) -> None:
     """Record consent first; the confirmation is best-effort and can never undo it. A live
-    keyword is recorded at the clock's now; a replayed one (``received_at``) when it arrived."""
+    keyword is recorded at the clock's now; a replayed one (``received_at``) when it arrived.
+    A revocation is confirmed once, plainly, and only while that can happen within five
+    minutes of it (a replay older than that gets no text)."""
     proof = {"message": message.body, "message_sid": message.provider_sid}
     was = Contact.objects.values_list("sms_consent", flat=True).get(pk=contact.pk)
+    source = ""
     if keyword == "opt_out":
+        in_time = received_at is None or timezone.now() - received_at <= OPT_OUT_CONFIRMATION_WINDOW
         consent_record(
             contact=contact,
             action=ConsentAction.OPT_OUT,
-            source=ConsentSource.KEYWORD,
-            proof=proof,
+            source=(
+                ConsentSource.KEYWORD
+                if revocation is None or revocation.kind == KEYWORD
+                else ConsentSource.REPLY_WORDS
+            ),
+            proof={**proof, **(revocation.as_proof() if revocation else {})},
             occurred_at=received_at,
         )
         reply, kind = (
-            (settings.SMS_OPT_OUT_REPLY if was != SmsConsent.OPTED_OUT else ""),
+            (settings.SMS_OPT_OUT_REPLY if was != SmsConsent.OPTED_OUT and in_time else ""),
             MessageKind.COMPLIANCE,
         )
+        source = OPT_OUT_CONFIRMATION
     elif keyword == "opt_in":
         consent_record(
             contact=contact,
@@ -167,6 +196,7 @@ def _handle_keyword(
                 body=reply,
                 kind=kind,
                 idempotency_key=f"keyword-reply:{message.provider_sid}",
+                source=source,
             )
     except Exception:
         logger.exception("Keyword confirmation to %s not sent; the consent change stands", contact.pk)

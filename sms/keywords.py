@@ -1,8 +1,11 @@
-"""Carrier keywords in inbound texts."""
+"""Carrier keywords in inbound texts. Whether a reply revokes consent (these words in any form,
+or plain words) is ``sms.revocation``'s call; START and HELP are single words."""
 
 import re
+import unicodedata
 
-OPT_OUT = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"})
+# The FCC's words (47 CFR 64.1200(a)(12)) and the carriers' opt-out families (Twilio, CTIA).
+OPT_OUT = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT", "ARRET"})
 OPT_IN = frozenset({"START", "YES", "UNSTOP"})
 HELP = frozenset({"HELP", "INFO"})
 
@@ -16,7 +19,7 @@ SOFT_OPT_IN = frozenset({"YES"})
 def single_word(body: str) -> str:
     """The message as one upper-case word without surrounding whitespace and punctuation,
     or '' when it is not a single word."""
-    word = _EDGES.sub("", body or "").upper()
+    word = _EDGES.sub("", unicodedata.normalize("NFKC", body or "")).upper()
     return word if word.isalpha() else ""
 
 

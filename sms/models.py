@@ -19,6 +19,9 @@ class ConsentAction(models.TextChoices):
 class ConsentSource(models.TextChoices):
     WEB_FORM = "web_form", "Web form"
     KEYWORD = "keyword", "Keyword reply"
+    # A reply a reasonable person reads as "stop" in other words ("remove me", "no más"):
+    # recorded at once like a keyword; an agent may reverse a misread, with a reason.
+    REPLY_WORDS = "reply_words", "Reply in plain words"
     API = "api", "API"
     IMPORT = "import", "Import"
     AGENT = "agent", "Agent"

@@ -11,9 +11,17 @@ from django.db.models import BooleanField, Case, Count, Exists, F, OuterRef, Q, 
 from django.utils import timezone
 
 from crm import selectors as crm_selectors
-from crm.models import Activity, Contact, Deal, Renewal, RenewalStatus
+from crm.models import Activity, Contact, Deal, Renewal, RenewalStatus, SmsConsent
 from crm.phones import PhoneParseError, parse_phone
-from sms.models import ConsentEvent, Conversation, ConversationStatus, Direction, Message
+from sms.models import (
+    ConsentAction,
+    ConsentEvent,
+    ConsentSource,
+    Conversation,
+    ConversationStatus,
+    Direction,
+    Message,
+)
 
 THREAD_LENGTH = 50
 CONTEXT_TIMELINE_LENGTH = 10
@@ -197,4 +205,36 @@ def conversation_context(conversation: Conversation) -> ConversationContext:
         timeline=crm_selectors.timeline_for_contact(contact, limit=CONTEXT_TIMELINE_LENGTH),
         last_consent=ConsentEvent.objects.filter(contact=contact).select_related("actor").first(),
         last_outbound=last_outbound,
+    )
+
+
+@dataclass(frozen=True)
+class RevocationNotice:
+    """Why the contact is opted out, when a reply of theirs was read as a revocation."""
+
+    event: ConsentEvent
+    detection: str
+    rule: str
+    matched: str
+    reversible: bool
+
+
+def conversation_revocation(conversation: Conversation) -> RevocationNotice | None:
+    """The revocation in force for the conversation's contact (their latest consent event is
+    an opt-out detected in a reply), or None. One query, only for a contact who is opted out."""
+    if conversation.contact.sms_consent != SmsConsent.OPTED_OUT:
+        return None
+    latest = (
+        ConsentEvent.objects.filter(contact_id=conversation.contact_id)
+        .order_by("-occurred_at", "-id")
+        .first()
+    )
+    if latest is None or latest.action != ConsentAction.OPT_OUT or "detection" not in latest.proof:
+        return None
+    return RevocationNotice(
+        event=latest,
+        detection=latest.proof["detection"],
+        rule=latest.proof.get("rule", ""),
+        matched=latest.proof.get("matched", ""),
+        reversible=latest.source == ConsentSource.REPLY_WORDS,
     )

@@ -13,6 +13,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from core.errors import DomainError
 from crm import services as crm_services
 from crm.models import ActivityKind, Contact, DealKind, PipelineStage, TaskSource
 from sms import quiet_hours
@@ -21,6 +22,7 @@ from sms.inbox.deferral_dates import deferral_until
 from sms.inbox.intents import Classification
 from sms.models import (
     ConsentAction,
+    ConsentEvent,
     ConsentSource,
     Conversation,
     ConversationStatus,
@@ -31,6 +33,7 @@ from sms.models import (
     Message,
     MessageKind,
 )
+from sms.revocation import KEYWORD, Revocation
 from sms.services.consent import consent_record
 from sms.services.sending import message_send
 
@@ -349,6 +352,88 @@ def conversation_record_opt_out(*, conversation: Conversation, actor) -> Convers
         actor=actor,
     )
     return conversation_resolve(conversation=conversation, actor=actor)
+
+
+def conversation_revocation_record(
+    *, conversation: Conversation, message: Message, revocation: Revocation
+) -> None:
+    """Put on the timeline why a reply was read as a revocation (the rule and the words), so
+    the agent sees it and can reverse a misread plain-words one."""
+    what = "keyword" if revocation.kind == KEYWORD else "plain words"
+    _record(
+        conversation,
+        None,
+        f"Opted out by their reply ({what}, rule “{revocation.rule}”, matched “{revocation.matched}”)",
+        occurred_at=message.created_at,
+        action="revocation",
+        message=message.pk,
+        **revocation.as_proof(),
+    )
+
+
+class OptOutNotReversible(DomainError):
+    """An agent may only reverse an opt-out read from plain words, and only with a reason:
+    after a keyword (STOP and its family) only the person can re-subscribe."""
+
+    code = "opt_out_not_reversible"
+    status = 409
+
+
+# A reason is a sentence a reviewer can follow, not "ok".
+REVERSAL_REASON_MIN_WORDS = 4
+
+
+@transaction.atomic
+def conversation_reverse_opt_out(*, conversation: Conversation, reason: str, actor) -> ConsentEvent:
+    """Reverse a misread plain-words revocation (the contact's latest consent event): restore
+    the opt-in it ended, with the agent's written reason, on the ledger (source agent, proof
+    ``reason`` and ``reversed_event``) and the timeline. Never a keyword opt-out, never one
+    that did not end an opt-in."""
+    reason = " ".join((reason or "").split())
+    if len(reason.split()) < REVERSAL_REASON_MIN_WORDS:
+        raise OptOutNotReversible(
+            "Write why the reply was not a request to stop (a sentence, at least "
+            f"{REVERSAL_REASON_MIN_WORDS} words).",
+            code="reason_required",
+            status=400,
+        )
+    contact = Contact.objects.select_for_update().get(pk=conversation.contact_id)
+    events = ConsentEvent.objects.filter(contact=contact).order_by("-occurred_at", "-id")
+    latest = events.first()
+    if latest is None or latest.action != ConsentAction.OPT_OUT or latest.source != ConsentSource.REPLY_WORDS:
+        raise OptOutNotReversible(
+            "Only an opt-out read from a reply in plain words, and still in force, can be reversed. "
+            "After STOP (or another keyword) only the person can re-subscribe, by texting START."
+        )
+    restored = events.filter(occurred_at__lte=latest.occurred_at).exclude(pk=latest.pk).first()
+    if restored is None or restored.action != ConsentAction.OPT_IN:
+        raise OptOutNotReversible(
+            "They had not opted in before this reply, so there is no opt-in to restore; "
+            "a new opt-in needs their own consent."
+        )
+    event = consent_record(
+        contact=contact,
+        action=ConsentAction.OPT_IN,
+        source=ConsentSource.AGENT,
+        proof={
+            "reason": reason,
+            "reversed_event": latest.pk,
+            "restored_event": restored.pk,
+            "note": "An agent reversed a reply misread as a revocation",
+        },
+        actor=actor,
+    )
+    conversation.contact.sms_consent = contact.sms_consent
+    _record(
+        conversation,
+        actor,
+        f"Opt-out reversed (the reply was misread): {reason}",
+        action="reverse_opt_out",
+        reversed_event=latest.pk,
+        consent_event=event.pk,
+        reason=reason,
+    )
+    return event
 
 
 def conversations_wake(*, now: datetime | None = None) -> int:

@@ -288,6 +288,7 @@ def _conversation_context(
     return {
         **_thread_context(conversation),
         "context": selectors.conversation_context(conversation),
+        "revocation": selectors.conversation_revocation(conversation),
         "conversation_sla": sla_badge(conversation, now),
         "action_query": f"?{query}" if query else "",
         "reply_form": reply_form or ReplyForm(),
@@ -514,3 +515,24 @@ def inbox_record_opt_out(request: HttpRequest, pk: int) -> HttpResponse:
     if _leaves_queue(filters, ConversationStatus.CLOSED):
         return _done(request, filters, _then(request, conversation), notice=notice)
     return _done(request, filters, pk, notice=notice)
+
+
+def _action_refused(request: HttpRequest, error: DomainError, pk: int) -> HttpResponse:
+    return _failed(request, inbox_filters(request), pk, error.status, action_error=error.message)
+
+
+@require_POST
+@html_domain_errors(_action_refused)
+def inbox_reverse_opt_out(request: HttpRequest, pk: int) -> HttpResponse:
+    """The one click that reverses a misread plain-words revocation, with the agent's reason."""
+    conversation = get_object_or_404(Conversation.objects.select_related("contact"), pk=pk)
+    filters = inbox_filters(request)
+    services.conversation_reverse_opt_out(
+        conversation=conversation, reason=request.POST.get("reason", ""), actor=request.user
+    )
+    return _done(
+        request,
+        filters,
+        pk,
+        notice=f"Reversed the opt-out of {conversation.contact}; it is on their timeline.",
+    )

@@ -5,7 +5,7 @@ when the caller's transaction commits."""
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, transaction
@@ -76,6 +76,11 @@ def _check_consent(contact: Contact, kind: str, *, suppressed: bool | None = Non
         raise refusal(contact, reason)
 
 
+# The one text allowed after a revocation (47 CFR 64.1200(a)(12)): a plain confirmation, sent
+# within five minutes or not at all, even from a backed-up queue.
+OPT_OUT_CONFIRMATION = "opt-out-confirmation"
+OPT_OUT_CONFIRMATION_WINDOW = timedelta(minutes=5)
+
 # Manual and automated texts respect quiet hours; replies and keyword confirmations answer
 # the customer's own text and go at once.
 QUIET_HOURS_KINDS = (MessageKind.MANUAL, MessageKind.AUTOMATED)
@@ -93,11 +98,13 @@ def message_send(
     sent_by=None,
     idempotency_key: str | None = None,
     now=None,
+    source: str = "",
 ) -> Message:
     """Queue one outbound text after every check; delivery is enqueued when the caller's
     transaction commits. Outside quiet hours the message waits for the next window (it is
     never dropped). Raises SendRefused. A repeated ``idempotency_key`` returns the first
-    message instead of sending again."""
+    message instead of sending again. ``source``: what sent it (``OPT_OUT_CONFIRMATION``
+    makes delivery drop it once it is too late)."""
     now = now or timezone.now()
     if idempotency_key:
         existing = Message.objects.filter(idempotency_key=idempotency_key).first()
@@ -146,6 +153,7 @@ def message_send(
                 next_attempt_at=due,
                 deferred_reason=deferred_reason,
                 sent_by=sent_by,
+                source=source,
             )
     except IntegrityError:
         if idempotency_key:  # a concurrent call with the same key won the race
@@ -351,8 +359,13 @@ def messages_refusals(messages: Sequence[Message]) -> dict[int, SendRefused]:
         .annotate(suppressed=Exists(PhoneSuppression.objects.filter(phone=OuterRef("phone"))))
         .values_list("pk", "sms_consent", "suppressed")
     }
+    too_late = timezone.now() - OPT_OUT_CONFIRMATION_WINDOW
     for message in messages:
-        if message.contact is None or (message.pk in others and message.contact.pk not in consent):
+        if message.source == OPT_OUT_CONFIRMATION and message.created_at < too_late:
+            refused[message.pk] = SendRefused(
+                "too_late", "An opt-out confirmation goes within five minutes or not at all."
+            )
+        elif message.contact is None or (message.pk in others and message.contact.pk not in consent):
             refused[message.pk] = SendRefused("no_contact", "The contact was deleted.")
         elif message.pk in others:
             message.contact.sms_consent, suppressed_now = consent[message.contact.pk]

@@ -156,12 +156,21 @@ def test_a_repeated_stop_webhook_gets_one_confirmation(client):
     assert contact.consent_events.count() == 1
 
 
-def test_plain_words_are_not_keywords(client):
+def test_a_word_used_in_another_sense_is_not_a_keyword(client):
     contact = ContactFactory(sms_consent=SmsConsent.OPTED_IN)
-    signed_post(client, INBOUND, inbound_params(contact.phone, "please stop texting me"))
+    signed_post(client, INBOUND, inbound_params(contact.phone, "don't stop the reminders"))
     contact.refresh_from_db()
     assert contact.sms_consent == SmsConsent.OPTED_IN
     assert not Message.objects.filter(direction="outbound").exists()
+
+
+def test_stop_as_the_request_of_a_sentence_is_a_keyword(client):
+    # Issue 16: "please stop texting me" was left to an agent; the FCC reads it as a revocation.
+    contact = ContactFactory(sms_consent=SmsConsent.OPTED_IN)
+    signed_post(client, INBOUND, inbound_params(contact.phone, "please stop texting me"))
+    contact.refresh_from_db()
+    assert contact.sms_consent == SmsConsent.OPTED_OUT
+    assert Message.objects.filter(direction="outbound").count() == 1
 
 
 # --- status callbacks -------------------------------------------------------------------

@@ -151,17 +151,28 @@ def test_a_replayed_text_is_reckoned_from_when_it_arrived(business_hours, custom
         assert customer.consent_events.get().occurred_at == stop_at
 
 
-def test_plain_words_opt_out_is_flagged_not_recorded(business_hours, customer):
-    _, conversation = reply(customer, "please stop texting me")
+def test_a_revocation_in_words_is_recorded_at_once(business_hours, customer):
+    # Issue 16: "please stop texting me" uses an FCC word as its request: an opt-out at once.
+    reply(customer, "please stop texting me")
     customer.refresh_from_db()
-    assert customer.sms_consent == SmsConsent.OPTED_IN  # the agent confirms with one click
-    assert conversation.intent == "opt_out" and conversation.sla_due_at is not None
+    assert customer.sms_consent == SmsConsent.OPTED_OUT
+    event = customer.consent_events.get()
+    assert (event.source, event.proof["detection"], event.proof["message"]) == (
+        "keyword", "keyword", "please stop texting me",
+    )  # fmt: skip
+
+
+def test_an_unclear_reply_is_flagged_and_the_agent_records_the_opt_out(business_hours, customer):
+    _, conversation = reply(customer, "not interested")
+    customer.refresh_from_db()
+    assert customer.sms_consent == SmsConsent.OPTED_IN  # not a revocation on its own
+    assert conversation.intent == "opt_out"
     agent = UserFactory()
     inbox.conversation_record_opt_out(conversation=conversation, actor=agent)
     customer.refresh_from_db()
     assert customer.sms_consent == SmsConsent.OPTED_OUT
     event = customer.consent_events.get()
-    assert (event.source, event.actor, event.proof["message"]) == ("agent", agent, "please stop texting me")
+    assert (event.source, event.actor, event.proof["message"]) == ("agent", agent, "not interested")
     conversation.refresh_from_db()
     assert conversation.status == ConversationStatus.CLOSED
 
