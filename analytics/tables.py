@@ -136,31 +136,75 @@ def roi(answer: dict) -> Table:
             r["value"] or "",
             r["low"] or "",
             r["high"] or "",
+            r["opt_out_leakage"] or "",
+            r.get("opt_out_leakage_low") or "",
+            r.get("opt_out_leakage_high") or "",
+            r["net"] or "",
+            r.get("net_low") or "",
+            r.get("net_high") or "",
             r["time_saved"],
             r["sms_cost"],
-            r["opt_out_leakage"],
-            r["net"],
-            _num(r["roi"], 2),
+            r["opt_outs"],
             r.get("note", ""),
         ]
         for r in answer["plays"]
     ]
     headers = [
         "Play",
-        "Value from",
+        "Value from (primary outcome)",
         "Treated",
         "Lift",
         "Value",
         "Value (CI low)",
         "Value (CI high)",
-        "Time saved",
+        "Opt-out leakage (incremental, vs holdout)",
+        "Leakage (CI low)",
+        "Leakage (CI high)",
+        "Net value",
+        "Net (CI low)",
+        "Net (CI high)",
+        "Time saved (assumed, not in net)",
         "SMS cost",
-        "Opt-out leakage",
-        "Net",
-        "ROI",
+        "Opt-outs after texts (not incremental)",
         "Note",
     ]
-    return Table("roi", "ROI by play", headers, rows)
+    return Table("roi", "Value by play", headers, rows)
+
+
+def leakage(answer: dict) -> Table:
+    """Incremental opt-outs of each play, treatment vs control, from the lift answer."""
+    rows = []
+    for play in answer["plays"]:
+        block = play.get("opt_out_leakage") or {}
+        rows.append(
+            [
+                play["play"]["name"],
+                block.get("treated", ""),
+                block.get("control", ""),
+                block.get("treatment_opt_outs", ""),
+                block.get("control_opt_outs", ""),
+                _pct(block.get("treatment_rate")),
+                _pct(block.get("control_rate")),
+                _num(block.get("incremental_opt_outs"), 2),
+                _num(block.get("incremental_low"), 2),
+                _num(block.get("incremental_high"), 2),
+                block.get("note", ""),
+            ]
+        )
+    headers = [
+        "Play",
+        "Treated",
+        "Control",
+        "Treatment opt-outs",
+        "Control opt-outs",
+        "Treatment rate",
+        "Control rate",
+        "Incremental opt-outs",
+        "95% CI low",
+        "95% CI high",
+        "Note",
+    ]
+    return Table("leakage", "Opt-out leakage (incremental, vs holdout)", headers, rows)
 
 
 def sms_health(answer: dict) -> Table:
@@ -226,6 +270,7 @@ TABLES = {
     "lift": ("lift", lift),
     "lift_summary": ("lift", lift_summary),
     "roi": ("roi", roi),
+    "leakage": ("lift", leakage),
     "sms_health": ("sms-health", sms_health),
     "maturity": ("maturity", maturity),
 }
