@@ -171,39 +171,31 @@ def roi(answer: dict) -> Table:
     return Table("roi", "Value by play", headers, rows)
 
 
+# The leakage table's columns: header, the field of the play's opt_out_leakage block, its format.
+LEAKAGE_COLUMNS = (
+    ("Treated", "treated", None),
+    ("Control", "control", None),
+    ("Treatment opt-outs", "treatment_opt_outs", None),
+    ("Control opt-outs", "control_opt_outs", None),
+    ("Treatment rate", "treatment_rate", _pct),
+    ("Control rate", "control_rate", _pct),
+    ("Incremental opt-outs", "incremental_opt_outs", lambda v: _num(v, 2)),
+    ("95% CI low", "incremental_low", lambda v: _num(v, 2)),
+    ("95% CI high", "incremental_high", lambda v: _num(v, 2)),
+    ("Note", "note", None),
+)
+
+
 def leakage(answer: dict) -> Table:
     """Incremental opt-outs of each play, treatment vs control, from the lift answer."""
     rows = []
     for play in answer["plays"]:
         block = play.get("opt_out_leakage") or {}
-        rows.append(
-            [
-                play["play"]["name"],
-                block.get("treated", ""),
-                block.get("control", ""),
-                block.get("treatment_opt_outs", ""),
-                block.get("control_opt_outs", ""),
-                _pct(block.get("treatment_rate")),
-                _pct(block.get("control_rate")),
-                _num(block.get("incremental_opt_outs"), 2),
-                _num(block.get("incremental_low"), 2),
-                _num(block.get("incremental_high"), 2),
-                block.get("note", ""),
-            ]
-        )
-    headers = [
-        "Play",
-        "Treated",
-        "Control",
-        "Treatment opt-outs",
-        "Control opt-outs",
-        "Treatment rate",
-        "Control rate",
-        "Incremental opt-outs",
-        "95% CI low",
-        "95% CI high",
-        "Note",
-    ]
+        cells = [
+            (fmt or (lambda v: "" if v is None else v))(block.get(key)) for _, key, fmt in LEAKAGE_COLUMNS
+        ]
+        rows.append([play["play"]["name"], *cells])
+    headers = ["Play", *(header for header, _, _ in LEAKAGE_COLUMNS)]
     return Table("leakage", "Opt-out leakage (incremental, vs holdout)", headers, rows)
 
 

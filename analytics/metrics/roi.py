@@ -177,6 +177,16 @@ def _money_or_none(value):
     return None if value is None else money(value)
 
 
+def _interval(name: str, estimate, low, high, *, limits: str = "") -> dict:
+    """``name``, ``<limits>_low``, ``<limits>_high`` (limits defaults to name) as money."""
+    limits = limits or name
+    return {
+        name: _money_or_none(estimate),
+        f"{limits}_low": _money_or_none(low),
+        f"{limits}_high": _money_or_none(high),
+    }
+
+
 def roi(
     scope: Scope,
     assumptions: dict[str, Decimal],
@@ -236,17 +246,13 @@ def roi(
                 **{k: money(v) if isinstance(v, Decimal) else v for k, v in value.items()},
                 "time_saved": money(time_saved),
                 "sms_cost": money(sms_cost),
-                "opt_out_leakage": _money_or_none(leak["value"]),
-                "opt_out_leakage_low": _money_or_none(leak["low"]),
-                "opt_out_leakage_high": _money_or_none(leak["high"]),
+                **_interval("opt_out_leakage", leak["value"], leak["low"], leak["high"]),
                 "opt_out_leakage_detail": {
                     **leak_block,
                     "ltv_per_opted_out_contact": money(leak["ltv_per_opted_out_contact"]),
                     "ltv_basis": leak["ltv_basis"],
                 },
-                "net": None if net is None else money(net[0]),
-                "net_low": None if net is None else money(net[1]),
-                "net_high": None if net is None else money(net[2]),
+                **_interval("net", *(net or (None, None, None))),
                 "roi": None,
             }
         )
@@ -280,15 +286,9 @@ def roi(
         },
         "plays": rows,
         "totals": {
-            "value_of_lift": money(value_sum[0]),
-            "value_low": money(value_sum[1]),
-            "value_high": money(value_sum[2]),
-            "opt_out_leakage": money(leakage_sum[0]),
-            "opt_out_leakage_low": money(leakage_sum[1]),
-            "opt_out_leakage_high": money(leakage_sum[2]),
-            "net": money(net_sum[0]),
-            "net_low": money(net_sum[1]),
-            "net_high": money(net_sum[2]),
+            **_interval("value_of_lift", *value_sum, limits="value"),
+            **_interval("opt_out_leakage", *leakage_sum),
+            **_interval("net", *net_sum),
             "plays_without_estimate": not_estimated,
             "time_saved": money(time_saved_total),
             "sms_cost": money(sms_cost_total),
@@ -311,9 +311,7 @@ def roi(
                 "ltv_per_b2b_contact": money(per_contact[0]),
                 "ltv_per_consumer": money(per_contact[1]),
             },
-            "value": money(leakage_sum[0]),
-            "low": money(leakage_sum[1]),
-            "high": money(leakage_sum[2]),
+            **dict(zip(("value", "low", "high"), map(money, leakage_sum), strict=True)),
             # Kept for integrations; since issue 17 the same incremental figure as `value`.
             "lost_value": money(leakage_sum[0]),
         },
