@@ -101,13 +101,17 @@ def _roi(scope):
     )
 
 
+def _opt_out_days() -> int:
+    return int(assumption_values()["opt_out_attribution_days"])
+
+
 def _lift_all(scope):
     plays = list(Play.objects.exclude(status=PlayStatus.DRAFT).order_by("name"))
     window = scope.extra.get("window_days") or None
     return {
         "scope": scope.as_dict(),
         "window_days": window,
-        "plays": plays_lift(plays, scope, window_days=window),
+        "plays": plays_lift(plays, scope, window_days=window, opt_out_days=_opt_out_days()),
     }
 
 
@@ -172,7 +176,10 @@ def lift_for_play(play: Play, scope: Scope, *, refresh: bool = False) -> dict:
     keyed = replace(scope, extra={**scope.extra, "play": play.pk})
     window = scope.extra.get("window_days") or None
     return snapshot_get_or_compute(
-        "play-lift", keyed, lambda: play_lift(play, scope, window_days=window), refresh=refresh
+        "play-lift",
+        keyed,
+        lambda: play_lift(play, scope, window_days=window, opt_out_days=_opt_out_days()),
+        refresh=refresh,
     )
 
 

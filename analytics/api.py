@@ -73,11 +73,20 @@ DESCRIPTIONS = {
         "ARR/MRR movements by month (new, expansion, contraction, churn, reactivation) from contract "
         "terms, with NRR and GRR of the customers active at the period start."
     ),
-    "roi": "Measured lift turned into money with the stored assumptions, minus SMS cost and opt-out leakage.",
+    "roi": (
+        "Each play's incremental value from its primary outcome minus its opt-out leakage (incremental, "
+        "vs holdout), with 95% intervals, and the programme total (MOVER sum); time saved apart; ROI "
+        "only over a complete cost base. Since issue 17 `net`, `opt_out_leakage` and "
+        "`opt_out_leakage.lost_value` carry these corrected meanings; per-play `roi` is null "
+        "(deprecated: costs are not allocated to plays)."
+    ),
     "sms-health": "Delivery, reply, click and opt-out rates by play; median first response; SLA attainment.",
     "maturity": "Program maturity stage 1-3 per dimension, with the evidence and the next step.",
     "clv": "BG/NBD + Gamma-Gamma fit on orders: parameters, per-customer and per-cohort predictions.",
-    "lift": "Lift of every live play (treatment vs control).",
+    "lift": (
+        "Lift of every live play (treatment vs control), with each play's opt-out leakage "
+        "(incremental opt-outs vs the holdout, Newcombe interval)."
+    ),
 }
 
 

@@ -10,13 +10,14 @@ from django.utils import timezone
 from analytics.models import DEFAULT_ASSUMPTIONS, Assumption, AssumptionChange, Snapshot
 
 # Answers computed with the assumptions: their snapshots are dropped when one changes.
-DEPENDS_ON_ASSUMPTIONS = ("ltv", "roi", "clv")
+DEPENDS_ON_ASSUMPTIONS = ("ltv", "roi", "clv", "lift", "play-lift")
 
 # Bounds a value must respect, by unit.
 LIMITS = {
     "fraction": (Decimal("0"), Decimal("1")),
     "USD": (Decimal("0"), Decimal("100000000")),
     "minutes": (Decimal("0"), Decimal("600")),
+    "hours": (Decimal("0"), Decimal("10000")),
     "years": (Decimal("0.1"), Decimal("50")),
     "days": (Decimal("1"), Decimal("365")),
 }

@@ -109,6 +109,20 @@ DEFAULT_ASSUMPTIONS: tuple[tuple[str, str, Decimal, str, str], ...] = (
         "Opt-out attribution window",
         Decimal("7"),
         "days",
-        "An opt-out this soon after a play's text counts against that play.",
+        "An opt-out this soon after a play's decision counts against that play (leakage).",
+    ),
+    (
+        "tool_monthly_cost",
+        "The tool's monthly cost",
+        Decimal("0"),
+        "USD",
+        "Subscription to this product per month. 0 means not entered: ROI is not shown.",
+    ),
+    (
+        "staff_hours_per_month",
+        "Staff hours to build and run plays",
+        Decimal("0"),
+        "hours",
+        "Hours per month, at the cost per hour. 0 means not entered: ROI is not shown.",
     ),
 )

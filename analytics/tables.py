@@ -136,31 +136,67 @@ def roi(answer: dict) -> Table:
             r["value"] or "",
             r["low"] or "",
             r["high"] or "",
+            r["opt_out_leakage"] or "",
+            r.get("opt_out_leakage_low") or "",
+            r.get("opt_out_leakage_high") or "",
+            r["net"] or "",
+            r.get("net_low") or "",
+            r.get("net_high") or "",
             r["time_saved"],
             r["sms_cost"],
-            r["opt_out_leakage"],
-            r["net"],
-            _num(r["roi"], 2),
+            r["opt_outs"],
             r.get("note", ""),
         ]
         for r in answer["plays"]
     ]
     headers = [
         "Play",
-        "Value from",
+        "Value from (primary outcome)",
         "Treated",
         "Lift",
         "Value",
         "Value (CI low)",
         "Value (CI high)",
-        "Time saved",
+        "Opt-out leakage (incremental, vs holdout)",
+        "Leakage (CI low)",
+        "Leakage (CI high)",
+        "Net value",
+        "Net (CI low)",
+        "Net (CI high)",
+        "Time saved (assumed, not in net)",
         "SMS cost",
-        "Opt-out leakage",
-        "Net",
-        "ROI",
+        "Opt-outs after texts (not incremental)",
         "Note",
     ]
-    return Table("roi", "ROI by play", headers, rows)
+    return Table("roi", "Value by play", headers, rows)
+
+
+# The leakage table's columns: header, the field of the play's opt_out_leakage block, its format.
+LEAKAGE_COLUMNS = (
+    ("Treated", "treated", None),
+    ("Control", "control", None),
+    ("Treatment opt-outs", "treatment_opt_outs", None),
+    ("Control opt-outs", "control_opt_outs", None),
+    ("Treatment rate", "treatment_rate", _pct),
+    ("Control rate", "control_rate", _pct),
+    ("Incremental opt-outs", "incremental_opt_outs", lambda v: _num(v, 2)),
+    ("95% CI low", "incremental_low", lambda v: _num(v, 2)),
+    ("95% CI high", "incremental_high", lambda v: _num(v, 2)),
+    ("Note", "note", None),
+)
+
+
+def leakage(answer: dict) -> Table:
+    """Incremental opt-outs of each play, treatment vs control, from the lift answer."""
+    rows = []
+    for play in answer["plays"]:
+        block = play.get("opt_out_leakage") or {}
+        cells = [
+            (fmt or (lambda v: "" if v is None else v))(block.get(key)) for _, key, fmt in LEAKAGE_COLUMNS
+        ]
+        rows.append([play["play"]["name"], *cells])
+    headers = ["Play", *(header for header, _, _ in LEAKAGE_COLUMNS)]
+    return Table("leakage", "Opt-out leakage (incremental, vs holdout)", headers, rows)
 
 
 def sms_health(answer: dict) -> Table:
@@ -226,6 +262,7 @@ TABLES = {
     "lift": ("lift", lift),
     "lift_summary": ("lift", lift_summary),
     "roi": ("roi", roi),
+    "leakage": ("lift", leakage),
     "sms_health": ("sms-health", sms_health),
     "maturity": ("maturity", maturity),
 }

@@ -104,7 +104,9 @@ def _charts(results: dict) -> dict:
                 x_label="Improvement, treatment vs control (churn: reduction)",
             ),
             "leakage": charts.bar_chart(
-                leakage, value_format="money", title="Opt-out leakage by play (lost lifetime value)"
+                leakage,
+                value_format="money",
+                title="Opt-out leakage (incremental, vs holdout) by play: lifetime value lost",
             ),
         }.items()
     }

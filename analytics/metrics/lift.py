@@ -36,6 +36,7 @@ from analytics.scope import Scope
 from crm.models import Account, Deal, DealKind, Event, Order, Renewal, RenewalStatus
 from plays import triggers
 from plays.models import Arm, Enrollment, Outcome, Play
+from sms.models import ConsentAction, ConsentEvent
 
 DEFAULT_WINDOW_DAYS = 90
 # Days after the decision an outcome counts, by lifecycle moment, unless the caller chooses one:
@@ -49,6 +50,13 @@ DEFAULT_WINDOWS = {
     "reactivation": 30,
 }
 OUTCOMES = ("renewed", "expanded", "churned", "milestone", "reordered")
+# Days after the decision an opt-out counts against the play: the assumption
+# ``opt_out_attribution_days``, passed in by the answers; this is its default.
+DEFAULT_OPT_OUT_DAYS = 7
+LEAKAGE_LABEL = "Opt-out leakage (incremental, vs holdout)"
+# Per (play, arm): enrollments whose opt-out window has closed, their opt-outs, and the same for
+# enrollments with an account (B2B contacts), which values the opt-outs.
+OPT_OUT_COUNTS = ("opt_n", "opted_out", "opt_n_b2b", "opted_out_b2b")
 LOWER_IS_BETTER = {"churned"}
 MONEY_FIELD = DecimalField(max_digits=20, decimal_places=4)
 
@@ -99,6 +107,16 @@ def _outcome_conditions(plays: list[Play], days: int) -> dict[str, Q]:
 RENEWED = (RenewalStatus.RENEWED, RenewalStatus.EXPANDED, RenewalStatus.DOWNGRADED)
 
 
+def _opted_out(days: int) -> Q:
+    """The enrolled contact opted out within ``days`` of the decision, whoever texted them last:
+    the control arm's opt-outs are the baseline the treatment arm's are compared with."""
+    within = _window(days)
+    events = ConsentEvent.objects.filter(
+        within("occurred_at"), contact=OuterRef("contact"), action=ConsentAction.OPT_OUT
+    )
+    return Q(Exists(events))
+
+
 def _revenue(days: int):
     """Order revenue of the enrollment's account (or, for a consumer, the contact) in the window:
     the account's orders plus the contact's orders placed outside that account, each order once.
@@ -127,7 +145,15 @@ def _rounded(result: dict) -> dict:
 
 
 def _empty_counts() -> dict:
-    return {"n": 0, "sent": 0, **dict.fromkeys(OUTCOMES, 0), "revenue": 0.0, "revenue_sq": 0.0}
+    return {
+        "n": 0,
+        "sent": 0,
+        **dict.fromkeys(OUTCOMES, 0),
+        **dict.fromkeys(OPT_OUT_COUNTS, 0),
+        "pending": 0,
+        "revenue": 0.0,
+        "revenue_sq": 0.0,
+    }
 
 
 def _revenue_values(counts: dict, nonzero: list[tuple[float, int]]) -> np.ndarray:
@@ -151,22 +177,34 @@ def _compare(t: dict, c: dict, outcomes, revenue_values: dict) -> dict:
     return out
 
 
-def plays_lift(plays: list[Play], scope: Scope, *, window_days: int | None = None, now=None) -> list[dict]:
+def plays_lift(
+    plays: list[Play],
+    scope: Scope,
+    *,
+    window_days: int | None = None,
+    now=None,
+    opt_out_days: int = DEFAULT_OPT_OUT_DAYS,
+) -> list[dict]:
     """Lift for each play, in the order given. Without ``window_days`` each play uses its moment's
-    default window; one grouped query runs per distinct window."""
+    default window; one grouped query runs per distinct window. ``opt_out_days``: the opt-out
+    attribution window of the leakage block."""
     by_window: dict[int, list[Play]] = defaultdict(list)
     for play in plays:
         by_window[window_days or DEFAULT_WINDOWS.get(play.moment, DEFAULT_WINDOW_DAYS)].append(play)
     results = {}
     for window, group in by_window.items():
-        for play, result in zip(group, _plays_lift(group, scope, window_days=window, now=now), strict=True):
+        computed = _plays_lift(group, scope, window_days=window, now=now, opt_out_days=opt_out_days)
+        for play, result in zip(group, computed, strict=True):
             results[play.pk] = result
     return [results[play.pk] for play in plays]
 
 
-def _grouped_counts(enrollments, conditions: dict[str, Q], revenue, matured: Q) -> tuple[list[dict], dict]:
+def _grouped_counts(
+    enrollments, conditions: dict[str, Q], revenue, matured: Q, opt_out: tuple[Q, Q]
+) -> tuple[list[dict], dict]:
     """Per (play, arm, sign-up quarter): enrollments matured and pending, texted, each outcome
-    (all and texted only), and the sum and sum of squares of window revenue; and per (play, arm)
+    (all and texted only), the sum and sum of squares of window revenue, and ``OPT_OUT_COUNTS``
+    (``opt_out`` = (opted out, opt-out window closed)); and per (play, arm)
     the matured enrollments' non-zero window revenues as (amount, how many), which the
     permutation test needs (zeros are the rest of the arm).
 
@@ -185,8 +223,22 @@ def _grouped_counts(enrollments, conditions: dict[str, Q], revenue, matured: Q) 
             texted=flag(Q(outcome=Outcome.SENT)),
             **{f"is_{name}": flag(condition) for name, condition in conditions.items()},
             revenue=Case(When(matured, then=revenue), default=None, output_field=MONEY_FIELD),
+            opt_matured=flag(opt_out[1]),
+            is_opted_out=flag(opt_out[0]),
+            has_account=flag(Q(account__isnull=False)),
         )
-        .values("play_id", "arm", "cohort", "matured", "texted", *(f"is_{n}" for n in conditions), "revenue")
+        .values(
+            "play_id",
+            "arm",
+            "cohort",
+            "matured",
+            "texted",
+            *(f"is_{n}" for n in conditions),
+            "revenue",
+            "opt_matured",
+            "is_opted_out",
+            "has_account",
+        )
         .order_by()
     )
     inner, params = derived_table(per_enrollment)
@@ -196,6 +248,8 @@ def _grouped_counts(enrollments, conditions: dict[str, Q], revenue, matured: Q) 
     for name in conditions:
         sums += [f"SUM({m} * {qn('is_' + name)})", f"SUM({m} * {t} * {qn('is_' + name)})"]
     sums += [f"SUM({r})", f"SUM({r} * {r})"]
+    om, oo, b2b = qn("opt_matured"), qn("is_opted_out"), qn("has_account")
+    sums += [f"SUM({om})", f"SUM({om} * {oo})", f"SUM({om} * {b2b})", f"SUM({om} * {b2b} * {oo})"]
     group = ", ".join(qn(c) for c in ("play_id", "arm", "cohort"))
     play_arm = ", ".join(qn(c) for c in ("play_id", "arm"))
     # Rows of kind 1 carry one distinct non-zero revenue of a (play, arm) and its count in the
@@ -210,7 +264,7 @@ def _grouped_counts(enrollments, conditions: dict[str, Q], revenue, matured: Q) 
     names = ["n", "pending", "sent"]
     for name in conditions:
         names += [name, f"sent_{name}"]
-    names += ["revenue_total", "revenue_sq"]
+    names += ["revenue_total", "revenue_sq", *OPT_OUT_COUNTS]
     groups, revenue_values = [], defaultdict(lambda: defaultdict(list))
     for kind, play_id, arm, cohort, *values, amount, count in fetch(sql, params, per_enrollment.db):
         if kind:
@@ -227,7 +281,9 @@ def _grouped_counts(enrollments, conditions: dict[str, Q], revenue, matured: Q) 
     return groups, revenue_values
 
 
-def _plays_lift(plays: list[Play], scope: Scope, *, window_days: int, now=None) -> list[dict]:
+def _plays_lift(
+    plays: list[Play], scope: Scope, *, window_days: int, now=None, opt_out_days: int = DEFAULT_OPT_OUT_DAYS
+) -> list[dict]:
     """Lift for each play over its enrollments decided in the period whose window has closed."""
     if not plays:
         return []
@@ -237,8 +293,13 @@ def _plays_lift(plays: list[Play], scope: Scope, *, window_days: int, now=None) 
         Enrollment.objects.filter(play__in=plays, decided_at__gte=scope.start_at, decided_at__lt=scope.end_at)
     )
     conditions = _outcome_conditions(plays, window_days)
+    opt_out_closed_before = min(scope.end_at, now - timedelta(days=opt_out_days))
     rows, revenue_values = _grouped_counts(
-        enrollments, conditions, _revenue(window_days), Q(decided_at__lt=matured_before)
+        enrollments,
+        conditions,
+        _revenue(window_days),
+        Q(decided_at__lt=matured_before),
+        (_opted_out(opt_out_days), Q(decided_at__lt=opt_out_closed_before)),
     )
     per_play: dict[int, dict] = defaultdict(lambda: defaultdict(lambda: defaultdict(_empty_counts)))
     for row in rows:
@@ -249,14 +310,23 @@ def _plays_lift(plays: list[Play], scope: Scope, *, window_days: int, now=None) 
         )
         for bucket in (per_play[row["play_id"]]["all"], per_play[row["play_id"]][cohort]):
             counts = bucket[row["arm"]]
-            for name in ("n", "pending", "sent", *OUTCOMES, *(f"sent_{o}" for o in OUTCOMES)):
+            for name in (
+                "n",
+                "pending",
+                "sent",
+                *OUTCOMES,
+                *(f"sent_{o}" for o in OUTCOMES),
+                *OPT_OUT_COUNTS,
+            ):
                 counts[name] = counts.get(name, 0) + row[name]
             counts["revenue"] += float(row["revenue_total"] or 0)
             counts["revenue_sq"] += float(row["revenue_sq"] or 0)
     results = []
     for play in plays:
         groups, values = per_play.get(play.pk, {}), revenue_values.get(play.pk, {})
-        results.append(_play_result(play, groups, values, scope, window_days, matured_before))
+        result = _play_result(play, groups, values, scope, window_days, matured_before)
+        result["opt_out_leakage"] = _leakage(groups.get("all", {}), opt_out_days)
+        results.append(result)
     return results
 
 
@@ -357,6 +427,49 @@ def _roles_and_verdict(result: dict, primary: str) -> dict:
     return {**verdict, "significant": True, "better": better, "label": prefix + label}
 
 
+def _leakage(arms: dict, days: int) -> dict:
+    """Incremental opt-outs of a play: (treatment opt-out rate - control opt-out rate) x treated,
+    with the Newcombe (method 10) interval of the rate difference scaled by treated. Enrollments
+    count once their ``days``-day opt-out window has closed (intention-to-treat, like the lift)."""
+    treatment = arms.get(Arm.TREATMENT) or _empty_counts()
+    control = arms.get(Arm.CONTROL) or _empty_counts()
+    treated = treatment["opt_n"]
+    block = {
+        "label": LEAKAGE_LABEL,
+        "window_days": days,
+        "treated": treated,
+        "control": control["opt_n"],
+        "treatment_opt_outs": treatment["opted_out"],
+        "control_opt_outs": control["opted_out"],
+        # Who opted out (or, with no opt-out, who was treated): the mix that values the opt-outs.
+        "treated_b2b": treatment["opt_n_b2b"],
+        "treatment_opt_outs_b2b": treatment["opted_out_b2b"],
+        "incremental_opt_outs": None,
+        "incremental_low": None,
+        "incremental_high": None,
+    }
+    if not (control["opt_n"] or control["n"] or control["pending"]):
+        return {**block, "note": "No control arm: incremental opt-outs cannot be measured."}
+    rates = stats.rate_lift(treatment["opted_out"], treated, control["opted_out"], control["opt_n"])
+    block.update(
+        {
+            k: rates.to_dict()[k]
+            for k in ("treatment_rate", "control_rate", "ci_low", "ci_high", "p_value", "note")
+        }
+    )
+    block["rate_difference"] = rates.absolute_lift
+    if rates.absolute_lift is None:
+        return _rounded(block)
+    block.update(
+        {
+            "incremental_opt_outs": rates.absolute_lift * treated,
+            "incremental_low": rates.ci_low * treated,
+            "incremental_high": rates.ci_high * treated,
+        }
+    )
+    return _rounded(block)
+
+
 OUTCOME_DEFINITIONS = {
     "renewed": "the account's renewal was decided renewed, expanded or downgraded within the window",
     "expanded": "an expanded renewal or a won expansion deal within the window",
@@ -383,6 +496,12 @@ METHOD_DEFINITIONS = {
         "Ernst (2004), Permutation Methods: A Basis for Exact Inference, Stat Sci 19:676-685; "
         "Janssen (1997), Stat Probab Lett 36:9-21 (studentised permutation test)"
     ),
+    "opt_out_leakage": (
+        f"{LEAKAGE_LABEL}: (treatment opt-out rate - control opt-out rate) x treated, an opt-out "
+        "being the enrolled contact's opt-out within the attribution window "
+        "(opt_out_attribution_days) of the decision, whatever text preceded it; 95% interval: "
+        "Newcombe (1998) method 10 for the rate difference, scaled by treated"
+    ),
     "verdict": (
         "one primary outcome per play (its own choice, else its moment's usual one) decides the "
         "play's verdict, at its unadjusted p-value; every other outcome is secondary and carries "
@@ -392,5 +511,12 @@ METHOD_DEFINITIONS = {
 }
 
 
-def play_lift(play: Play, scope: Scope, *, window_days: int | None = None, now=None) -> dict:
-    return plays_lift([play], scope, window_days=window_days, now=now)[0]
+def play_lift(
+    play: Play,
+    scope: Scope,
+    *,
+    window_days: int | None = None,
+    now=None,
+    opt_out_days: int = DEFAULT_OPT_OUT_DAYS,
+) -> dict:
+    return plays_lift([play], scope, window_days=window_days, now=now, opt_out_days=opt_out_days)[0]

@@ -35,11 +35,13 @@ def test_setup_schedules_creates_the_refresh_job():
     assert job.func == "analytics.tasks.refresh_snapshots" and job.minutes == 30
 
 
-def test_everyone_opted_out_gives_full_leakage_and_no_texts():
+def test_opt_outs_without_plays_are_no_leakage_and_no_texts():
+    """Leakage is incremental over a holdout (issue 17): opt-outs of contacts no play enrolled
+    are no play's leakage (the old whole-book count called them 3 contacts' LTV lost)."""
     contacts = ContactFactory.create_batch(3, sms_consent=SmsConsent.OPTED_OUT)
     assert len(contacts) == 3
     scope = parse("roi", {"start": "2025-01-01", "end": "2025-12-31"}, today=date(2026, 1, 1))
     roi = answer("roi", scope)
-    assert roi["opt_out_leakage"]["inputs"]["opted_out_b2b_contacts"] == 3
+    assert roi["opt_out_leakage"]["value"] == "0.00" and roi["all_opt_outs_after_texts"]["opt_outs"] == 0
     health = answer("sms-health", parse("sms-health", {}))
     assert health["overall"]["texts"] == 0 and health["overall"]["opt_out_rate"] is None

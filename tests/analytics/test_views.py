@@ -27,8 +27,16 @@ def test_dashboard_renders_charts_tables_and_snapshot_time(web):
         assert f'data-testid="{testid}"' in html
     assert html.count("<svg") >= len(CHARTS)
     assert 'data-testid="snapshot-time"' in html
-    for name in ("lift", "roi", "ltv_cac", "cohorts", "sms_health", "maturity"):
+    for name in ("lift", "roi", "leakage", "ltv_cac", "cohorts", "sms_health", "maturity"):
         assert f"/analytics/export/{name}.csv" in html
+
+
+def test_dashboard_shows_one_leakage_label_and_roi_only_over_a_complete_cost_base(web):
+    book(5)
+    html = web.get("/analytics/").content.decode()
+    assert "Opt-out leakage (incremental, vs holdout)" in html and "lost in all" not in html
+    assert "all opt-outs after texts (not incremental)" in html
+    assert "ROI not shown: cost base incomplete (missing: the tool&#x27;s monthly cost" in html
 
 
 def test_dashboard_escapes_play_names_in_charts_and_tables(web):
