@@ -48,7 +48,7 @@ def _margin(summary, margin) -> tuple[Decimal, str]:
 def clv_report(
     *,
     observation_end: date | datetime,
-    time_unit: str = "week",
+    time_unit: str = "day",
     horizon_months: int = 12,
     orders: QuerySet | None = None,
     margin: Decimal | float | None = None,
@@ -62,7 +62,12 @@ def clv_report(
     if summary.customers == 0:
         raise ValueError("No orders before the observation end: there is nothing to fit.")
     bgnbd = bgnbd_fit(summary.frequency, summary.recency, summary.T, penalizer=penalizer)
-    gg = gamma_gamma_fit(summary.frequency, summary.monetary_value, penalizer=penalizer)
+    # $0 orders are purchases, so a repeat customer can have spent $0 after the first purchase;
+    # spend per purchase is Gamma-distributed (positive), so the spend model leaves them out
+    # (the usual filter with lifetimes and pymc-marketing) and predicts their value from it.
+    repeaters = summary.frequency > 0
+    spend_frequency = np.where(summary.monetary_value > 0, summary.frequency, 0)
+    gg = gamma_gamma_fit(spend_frequency, summary.monetary_value, penalizer=penalizer)
     margin_used, margin_source = _margin(summary, margin)
 
     x, t_x, T = summary.frequency, summary.recency, summary.T
@@ -160,9 +165,19 @@ def clv_report(
             "penalizer": penalizer,
             "customer": "the order's contact, or its account for orders without a contact",
             "purchase": (
-                "a UTC day with orders of positive amount (several orders on one day are one purchase); "
-                "frequency = purchase days - 1, recency and T from the first purchase day, "
+                "a UTC day with orders of amount >= 0 (several orders on one day are one purchase; "
+                "$0 orders count, refunds and other negative orders do not); frequency = purchase days - 1; "
+                "recency = last - first purchase day, T = last observed day (the observation end's UTC "
+                "date) - first purchase day, in whole days (divided by 7 in weeks), as lifetimes' "
+                "summary_data_from_transaction_data and pymc-marketing's rfm_summary; "
                 "monetary_value = mean of the repeat purchase days' totals"
+            ),
+            "time_unit": (
+                f"recency, T and the BG/NBD alpha are in {time_unit}s (alpha scales with the unit; "
+                "r, a and b do not)"
+            ),
+            "repeat_customers_without_spend": int(
+                np.count_nonzero(repeaters & (summary.monetary_value <= 0))
             ),
         },
         "bgnbd": {
