@@ -45,6 +45,36 @@ def _margin(summary, margin) -> tuple[Decimal, str]:
     return Decimal(1), "none: no order has a gross_margin and none was given, so values are revenue"
 
 
+SOURCE = (
+    "Fader, Hardie & Lee (2005), Counting your customers the easy way, Marketing Science 24(2) (BG/NBD); "
+    "Fader & Hardie (2013), The Gamma-Gamma model of monetary value; purchase histories as lifetimes' "
+    "summary_data_from_transaction_data (freq='D') and pymc-marketing's rfm_summary"
+)
+
+
+def definitions(time_unit: str) -> dict:
+    per_unit = " (divided by 7: weeks, the paper's unit)" if time_unit == "week" else ""
+    return {
+        "customer": "the order's contact, or its account for orders without a contact",
+        "purchase": (
+            "a UTC day with orders of amount >= 0: several orders on one day are one purchase; "
+            "$0 orders count as purchases, refunds and other negative orders do not"
+        ),
+        "frequency": "purchase days - 1 (repeat purchases)",
+        "recency": f"last purchase day - first purchase day, in whole days{per_unit}",
+        "T": (
+            "last observed day (the UTC date of the observation end) - first purchase day, "
+            f"in whole days{per_unit}"
+        ),
+        "monetary_value": "mean of the repeat purchase days' totals (the first purchase is left out)",
+        "time_unit": f"recency, T and alpha are in {time_unit}s; r, a and b have no unit",
+        "spend_model": (
+            "Gamma-Gamma is fitted on repeat customers whose repeat days total more than $0 "
+            "(inputs.repeat_customers_without_spend are left out of the fit and valued from it)"
+        ),
+    }
+
+
 def clv_report(
     *,
     observation_end: date | datetime,
@@ -150,6 +180,8 @@ def clv_report(
 
     return {
         "time_unit": time_unit,
+        "definitions": definitions(time_unit),
+        "source": SOURCE,
         "observation_end": summary.observation_end.isoformat(),
         "horizon_months": horizon_months,
         "inputs": {
@@ -163,19 +195,6 @@ def clv_report(
             "margin_source": margin_source,
             "monthly_discount_rate": monthly_discount_rate,
             "penalizer": penalizer,
-            "customer": "the order's contact, or its account for orders without a contact",
-            "purchase": (
-                "a UTC day with orders of amount >= 0 (several orders on one day are one purchase; "
-                "$0 orders count, refunds and other negative orders do not); frequency = purchase days - 1; "
-                "recency = last - first purchase day, T = last observed day (the observation end's UTC "
-                "date) - first purchase day, in whole days (divided by 7 in weeks), as lifetimes' "
-                "summary_data_from_transaction_data and pymc-marketing's rfm_summary; "
-                "monetary_value = mean of the repeat purchase days' totals"
-            ),
-            "time_unit": (
-                f"recency, T and the BG/NBD alpha are in {time_unit}s (alpha scales with the unit; "
-                "r, a and b do not)"
-            ),
             "repeat_customers_without_spend": int(
                 np.count_nonzero(repeaters & (summary.monetary_value <= 0))
             ),

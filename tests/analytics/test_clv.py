@@ -675,7 +675,9 @@ def test_report_counts_free_repeat_purchases_but_fits_spend_on_paid_ones(account
     OrderFactory(contact=free, account=account, amount=Decimal("0.00"), ordered_at=at("2024-09-01"))
     report = clv_report(observation_end=END)
     inputs = report["inputs"]
-    assert report["time_unit"] == "day" and "$0 orders count" in inputs["purchase"]
+    assert (
+        report["time_unit"] == "day" and "$0 orders count as purchases" in report["definitions"]["purchase"]
+    )
     assert inputs["repeat_customers_without_spend"] == 1
     assert report["gamma_gamma"]["customers"] == inputs["repeat_customers"] - 1
     row = next(r for r in report["customers"] if r["customer_id"] == free.pk)

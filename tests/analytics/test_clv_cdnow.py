@@ -179,7 +179,7 @@ def test_cdnow_through_the_clv_answer_endpoint(cdnow, api):
     assert report["bgnbd"]["converged"] and report["bgnbd"]["customers"] == 2357
     assert_published(report["bgnbd"])
     assert report["bgnbd"]["log_likelihood"] == pytest.approx(PUBLISHED_LOG_LIKELIHOOD, abs=0.05)
-    assert "$0 orders count" in report["inputs"]["purchase"]
+    assert "$0 orders count as purchases" in report["definitions"]["purchase"]
 
     # Default unit: days.
     report = api.get("/api/v1/analytics/clv/?observation_end=1997-09-30&customers=1").json()
