@@ -55,7 +55,12 @@ EXTRA_PARAMETERS = {
         OpenApiParameter(
             "observation_end", OpenApiTypes.DATE, description="Calibration end (default: `end`)."
         ),
-        OpenApiParameter("time_unit", str, enum=["day", "week"], description="Unit of recency, T and rates."),
+        OpenApiParameter(
+            "time_unit",
+            str,
+            enum=["day", "week"],
+            description="Unit of recency, T and the BG/NBD alpha (default day; week = days / 7).",
+        ),
         OpenApiParameter("horizon_months", int, description="Months to predict (default 12)."),
         OpenApiParameter(
             "customers", int, description="How many customers to list, most valuable first (default 100)."

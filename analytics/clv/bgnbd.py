@@ -122,6 +122,10 @@ def _unique_rows(x, t_x, T):
 def bgnbd_fit(frequency, recency, T, *, penalizer: float = 0.0) -> BGNBDParams:
     """Maximum-likelihood estimates of (r, alpha, a, b), in the time unit of recency and T.
 
+    Only alpha carries the unit (a rate's scale: alpha in days = 7 x alpha in weeks); r, a and b
+    are unitless. A customer with T = 0 (first purchase on the last observed day) adds nothing to
+    the likelihood, as in lifetimes.
+
     ``penalizer`` adds ``penalizer * sum(params**2)`` to the negative log-likelihood (an L2
     shrinkage that keeps thin data from running off to extreme parameters); 0 is plain ML.
     """
@@ -133,8 +137,6 @@ def bgnbd_fit(frequency, recency, T, *, penalizer: float = 0.0) -> BGNBDParams:
             "No customer has a repeat purchase, so the BG/NBD model is not identifiable "
             "(purchase rate and dropout cannot be told apart); a longer observation period is needed."
         )
-    if np.any(T <= 0):
-        raise ValueError("T must be positive for every customer (first purchase before the observation end).")
     if penalizer < 0:
         raise ValueError("penalizer must be >= 0.")
     ux, ut_x, uT, weight = _unique_rows(x, t_x, T)

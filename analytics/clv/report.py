@@ -45,10 +45,40 @@ def _margin(summary, margin) -> tuple[Decimal, str]:
     return Decimal(1), "none: no order has a gross_margin and none was given, so values are revenue"
 
 
+SOURCE = (
+    "Fader, Hardie & Lee (2005), Counting your customers the easy way, Marketing Science 24(2) (BG/NBD); "
+    "Fader & Hardie (2013), The Gamma-Gamma model of monetary value; purchase histories as lifetimes' "
+    "summary_data_from_transaction_data (freq='D') and pymc-marketing's rfm_summary"
+)
+
+
+def definitions(time_unit: str) -> dict:
+    per_unit = " (divided by 7: weeks, the paper's unit)" if time_unit == "week" else ""
+    return {
+        "customer": "the order's contact, or its account for orders without a contact",
+        "purchase": (
+            "a UTC day with orders of amount >= 0: several orders on one day are one purchase; "
+            "$0 orders count as purchases, refunds and other negative orders do not"
+        ),
+        "frequency": "purchase days - 1 (repeat purchases)",
+        "recency": f"last purchase day - first purchase day, in whole days{per_unit}",
+        "T": (
+            "last observed day (the UTC date of the observation end) - first purchase day, "
+            f"in whole days{per_unit}"
+        ),
+        "monetary_value": "mean of the repeat purchase days' totals (the first purchase is left out)",
+        "time_unit": f"recency, T and alpha are in {time_unit}s; r, a and b have no unit",
+        "spend_model": (
+            "Gamma-Gamma is fitted on repeat customers whose repeat days total more than $0 "
+            "(inputs.repeat_customers_without_spend are left out of the fit and valued from it)"
+        ),
+    }
+
+
 def clv_report(
     *,
     observation_end: date | datetime,
-    time_unit: str = "week",
+    time_unit: str = "day",
     horizon_months: int = 12,
     orders: QuerySet | None = None,
     margin: Decimal | float | None = None,
@@ -62,7 +92,12 @@ def clv_report(
     if summary.customers == 0:
         raise ValueError("No orders before the observation end: there is nothing to fit.")
     bgnbd = bgnbd_fit(summary.frequency, summary.recency, summary.T, penalizer=penalizer)
-    gg = gamma_gamma_fit(summary.frequency, summary.monetary_value, penalizer=penalizer)
+    # $0 orders are purchases, so a repeat customer can have spent $0 after the first purchase;
+    # spend per purchase is Gamma-distributed (positive), so the spend model leaves them out
+    # (the usual filter with lifetimes and pymc-marketing) and predicts their value from it.
+    repeaters = summary.frequency > 0
+    spend_frequency = np.where(summary.monetary_value > 0, summary.frequency, 0)
+    gg = gamma_gamma_fit(spend_frequency, summary.monetary_value, penalizer=penalizer)
     margin_used, margin_source = _margin(summary, margin)
 
     x, t_x, T = summary.frequency, summary.recency, summary.T
@@ -145,6 +180,8 @@ def clv_report(
 
     return {
         "time_unit": time_unit,
+        "definitions": definitions(time_unit),
+        "source": SOURCE,
         "observation_end": summary.observation_end.isoformat(),
         "horizon_months": horizon_months,
         "inputs": {
@@ -158,11 +195,8 @@ def clv_report(
             "margin_source": margin_source,
             "monthly_discount_rate": monthly_discount_rate,
             "penalizer": penalizer,
-            "customer": "the order's contact, or its account for orders without a contact",
-            "purchase": (
-                "a UTC day with orders of positive amount (several orders on one day are one purchase); "
-                "frequency = purchase days - 1, recency and T from the first purchase day, "
-                "monetary_value = mean of the repeat purchase days' totals"
+            "repeat_customers_without_spend": int(
+                np.count_nonzero(repeaters & (summary.monetary_value <= 0))
             ),
         },
         "bgnbd": {

@@ -1,14 +1,19 @@
 """Purchase histories from orders, in the shape the BG/NBD and Gamma-Gamma models read.
 
-Conventions (FHL 2005 and the usual practice since):
+Conventions: those of FHL 2005's CDNOW data and of lifetimes' ``summary_data_from_transaction_data``
+(``freq="D"``) and pymc-marketing's ``rfm_summary``, so fits compare one to one:
 - the customer is the order's contact, or its account when the order has no contact (B2B
   orders placed for the company); a contact's orders stay with the contact even if they carry
   an account, so one person is never counted twice;
 - a purchase is a UTC calendar day with orders: several orders on one day are one purchase,
   worth the day's total;
-- orders with a zero or negative amount (refunds, credits) are not purchases and are left out;
-- frequency = purchase days - 1 (repeat purchases); recency = first to last purchase day;
-  T = first purchase day (its midnight, UTC) to the observation end; both in the time unit;
+- an order of $0 is a purchase (a free item or a fully discounted order is still a visit); a
+  negative order (refund, credit) is not a purchase and is left out;
+- the last observed day is the UTC date of the observation end (a date is observed through its
+  end; an exclusive datetime bound observes the day before it when it falls on midnight);
+- frequency = purchase days - 1 (repeat purchases); recency = last - first purchase day and
+  T = last observed day - first purchase day, in whole days, divided by 7 in weeks (FHL 2005's
+  unit); a first purchase on the last observed day gives T = 0;
 - monetary_value = mean of the repeat purchase days' totals: the first purchase is left out.
 Only orders strictly before the observation end count.
 """
@@ -82,6 +87,11 @@ def observation_end_at(observation_end: date | datetime) -> datetime:
     raise ValueError("observation_end must be a date or a timezone-aware datetime.")
 
 
+def last_observed_day(end: datetime) -> date:
+    """The UTC date of the last instant before the exclusive bound ``end``: T runs to this day."""
+    return (end - timedelta(microseconds=1)).date()
+
+
 def purchase_summary(
     *, observation_end: date | datetime, time_unit: str, orders: QuerySet | None = None
 ) -> PurchaseSummary:
@@ -99,7 +109,7 @@ def purchase_summary(
     orders = Order.objects.all() if orders is None else orders
     has_margin = Q(gross_margin__isnull=False)
     rows = list(
-        orders.filter(ordered_at__lt=end, amount__gt=0)
+        orders.filter(ordered_at__lt=end, amount__gte=0)
         .annotate(
             day=TruncDate("ordered_at", tzinfo=UTC),
             # Account orders only count for the account when they have no contact.
@@ -164,8 +174,7 @@ def purchase_summary(
     frequency = (purchase_days - 1).astype(float)
     first_day, last_day = days[starts], days[ends]
     recency = (last_day - first_day).astype(float) / unit_days
-    end_day = np.datetime64(end.replace(tzinfo=None), "us")
-    T = (end_day - first_day.astype("datetime64[us]")) / np.timedelta64(1, "D") / unit_days
+    T = (np.datetime64(last_observed_day(end), "D") - first_day).astype(float) / unit_days
     repeat_total = np.add.reduceat(totals, starts) - totals[starts]
     with np.errstate(invalid="ignore", divide="ignore"):
         monetary_value = np.where(frequency > 0, repeat_total / np.maximum(frequency, 1), 0.0)

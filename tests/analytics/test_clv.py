@@ -461,7 +461,7 @@ def test_several_orders_on_one_day_are_one_purchase_and_value_excludes_the_first
     row = by_customer(summary)[("contact", contact.pk)]
     assert row["frequency"] == 2  # three purchase days: the 1st, the 11th (two orders), the 15th
     assert row["recency"] == 14
-    assert row["T"] == 59  # Jan 1 00:00 to Mar 1 00:00
+    assert row["T"] == 58  # Jan 1 to Feb 28, the last day before END (lifetimes: (end - first).days)
     assert row["monetary_value"] == pytest.approx((50 + 10) / 2)
     assert summary.orders == 4
 
@@ -482,9 +482,9 @@ def test_recency_and_T_in_weeks_are_days_over_seven(account):
     OrderFactory(contact=contact, account=account, ordered_at=at("2025-01-11"))
     days = by_customer(purchase_summary(observation_end=END, time_unit="day"))[("contact", contact.pk)]
     weeks = by_customer(purchase_summary(observation_end=END, time_unit="week"))[("contact", contact.pk)]
-    assert (days["recency"], days["T"]) == (10, 59)
+    assert (days["recency"], days["T"]) == (10, 58)
     assert weeks["recency"] == pytest.approx(10 / 7)
-    assert weeks["T"] == pytest.approx(59 / 7)
+    assert weeks["T"] == pytest.approx(58 / 7)
     with pytest.raises(ValueError, match="time_unit must be one of day, week"):
         purchase_summary(observation_end=END, time_unit="month")
 
@@ -501,7 +501,7 @@ def test_only_orders_before_the_observation_end_count(account):
     rows = by_customer(summary)
     assert set(rows) == {("contact", contact.pk)}  # first purchase after the end: not a customer yet
     assert rows[("contact", contact.pk)]["frequency"] == 1
-    assert rows[("contact", contact.pk)]["T"] == 28
+    assert rows[("contact", contact.pk)]["T"] == 27  # Feb 1 to Feb 28
     assert summary.orders == 2
     # A date is inclusive: the whole of Feb 28 is observed, the same bound as END.
     assert by_customer(purchase_summary(observation_end=date(2025, 2, 28), time_unit="day")) == rows
@@ -522,6 +522,39 @@ def test_customer_is_the_contact_else_the_account_and_refunds_are_not_purchases(
     assert rows[("contact", contact.pk)]["frequency"] == 0  # the refund day is no purchase
     assert rows[("account", account.pk)]["frequency"] == 1
     assert rows[("account", account.pk)]["monetary_value"] == 700
+
+
+def test_zero_dollar_orders_are_purchases_and_refunds_are_not(account):
+    contact = ContactFactory(account=account)
+    OrderFactory(contact=contact, account=account, amount=Decimal("50.00"), ordered_at=at("2025-01-01"))
+    OrderFactory(contact=contact, account=account, amount=Decimal("0.00"), ordered_at=at("2025-01-10"))
+    OrderFactory(contact=contact, account=account, amount=Decimal("-50.00"), ordered_at=at("2025-01-20"))
+    free_first = ContactFactory(account=account)  # a customer from a free order
+    OrderFactory(contact=free_first, account=account, amount=Decimal("0.00"), ordered_at=at("2025-02-01"))
+    refund_only = ContactFactory(account=account)
+    OrderFactory(contact=refund_only, account=account, amount=Decimal("-9.00"), ordered_at=at("2025-02-01"))
+    summary = purchase_summary(observation_end=END, time_unit="day")
+    rows = by_customer(summary)
+    assert set(rows) == {("contact", contact.pk), ("contact", free_first.pk)}
+    row = rows[("contact", contact.pk)]
+    assert (row["frequency"], row["recency"], row["T"]) == (1, 9, 58)  # the $0 day is the repeat
+    assert row["monetary_value"] == 0
+    assert (rows[("contact", free_first.pk)]["frequency"], rows[("contact", free_first.pk)]["T"]) == (0, 27)
+    assert summary.orders == 3
+
+
+def test_a_first_purchase_on_the_last_observed_day_has_T_zero_and_fits(account):
+    _simulated_orders(account, 120, seed=6)
+    newcomer = ContactFactory(account=account)
+    OrderFactory(contact=newcomer, account=account, ordered_at=at("2025-02-28", 23, 59))
+    summary = purchase_summary(observation_end=date(2025, 2, 28), time_unit="day")
+    assert by_customer(summary)[("contact", newcomer.pk)]["T"] == 0
+    with_newcomer = bgnbd_fit(summary.frequency, summary.recency, summary.T)
+    others = summary.customer_id != newcomer.pk
+    without = bgnbd_fit(summary.frequency[others], summary.recency[others], summary.T[others])
+    # As in lifetimes: T = 0 and x = 0 have likelihood 1, so the customer changes nothing.
+    assert with_newcomer.converged and with_newcomer.log_likelihood == pytest.approx(without.log_likelihood)
+    assert with_newcomer.a == pytest.approx(without.a, rel=1e-4)
 
 
 def test_summary_respects_the_given_orders(account):
@@ -633,6 +666,23 @@ def test_report_fits_both_models_and_shows_its_arithmetic(account, django_assert
         )
         alive = sum(row["probability_alive"] for row in members) / len(members)
         assert cohort["mean_probability_alive"] == pytest.approx(alive, abs=1e-4)
+
+
+def test_report_counts_free_repeat_purchases_but_fits_spend_on_paid_ones(account):
+    _simulated_orders(account, 120, seed=7)
+    free = ContactFactory(account=account)
+    OrderFactory(contact=free, account=account, amount=Decimal("30.00"), ordered_at=at("2024-06-01"))
+    OrderFactory(contact=free, account=account, amount=Decimal("0.00"), ordered_at=at("2024-09-01"))
+    report = clv_report(observation_end=END)
+    inputs = report["inputs"]
+    assert (
+        report["time_unit"] == "day" and "$0 orders count as purchases" in report["definitions"]["purchase"]
+    )
+    assert inputs["repeat_customers_without_spend"] == 1
+    assert report["gamma_gamma"]["customers"] == inputs["repeat_customers"] - 1
+    row = next(r for r in report["customers"] if r["customer_id"] == free.pk)
+    assert (row["frequency"], row["recency"], row["T"]) == (1, 92, (END.date() - date(2024, 6, 1)).days - 1)
+    assert row["monetary_value"] == "0.00" and Decimal(row["expected_avg_value"]) > 0
 
 
 def test_report_margin_falls_back_to_the_argument_then_to_revenue(account):
