@@ -54,7 +54,7 @@ def _retention_params(params, errors) -> dict:
 
 
 def _clv_params(params, errors) -> dict:
-    unit = (params.get("time_unit") or "day").strip()
+    unit = (params.get("time_unit") or "week").strip()
     if unit not in TIME_UNITS:
         errors["time_unit"] = f"'{unit}' is not one of: {', '.join(TIME_UNITS)}."
     raw = (params.get("observation_end") or "").strip()
@@ -124,7 +124,7 @@ def _clv(scope):
     )
     report = clv_report(
         observation_end=observation_end,
-        time_unit=extra.get("time_unit", "day"),
+        time_unit=extra.get("time_unit", "week"),
         horizon_months=extra.get("horizon_months", 12),
         orders=scope.segment(Order.objects.all()),
         margin=assumption_values()["gross_margin"],

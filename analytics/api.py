@@ -59,7 +59,10 @@ EXTRA_PARAMETERS = {
             "time_unit",
             str,
             enum=["day", "week"],
-            description="Unit of recency, T and the BG/NBD alpha (default day; week = days / 7).",
+            description=(
+                "Unit of recency, T and the BG/NBD alpha: week (the default, as in the paper) is "
+                "whole days / 7; day is whole days."
+            ),
         ),
         OpenApiParameter("horizon_months", int, description="Months to predict (default 12)."),
         OpenApiParameter(

@@ -181,7 +181,9 @@ def test_cdnow_through_the_clv_answer_endpoint(cdnow, api):
     assert report["bgnbd"]["log_likelihood"] == pytest.approx(PUBLISHED_LOG_LIKELIHOOD, abs=0.05)
     assert "$0 orders count as purchases" in report["definitions"]["purchase"]
 
-    # Default unit: days.
-    report = api.get("/api/v1/analytics/clv/?observation_end=1997-09-30&customers=1").json()
+    # In days, alpha is 7 times the weekly one; the default stays the week (integrations rely on it).
+    report = api.get("/api/v1/analytics/clv/?observation_end=1997-09-30&time_unit=day&customers=1").json()
     assert report["time_unit"] == "day"
     assert_published(report["bgnbd"], alpha_per_week=7)
+    default = api.get("/api/v1/analytics/clv/?observation_end=1997-09-30&customers=1").json()
+    assert default["time_unit"] == "week"
