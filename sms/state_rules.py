@@ -1,0 +1,76 @@
+"""US state telephone-solicitation rules that narrow when marketing texts may arrive and how
+many a person may get on one subject. Data, plus how a contact's state is known: the
+``state`` in its attributes when set, else the number's area code (each of these laws
+presumes a number with one of its area codes belongs to a resident). ``quiet_hours`` applies
+the windows, ``governance`` the caps; the README's "State texting rules" cites the sources."""
+
+from dataclasses import dataclass
+
+import phonenumbers
+from phonenumbers import geocoder
+
+
+@dataclass(frozen=True)
+class StateRule:
+    state: str  # USPS code
+    name: str
+    start_hour: int  # local time of the called party, inclusive
+    end_hour: int  # exclusive
+    daily_cap: int  # texts per rolling 24 hours on the same subject (one play = one subject)
+    citation: str
+
+
+STATE_RULES: dict[str, StateRule] = {
+    rule.state: rule
+    for rule in (
+        StateRule("FL", "Florida", 8, 20, 3, "Fla. Stat. § 501.616(6)(a)-(b) (ch. 2021-185)"),
+        StateRule("OK", "Oklahoma", 8, 20, 3, "15 Okla. Stat. § 775C.4 (Telephone Solicitation Act of 2022)"),
+        StateRule("MD", "Maryland", 8, 20, 3, "Md. Code, Com. Law § 14-4502 (Stop the Spam Calls Act)"),
+    )
+}
+_BY_NAME = {rule.name.lower(): rule.state for rule in STATE_RULES.values()}
+
+
+def rule_for(state: str | None) -> StateRule | None:
+    return STATE_RULES.get(state or "")
+
+
+def contact_state(phone: str | None, attributes: dict | None = None) -> str | None:
+    """The contact's US state: ``attributes["state"]`` (a code or a ruled state's name) when
+    set, else the state of the number's area code; None when neither says."""
+    given = str((attributes or {}).get("state") or "").strip()
+    if given:
+        return _BY_NAME.get(given.lower(), given.upper())
+    return number_state(phone)
+
+
+# Area code ("+1305") -> state, filled from phonenumbers' geocoding data as numbers are seen:
+# a US area code lies in one state, so one lookup serves every number that shares it.
+_AREA_STATES: dict[str, str | None] = {}
+
+
+def number_state(phone: str | None) -> str | None:
+    """The state of a US number's area code, from phonenumbers' geocoder ("Florida" or
+    "Miami, FL"); None for other countries, toll-free and unknown numbers."""
+    if not phone or not phone.startswith("+1") or len(phone) < 5:
+        return None
+    area = phone[:5]
+    if area in _AREA_STATES:
+        return _AREA_STATES[area]
+    try:
+        number = phonenumbers.parse(phone)
+    except phonenumbers.NumberParseException:
+        return None
+    region = phonenumbers.region_code_for_number(number)
+    if region is None:  # an invalid number says nothing about its area code
+        return None
+    state = None
+    if region == "US":
+        description = geocoder.description_for_valid_number(number, "en")
+        city, _, code = description.rpartition(", ")
+        if city and len(code) == 2 and code.isalpha():
+            state = code.upper()
+        else:
+            state = _BY_NAME.get(description.lower())
+    _AREA_STATES[area] = state
+    return state
