@@ -25,7 +25,7 @@ STATE_RULES: dict[str, StateRule] = {
     for rule in (
         StateRule("FL", "Florida", 8, 20, 3, "Fla. Stat. § 501.616(6)(a)-(b) (ch. 2021-185)"),
         StateRule("OK", "Oklahoma", 8, 20, 3, "15 Okla. Stat. § 775C.4 (Telephone Solicitation Act of 2022)"),
-        StateRule("MD", "Maryland", 8, 20, 3, "Md. Code, Com. Law § 14-4502 (Stop the Spam Calls Act)"),
+        StateRule("MD", "Maryland", 8, 20, 3, "Md. Code, Com. Law §§ 14-4501 ff. (Stop the Spam Calls Act)"),
     )
 }
 _BY_NAME = {rule.name.lower(): rule.state for rule in STATE_RULES.values()}
