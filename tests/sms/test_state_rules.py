@@ -155,10 +155,13 @@ def test_florida_evening_is_deferred_to_8_am_and_sent_then():
         )
         message = message_send(contact=contact, body="Renewal soon", kind=MessageKind.MANUAL)
         assert (message.deferred_reason, message.next_attempt_at) == ("state:FL_quiet_hours", morning)
+        assert message.waits_for_window  # the thread shows "waits until 08:00"
         assert message_deliver(message_id=message.pk).result == "skipped"  # not due yet
     with time_machine.travel(morning, tick=False):
         assert one(contact, morning).outcome == SEND
         assert message_deliver(message_id=message.pk).result == "sent"
+    message.refresh_from_db()
+    assert not message.waits_for_window
 
 
 def test_delivery_rechecks_the_state_window_for_a_text_that_came_due_late():
