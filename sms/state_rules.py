@@ -4,10 +4,11 @@ many a person may get on one subject. Data, plus how a contact's state is known:
 presumes a number with one of its area codes belongs to a resident). ``quiet_hours`` applies
 the windows, ``governance`` the caps; the README's "State texting rules" cites the sources."""
 
+from collections import Counter
 from dataclasses import dataclass
 
 import phonenumbers
-from phonenumbers import geocoder
+from phonenumbers.geodata import GEOCODE_DATA
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,8 @@ _AREA_STATES: dict[str, str | None] = {}
 
 
 def number_state(phone: str | None) -> str | None:
-    """The state of a US number's area code, from phonenumbers' geocoder ("Florida" or
-    "Miami, FL"); None for other countries, toll-free and unknown numbers."""
+    """The state of a US number's area code (phonenumbers' geocoding data); None for other
+    countries, toll-free and unknown numbers."""
     if not phone or not phone.startswith("+1") or len(phone) < 5:
         return None
     area = phone[:5]
@@ -64,13 +65,32 @@ def number_state(phone: str | None) -> str | None:
     region = phonenumbers.region_code_for_number(number)
     if region is None:  # an invalid number says nothing about its area code
         return None
-    state = None
-    if region == "US":
-        description = geocoder.description_for_valid_number(number, "en")
-        city, _, code = description.rpartition(", ")
-        if city and len(code) == 2 and code.isalpha():
-            state = code.upper()
-        else:
-            state = _BY_NAME.get(description.lower())
-    _AREA_STATES[area] = state
-    return state
+    _AREA_STATES[area] = _area_state(area[1:]) if region == "US" else None
+    return _AREA_STATES[area]
+
+
+def _area_state(digits: str) -> str | None:
+    """The state of an area code ("1305"), whichever of its numbers asked: the area's own
+    entry ("New York, NY", or a ruled state's name such as "Florida"), else the state most of
+    the places under it name ("San Francisco, CA")."""
+    own = _description(digits)
+    if code := _code_of(own):
+        return code
+    places = Counter(
+        code
+        for exchange in range(200, 1000)
+        for prefix in (f"{digits}{exchange}", f"{digits}{exchange // 10}")
+        if (code := _code_of(_description(prefix)))
+    )
+    return places.most_common(1)[0][0] if places else None
+
+
+def _code_of(description: str) -> str | None:
+    city, _, code = description.rpartition(", ")
+    if city and len(code) == 2 and code.isalpha():
+        return code.upper()
+    return _BY_NAME.get(description.lower())
+
+
+def _description(prefix: str) -> str:
+    return GEOCODE_DATA.get(prefix, {}).get("en", "")

@@ -69,6 +69,7 @@ def one(contact, now, **kwargs):
         ("+14105550100", "MD"),
         ("+12405550100", "MD"),
         ("+14155550100", "CA"),  # "San Francisco, CA": a state without rules
+        ("+16505550100", "CA"),  # "California": the code from the places under the area code
         ("+12125550100", "NY"),
         ("+14165550100", None),  # Toronto: not a US number
         ("+18005550100", None),  # toll-free: no place
@@ -78,6 +79,14 @@ def one(contact, now, **kwargs):
 )
 def test_state_of_a_number_from_its_area_code(phone, state):
     assert state_rules.number_state(phone) == state
+
+
+def test_an_area_codes_state_does_not_depend_on_which_of_its_numbers_came_first():
+    state_rules._AREA_STATES.clear()
+    assert state_rules.number_state("+14152010000") == "CA"  # the area's entry: "California"
+    assert state_rules.number_state("+14155550100") == "CA"  # "San Francisco, CA"
+    state_rules._AREA_STATES.clear()
+    assert state_rules.number_state("+14155550100") == state_rules.number_state("+14152010000") == "CA"
 
 
 def test_a_state_in_the_contacts_attributes_wins_over_the_area_code():
