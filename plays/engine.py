@@ -395,7 +395,9 @@ def _write(play: Play, decided: list[_Decided], *, now, result: RunResult) -> No
         sending = [item for item in sending if (item.contact_id, item.occurrence) in ours]
         messages_queue_bulk(
             texts=[
-                AutomatedText(item.contact_id, item.to_number, item.body, item.send_at, item.message_id)
+                AutomatedText(
+                    item.contact_id, item.to_number, item.body, item.send_at, item.message_id, item.reason
+                )
                 for item in sending
             ],
             source=governance.play_source(play.pk),

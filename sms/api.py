@@ -158,7 +158,8 @@ REFUSAL = inline_serializer(
         summary="Send a one-off text through every check",
         description=(
             "Queues the text (status `queued`). Outside quiet hours in the contact's timezone it waits "
-            "for the next window (`deferred_reason` = `quiet_hours`, `next_attempt_at`). Refused: 409 "
+            "for the next window (`deferred_reason` = `quiet_hours`, or `state:FL_quiet_hours` when only a "
+            "state's law holds it, `next_attempt_at`). Refused: 409 "
             "when the contact has not opted in or has opted out; 422 with the reason for any other "
             "governance refusal (e.g. no phone number)."
         ),

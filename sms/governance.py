@@ -8,6 +8,11 @@ account per week, per play via its cooldown), priority between plays wanting the
 contact in one run, and finally quiet hours, which defer and never drop. Manual sends by a
 person are checked for consent and quiet hours only.
 
+Some US states' telephone-solicitation laws (``state_rules``) narrow both: quiet hours become
+the intersection of the configured window and the state's ("state:FL_quiet_hours" when only
+the state's keeps a text waiting), and a play may text a contact there at most the state's cap
+per rolling 24 hours ("state:FL_daily_cap": one play is one subject matter).
+
 Decisions are set-based: a batch of candidates costs a fixed number of queries."""
 
 from collections import defaultdict
@@ -21,7 +26,7 @@ from django.utils import timezone
 
 from core.bulk import in_ids
 from crm.models import Account, ActivityKind, Contact, Deal
-from sms import quiet_hours
+from sms import quiet_hours, state_rules
 from sms.models import Deferral, Direction, Message, MessageKind, MessageStatus, PhoneSuppression
 from sms.services.consent import consent_refusal
 
@@ -119,10 +124,8 @@ def decide(
         account_id = facts.account_of(candidate)
         if account_id:
             planned_account[account_id] += 1
-        send_at = facts.window_opens(candidate.contact_id, now)
-        decisions[index] = (
-            Decision(SEND, "", now) if send_at <= now else Decision(DEFERRED, "quiet_hours", send_at)
-        )
+        send_at, why = facts.window_opens(candidate.contact_id, now)
+        decisions[index] = Decision(SEND, "", now) if send_at <= now else Decision(DEFERRED, why, send_at)
     return decisions  # type: ignore[return-value]
 
 
@@ -142,6 +145,8 @@ class _Facts:
         self.sent_week: dict[int, int] = {}
         self.account_week: dict[int, int] = {}
         self.cooling: set[tuple[int, int]] = set()  # (play_id, contact_id)
+        self.play_day: dict[tuple[int, int], int] = {}  # (play_id, contact_id) -> texts in 24 h
+        self.states: dict[int, str | None] = {}  # contact_id -> US state, from attributes or number
         self.account_timezones: dict[int, str] = {}
 
     @classmethod
@@ -162,6 +167,7 @@ class _Facts:
                 .values("pk", "phone", "sms_consent", "suppressed", "timezone", "account_id", "attributes")
             ):
                 facts.contacts[row["pk"]] = row
+                facts.states[row["pk"]] = state_rules.contact_state(row["phone"], row["attributes"])
         account_ids = sorted({row["account_id"] for row in facts.contacts.values() if row["account_id"]})
         for chunk in _chunks(account_ids):
             facts.account_timezones.update(
@@ -198,6 +204,15 @@ class _Facts:
             counted[f"play_{play_id}"] = Count(
                 "pk", filter=Q(source=play_source(play_id), created_at__gte=now - timedelta(days=days))
             )
+        # A state's per-24-hours cap on one subject: the play's texts, whatever their status
+        # (a failed attempt was still made), only for contacts in a state with such a cap.
+        capped_plays = sorted(
+            {c.play_id for c in candidates if c.play_id and facts.state_daily_cap(c.contact_id)}
+        )
+        for play_id in capped_plays:
+            counted[f"play_day_{play_id}"] = Count(
+                "pk", filter=Q(source=play_source(play_id), created_at__gte=day_ago)
+            )
         for chunk in _chunks(people):
             for contact_id in (
                 Deferral.objects.filter(in_ids("contact_id", chunk), until__gt=now)
@@ -220,6 +235,9 @@ class _Facts:
                     continue
                 facts.sent_week[contact_id], facts.sent_today[contact_id] = row["week"], row["day"]
                 facts.cooling.update((play_id, contact_id) for play_id in cooldowns if row[f"play_{play_id}"])
+                for play_id in capped_plays:
+                    if row[f"play_day_{play_id}"]:
+                        facts.play_day[play_id, contact_id] = row[f"play_day_{play_id}"]
         for chunk in _chunks(contact_ids):
             facts.agent_engaged.update(
                 Message.objects.filter(
@@ -255,6 +273,11 @@ class _Facts:
                     .values_list("account_id", flat=True)
                 )
         return facts
+
+    def state_daily_cap(self, contact_id: int) -> int:
+        """The contact's state's cap on texts per 24 hours on one subject; 0 when none."""
+        rule = state_rules.rule_for(self.states.get(contact_id))
+        return rule.daily_cap if rule else 0
 
     def account_of(self, candidate: Candidate) -> int | None:
         row = self.contacts.get(candidate.contact_id)
@@ -304,13 +327,18 @@ class _Facts:
             self.account_week.get(account_id, 0) + planned_account[account_id] >= policy.account_weekly_cap
         ):
             return "cap:account_weekly"
+        cap = self.state_daily_cap(candidate.contact_id)
+        key = (candidate.play_id, candidate.contact_id)
+        if cap and candidate.play_id and self.play_day.get(key, 0) >= cap:
+            return quiet_hours.state_reason(self.states[candidate.contact_id], "daily_cap")
         return None
 
-    def window_opens(self, contact_id: int, now: datetime) -> datetime:
+    def window_opens(self, contact_id: int, now: datetime) -> tuple[datetime, str]:
+        """When the contact's window opens and, when later than ``now``, why it waits."""
         row = self.contacts[contact_id]
         account_timezone = self.account_timezones.get(row["account_id"], "") if row["account_id"] else ""
-        return quiet_hours.window_opens(
-            now, quiet_hours.recipient_tz(row["timezone"], account_timezone or "")
+        return quiet_hours.window_opens_why(
+            now, quiet_hours.recipient_tz(row["timezone"], account_timezone or ""), self.states[contact_id]
         )
 
 

@@ -9,6 +9,7 @@ from django.db import models
 from django.utils import timezone
 
 from crm.models import Contact
+from sms.quiet_hours import is_window_reason
 
 
 class ConsentAction(models.TextChoices):
@@ -307,6 +308,11 @@ class Message(models.Model):
     @property
     def is_final(self) -> bool:
         return self.status in FINAL_STATUSES
+
+    @property
+    def waits_for_window(self) -> bool:
+        """Queued for a send window: the configured quiet hours or a state's."""
+        return self.status == MessageStatus.QUEUED and is_window_reason(self.deferred_reason)
 
 
 class StatusCallback(models.Model):

@@ -1,10 +1,18 @@
 """When a text may go out: a daily window in the recipient's local time. The one place send
-windows are computed: the send service, delivery, governance and the inbox all ask here."""
+windows are computed: the send service, delivery, governance and the inbox all ask here.
+
+The window is the configured one (settings.SMS_QUIET_HOURS_START to _END), narrowed by the
+recipient's state's telephone-solicitation law when it has one (``state_rules``): Florida's
+8 a.m.-8 p.m. and a configured 8-21 give 8-20, in the recipient's own timezone."""
 
 import zoneinfo
 from datetime import UTC, datetime, time, timedelta
 
 from django.conf import settings
+
+from sms import state_rules
+
+QUIET_HOURS = "quiet_hours"  # the deferral reason when the configured window is closed
 
 
 def recipient_tz(contact_timezone: str, account_timezone: str = "") -> zoneinfo.ZoneInfo:
@@ -18,14 +26,44 @@ def contact_tz(contact) -> zoneinfo.ZoneInfo:
     return recipient_tz(contact.timezone, contact.account.timezone if contact.account_id else "")
 
 
-def window_opens(now: datetime, tz: zoneinfo.ZoneInfo) -> datetime:
-    """``now`` inside the send window (settings.SMS_QUIET_HOURS_START to _END local time), else
-    when it next opens."""
-    return next_send_time(now, tz, settings.SMS_QUIET_HOURS_START, settings.SMS_QUIET_HOURS_END)
+def window_opens(now: datetime, tz: zoneinfo.ZoneInfo, state: str | None = None) -> datetime:
+    """``now`` inside the send window, else when it next opens."""
+    return window_opens_why(now, tz, state)[0]
+
+
+def window_opens_why(now: datetime, tz: zoneinfo.ZoneInfo, state: str | None = None) -> tuple[datetime, str]:
+    """When a text may go: ``(now, "")`` inside the window, else its next opening and why it
+    waits: "quiet_hours" when the configured window is closed, "state:FL_quiet_hours" when only
+    the state's law keeps it closed."""
+    start, end = settings.SMS_QUIET_HOURS_START, settings.SMS_QUIET_HOURS_END
+    configured = next_send_time(now, tz, start, end)
+    rule = state_rules.rule_for(state)
+    if rule is None:
+        return configured, "" if configured <= now else QUIET_HOURS
+    opens = next_send_time(now, tz, max(start, rule.start_hour), min(end, rule.end_hour))
+    if opens <= now:
+        return now, ""
+    return opens, QUIET_HOURS if configured > now else state_reason(rule.state, "quiet_hours")
+
+
+def state_reason(state: str, rule: str) -> str:
+    """A state law's reason: "state:FL_quiet_hours", "state:FL_daily_cap"."""
+    return f"state:{state}_{rule}"
+
+
+def is_window_reason(reason: str) -> bool:
+    """Whether a deferral waits for a send window (configured or a state's)."""
+    return reason == QUIET_HOURS or (reason.startswith("state:") and reason.endswith("_quiet_hours"))
 
 
 def contact_window_opens(contact, now: datetime) -> datetime:
-    return window_opens(now, contact_tz(contact))
+    return contact_window_opens_why(contact, now)[0]
+
+
+def contact_window_opens_why(contact, now: datetime) -> tuple[datetime, str]:
+    """``window_opens_why`` for a Contact: its timezone, and its state (attributes or area code)."""
+    state = state_rules.contact_state(contact.phone, contact.attributes)
+    return window_opens_why(now, contact_tz(contact), state)
 
 
 def resolve_timezone(*names: str) -> zoneinfo.ZoneInfo:

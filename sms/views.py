@@ -123,10 +123,11 @@ def contact_send(request: HttpRequest, pk: int) -> HttpResponse:
     message = message_send(
         contact=contact, body=form.cleaned_data["body"], kind=_reply_kind(contact), sent_by=request.user
     )
-    if message.deferred_reason == "quiet_hours":
+    if quiet_hours.is_window_reason(message.deferred_reason):
         local = timezone.localtime(message.next_attempt_at, quiet_hours.contact_tz(contact))
+        law = "" if message.deferred_reason == quiet_hours.QUIET_HOURS else " (their state's law)"
         messages.info(
-            request, f"Quiet hours for {contact}: the text goes out at {local:%a %H:%M} their time."
+            request, f"Quiet hours{law} for {contact}: the text goes out at {local:%a %H:%M} their time."
         )
     return _done(request, contact)
 

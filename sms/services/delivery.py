@@ -158,9 +158,9 @@ def _deliver_claimed(batch, outcomes, refused, checked_at, provider, recorder, d
         if message.pk not in refused and message.kind in QUIET_HOURS_KINDS:
             # Retries and backlogs come due at any hour: check the window again now.
             current = timezone.now()
-            opens = quiet_hours.contact_window_opens(message.contact, current)
+            opens, why = quiet_hours.contact_window_opens_why(message.contact, current)
             if opens > current:
-                _release(message, until=opens, reason="quiet_hours")
+                _release(message, until=opens, reason=why)
                 outcomes[message.pk] = DeliveryOutcome(message.pk, "deferred")
                 continue
         wait = 0.0 if message.pk in refused else pace_reserve(provider.sender, message.segments)

@@ -178,6 +178,8 @@ class AutomatedText:
     send_at: datetime
     # Reserved with ``message_ids_reserve`` when a row pointing at the text is written first.
     message_id: int | None = None
+    # Why a text due later waits (governance's reason, e.g. "state:FL_quiet_hours").
+    deferred_reason: str = "quiet_hours"
 
 
 def message_ids_reserve(*, count: int) -> list[int]:
@@ -232,7 +234,7 @@ def messages_queue_bulk(*, texts: Sequence[AutomatedText], source: str) -> list[
                 info.segments,
                 info.encoding,
                 text.send_at,
-                "quiet_hours" if deferred else "",
+                (text.deferred_reason or "quiet_hours") if deferred else "",
                 Direction.OUTBOUND,
                 MessageKind.AUTOMATED,
                 source,
