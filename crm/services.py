@@ -65,6 +65,14 @@ def account_update(*, account: Account, **fields) -> Account:
 # --- Timeline -------------------------------------------------------------------------------
 
 
+def _timeline_entry_check(kind: str, *, has_contact: bool, has_account: bool) -> None:
+    """What every timeline entry needs, however it is written."""
+    if not (has_contact or has_account):
+        raise ValidationError("A timeline entry needs a contact or an account.")
+    if kind not in ActivityKind.values:
+        raise ValidationError({"kind": f"Unknown activity kind {kind!r}."})
+
+
 def activity_record(
     *,
     kind: str,
@@ -76,10 +84,7 @@ def activity_record(
     data: dict | None = None,
 ) -> Activity:
     """Append one entry to the timeline. A contact's entry is also filed on its account."""
-    if contact is None and account is None:
-        raise ValidationError("A timeline entry needs a contact or an account.")
-    if kind not in ActivityKind.values:
-        raise ValidationError({"kind": f"Unknown activity kind {kind!r}."})
+    _timeline_entry_check(kind, has_contact=contact is not None, has_account=account is not None)
     check_contact_account(contact, account)
     account_id = account.pk if account is not None else (contact.account_id if contact else None)
     return Activity.objects.create(
@@ -109,10 +114,9 @@ def activities_record_bulk(entries: Sequence[Activity], *, batch_size: int = 100
     if unfiled:
         accounts = dict(Contact.objects.filter(bulk.in_ids("pk", unfiled)).values_list("pk", "account_id"))
     for entry in entries:
-        if entry.contact_id is None and entry.account_id is None:
-            raise ValidationError("A timeline entry needs a contact or an account.")
-        if entry.kind not in ActivityKind.values:
-            raise ValidationError({"kind": f"Unknown activity kind {entry.kind!r}."})
+        _timeline_entry_check(
+            entry.kind, has_contact=entry.contact_id is not None, has_account=entry.account_id is not None
+        )
         if entry.account_id is None and entry.contact_id is not None:
             in_query = entry.contact_id in accounts
             entry.account_id = accounts[entry.contact_id] if in_query else entry.contact.account_id
@@ -134,10 +138,7 @@ def activity_insert(
     """``activity_record`` by ids, as one cached single-row INSERT (no model instance, no
     lookups): for hot paths such as the provider's status callbacks. The caller passes the
     contact's account."""
-    if contact_id is None and account_id is None:
-        raise ValidationError("A timeline entry needs a contact or an account.")
-    if kind not in ActivityKind.values:
-        raise ValidationError({"kind": f"Unknown activity kind {kind!r}."})
+    _timeline_entry_check(kind, has_contact=contact_id is not None, has_account=account_id is not None)
     bulk.row_insert(
         Activity,
         {
@@ -382,14 +383,15 @@ def tasks_create_bulk(*, tasks: Sequence[Task], actor=None) -> list[Task]:
     """Create many tasks (e.g. a play's follow-ups) with their timeline entries in two bulk
     inserts. The tasks are trusted, already-valid rows."""
     created = Task.objects.bulk_create(tasks, batch_size=500)
-    Activity.objects.bulk_create(
+    activities_record_bulk(
         [
             Activity(
                 kind=ActivityKind.TASK_CREATED,
                 contact_id=task.contact_id,
                 account_id=task.account_id,
                 actor=actor,
-                summary=task.title[:300],
+                occurred_at=task.created_at,  # now, unless a replayed history says when
+                summary=task.title,
                 data={"task": task.pk, "owner": task.owner_id, "source": task.source},
             )
             for task in created
