@@ -47,6 +47,20 @@ class User(AbstractUser):
     takes_conversations = models.BooleanField(
         default=True, help_text="Receives unowned SMS conversations in the inbox round-robin."
     )
+    manager = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="reports",
+        help_text="Who hears of this user's escalations (SLA breaches, journey escalations).",
+    )
+    timezone = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        help_text="IANA time zone for times shown to this user; blank means the team's (TIME_ZONE).",
+    )
 
     class Meta:
         ordering = ["username"]
