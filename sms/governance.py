@@ -21,14 +21,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from core.bulk import in_ids
 from crm.models import Account, ActivityKind, Contact, Deal
 from sms import quiet_hours, state_rules
-from sms.models import Deferral, Direction, Message, MessageKind, MessageStatus, PhoneSuppression
+from sms.models import Deferral, Direction, Message, MessageKind, MessageStatus
 from sms.services.consent import consent_refusal
+from sms.services.suppression import with_number_blocks
 
 SEND, DEFERRED, SUPPRESSED = "send", "deferred", "suppressed"
 
@@ -46,6 +47,8 @@ class Candidate:
     play_id: int | None = None
     moment: str = ""  # the play's lifecycle moment, for priority
     cooldown_days: int = 0
+    # An agent's one clarification to a number whose reply is held for review (manual only).
+    clarification: bool = False
 
 
 @dataclass(frozen=True)
@@ -158,13 +161,21 @@ class _Facts:
         steer SQLite to the index that matches it instead of the one that matches the filter."""
         facts = cls()
         facts.policy = policy
+        facts.now = now
         for chunk in _chunks(contact_ids):
             for row in (
-                Contact.objects.filter(in_ids("pk", chunk))
-                .order_by()
-                # The number's suppression, read fresh: a denormalised state never outvotes it.
-                .annotate(suppressed=Exists(PhoneSuppression.objects.filter(phone=OuterRef("phone"))))
-                .values("pk", "phone", "sms_consent", "suppressed", "timezone", "account_id", "attributes")
+                # The number's suppression and pending review, read fresh: a denormalised state
+                # never outvotes them.
+                with_number_blocks(Contact.objects.filter(in_ids("pk", chunk)).order_by()).values(
+                    "pk",
+                    "phone",
+                    "sms_consent",
+                    "suppressed",
+                    "review_since",
+                    "timezone",
+                    "account_id",
+                    "attributes",
+                )
             ):
                 facts.contacts[row["pk"]] = row
                 facts.states[row["pk"]] = state_rules.contact_state(row["phone"], row["attributes"])
@@ -295,6 +306,9 @@ class _Facts:
             consent=row["sms_consent"],
             kind=MessageKind.AUTOMATED if automated else MessageKind.MANUAL,
             suppressed=row["suppressed"],
+            review_since=row["review_since"],
+            clarification=candidate.clarification and not automated,
+            now=self.now,
         ):
             return reason
         if not automated:

@@ -95,6 +95,66 @@ class PhoneSuppression(models.Model):
         return self.source in PERSON_ONLY_SOURCES
 
 
+class ReviewStatus(models.TextChoices):
+    PENDING = "pending", "Held for review"
+    CONFIRMED = "confirmed", "Confirmed opt-out"
+    NOT_REVOCATION = "not_revocation", "Not a revocation"
+    EXPIRED = "expired", "Expired: treated as an opt-out"
+    SUPERSEDED = "superseded", "Superseded by an opt-out"
+
+
+class RevocationReview(models.Model):
+    """A reply that may be a revocation but did not read as one decisively (the classifier saw
+    an opt-out, no revocation rule matched): held for an agent. While ``pending`` it blocks
+    every text to the number but the keyword confirmations and one clarification within five
+    minutes (``sms.services.suppression``, the read every send path uses); it is due
+    ``due_at`` (10 US business days after it arrived), escalated before, and treated as an
+    opt-out if nobody decides by then (``sms.services.review``)."""
+
+    phone = models.CharField(max_length=20, help_text="E.164 number the reply came from.")
+    contact = models.ForeignKey(
+        Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="revocation_reviews"
+    )
+    message = models.ForeignKey("Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    status = models.CharField(
+        max_length=16, choices=ReviewStatus.choices, default=ReviewStatus.PENDING, db_index=True
+    )
+    why = models.CharField(max_length=300, help_text="Why the reply is in doubt (the classifier's reading).")
+    received_at = models.DateTimeField(help_text="When the reply arrived: texts are blocked from then.")
+    due_at = models.DateTimeField(help_text="10 US business days after it arrived.")
+    remind_at = models.DateTimeField(help_text="When the owner is asked to decide (2 business days left).")
+    reminded_at = models.DateTimeField(null=True, blank=True)
+    escalated_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the manager was told it expired."
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolution_reason = models.TextField(blank=True)
+    consent_event = models.ForeignKey(
+        ConsentEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["due_at", "id"]
+        indexes = [models.Index(fields=["phone", "status"]), models.Index(fields=["status", "due_at"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["phone"],
+                condition=models.Q(status="pending"),
+                name="sms_review_one_pending_per_number",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.phone} {self.get_status_display().lower()} (due {self.due_at:%Y-%m-%d})"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status == ReviewStatus.PENDING
+
+
 class Intent(models.TextChoices):
     HELP = "help", "Help request"
     DEFERRAL = "deferral", "Deferral (not now)"

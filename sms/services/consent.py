@@ -4,9 +4,14 @@
 Consent belongs to the phone number: an opt-out suppresses the number (``PhoneSuppression``),
 which outlives the contact, and any contact that gets the number starts opted out
 (``sms.services.suppression``). After a STOP or a carrier unsubscribe only the person can
-re-subscribe: a START-family text from the number, or a form they submitted after the STOP."""
+re-subscribe: a START-family text from the number, or a form they submitted after the STOP.
+
+A reply held for review as a possible revocation blocks the number too (``consent_refusal``
+with ``review_since``); ``contact_texting`` is the effective state the contact page and the API
+show, read the way the send paths read it."""
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
@@ -15,7 +20,16 @@ from django.utils import timezone
 from core.errors import DomainError
 from crm import services as crm_services
 from crm.models import ActivityKind, Contact, SmsConsent
-from sms.models import ConsentAction, ConsentEvent, ConsentSource, Direction, Message, MessageKind
+from sms.models import (
+    ConsentAction,
+    ConsentEvent,
+    ConsentSource,
+    Direction,
+    Message,
+    MessageKind,
+    ReviewStatus,
+    RevocationReview,
+)
 from sms.providers.twilio.vocabulary import UNSUBSCRIBED_CODE
 from sms.services.suppression import (
     CONSENT_CLOCK_SKEW,
@@ -24,7 +38,14 @@ from sms.services.suppression import (
     resubscribe_refusal,
     suppress,
     suppression_for_update,
+    with_number_blocks,
 )
+
+# While a reply is held for review, the one text allowed besides keyword confirmations: an
+# agent's clarification of what the person meant, sent within five minutes of the reply
+# (47 CFR 64.1200(a)(12) allows one confirmation or clarification, in that time, no marketing).
+REVIEW_CLARIFICATION = "revocation-clarification"
+CLARIFICATION_WINDOW = timedelta(minutes=5)
 
 PROOF_KEYS = ("disclosure", "url", "ip", "message", "note", "form", "file")
 # A reply is part of the customer's conversation while their last text is this recent.
@@ -119,6 +140,10 @@ def consent_record(
     )
     if phone and action == ConsentAction.OPT_OUT and _phone_latest_action(phone) == ConsentAction.OPT_OUT:
         suppress(event)
+        # The number is opted out: a reply of theirs held for review needs no decision now.
+        RevocationReview.objects.filter(phone=phone, status=ReviewStatus.PENDING).update(
+            status=ReviewStatus.SUPERSEDED, resolved_at=now, consent_event=event
+        )
     elif suppression is not None and event.occurred_at > suppression.since:
         suppression.delete()
     state = consent_state_derive(locked)
@@ -146,24 +171,79 @@ def in_reply_window(contact: Contact, now: datetime | None = None) -> bool:
 
 
 def consent_refusal(
-    *, consent: str, kind: str, replying: Callable[[], bool] | None = None, suppressed: bool = False
+    *,
+    consent: str,
+    kind: str,
+    replying: Callable[[], bool] | None = None,
+    suppressed: bool = False,
+    review_since: datetime | None = None,
+    clarification: bool = False,
+    now: datetime | None = None,
 ) -> str | None:
     """Why consent forbids a text of ``kind`` to a contact whose consent state is ``consent``
-    ("consent:opted_out", "consent:not_opted_in"), or None when it allows it. Keyword
-    confirmations (opt-out, HELP) always go; nothing else goes to a ``suppressed`` number
-    (read from ``PhoneSuppression``, so a stale denormalised state cannot let a text through);
-    any other text needs an opt-in, except a reply to a customer who has not opted out and
-    texted recently: ``replying()`` says whether they did (asked only then, as it may cost a
-    query)."""
+    ("consent:opted_out", "consent:under_review", "consent:not_opted_in"), or None when it
+    allows it. Keyword confirmations (opt-out, HELP) always go; nothing else goes to a
+    ``suppressed`` number (read from ``PhoneSuppression``, so a stale denormalised state cannot
+    let a text through); while a reply from the number is held for review (``review_since``:
+    when it arrived) nothing else goes either, except an agent's ``clarification`` (a manual
+    text or reply) within CLARIFICATION_WINDOW of that reply; any other text needs an opt-in,
+    except a reply to a customer who has not opted out and texted recently: ``replying()`` says
+    whether they did (asked only then, as it may cost a query)."""
     if kind == MessageKind.COMPLIANCE:
         return None
     if suppressed or consent == SmsConsent.OPTED_OUT:
         return "consent:opted_out"
+    if review_since is not None and not (
+        clarification
+        and kind in (MessageKind.MANUAL, MessageKind.REPLY)
+        and (now or timezone.now()) - review_since <= CLARIFICATION_WINDOW
+    ):
+        return "consent:under_review"
     if consent == SmsConsent.OPTED_IN:
         return None
     if kind == MessageKind.REPLY and replying is not None and replying():
         return None
     return "consent:not_opted_in"
+
+
+@dataclass(frozen=True)
+class TextingState:
+    """A contact's effective texting state: the stored consent, the number's suppression and a
+    pending review, read together (``with_number_blocks``) and judged by ``consent_refusal``."""
+
+    consent: str
+    suppressed: bool
+    review_since: datetime | None
+
+    @property
+    def effective(self) -> str:
+        """``opted_out`` (stored or the number's), ``under_review``, else the stored state."""
+        if self.suppressed or self.consent == SmsConsent.OPTED_OUT:
+            return SmsConsent.OPTED_OUT
+        if self.review_since is not None:
+            return "under_review"
+        return self.consent
+
+    def refusal(self, kind: str = MessageKind.AUTOMATED, **rule) -> str | None:
+        return consent_refusal(
+            consent=self.consent,
+            kind=kind,
+            suppressed=self.suppressed,
+            review_since=self.review_since,
+            **rule,
+        )
+
+
+def contact_texting(contact: Contact) -> TextingState:
+    """The effective texting state of one contact, fresh from the database (one query)."""
+    row = (
+        with_number_blocks(Contact.objects.filter(pk=contact.pk))
+        .values("sms_consent", "suppressed", "review_since")
+        .first()
+    )
+    if row is None:
+        return TextingState(contact.sms_consent, False, None)
+    return TextingState(row["sms_consent"], row["suppressed"], row["review_since"])
 
 
 def consent_opt_out_unsubscribed(*, contact: Contact, message: Message) -> None:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, transaction
-from django.db.models import Case, Exists, F, OuterRef, Value, When
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from core import bulk
@@ -22,11 +22,17 @@ from sms.models import (
     Message,
     MessageKind,
     MessageStatus,
-    PhoneSuppression,
 )
 from sms.segments import MAX_BODY_CHARS, count_segments
-from sms.services.consent import consent_refusal, in_reply_window
-from sms.services.suppression import phones_suppressed
+from sms.services.consent import (
+    CLARIFICATION_WINDOW,
+    REVIEW_CLARIFICATION,
+    TextingState,
+    consent_refusal,
+    contact_texting,
+    in_reply_window,
+)
+from sms.services.suppression import numbers_blocked, with_number_blocks
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +50,11 @@ class SendRefused(DomainError):
 REFUSAL_TEXT = {
     "consent:opted_out": "{contact} has opted out of texts.",
     "consent:not_opted_in": "{contact} has not opted in to texts.",
+    "consent:under_review": (
+        "A reply from {contact} is held for review as a possible opt-out: nothing is sent to the number "
+        "until an agent decides (confirm the opt-out, or not a revocation with a reason), except one "
+        "clarification by an agent within five minutes of the reply."
+    ),
     "contact:no_phone": "{contact} has no phone number.",
     "contact:missing": "The contact was deleted.",
     "contact:demo_data": "{contact} is demo data; demo contacts are only texted via the console provider.",
@@ -60,20 +71,45 @@ def refusal(contact: Contact | None, reason: str) -> SendRefused:
     )
 
 
-def _check_consent(contact: Contact, kind: str, *, suppressed: bool | None = None) -> None:
+def _check_consent(
+    contact: Contact,
+    kind: str,
+    *,
+    state: TextingState | None = None,
+    clarification: bool = False,
+    now: datetime | None = None,
+) -> None:
     """The consent rule for replies and keyword confirmations (manual and automated texts go
-    through governance, which applies the same rule). ``suppressed`` (whether the contact's
-    number is) is read here unless the caller has it."""
-    if suppressed is None:
-        suppressed = kind != MessageKind.COMPLIANCE and bool(phones_suppressed([contact.phone]))
+    through governance, which applies the same rule). ``state`` (the contact's effective
+    texting state: consent, the number's suppression and pending review) is read here unless
+    the caller has it."""
+    if kind == MessageKind.COMPLIANCE:
+        return
+    state = state or contact_texting(contact)
     reason = consent_refusal(
-        consent=contact.sms_consent,
+        consent=state.consent,
         kind=kind,
         replying=lambda: in_reply_window(contact),
-        suppressed=suppressed,
+        suppressed=state.suppressed,
+        review_since=state.review_since,
+        clarification=clarification,
+        now=now,
     )
     if reason:
         raise refusal(contact, reason)
+
+
+def _clarification_allowed(contact: Contact, now: datetime) -> bool:
+    """Whether an agent's text now would be the one clarification a reply held for review
+    allows: within five minutes of the reply, and none sent for it yet."""
+    since = numbers_blocked([contact.phone]).under_review.get(contact.phone)
+    return (
+        since is not None
+        and now - since <= CLARIFICATION_WINDOW
+        and not Message.objects.filter(
+            to_number=contact.phone, source=REVIEW_CLARIFICATION, created_at__gte=since
+        ).exists()
+    )
 
 
 # The one text allowed after a revocation (47 CFR 64.1200(a)(12)): a plain confirmation, sent
@@ -118,14 +154,27 @@ def message_send(
             "too_long", f"The message is {len(body)} characters; the limit is {MAX_BODY_CHARS}."
         )
     due, deferred_reason = now, ""
+    # Asked only when a reply held for review refuses an agent's text (costs nothing otherwise).
+    clarification = False
     if kind in QUIET_HOURS_KINDS:
         # Manual and automated texts: the governance module decides (an automated one also
         # against deferrals, a human already engaged and the caps).
-        decision = governance.decide(
-            [governance.Candidate(contact.pk, contact.account_id)],
-            now=now,
-            automated=kind == MessageKind.AUTOMATED,
-        )[0]
+        def decide(clarifying: bool) -> governance.Decision:
+            return governance.decide(
+                [governance.Candidate(contact.pk, contact.account_id, clarification=clarifying)],
+                now=now,
+                automated=kind == MessageKind.AUTOMATED,
+            )[0]
+
+        decision = decide(False)
+        if (
+            decision.reason == "consent:under_review"
+            and kind == MessageKind.MANUAL
+            and sent_by is not None
+            and _clarification_allowed(contact, now)
+        ):
+            clarification = True
+            decision = decide(True)
         if decision.outcome == governance.SUPPRESSED:
             raise refusal(contact, decision.reason)
         due, deferred_reason = decision.send_at, decision.reason
@@ -134,7 +183,20 @@ def message_send(
             raise refusal(contact, "contact:no_phone")
         if contact.attributes.get("demo") and settings.SMS_PROVIDER != "console":
             raise refusal(contact, "contact:demo_data")
-        _check_consent(contact, kind)
+        try:
+            _check_consent(contact, kind, now=now)
+        except SendRefused as refused:
+            if not (
+                refused.code == "under_review"
+                and kind == MessageKind.REPLY
+                and sent_by is not None
+                and _clarification_allowed(contact, now)
+            ):
+                raise
+            clarification = True
+            _check_consent(contact, kind, clarification=True, now=now)
+    if clarification:
+        source = REVIEW_CLARIFICATION
     info = count_segments(body)
     conversation = Conversation.objects.filter(contact=contact).first()
     try:
@@ -334,16 +396,36 @@ def messages_refusals(messages: Sequence[Message]) -> dict[int, SendRefused]:
     consent in the database: one set-based governance check for manual and automated texts,
     the per-kind rules for replies and keyword confirmations."""
     refused: dict[int, SendRefused] = {}
-    # The number a queued text goes to may have opted out since, even under another contact.
-    suppressed = phones_suppressed(m.to_number for m in messages if m.kind != MessageKind.COMPLIANCE)
+    now = timezone.now()
+    # The number a queued text goes to may have opted out since, even under another contact,
+    # or a reply from it may be held for review.
+    blocks = numbers_blocked(m.to_number for m in messages if m.kind != MessageKind.COMPLIANCE)
     for message in messages:
-        if message.kind != MessageKind.COMPLIANCE and message.to_number in suppressed:
-            refused[message.pk] = refusal(message.contact, "consent:opted_out")
+        if message.kind == MessageKind.COMPLIANCE:
+            continue
+        reason = consent_refusal(
+            consent="",
+            kind=message.kind,
+            replying=lambda: True,
+            suppressed=message.to_number in blocks.suppressed,
+            review_since=blocks.under_review.get(message.to_number),
+            clarification=message.source == REVIEW_CLARIFICATION,
+            now=now,
+        )
+        if reason in ("consent:opted_out", "consent:under_review"):
+            refused[message.pk] = refusal(message.contact, reason)
     governed = [
         m for m in messages if m.contact is not None and m.kind in QUIET_HOURS_KINDS and m.pk not in refused
     ]
     decisions = governance.decide(
-        [governance.Candidate(m.contact.pk, m.contact.account_id) for m in governed], automated=False
+        [
+            governance.Candidate(
+                m.contact.pk, m.contact.account_id, clarification=m.source == REVIEW_CLARIFICATION
+            )
+            for m in governed
+        ],
+        automated=False,
+        now=now,
     )
     for message, decision in zip(governed, decisions, strict=True):
         if decision.outcome == governance.SUPPRESSED:
@@ -353,26 +435,31 @@ def messages_refusals(messages: Sequence[Message]) -> dict[int, SendRefused]:
         for m in messages
         if m.contact is not None and m.kind not in QUIET_HOURS_KINDS and m.pk not in refused
     }
-    consent = {
-        pk: (state, suppressed)
-        for pk, state, suppressed in Contact.objects.filter(
-            pk__in=[m.contact.pk for m in messages if m.pk in others]
-        )
-        .annotate(suppressed=Exists(PhoneSuppression.objects.filter(phone=OuterRef("phone"))))
-        .values_list("pk", "sms_consent", "suppressed")
+    states = {
+        pk: TextingState(consent, suppressed, review_since)
+        for pk, consent, suppressed, review_since in with_number_blocks(
+            Contact.objects.filter(pk__in=[m.contact.pk for m in messages if m.pk in others])
+        ).values_list("pk", "sms_consent", "suppressed", "review_since")
     }
-    too_late = timezone.now() - OPT_OUT_CONFIRMATION_WINDOW
+    too_late = now - OPT_OUT_CONFIRMATION_WINDOW
     for message in messages:
         if message.source == OPT_OUT_CONFIRMATION and message.created_at < too_late:
             refused[message.pk] = SendRefused(
                 "too_late", "An opt-out confirmation goes within five minutes or not at all."
             )
-        elif message.contact is None or (message.pk in others and message.contact.pk not in consent):
+        elif message.contact is None or (message.pk in others and message.contact.pk not in states):
             refused[message.pk] = SendRefused("no_contact", "The contact was deleted.")
         elif message.pk in others:
-            message.contact.sms_consent, suppressed_now = consent[message.contact.pk]
+            state = states[message.contact.pk]
+            message.contact.sms_consent = state.consent
             try:
-                _check_consent(message.contact, message.kind, suppressed=suppressed_now)
+                _check_consent(
+                    message.contact,
+                    message.kind,
+                    state=state,
+                    clarification=message.source == REVIEW_CLARIFICATION,
+                    now=now,
+                )
             except SendRefused as refused_send:
                 refused[message.pk] = refused_send
     return refused

@@ -4,14 +4,23 @@ renumbering). This module reads and writes suppressions and says who may lift on
 ledger write that calls it is ``sms.services.consent.consent_record``."""
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import DateTimeField, Exists, OuterRef, QuerySet, Subquery, Value
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from crm.models import Contact, SmsConsent
-from sms.models import PERSON_ONLY_SOURCES, ConsentEvent, ConsentSource, PhoneSuppression
+from sms.models import (
+    PERSON_ONLY_SOURCES,
+    ConsentEvent,
+    ConsentSource,
+    PhoneSuppression,
+    ReviewStatus,
+    RevocationReview,
+)
 
 # How far ahead of our clock a consent time may be (the sender's clock may run fast).
 CONSENT_CLOCK_SKEW = timedelta(minutes=5)
@@ -25,6 +34,53 @@ def phones_suppressed(phones: Iterable[str | None]) -> set[str]:
     if not wanted:
         return set()
     return set(PhoneSuppression.objects.filter(phone__in=wanted).values_list("phone", flat=True))
+
+
+@dataclass(frozen=True)
+class NumberBlocks:
+    """What blocks texts to some numbers: ``suppressed`` (opted out) and ``under_review`` (the
+    arrival time of a reply held for review, by number)."""
+
+    suppressed: frozenset[str]
+    under_review: dict[str, datetime]
+
+
+def numbers_blocked(phones: Iterable[str | None]) -> NumberBlocks:
+    """The suppressions and pending reviews of ``phones`` (one query; none for no numbers)."""
+    wanted = {phone for phone in phones if phone}
+    if not wanted:
+        return NumberBlocks(frozenset(), {})
+    suppressions = (
+        PhoneSuppression.objects.filter(phone__in=wanted)
+        .order_by()
+        .annotate(review_since=Value(None, output_field=DateTimeField()))
+        .values_list("phone", "review_since")
+    )
+    reviews = (
+        RevocationReview.objects.filter(phone__in=wanted, status=ReviewStatus.PENDING)
+        .order_by()
+        .values_list("phone", "received_at")
+    )
+    suppressed, under_review = set(), {}
+    for phone, since in suppressions.union(reviews, all=True):
+        if since is None:
+            suppressed.add(phone)
+        else:
+            under_review[phone] = since
+    return NumberBlocks(frozenset(suppressed), under_review)
+
+
+def with_number_blocks(contacts: QuerySet, field: str = "phone") -> QuerySet:
+    """``contacts`` (or any rows with a phone ``field``) annotated with ``suppressed`` (bool) and
+    ``review_since`` (the pending review's arrival, or None), in the same query."""
+    return contacts.annotate(
+        suppressed=Exists(PhoneSuppression.objects.filter(phone=OuterRef(field))),
+        review_since=Subquery(
+            RevocationReview.objects.filter(phone=OuterRef(field), status=ReviewStatus.PENDING)
+            .order_by()
+            .values("received_at")[:1]
+        ),
+    )
 
 
 def _submitted_at(proof: dict) -> datetime | None:
