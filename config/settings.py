@@ -269,6 +269,8 @@ CONTACT_PAGE_PANELS = hooks.CONTACT_PAGE_PANELS
 PERIODIC_JOBS = {
     "sms: sweep outbox": ("sms.tasks.sweep_outbox", "I", 1),
     "sms: wake snoozed conversations": ("sms.tasks.wake_conversations", "I", 5),
+    # Revocation reviews: reminders 2 business days before the deadline, expiry at it.
+    "sms: escalate revocation reviews": ("sms.tasks.escalate_revocation_reviews", "I", 15),
     "plays: run scheduled plays": ("plays.tasks.run_scheduled_plays", "I", 15),
     "crm: resume stalled imports": ("crm.imports.tasks.imports_resume_stalled", "I", 5),
     "analytics: refresh dashboard snapshots": ("analytics.tasks.refresh_snapshots", "I", 30),

@@ -1,6 +1,8 @@
 """A received text: stored once, a revocation (``sms.revocation``: STOP in any form, or plain
 words) recorded at once, START and HELP handled, other text handed to the inbox
-(``sms.inbox.services.inbound_route``), and all of it put on the timeline."""
+(``sms.inbox.services.inbound_route``) and, when the classifier reads an opt-out that no
+revocation rule confirms, held for review (``sms.services.review``: texts to the number are
+blocked from then); all of it put on the timeline."""
 
 import logging
 from dataclasses import dataclass
@@ -15,7 +17,7 @@ from crm import services as crm_services
 from crm.models import ActivityKind, Contact, SmsConsent
 from sms import keywords
 from sms.inbox.intents import classify
-from sms.inbox.services import conversation_revocation_record, inbound_route
+from sms.inbox.services import conversation_revocation_record, inbound_route, route_owner
 from sms.models import (
     ConsentAction,
     ConsentSource,
@@ -30,6 +32,7 @@ from sms.models import (
 from sms.revocation import KEYWORD, Revocation, revocation_of
 from sms.segments import count_segments
 from sms.services.consent import consent_record
+from sms.services.review import review_open
 from sms.services.sending import OPT_OUT_CONFIRMATION, OPT_OUT_CONFIRMATION_WINDOW, message_send
 
 logger = logging.getLogger(__name__)
@@ -112,6 +115,8 @@ def inbound_receive(
                     )
             else:
                 inbound_route(message=message, conversation=conversation, contact=contact, result=result)
+                if result.intent == Intent.OPT_OUT and contact.sms_consent != SmsConsent.OPTED_OUT:
+                    _hold_for_review(contact, conversation, message, result)
             crm_services.activity_record(
                 kind=ActivityKind.SMS_REPLY,
                 contact=contact,
@@ -129,6 +134,16 @@ def inbound_receive(
             return InboundResult(None, duplicate=True)
         raise  # any other conflict is not a duplicate: passing it off as one would lose the text
     return InboundResult(message, keyword=keyword)
+
+
+def _hold_for_review(contact: Contact, conversation: Conversation, message: Message, result) -> None:
+    """The classifier reads an opt-out that no revocation rule reads decisively: hold the reply
+    for an agent (texts to the number are blocked from now) and make sure someone owns it."""
+    rule = f", rule “{result.rule.description or result.rule.pattern[:60]}”" if result.rule else ""
+    review_open(contact=contact, message=message, why=f"reads as an opt-out at {result.confidence:.2f}{rule}")
+    if conversation.assignee_id is None:
+        conversation.assignee = route_owner(contact)
+        conversation.save(update_fields=["assignee", "updated_at"])
 
 
 def _keyword_for(contact: Contact, body: str) -> str | None:

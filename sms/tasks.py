@@ -32,6 +32,14 @@ def sweep_outbox() -> int:
     return outbox_sweep()
 
 
+def escalate_revocation_reviews() -> dict[str, int]:
+    """Reviews with two business days left get a task; expired ones are treated as revocations."""
+    from sms.services.review import reviews_escalate
+
+    result = reviews_escalate()
+    return {"reminded": result.reminded, "expired": result.expired}
+
+
 def wake_conversations() -> int:
     from sms.inbox.services import conversations_wake
 

@@ -16,6 +16,7 @@ inbox_urlpatterns = [
     path("<int:pk>/relabel/", inbox_views.inbox_relabel, name="inbox_relabel"),
     path("<int:pk>/record-opt-out/", inbox_views.inbox_record_opt_out, name="inbox_record_opt_out"),
     path("<int:pk>/reverse-opt-out/", inbox_views.inbox_reverse_opt_out, name="inbox_reverse_opt_out"),
+    path("<int:pk>/review/", inbox_views.inbox_review_decide, name="inbox_review_decide"),
 ]
 
 urlpatterns = [

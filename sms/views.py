@@ -13,7 +13,14 @@ from crm.models import Contact
 from sms import links, quiet_hours
 from sms.models import ConsentEvent, ConsentSource, Message, MessageKind
 from sms.segments import GSM7_BASIC, GSM7_EXTENDED, MAX_BODY_CHARS
-from sms.services.consent import ConsentError, consent_record, consent_refusal, in_reply_window
+from sms.services.consent import (
+    ConsentError,
+    TextingState,
+    consent_record,
+    contact_texting,
+    in_reply_window,
+)
+from sms.services.review import review_pending_for
 from sms.services.sending import message_send
 
 THREAD_LENGTH = 30
@@ -55,16 +62,21 @@ def _reply_kind(contact: Contact) -> str:
 
 CANNOT_TEXT = {
     "consent:opted_out": "This contact has opted out of texts.",
+    "consent:under_review": (
+        "A reply from this number is held for review as a possible opt-out: no texts until an agent "
+        "decides in the inbox (one clarification within five minutes of the reply is allowed)."
+    ),
     "consent:not_opted_in": "This contact has not opted in. Record their opt-in (with proof) before texting.",
 }
 
 
-def _can_text(contact: Contact, kind: str) -> tuple[bool, str]:
-    """Whether the send box is open, and if not why. ``kind`` is a reply only when the
-    customer texted recently (``_reply_kind``)."""
+def _can_text(contact: Contact, kind: str, texting: TextingState) -> tuple[bool, str]:
+    """Whether the send box is open, and if not why: the effective texting state (stored
+    consent, the number's suppression, a pending review), judged by the rule the send paths
+    use. ``kind`` is a reply only when the customer texted recently (``_reply_kind``)."""
     if not contact.phone:
         return False, "This contact has no phone number."
-    if reason := consent_refusal(consent=contact.sms_consent, kind=kind, replying=lambda: True):
+    if reason := texting.refusal(kind, replying=lambda: True):
         return False, CANNOT_TEXT[reason]
     return True, ""
 
@@ -76,13 +88,16 @@ def _thread_context(contact: Contact) -> dict:
 
 def _panel(request, contact, *, send_form=None, consent_form=None, send_error="", status=200):
     kind = _reply_kind(contact)
-    can_text, cannot_reason = _can_text(contact, kind)
+    texting = contact_texting(contact)
+    can_text, cannot_reason = _can_text(contact, kind, texting)
     context = {
         **_thread_context(contact),
         "send_form": send_form or SendForm(),
         "consent_form": consent_form or ConsentForm(),
         "send_error": send_error,
         "can_text": can_text,
+        "texting": texting,
+        "review": review_pending_for(contact.phone) if texting.review_since else None,
         "cannot_reason": cannot_reason,
         "is_reply": kind == MessageKind.REPLY,
         "consent_history": ConsentEvent.objects.filter(contact=contact).select_related("actor")[:10],

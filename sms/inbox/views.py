@@ -28,6 +28,9 @@ from sms.inbox.replies import saved_replies_for
 from sms.inbox.selectors import UNCLASSIFIED, QueueView
 from sms.models import Conversation, ConversationStatus, Intent
 from sms.segments import GSM7_BASIC, GSM7_EXTENDED, MAX_BODY_CHARS
+from sms.services import review as reviews
+from sms.services.consent import contact_texting
+from sms.services.review import review_pending_for
 
 PAGE_SIZE = 50
 # Intent names short enough for a queue row (the full name is the badge's title).
@@ -284,16 +287,20 @@ def _conversation_context(
     now = timezone.now()
     query = filters.query()
     tz = services.team_tz()
-    opted_out = contact.sms_consent == SmsConsent.OPTED_OUT
+    texting = contact_texting(contact)
+    opted_out = texting.effective == SmsConsent.OPTED_OUT
+    review = review_pending_for(contact.phone) if texting.review_since else None
     return {
         **_thread_context(conversation),
         "context": selectors.conversation_context(conversation),
         "revocation": selectors.conversation_revocation(conversation),
+        "review": review,
         "conversation_sla": sla_badge(conversation, now),
         "action_query": f"?{query}" if query else "",
         "reply_form": reply_form or ReplyForm(),
         "reply_error": reply_error,
         "replied": replied,
+        # Under review the box stays open for the one clarification; the send service decides.
         "can_reply": bool(contact.phone) and not opted_out,
         "cannot_reply": (
             f"{contact} has opted out of texts: replies are blocked."
@@ -536,3 +543,27 @@ def inbox_reverse_opt_out(request: HttpRequest, pk: int) -> HttpResponse:
         pk,
         notice=f"Reversed the opt-out of {conversation.contact}; it is on their timeline.",
     )
+
+
+@require_POST
+@html_domain_errors(_action_refused)
+def inbox_review_decide(request: HttpRequest, pk: int) -> HttpResponse:
+    """An agent's decision on a reply held for review: confirm the opt-out, or not a
+    revocation (with a reason)."""
+    conversation = get_object_or_404(Conversation.objects.select_related("contact"), pk=pk)
+    filters = inbox_filters(request)
+    review = review_pending_for(conversation.contact.phone)
+    if review is None:
+        return _failed(request, filters, pk, 409, action_error="No reply of theirs is waiting for review.")
+    decided = reviews.review_decide(
+        review=review,
+        decision=request.POST.get("decision", ""),
+        reason=request.POST.get("reason", ""),
+        actor=request.user,
+    )
+    notice = (
+        f"Recorded that {conversation.contact} opted out."
+        if decided.status == "confirmed"
+        else f"Texts to {conversation.contact} are no longer held; your reason is on their timeline."
+    )
+    return _done(request, filters, pk, notice=notice)
