@@ -1,14 +1,30 @@
 """REST API of the SMS module: the consent ledger and messages."""
 
 import django_filters
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from crm.models import Contact
-from sms.models import ConsentAction, ConsentEvent, ConsentSource, Direction, Message, MessageStatus
+from sms.models import (
+    ConsentAction,
+    ConsentEvent,
+    ConsentSource,
+    Direction,
+    Message,
+    MessageKind,
+    MessageStatus,
+)
 from sms.segments import MAX_BODY_CHARS
-from sms.services.consent import consent_record
+from sms.services.consent import consent_record, contact_texting
+from sms.services.review import review_pending_for
 from sms.services.sending import message_send
 from sms.services.suppression import PERSON_ONLY_SOURCES
 
@@ -78,6 +94,28 @@ class ConsentEventFilter(django_filters.FilterSet):
         fields = ["contact", "action", "source"]
 
 
+class TextingStateSerializer(serializers.Serializer):
+    contact = serializers.IntegerField()
+    phone = serializers.CharField()
+    sms_consent = serializers.CharField(help_text="The stored state, as `contacts/` answers it.")
+    effective = serializers.CharField(
+        help_text="`opted_out` (stored, or the number's suppression), `under_review` (a reply held for "
+        "review), else the stored state: what every send path applies."
+    )
+    phone_suppressed = serializers.BooleanField()
+    review = serializers.DictField(
+        allow_null=True, help_text="The pending review: `id`, `why`, `received_at`, `due_at`."
+    )
+    can_text = serializers.BooleanField(
+        help_text="Whether a manual or automated text would pass consent now."
+    )
+    refusal = serializers.CharField(allow_blank=True, help_text="Why not, e.g. `consent:under_review`.")
+
+
+class ContactQuery(serializers.Serializer):
+    contact = serializers.PrimaryKeyRelatedField(queryset=Contact.objects.all())
+
+
 @extend_schema_view(
     list=extend_schema(summary="The consent ledger, newest first"),
     create=extend_schema(summary="Record an opt-in or opt-out; the contact's state follows the latest event"),
@@ -91,6 +129,46 @@ class ConsentViewSet(
     search_fields = ["phone"]
     ordering_fields = ["occurred_at", "id"]
     ordering = ["-occurred_at", "-id"]
+
+    @extend_schema(
+        summary="A contact's effective texting state",
+        description=(
+            "What the send paths apply: the stored consent, the number's suppression (an opt-out "
+            "follows the number) and a reply held for review as a possible revocation, with its "
+            "deadline. `?contact=` is required."
+        ),
+        parameters=[OpenApiParameter("contact", int, required=True)],
+        responses={200: TextingStateSerializer, 400: OpenApiResponse(description="No or unknown contact")},
+    )
+    @action(detail=False, methods=["get"], url_path="state")
+    def state(self, request):
+        query = ContactQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        contact = query.validated_data["contact"]
+        texting = contact_texting(contact)
+        review = review_pending_for(contact.phone) if texting.review_since else None
+        refusal = texting.refusal(MessageKind.MANUAL) or "" if contact.phone else "contact:no_phone"
+        return Response(
+            {
+                "contact": contact.pk,
+                "phone": contact.phone or "",
+                "sms_consent": texting.consent,
+                "effective": texting.effective,
+                "phone_suppressed": texting.suppressed,
+                "review": (
+                    {
+                        "id": review.pk,
+                        "why": review.why,
+                        "received_at": review.received_at,
+                        "due_at": review.due_at,
+                    }
+                    if review
+                    else None
+                ),
+                "can_text": not refusal,
+                "refusal": refusal,
+            }
+        )
 
 
 # --- Messages ---------------------------------------------------------------------------

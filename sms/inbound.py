@@ -115,7 +115,11 @@ def inbound_receive(
                     )
             else:
                 inbound_route(message=message, conversation=conversation, contact=contact, result=result)
-                if result.intent == Intent.OPT_OUT and contact.sms_consent != SmsConsent.OPTED_OUT:
+                if (
+                    result.intent == Intent.OPT_OUT
+                    and result.is_confident
+                    and contact.sms_consent != SmsConsent.OPTED_OUT
+                ):
                     _hold_for_review(contact, conversation, message, result)
             crm_services.activity_record(
                 kind=ActivityKind.SMS_REPLY,

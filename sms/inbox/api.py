@@ -12,10 +12,11 @@ from rest_framework import filters, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from sms.api import REFUSAL, MessageSerializer
+from sms.api import REFUSAL, ConsentEventSerializer, MessageSerializer
 from sms.inbox import selectors, services
-from sms.models import Conversation, ConversationStatus, Intent, Message
+from sms.models import Conversation, ConversationStatus, Intent, Message, RevocationReview
 from sms.segments import MAX_BODY_CHARS
+from sms.services import review as reviews
 
 # --- Serializers ------------------------------------------------------------------------
 
@@ -84,6 +85,68 @@ class SnoozeSerializer(serializers.Serializer):
         if value <= timezone.now():
             raise serializers.ValidationError("Snooze until a time in the future.")
         return value
+
+
+def _reason_field(help_text: str, *, required: bool = True) -> serializers.CharField:
+    return serializers.CharField(
+        max_length=1000, required=required, allow_blank=not required, help_text=help_text
+    )
+
+
+def _check_reason(value: str) -> str:
+    reason = " ".join((value or "").split())
+    if len(reason.split()) < services.REVERSAL_REASON_MIN_WORDS:
+        raise serializers.ValidationError(
+            "Write why the reply was not a request to stop: a sentence of at least "
+            f"{services.REVERSAL_REASON_MIN_WORDS} words, kept on the ledger and the timeline."
+        )
+    return reason
+
+
+class ReverseOptOutSerializer(serializers.Serializer):
+    reason = _reason_field("Why the reply was not a request to stop (at least 4 words; audited).")
+
+    def validate_reason(self, value):
+        return _check_reason(value)
+
+
+class ReviewDecisionSerializer(serializers.Serializer):
+    decision = serializers.ChoiceField(
+        choices=[
+            (reviews.CONFIRM_OPT_OUT, "Confirm the opt-out"),
+            (reviews.NOT_REVOCATION, "Not a revocation"),
+        ]
+    )
+    reason = _reason_field(
+        "Required for `not_revocation` (at least 4 words; audited); optional for `confirm_opt_out`.",
+        required=False,
+    )
+
+    def validate(self, data):
+        if data["decision"] == reviews.NOT_REVOCATION:
+            data["reason"] = _check_reason(data.get("reason", ""))
+        return data
+
+
+class RevocationReviewSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = RevocationReview
+        fields = [
+            "id",
+            "phone",
+            "contact",
+            "message",
+            "status",
+            "why",
+            "received_at",
+            "due_at",
+            "remind_at",
+            "resolved_at",
+            "resolved_by",
+            "resolution_reason",
+            "consent_event",
+        ]
+        read_only_fields = fields
 
 
 class RelabelSerializer(serializers.Serializer):
@@ -273,3 +336,57 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
         conversation = self.get_object()
         services.conversation_record_opt_out(conversation=conversation, actor=request.user)
         return self._answer(conversation)
+
+    @extend_schema(
+        summary="Reverse a plain-words revocation an agent judges misread",
+        description=(
+            "Restores the opt-in that the contact's latest consent event (an opt-out read from a reply "
+            "in plain words, source `reply_words`) ended: a new ledger event (source `agent`, proof with "
+            "`reason`, `reversed_event` and `restored_event`) and a timeline entry with the caller. "
+            "`reason` is required (400 without it). Never a keyword opt-out (STOP and its family) or a "
+            "carrier unsubscribe: only the person can undo those (409 with the reason), nor an opt-out "
+            "that did not end an opt-in (409)."
+        ),
+        request=ReverseOptOutSerializer,
+        responses={
+            201: ConsentEventSerializer,
+            **ACTION_ERRORS,
+            409: OpenApiResponse(REFUSAL, description="Not reversible (keyword opt-out, nothing to restore)"),
+        },
+    )
+    @action(detail=True, methods=["post"], url_path="reverse-opt-out")
+    def reverse_opt_out(self, request, pk=None):
+        conversation = self.get_object()
+        data = self._payload(ReverseOptOutSerializer)
+        event = services.conversation_reverse_opt_out(
+            conversation=conversation, reason=data["reason"], actor=request.user
+        )
+        return Response(ConsentEventSerializer(event).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Decide a reply held for review as a possible revocation",
+        description=(
+            "While a reply is held for review nothing is sent to the number (but keyword confirmations "
+            "and one clarification within five minutes). `confirm_opt_out` records the opt-out (source "
+            "`agent`, the reply as proof); `not_revocation` lifts the hold and needs a `reason` (400 "
+            "without it), kept on the review and the timeline. 409 when nothing is held for review for "
+            "the contact's number or it was decided already."
+        ),
+        request=ReviewDecisionSerializer,
+        responses={
+            200: RevocationReviewSerializer,
+            **ACTION_ERRORS,
+            409: OpenApiResponse(REFUSAL, description="Nothing pending for review"),
+        },
+    )
+    @action(detail=True, methods=["post"], url_path="review")
+    def review(self, request, pk=None):
+        conversation = self.get_object()
+        data = self._payload(ReviewDecisionSerializer)
+        review = reviews.review_pending_for(conversation.contact.phone)
+        if review is None:
+            raise reviews.ReviewError("No reply from this contact's number is held for review.")
+        decided = reviews.review_decide(
+            review=review, decision=data["decision"], reason=data.get("reason", ""), actor=request.user
+        )
+        return Response(RevocationReviewSerializer(decided).data)

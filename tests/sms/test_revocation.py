@@ -17,7 +17,15 @@ from plays.models import Enrollment
 from sms.inbound import inbound_receive
 from sms.inbox import services as inbox
 from sms.inbox.selectors import conversation_revocation
-from sms.models import ConsentAction, ConsentEvent, ConsentSource, Conversation, Message, MessageKind
+from sms.models import (
+    ConsentAction,
+    ConsentEvent,
+    ConsentSource,
+    Conversation,
+    Message,
+    MessageKind,
+    RevocationReview,
+)
 from sms.revocation import KEYWORD, WORDS, normalise
 from sms.services.consent import consent_record
 from sms.services.delivery import message_deliver
@@ -85,7 +93,7 @@ def test_every_labelled_reply_through_the_inbound_path():
     """Recall on revocations and false positives on look-alikes, measured on what the inbound
     path records (the contact's consent afterwards), reported in the test output."""
     rows = load_dataset()
-    missed, false_positives, wrong_kind = [], [], []
+    missed, false_positives, wrong_kind, held = [], [], [], []
     for text, expected in rows:
         contact = opted_in_contact()
         receive(contact, text)
@@ -94,6 +102,8 @@ def test_every_labelled_reply_through_the_inbound_path():
         if expected == "none":
             if opted_out:
                 false_positives.append(text)
+            if RevocationReview.objects.filter(phone=contact.phone, status="pending").exists():
+                held.append(text)  # not opted out; texts wait for an agent's decision
             continue
         if not opted_out:
             missed.append(text)
@@ -108,7 +118,8 @@ def test_every_labelled_reply_through_the_inbound_path():
         f"revocation detection: recall {1 - len(missed) / revocations:.1%} ({revocations - len(missed)}"
         f"/{revocations}), false-positive rate {len(false_positives) / lookalikes:.1%} "
         f"({len(false_positives)}/{lookalikes}); missed {missed}; false positives {false_positives}; "
-        f"FCC words recorded as plain words {wrong_kind}"
+        f"FCC words recorded as plain words {wrong_kind}; look-alikes held for review (not opted out, "
+        f"texts wait for an agent) {len(held)}/{lookalikes}: {held}"
     )
     warnings.warn(report, stacklevel=1)  # shown in the warnings summary of every run
     assert not missed and not false_positives and not wrong_kind, report
