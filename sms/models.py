@@ -1,6 +1,7 @@
 """SMS: the consent ledger, conversations and messages."""
 
 import re
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -9,6 +10,7 @@ from django.db import models
 from django.utils import timezone
 
 from crm.models import Contact
+from sms.business_days import BUSINESS_TZ
 from sms.quiet_hours import is_window_reason
 
 
@@ -153,6 +155,12 @@ class RevocationReview(models.Model):
     @property
     def is_pending(self) -> bool:
         return self.status == ReviewStatus.PENDING
+
+    @property
+    def decide_by(self):
+        """The last day to decide, on the US Eastern calendar (``due_at`` is the midnight that
+        ends it)."""
+        return (self.due_at.astimezone(BUSINESS_TZ) - timedelta(microseconds=1)).date()
 
 
 class Intent(models.TextChoices):

@@ -93,7 +93,7 @@ def review_open(*, contact: Contact, message: Message, why: str) -> RevocationRe
         contact,
         None,
         f"Held for review as a possible opt-out ({why}): no texts until an agent decides, "
-        f"due {timezone.localtime(due):%Y-%m-%d %H:%M}",
+        f"decide by the end of {review.decide_by:%a %b %d, %Y} (US Eastern)",
         occurred_at=received_at,
         action="revocation_review",
         review=review.pk,
@@ -236,7 +236,7 @@ def reviews_escalate(*, now: datetime | None = None) -> EscalationResult:
                 contact=contacts.get(review.contact_id),
                 account_id=getattr(contacts.get(review.contact_id), "account_id", None),
                 title=(
-                    f"Decide by {timezone.localtime(review.due_at):%b %d}: "
+                    f"Decide by {review.decide_by:%a %b %d} (US Eastern): "
                     f"is {review.phone}'s reply an opt-out?"
                 ),
                 notes=(
