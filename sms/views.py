@@ -64,7 +64,7 @@ CANNOT_TEXT = {
     "consent:opted_out": "This contact has opted out of texts.",
     "consent:under_review": (
         "A reply from this number is held for review as a possible opt-out: no texts until an agent "
-        "decides in the inbox (one clarification within five minutes of the reply is allowed)."
+        "decides in the inbox (where one clarification may be sent within five minutes of the reply)."
     ),
     "consent:not_opted_in": "This contact has not opted in. Record their opt-in (with proof) before texting.",
 }
@@ -136,7 +136,11 @@ def contact_send(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         return _panel(request, contact, send_form=form, status=400)
     message = message_send(
-        contact=contact, body=form.cleaned_data["body"], kind=_reply_kind(contact), sent_by=request.user
+        contact=contact,
+        body=form.cleaned_data["body"],
+        kind=_reply_kind(contact),
+        sent_by=request.user,
+        clarifying=True,  # a person typing: possibly the one clarification a held reply allows
     )
     if quiet_hours.is_window_reason(message.deferred_reason):
         local = timezone.localtime(message.next_attempt_at, quiet_hours.contact_tz(contact))

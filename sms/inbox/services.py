@@ -224,7 +224,10 @@ def conversation_reply(*, conversation: Conversation, body: str, actor) -> Messa
         .select_related("contact__account")
         .get(pk=conversation.pk)
     )
-    message = message_send(contact=conversation.contact, body=body, kind=MessageKind.REPLY, sent_by=actor)
+    # An agent typing in the thread: possibly the one clarification a held reply allows.
+    message = message_send(
+        contact=conversation.contact, body=body, kind=MessageKind.REPLY, sent_by=actor, clarifying=True
+    )
     now = timezone.now()
     if conversation.awaiting_since is not None:
         seconds = max(0, int((now - conversation.awaiting_since).total_seconds()))

@@ -135,12 +135,15 @@ def message_send(
     idempotency_key: str | None = None,
     now=None,
     source: str = "",
+    clarifying: bool = False,
 ) -> Message:
     """Queue one outbound text after every check; delivery is enqueued when the caller's
     transaction commits. Outside quiet hours the message waits for the next window (it is
     never dropped). Raises SendRefused. A repeated ``idempotency_key`` returns the first
     message instead of sending again. ``source``: what sent it (``OPT_OUT_CONFIRMATION``
-    makes delivery drop it once it is too late)."""
+    makes delivery drop it once it is too late). ``clarifying``: a person is typing this text
+    to the person (inbox, contact page): while a reply of theirs is held for review it may be
+    the one clarification allowed within five minutes."""
     now = now or timezone.now()
     if idempotency_key:
         existing = Message.objects.filter(idempotency_key=idempotency_key).first()
@@ -170,6 +173,7 @@ def message_send(
         if (
             decision.reason == "consent:under_review"
             and kind == MessageKind.MANUAL
+            and clarifying
             and sent_by is not None
             and _clarification_allowed(contact, now)
         ):
@@ -189,6 +193,7 @@ def message_send(
             if not (
                 refused.code == "under_review"
                 and kind == MessageKind.REPLY
+                and clarifying
                 and sent_by is not None
                 and _clarification_allowed(contact, now)
             ):
