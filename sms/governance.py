@@ -11,7 +11,8 @@ person are checked for consent and quiet hours only.
 Some US states' telephone-solicitation laws (``state_rules``) narrow both: quiet hours become
 the intersection of the configured window and the state's ("state:FL_quiet_hours" when only
 the state's keeps a text waiting), and a play may text a contact there at most the state's cap
-per rolling 24 hours ("state:FL_daily_cap": one play is one subject matter).
+per rolling 24 hours: one over it is deferred to when the 24 hours free up, in the contact's
+window from then ("state:FL_daily_cap": one play is one subject matter).
 
 Decisions are set-based: a batch of candidates costs a fixed number of queries."""
 
@@ -22,6 +23,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Count, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from core.bulk import in_ids
@@ -35,6 +37,8 @@ SEND, DEFERRED, SUPPRESSED = "send", "deferred", "suppressed"
 
 # Plays for these moments win when two plays want the same contact in the same run.
 MOMENT_PRIORITY = {"renewal": 0, "risk": 0, "onboarding": 1, "adoption": 2, "expansion": 2, "reactivation": 3}
+# The rolling period of a state's cap on texts on one subject.
+STATE_CAP_PERIOD = timedelta(hours=24)
 # Contacts per query: one chunk covers a play engine batch. The ids go as one parameter
 # (bulk.in_ids), so no database's parameter limit applies.
 CHUNK = 5000
@@ -128,6 +132,13 @@ def decide(
         if account_id:
             planned_account[account_id] += 1
         send_at, why = facts.window_opens(candidate.contact_id, now)
+        if automated and (frees := facts.state_cap_frees(candidate, send_at)) is not None:
+            # Over a state's cap today: deferred (never dropped) to when the 24 hours free up,
+            # in the contact's send window from then.
+            why = quiet_hours.state_reason(facts.states[candidate.contact_id], "daily_cap")
+            while frees is not None:
+                send_at, _ = facts.window_opens(candidate.contact_id, frees)
+                frees = facts.state_cap_frees(candidate, send_at)
         decisions[index] = Decision(SEND, "", now) if send_at <= now else Decision(DEFERRED, why, send_at)
     return decisions  # type: ignore[return-value]
 
@@ -148,7 +159,9 @@ class _Facts:
         self.sent_week: dict[int, int] = {}
         self.account_week: dict[int, int] = {}
         self.cooling: set[tuple[int, int]] = set()  # (play_id, contact_id)
-        self.play_day: dict[tuple[int, int], int] = {}  # (play_id, contact_id) -> texts in 24 h
+        # (play_id, contact_id) -> when the play's texts to the contact go (or went), from 24 hours
+        # ago on, for contacts in a state with a per-24-hours cap.
+        self.play_times: dict[tuple[int, int], list[datetime]] = defaultdict(list)
         self.states: dict[int, str | None] = {}  # contact_id -> US state, from attributes or number
         self.account_timezones: dict[int, str] = {}
 
@@ -217,13 +230,12 @@ class _Facts:
             )
         # A state's per-24-hours cap on one subject: the play's texts, whatever their status
         # (a failed attempt was still made), only for contacts in a state with such a cap.
-        capped_plays = sorted(
-            {c.play_id for c in candidates if c.play_id and facts.state_daily_cap(c.contact_id)}
+        capped = sorted(
+            {c.contact_id for c in candidates if c.play_id and facts.state_daily_cap(c.contact_id)}
         )
-        for play_id in capped_plays:
-            counted[f"play_day_{play_id}"] = Count(
-                "pk", filter=Q(source=play_source(play_id), created_at__gte=day_ago)
-            )
+        capped_sources = {
+            play_source(c.play_id): c.play_id for c in candidates if c.play_id and c.contact_id in set(capped)
+        }
         for chunk in _chunks(people):
             for contact_id in (
                 Deferral.objects.filter(in_ids("contact_id", chunk), until__gt=now)
@@ -246,9 +258,19 @@ class _Facts:
                     continue
                 facts.sent_week[contact_id], facts.sent_today[contact_id] = row["week"], row["day"]
                 facts.cooling.update((play_id, contact_id) for play_id in cooldowns if row[f"play_{play_id}"])
-                for play_id in capped_plays:
-                    if row[f"play_day_{play_id}"]:
-                        facts.play_day[play_id, contact_id] = row[f"play_day_{play_id}"]
+        # When each text goes: sent, else due (a text deferred by this very cap is due later),
+        # else queued; counted from 24 hours ago, the future included.
+        for chunk in _chunks(capped):
+            for contact_id, source, moment in (
+                Message.objects.filter(
+                    in_ids("contact_id", chunk), source__in=sorted(capped_sources), created_at__gte=week_ago
+                )
+                .annotate(moment=Coalesce("sent_at", "next_attempt_at", "created_at"))
+                .filter(moment__gt=day_ago)
+                .order_by()
+                .values_list("contact_id", "source", "moment")
+            ):
+                facts.play_times[capped_sources[source], contact_id].append(moment)
         for chunk in _chunks(contact_ids):
             facts.agent_engaged.update(
                 Message.objects.filter(
@@ -341,11 +363,23 @@ class _Facts:
             self.account_week.get(account_id, 0) + planned_account[account_id] >= policy.account_weekly_cap
         ):
             return "cap:account_weekly"
-        cap = self.state_daily_cap(candidate.contact_id)
-        key = (candidate.play_id, candidate.contact_id)
-        if cap and candidate.play_id and self.play_day.get(key, 0) >= cap:
-            return quiet_hours.state_reason(self.states[candidate.contact_id], "daily_cap")
         return None
+
+    def state_cap_frees(self, candidate: Candidate, start: datetime) -> datetime | None:
+        """When the state's cap lets the play's next text to the contact go, if later than
+        ``start``: the first moment from which fewer than the cap of the play's texts fall
+        within 24 hours either side (the rolling 24 hours before and after it both hold)."""
+        cap = self.state_daily_cap(candidate.contact_id)
+        times = self.play_times.get((candidate.play_id, candidate.contact_id), [])
+        if not cap or not candidate.play_id or len(times) < cap:
+            return None
+        moment = start
+        for _ in range(len(times) + 1):
+            inside = [t for t in times if moment - STATE_CAP_PERIOD < t < moment + STATE_CAP_PERIOD]
+            if len(inside) < cap:
+                return moment if moment > start else None
+            moment = min(inside) + STATE_CAP_PERIOD
+        return moment
 
     def window_opens(self, contact_id: int, now: datetime) -> tuple[datetime, str]:
         """When the contact's window opens and, when later than ``now``, why it waits."""

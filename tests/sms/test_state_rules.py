@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from crm.models import SmsConsent
 from sms import quiet_hours, state_rules
-from sms.governance import DEFERRED, SEND, SUPPRESSED, Candidate, decide, play_source
+from sms.governance import DEFERRED, SEND, Candidate, decide, play_source
 from sms.models import Message, MessageKind
 from sms.providers import _provider
 from sms.services.delivery import message_deliver
@@ -240,15 +240,87 @@ NOON = at(NY, 2026, 6, 10, 12, 0)
 
 
 @pytest.mark.parametrize(("area", "state"), [(MIAMI, "FL"), (TULSA, "OK"), (BALTIMORE, "MD")])
-def test_a_fourth_text_of_one_play_within_24_hours_is_suppressed(area, state):
+def test_a_fourth_text_of_one_play_within_24_hours_is_deferred_until_the_24_hours_free_up(area, state):
     contact = person(area)
     with time_machine.travel(NOON, tick=False):
         play_texts(contact, 5, 2)
         assert one(contact, NOON, play_id=5).outcome == SEND
         play_texts(contact, 5, 1, status="failed")  # an attempt counts, whatever came of it
         decision = one(contact, NOON, play_id=5)
-        assert (decision.outcome, decision.reason) == (SUPPRESSED, f"state:{state}_daily_cap")
+        # All three went two hours ago: the fourth may go 24 hours after them, not before.
+        assert (decision.outcome, decision.reason, decision.send_at) == (
+            DEFERRED, f"state:{state}_daily_cap", NOON + timedelta(hours=22),
+        )  # fmt: skip
         assert one(contact, NOON, play_id=6).outcome == SEND  # another play is another subject
+
+
+def _sent_at(contact, play_id, *moments):
+    for moment in moments:
+        Message.objects.create(
+            contact=contact, direction="outbound", kind=MessageKind.AUTOMATED, body="x",
+            to_number=contact.phone, status="delivered", source=play_source(play_id),
+            created_at=moment, sent_at=moment,
+        )  # fmt: skip
+
+
+def test_the_cap_defers_in_the_contacts_own_timezone():
+    """A Floridian (305 number) living in Los Angeles: three texts of the play at 10:00, 12:00 and
+    19:30 Pacific; the next run at 09:00 Pacific the day after defers the fourth to 10:00 Pacific,
+    when the first leaves the 24 hours, which is inside Florida's 8-to-8 in their own time."""
+    contact = person(MIAMI, "America/Los_Angeles")
+    _sent_at(contact, 5, at(LA, 2026, 6, 10, 10, 0), at(LA, 2026, 6, 10, 12, 0), at(LA, 2026, 6, 10, 19, 30))
+    run = at(LA, 2026, 6, 11, 9, 0)
+    with time_machine.travel(run, tick=False):
+        decision = one(contact, run, play_id=5)
+    assert (decision.outcome, decision.reason) == (DEFERRED, "state:FL_daily_cap")
+    assert decision.send_at == at(LA, 2026, 6, 11, 10, 0) == datetime(2026, 6, 11, 17, 0, tzinfo=UTC)
+
+
+def test_when_the_cap_frees_outside_the_window_the_text_waits_for_8_am_local():
+    """Three texts at 19:30-19:50 Eastern the Saturday before the spring change: 24 hours later is
+    20:30 EDT, past Florida's 8 p.m., so the fourth waits for 8:00 EDT on Monday."""
+    contact = person(MIAMI)
+    _sent_at(contact, 5, at(NY, 2026, 3, 7, 19, 30), at(NY, 2026, 3, 7, 19, 40), at(NY, 2026, 3, 7, 19, 50))
+    run = at(NY, 2026, 3, 8, 12, 0)
+    with time_machine.travel(run, tick=False):
+        decision = one(contact, run, play_id=5)
+    assert (decision.outcome, decision.reason, decision.send_at) == (
+        DEFERRED, "state:FL_daily_cap", at(NY, 2026, 3, 9, 8, 0),
+    )  # fmt: skip
+
+
+def test_a_text_already_deferred_by_the_cap_counts_where_it_will_go():
+    """Three sent this morning and a fourth deferred to tomorrow: a fifth goes after both rolling
+    24-hour periods hold, and the deferred text goes out at its time through delivery."""
+    from plays.engine import play_run
+    from plays.models import Enrollment
+    from tests.factories import RenewalFactory
+    from tests.plays.conftest import make_play
+
+    contact = person(MIAMI)
+    play = make_play()
+    RenewalFactory(
+        account=contact.account,
+        start_date=NOON.date() - timedelta(days=330),
+        end_date=NOON.date() + timedelta(days=35),
+    )
+    _sent_at(
+        contact, play.pk, NOON - timedelta(hours=3), NOON - timedelta(hours=2), NOON - timedelta(hours=1)
+    )
+    with time_machine.travel(NOON, tick=False):
+        play_run(play, now=NOON)
+    enrollment = Enrollment.objects.get(play=play, contact=contact)
+    assert (enrollment.outcome, enrollment.reason) == ("deferred", "state:FL_daily_cap")
+    deferred = Message.objects.get(pk=enrollment.message_id)
+    assert deferred.next_attempt_at == NOON + timedelta(hours=21)
+    with time_machine.travel(NOON, tick=False):
+        fifth = one(contact, NOON, play_id=play.pk)
+    # 24 hours after the second (the first and second have left, the third and the fourth remain).
+    assert fifth.send_at == NOON + timedelta(hours=22)
+    with time_machine.travel(NOON + timedelta(hours=20), tick=False):
+        assert message_deliver(message_id=deferred.pk).result == "skipped"  # not yet
+    with time_machine.travel(NOON + timedelta(hours=21), tick=False):
+        assert message_deliver(message_id=deferred.pk).result == "sent"
 
 
 def test_texts_older_than_24_hours_and_other_states_do_not_count():
@@ -296,3 +368,9 @@ def test_a_play_run_applies_the_state_cap_in_bulk_with_a_fixed_number_of_queries
             state = state_rules.number_state(contact.phone)
             expected = f"state:{state}_daily_cap" if state in ("FL", "OK", "MD") else ""
             assert reasons[contact.phone] == expected, contact.phone
+        outcomes = set(
+            Enrollment.objects.filter(play=plays[40], reason__endswith="_daily_cap").values_list(
+                "outcome", flat=True
+            )
+        )
+        assert outcomes == {"deferred"}  # never dropped
