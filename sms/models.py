@@ -69,9 +69,13 @@ class ConsentEvent(models.Model):
         super().save(*args, **kwargs)
 
 
-# Opt-outs that only the person can undo: their own STOP, or the carrier saying they
-# unsubscribed (Twilio 21610). Only the webhook and delivery paths record these sources.
-PERSON_ONLY_SOURCES = frozenset({ConsentSource.KEYWORD, ConsentSource.PROVIDER_ERROR})
+# Opt-outs that only the person can undo: their own STOP, their own reply in plain words, or the
+# carrier saying they unsubscribed (Twilio 21610). Only the webhook and delivery paths record
+# these sources. The one exception: an agent's audited reversal of a plain-words reply misread as
+# a revocation (``sms.inbox.services.conversation_reverse_opt_out``), never of a keyword.
+PERSON_ONLY_SOURCES = frozenset(
+    {ConsentSource.KEYWORD, ConsentSource.PROVIDER_ERROR, ConsentSource.REPLY_WORDS}
+)
 
 
 class PhoneSuppression(models.Model):

@@ -425,6 +425,7 @@ def conversation_reverse_opt_out(*, conversation: Conversation, reason: str, act
             "note": "An agent reversed a reply misread as a revocation",
         },
         actor=actor,
+        reversal=True,
     )
     conversation.contact.sms_consent = contact.sms_consent
     _record(

@@ -101,13 +101,16 @@ def consent_record(
     proof: dict | None = None,
     actor=None,
     occurred_at=None,
+    reversal: bool = False,
 ) -> ConsentEvent:
     """Append a consent event and re-derive the contact's state from the ledger.
 
     An opt-in needs proof (what the person agreed to and how); an opt-out is always honoured
     and suppresses the number. An opt-in for a number whose STOP only the person can undo
-    needs a START text (``keyword``) or a form submitted after the STOP (ResubscribeRefused).
-    The contact row is locked so concurrent events serialise."""
+    needs a START text (``keyword``) or a form submitted after the STOP (ResubscribeRefused);
+    ``reversal``: the opt-in is an agent's audited reversal of a plain-words misread, which may
+    lift that revocation (never a keyword's). The contact row is locked so concurrent events
+    serialise."""
     if action not in ConsentAction.values:
         raise ConsentError(f"Unknown consent action {action!r}.")
     if source not in ConsentSource.values:
@@ -127,7 +130,9 @@ def consent_record(
     # Only an opt-in that would outrank the STOP needs the person's authority; an older one
     # (history from an import) is kept in the ledger and changes nothing.
     outranks = suppression is not None and (occurred_at or now) > suppression.since
-    if outranks and (reason := resubscribe_refusal(suppression, source=source, proof=proof, now=now)):
+    if outranks and (
+        reason := resubscribe_refusal(suppression, source=source, proof=proof, now=now, reversal=reversal)
+    ):
         raise ResubscribeRefused(reason)
     event = ConsentEvent.objects.create(
         contact=locked,

@@ -92,12 +92,20 @@ def _submitted_at(proof: dict) -> datetime | None:
 
 
 def resubscribe_refusal(
-    suppression: PhoneSuppression, *, source: str, proof: dict, now: datetime | None = None
+    suppression: PhoneSuppression,
+    *,
+    source: str,
+    proof: dict,
+    now: datetime | None = None,
+    reversal: bool = False,
 ) -> str | None:
     """Why this opt-in may not lift the number's suppression, or None when it may: after a
-    STOP or a carrier unsubscribe only a START text (``keyword``) or a form the person
-    submitted after it (FORM_PROOF_KEYS) will do; any other opt-out yields to proof."""
+    STOP, a revocation in plain words or a carrier unsubscribe only a START text (``keyword``)
+    or a form the person submitted after it (FORM_PROOF_KEYS) will do, or (``reversal``) an
+    agent's audited reversal of a plain-words misread; any other opt-out yields to proof."""
     if not suppression.person_only or source == ConsentSource.KEYWORD:
+        return None
+    if reversal and suppression.source == ConsentSource.REPLY_WORDS:
         return None
     now = now or timezone.now()
     how = suppression.get_source_display().lower()

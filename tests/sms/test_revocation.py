@@ -27,7 +27,7 @@ from sms.models import (
     RevocationReview,
 )
 from sms.revocation import KEYWORD, WORDS, normalise
-from sms.services.consent import consent_record
+from sms.services.consent import ResubscribeRefused, consent_record
 from sms.services.delivery import message_deliver
 from sms.services.sending import OPT_OUT_CONFIRMATION, SendRefused, message_send
 from tests.factories import ContactFactory, RenewalFactory, UserFactory
@@ -395,7 +395,12 @@ def test_a_revocation_follows_the_number_and_only_a_misread_can_be_lifted_by_an_
     misread = opted_in_contact()
     receive(misread, "take me off")
     assert phones_suppressed([misread.phone]) == {misread.phone}
-    assert not person_only_suppressed(misread.phone)
+    # The person's own words: an agent's note cannot lift it, only the audited reversal.
+    assert person_only_suppressed(misread.phone)
+    with pytest.raises(ResubscribeRefused):
+        consent_record(
+            contact=misread, action=ConsentAction.OPT_IN, source=ConsentSource.AGENT, proof={"note": "ok"}
+        )
     inbox.conversation_reverse_opt_out(
         conversation=Conversation.objects.get(contact=misread),
         reason="They meant take them off the 3pm call, see the thread",
