@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from crm import services as crm_services
 from crm.merge import OTHER, contact_merge
+from crm.models import Contact
 from plays.engine import play_run
 from plays.models import Enrollment
 from sms.inbound import inbound_receive
@@ -160,8 +161,6 @@ def test_imports(revoked):
     phone, email = contact.phone, contact.email
     contact.delete()
     run("contacts", f"email,phone\n{email},{phone}\n")
-    from crm.models import Contact
-
     assert_no_send(Contact.objects.get(email=email))
 
 
@@ -225,11 +224,7 @@ def test_delete_and_re_create(revoked, api):
     contact.delete()
     again = crm_services.contact_create(first_name="Same", last_name="Number", phone=phone)
     assert_no_send(again)
-    response = api.post(
-        "/api/v1/contacts/", {"first_name": "Via", "last_name": "API", "phone": phone}, format="json"
-    )
-    assert response.status_code in (201, 400)  # the number is taken by `again`: either way no send
-    again.delete()
+    again.delete()  # and again, through the API
     created = api.post(
         "/api/v1/contacts/", {"first_name": "Via", "last_name": "API", "phone": phone}, format="json"
     )
