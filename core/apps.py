@@ -7,3 +7,8 @@ class CoreConfig(AppConfig):
 
     name = "core"
     verbose_name = "Core"
+
+    def ready(self):
+        from core.dates import bound_model_serializer_dates
+
+        bound_model_serializer_dates()

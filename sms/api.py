@@ -107,6 +107,7 @@ class MessageSerializer(serializers.ModelSerializer):
             "kind",
             "status",
             "body",
+            "body_truncated",
             "segments",
             "encoding",
             "to_number",

@@ -242,6 +242,10 @@ class Message(models.Model):
         help_text="What sent it, e.g. 'play:12' (cooldowns count these).",
     )
     body = models.TextField()
+    body_truncated = models.BooleanField(
+        default=False,
+        help_text="An inbound text longer than Twilio's 1,600 characters: the first 1,600 are kept.",
+    )
     to_number = models.CharField(max_length=64)
     from_number = models.CharField(max_length=64, blank=True)
     # Indexed by (status, next_attempt_at) below, which serves lookups by status alone too.

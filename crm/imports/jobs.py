@@ -370,8 +370,13 @@ def imports_resume_stalled(*, stalled_after: timedelta = timedelta(minutes=3)) -
 def import_job_sample(job: ImportJob, rows: int = 5) -> list[list[str]]:
     """The first rows of an uploaded file, to show next to the mapping (reads one piece)."""
     text, _ = open_text(JobFileSource(job), job.encoding)
+    sample: list[list[str]] = []
     with text:
-        return [row.cells for row in islice(iter_rows(text, job.delimiter), rows)]
+        try:
+            sample.extend(row.cells for row in islice(iter_rows(text, job.delimiter), rows))
+        except ImportFileError:
+            pass  # a row past the limits: the dry run reports it with its line
+    return sample
 
 
 # --- The error report --------------------------------------------------------------------------
