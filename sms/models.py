@@ -1,7 +1,5 @@
 """SMS: the consent ledger, conversations and messages."""
 
-import re
-
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -130,10 +128,11 @@ class IntentRule(models.Model):
         return f"{self.get_intent_display()}: /{self.pattern}/ ({self.confidence:.2f})"
 
     def clean(self) -> None:
-        try:
-            re.compile(self.pattern, re.IGNORECASE)
-        except re.error as exc:
-            raise ValidationError({"pattern": f"Not a valid regular expression: {exc}"}) from None
+        from sms.inbox.patterns import pattern_problem  # the pattern rules live with the matcher
+
+        problem = pattern_problem(self.pattern)
+        if problem:
+            raise ValidationError({"pattern": problem})
 
 
 class ConversationStatus(models.TextChoices):

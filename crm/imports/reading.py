@@ -223,7 +223,8 @@ def iter_rows(text: io.TextIOBase, delimiter: str) -> Iterator[SourceRow]:
                 raise ImportFileError(f"The file has more than {MAX_ROWS:,} rows; split it.")
             if len(cells) > MAX_COLUMNS:
                 raise ImportFileError(
-                    f"Line {reader.line_num} has {len(cells)} cells; an import may have at most {MAX_COLUMNS}."
+                    f"Line {reader.line_num} has {len(cells)} cells; "
+                    f"an import may have at most {MAX_COLUMNS}."
                 )
             if any(len(cell) > MAX_CELL_CHARS for cell in cells):
                 raise ImportFileError(

@@ -7,8 +7,8 @@ import pytest
 from django.urls import reverse
 
 from crm.imports import reading
-from crm.models import ImportJob, ImportStatus
 from crm.imports.jobs import import_job_begin, import_job_work
+from crm.models import ImportJob, ImportStatus
 from tests.crm.imports_helpers import upload
 from tests.crm.test_imports_views import _upload, broker  # noqa: F401 - the fixture
 

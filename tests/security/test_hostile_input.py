@@ -83,7 +83,9 @@ def test_clv_observation_end_outside_the_range_is_400(api):
     assert response.status_code == 400 and "observation_end" in response.json()
 
 
-@pytest.mark.parametrize("path", ["/analytics/", "/analytics/export/lift.csv", "/analytics/export/cohorts.csv"])
+@pytest.mark.parametrize(
+    "path", ["/analytics/", "/analytics/export/lift.csv", "/analytics/export/cohorts.csv"]
+)
 def test_dashboard_and_its_csv_refuse_periods_near_year_9999(web, path):
     response = web.get(f"{path}?start=9999-12-25&end=9999-12-31")
     assert response.status_code == 400
