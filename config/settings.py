@@ -31,7 +31,7 @@ if not DEBUG and not PUBLIC_BASE_URL:
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [PUBLIC_BASE_URL] if PUBLIC_BASE_URL else [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "config.apps.LifecycleAdminConfig",  # django.contrib.admin, admin-only models kept to admins
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -273,6 +273,9 @@ PERIODIC_JOBS = {
     "crm: resume stalled imports": ("crm.imports.tasks.imports_resume_stalled", "I", 5),
     "analytics: refresh dashboard snapshots": ("analytics.tasks.refresh_snapshots", "I", 30),
 }
+
+# The only modules whose functions a django-q schedule may call (core.schedules).
+SCHEDULE_TASK_MODULES = ("sms.tasks", "plays.tasks", "crm.imports.tasks", "analytics.tasks")
 
 # --- Security ---------------------------------------------------------------------------------
 # Everything from our own origin; no inline scripts or styles; no framing.

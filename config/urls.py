@@ -8,9 +8,6 @@ from config.login import ThrottledLoginView
 from sms import views as sms_views
 from sms.urls import inbox_urlpatterns
 
-admin.site.site_header = "Lifecycle CRM admin"
-admin.site.site_title = "Lifecycle CRM"
-
 api_v1 = [
     path("sms/", include("sms.api_urls")),
     path("plays/", include("plays.api_urls")),
