@@ -15,6 +15,10 @@ from django.conf import settings
 from django.http import HttpResponse
 from django.template.loader import render_to_string
 
+from core.ratelimit import client_address
+
+__all__ = ["client_address", "cool_off", "failure_limit", "lockout_response"]
+
 
 def failure_limit(request, credentials) -> int:
     return settings.LOGIN_MAX_FAILURES
@@ -22,18 +26,6 @@ def failure_limit(request, credentials) -> int:
 
 def cool_off(request=None) -> timedelta:
     return timedelta(minutes=settings.LOGIN_LOCKOUT_MINUTES)
-
-
-def client_address(request) -> str:
-    """The client's address, trusting X-Forwarded-For only as far as our own proxies wrote it."""
-    remote = request.META.get("REMOTE_ADDR", "")
-    proxies = settings.TRUSTED_PROXY_COUNT
-    if not proxies:
-        return remote
-    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
-    forwarded = [part for part in forwarded if part]
-    # Each proxy appends the address it received from; the last `proxies` entries are theirs.
-    return forwarded[-proxies] if len(forwarded) >= proxies else remote
 
 
 def lockout_response(request, original_response=None, credentials=None) -> HttpResponse:

@@ -64,6 +64,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "config.middleware.ContentSecurityPolicyMiddleware",
+    "config.middleware.NoStoreWhenAuthenticatedMiddleware",
     # Last, as django-axes asks: answers a locked-out sign-in with config.login.lockout_response.
     "axes.middleware.AxesMiddleware",
 ]
@@ -296,13 +297,15 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
+# Tracked links (/l/<code>) followed per client address per minute before 429.
+LINK_CLICKS_PER_MINUTE = env_int("LINK_CLICKS_PER_MINUTE", 60, minimum=1)
 AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_FAILURE_LIMIT = "config.login.failure_limit"
 AXES_COOLOFF_TIME = "config.login.cool_off"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "config.login.lockout_response"
-AXES_CLIENT_IP_CALLABLE = "config.login.client_address"
+AXES_CLIENT_IP_CALLABLE = "core.ratelimit.client_address"
 AXES_IPWARE_PROXY_COUNT = None
 AXES_VERBOSE = False
 

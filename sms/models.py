@@ -411,6 +411,12 @@ class ShortLink(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     click_count = models.PositiveIntegerField(default=0)
     first_clicked_at = models.DateTimeField(null=True, blank=True)
+    timeline_clicked_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="The last click put on the timeline; claimed by a conditional update, so of "
+        "concurrent clicks exactly one is.",
+    )
 
     def __str__(self) -> str:
         return f"/l/{self.code} -> {self.target_url}"
