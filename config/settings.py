@@ -251,6 +251,16 @@ try:
     _parse_workdays(INBOX_BUSINESS_DAYS)
 except ValueError as exc:
     raise ImproperlyConfigured(f"INBOX_BUSINESS_DAYS={INBOX_BUSINESS_DAYS!r}: {exc}") from None
+# Public holidays (the `holidays` package) on which SLA clocks stand still: an ISO country code
+# ("US", "GB", "DE") and optionally a subdivision ("CA", "ENG", "BY"); empty: none.
+INBOX_HOLIDAYS_COUNTRY = env_str("INBOX_HOLIDAYS_COUNTRY", "").upper()
+INBOX_HOLIDAYS_SUBDIVISION = env_str("INBOX_HOLIDAYS_SUBDIVISION", "").upper()
+try:
+    from sms.inbox.business_hours import public_holidays as _public_holidays
+
+    _public_holidays(INBOX_HOLIDAYS_COUNTRY, INBOX_HOLIDAYS_SUBDIVISION)
+except ValueError as exc:
+    raise ImproperlyConfigured(f"INBOX_HOLIDAYS_COUNTRY / INBOX_HOLIDAYS_SUBDIVISION: {exc}") from None
 # Business hours to answer each high-intent reply: "help=1,meeting=1,pricing=4,opt_out=1".
 INBOX_SLA_HOURS = {"help": 1.0, "meeting": 1.0, "pricing": 4.0, "opt_out": 1.0}
 for _item in env_list("INBOX_SLA_HOURS", []):
