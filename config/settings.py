@@ -215,6 +215,8 @@ SMS_HELP_REPLY = env_str(
 # The console provider reports 'delivered' this many seconds (min, max) after sending, so a
 # person watching the contact page sees queued -> sent -> delivered.
 SMS_CONSOLE_DELIVERY_DELAY = (2.0, 3.0)
+# Where the console provider keeps what it "sent", so it can look texts up like a real provider.
+SMS_CONSOLE_OUTBOX_DIR = env_str("SMS_CONSOLE_OUTBOX_DIR", str(BASE_DIR / "var" / "console-outbox"))
 if SMS_PROVIDER == "twilio":
     _missing = [n for n in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN") if not globals()[n]]
     if not (TWILIO_MESSAGING_SERVICE_SID or TWILIO_FROM_NUMBER):
