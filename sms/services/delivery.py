@@ -399,28 +399,48 @@ def _timeline_failed(message: Message, reason: str, code: str) -> None:
 # --- Sweeper ----------------------------------------------------------------------------
 
 
+def leases_recover(*, limit: int = 500) -> list[int]:
+    """Messages whose worker died while 'sending' (lease lapsed) go back to the queue, to be
+    looked up at the provider before any resend; returns their ids, marked as enqueued: the
+    caller sends them (a delivery batch takes them first) or enqueues them (the sweeper)."""
+    now = timezone.now()
+    expired = list(
+        Message.objects.filter(status=MessageStatus.SENDING, claimed_at__lt=now - LEASE).values_list(
+            "pk", flat=True
+        )[:limit]
+    )
+    if not expired:
+        return []
+    recovered = Message.objects.filter(
+        pk__in=expired, status=MessageStatus.SENDING, claimed_at__lt=now - LEASE
+    ).update(
+        status=MessageStatus.QUEUED,
+        attempts=F("attempts") - 1,
+        verify_before_send=True,
+        next_attempt_at=now,
+        enqueued_at=now,
+        status_updated_at=now,
+    )
+    if recovered:
+        logger.warning("Recovered %s message(s) whose worker's lease lapsed in 'sending'", recovered)
+    return expired
+
+
 def outbox_sweep(*, batch_size: int = 500, stale_after: timedelta = timedelta(minutes=10)) -> int:
     """Enqueue due queued messages whose delivery task is missing (a lost enqueue, a retry
     or a quiet-hours deferral that has come due), and put messages whose worker died while
     'sending' back in the queue to be looked up at the provider before any resend. Returns
     how many were enqueued."""
     now = timezone.now()
-    recovered = Message.objects.filter(status=MessageStatus.SENDING, claimed_at__lt=now - LEASE).update(
-        status=MessageStatus.QUEUED,
-        attempts=F("attempts") - 1,
-        verify_before_send=True,
-        next_attempt_at=now,
-        enqueued_at=None,
-        status_updated_at=now,
-    )
-    if recovered:
-        logger.warning("Outbox sweeper recovered %s message(s) stuck in 'sending'", recovered)
+    recovered = leases_recover(limit=batch_size)
     due = list(
         Message.objects.filter(status=MessageStatus.QUEUED, next_attempt_at__lte=now)
         .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - stale_after))
+        .exclude(pk__in=recovered)
         .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:batch_size]
     )
+    due = recovered + due
     if not due:
         return 0
     enqueue_deliveries(due)

@@ -94,3 +94,20 @@ def test_a_worker_killed_after_the_console_accepted_is_not_resent():
     message.refresh_from_db()
     assert (message.status, message.provider_sid) == (MessageStatus.SENT, accepted.sid)
     assert len(console_lines(message.to_number)) == 1  # looked up, not sent again
+
+
+def test_a_delivery_batch_takes_a_dead_workers_texts_first_whatever_the_backlog():
+    from django.core.cache import cache
+
+    from sms.tasks import deliver_messages
+
+    cache.delete("sms:lease-recovery")
+    stranded = queued("stranded by a dead worker")
+    Message.objects.filter(pk=stranded.pk).update(
+        status=MessageStatus.SENDING, attempts=1, claimed_at=timezone.now() - timedelta(seconds=61)
+    )
+    backlog = [queued(f"backlog {n}") for n in range(3)]
+    results = deliver_messages([m.pk for m in backlog])
+    stranded.refresh_from_db()
+    assert stranded.status == MessageStatus.SENT and results == {"sent": 4}
+    assert len(console_lines(stranded.to_number)) == 1
