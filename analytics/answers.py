@@ -14,7 +14,7 @@ from analytics.metrics.ltv import ltv
 from analytics.metrics.maturity import maturity
 from analytics.metrics.retention import DEFAULT_REPEAT_WINDOW_DAYS, retention
 from analytics.metrics.roi import roi
-from analytics.scope import Scope, ScopeError, int_param, scope_from_params
+from analytics.scope import Scope, ScopeError, date_param, int_param, scope_from_params
 from analytics.snapshots import snapshot_get_or_compute
 from crm.models import Order
 from plays.models import Play, PlayStatus
@@ -57,13 +57,8 @@ def _clv_params(params, errors) -> dict:
     unit = (params.get("time_unit") or "week").strip()
     if unit not in TIME_UNITS:
         errors["time_unit"] = f"'{unit}' is not one of: {', '.join(TIME_UNITS)}."
-    raw = (params.get("observation_end") or "").strip()
-    observation_end = ""
-    if raw:
-        try:
-            observation_end = date.fromisoformat(raw).isoformat()
-        except ValueError:
-            errors["observation_end"] = f"'{raw}' is not a date; use YYYY-MM-DD."
+    given = date_param(params, "observation_end", errors)
+    observation_end = given.isoformat() if given else ""
     months = int_param(params, "horizon_months", 12, errors, lo=1, hi=60)
     limit = int_param(params, "customers", CLV_CUSTOMERS_DEFAULT, errors, lo=0, hi=CLV_CUSTOMERS_MAX)
     return {

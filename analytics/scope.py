@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from django.db.models import Q, QuerySet
 
+from core.dates import OUT_OF_RANGE, date_out_of_range
 from crm.models import AcquisitionChannel, LifecycleStage
 
 DEFAULT_DAYS = 365
@@ -74,15 +75,19 @@ class Scope:
         return hashlib.sha256(json.dumps(self.as_dict(), sort_keys=True).encode()).hexdigest()
 
 
-def _date(params, name: str, errors: dict) -> date | None:
+def date_param(params, name: str, errors: dict) -> date | None:
     raw = (params.get(name) or "").strip()
     if not raw:
         return None
     try:
-        return date.fromisoformat(raw)
+        value = date.fromisoformat(raw)
     except ValueError:
         errors[name] = f"'{raw}' is not a date; use YYYY-MM-DD."
         return None
+    if date_out_of_range(value):
+        errors[name] = OUT_OF_RANGE
+        return None
+    return value
 
 
 def _choice(params, name: str, choices, errors: dict) -> str:
@@ -113,8 +118,8 @@ def scope_from_params(params, *, today: date | None = None, extra_errors: dict |
     ``lifecycle_stage``. Raises ScopeError listing every bad parameter."""
     errors: dict[str, str] = dict(extra_errors or {})
     today = today or datetime.now(UTC).date()
-    end = _date(params, "end", errors) or today
-    start = _date(params, "start", errors) or end - timedelta(days=DEFAULT_DAYS - 1)
+    end = date_param(params, "end", errors) or today
+    start = date_param(params, "start", errors) or end - timedelta(days=DEFAULT_DAYS - 1)
     if "start" not in errors and "end" not in errors:
         if start > end:
             errors["start"] = "must not be after end."

@@ -1,4 +1,5 @@
 from django.contrib.auth.middleware import LoginRequiredMiddleware as _DjangoLoginRequired
+from django.utils.cache import patch_cache_control
 
 
 class LoginRequiredMiddleware(_DjangoLoginRequired):
@@ -30,4 +31,19 @@ class ContentSecurityPolicyMiddleware:
         response = self.get_response(request)
         if self.policy and "Content-Security-Policy" not in response:
             response["Content-Security-Policy"] = self.policy
+        return response
+
+
+class NoStoreWhenAuthenticatedMiddleware:
+    """``Cache-Control: no-store, private`` on every answer to a signed-in user or an API token:
+    a shared or browser cache must never keep a page or an API answer with customer data."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        user = getattr(request, "user", None)  # DRF's token auth sets it on the request too
+        if (user is not None and user.is_authenticated) or "HTTP_AUTHORIZATION" in request.META:
+            patch_cache_control(response, no_store=True, private=True)
         return response

@@ -31,7 +31,7 @@ if not DEBUG and not PUBLIC_BASE_URL:
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [PUBLIC_BASE_URL] if PUBLIC_BASE_URL else [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "config.apps.LifecycleAdminConfig",  # django.contrib.admin, admin-only models kept to admins
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_q",
     "django_htmx",
+    "axes",
     "core",
     "crm",
     "sms",
@@ -63,6 +64,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "config.middleware.ContentSecurityPolicyMiddleware",
+    "config.middleware.NoStoreWhenAuthenticatedMiddleware",
+    # Last, as django-axes asks: answers a locked-out sign-in with config.login.lockout_response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 if not DEBUG:
@@ -211,6 +215,8 @@ SMS_HELP_REPLY = env_str(
 # The console provider reports 'delivered' this many seconds (min, max) after sending, so a
 # person watching the contact page sees queued -> sent -> delivered.
 SMS_CONSOLE_DELIVERY_DELAY = (2.0, 3.0)
+# Where the console provider keeps what it "sent", so it can look texts up like a real provider.
+SMS_CONSOLE_OUTBOX_DIR = env_str("SMS_CONSOLE_OUTBOX_DIR", str(BASE_DIR / "var" / "console-outbox"))
 if SMS_PROVIDER == "twilio":
     _missing = [n for n in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN") if not globals()[n]]
     if not (TWILIO_MESSAGING_SERVICE_SID or TWILIO_FROM_NUMBER):
@@ -247,6 +253,16 @@ try:
     _parse_workdays(INBOX_BUSINESS_DAYS)
 except ValueError as exc:
     raise ImproperlyConfigured(f"INBOX_BUSINESS_DAYS={INBOX_BUSINESS_DAYS!r}: {exc}") from None
+# Public holidays (the `holidays` package) on which SLA clocks stand still: an ISO country code
+# ("US", "GB", "DE") and optionally a subdivision ("CA", "ENG", "BY"); empty: none.
+INBOX_HOLIDAYS_COUNTRY = env_str("INBOX_HOLIDAYS_COUNTRY", "").upper()
+INBOX_HOLIDAYS_SUBDIVISION = env_str("INBOX_HOLIDAYS_SUBDIVISION", "").upper()
+try:
+    from sms.inbox.business_hours import public_holidays as _public_holidays
+
+    _public_holidays(INBOX_HOLIDAYS_COUNTRY, INBOX_HOLIDAYS_SUBDIVISION)
+except ValueError as exc:
+    raise ImproperlyConfigured(f"INBOX_HOLIDAYS_COUNTRY / INBOX_HOLIDAYS_SUBDIVISION: {exc}") from None
 # Business hours to answer each high-intent reply: "help=1,meeting=1,pricing=4,opt_out=1".
 INBOX_SLA_HOURS = {"help": 1.0, "meeting": 1.0, "pricing": 4.0, "opt_out": 1.0}
 for _item in env_list("INBOX_SLA_HOURS", []):
@@ -276,14 +292,36 @@ PERIODIC_JOBS = {
     "analytics: refresh dashboard snapshots": ("analytics.tasks.refresh_snapshots", "I", 30),
 }
 
+# The only modules whose functions a django-q schedule may call (core.schedules).
+SCHEDULE_TASK_MODULES = ("sms.tasks", "plays.tasks", "crm.imports.tasks", "analytics.tasks")
+
 # --- Security ---------------------------------------------------------------------------------
 # Everything from our own origin; no inline scripts or styles; no framing.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
     "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
 )
+# Sign-in lockout (django-axes, config/login.py): per username + client address, in the database.
 LOGIN_MAX_FAILURES = env_int("LOGIN_MAX_FAILURES", 5, minimum=1)
 LOGIN_LOCKOUT_MINUTES = env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
+# How many reverse proxies of ours add to X-Forwarded-For in front of the app (0: none, trust
+# only REMOTE_ADDR). Behind one load balancer: 1.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Tracked links (/l/<code>) followed per client address per minute before 429.
+LINK_CLICKS_PER_MINUTE = env_int("LINK_CLICKS_PER_MINUTE", 60, minimum=1)
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_FAILURE_LIMIT = "config.login.failure_limit"
+AXES_COOLOFF_TIME = "config.login.cool_off"
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "config.login.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "core.ratelimit.client_address"
+AXES_IPWARE_PROXY_COUNT = None
+AXES_VERBOSE = False
 
 # --- Analytics ------------------------------------------------------------------------------
 # Expensive answers are kept as snapshots; the scheduled job refreshes the dashboard's every 30
@@ -299,13 +337,19 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "core.dates.DateBoundedFilterBackend",
         "rest_framework.filters.SearchFilter",
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_PAGINATION_CLASS": "crm.api_support.Pagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.errors.exception_handler",
+    # JSON nested past core.parsers.MAX_JSON_DEPTH answers 400 instead of exhausting recursion.
+    "DEFAULT_PARSER_CLASSES": [
+        "core.parsers.DepthLimitedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_THROTTLE_CLASSES": ["crm.throttling.TokenRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"token": env_str("API_THROTTLE_RATE", "1200/min")},
     "TEST_REQUEST_DEFAULT_FORMAT": "json",

@@ -1,6 +1,9 @@
 """Settings for the test suite: the real settings, with test-only defaults for the env."""
 
+import atexit
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("SECRET_KEY", "test-secret-key-for-the-test-suite-only-0123456789abcdef")
 os.environ.setdefault("PUBLIC_BASE_URL", "http://testserver")
@@ -10,6 +13,10 @@ os.environ.setdefault("DEBUG", "false")
 os.environ.setdefault("API_THROTTLE_RATE", "100000/min")
 
 from config.settings import *  # noqa: F403
+
+# The console provider's record of sent texts: one folder per test process, never the project's.
+SMS_CONSOLE_OUTBOX_DIR = os.environ.get("SMS_CONSOLE_OUTBOX_DIR") or tempfile.mkdtemp(prefix="lcrm-console-")
+atexit.register(shutil.rmtree, SMS_CONSOLE_OUTBOX_DIR, ignore_errors=True)
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 SECURE_SSL_REDIRECT = False

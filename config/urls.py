@@ -4,12 +4,8 @@ from django.contrib.auth.decorators import login_not_required, login_required
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
-from config.login import ThrottledLoginView
 from sms import views as sms_views
 from sms.urls import inbox_urlpatterns
-
-admin.site.site_header = "Lifecycle CRM admin"
-admin.site.site_title = "Lifecycle CRM"
 
 api_v1 = [
     path("sms/", include("sms.api_urls")),
@@ -28,7 +24,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path(
         "login/",
-        login_not_required(ThrottledLoginView.as_view()),
+        login_not_required(auth_views.LoginView.as_view(redirect_authenticated_user=True)),
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -16,6 +16,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db.models import Model
 from django.forms.models import fields_for_model, model_to_dict
 
+from core.dates import bound_form_dates
 from crm.models import (
     MANUAL_ACTIVITY_KINDS,
     Account,
@@ -88,6 +89,7 @@ class ServiceForm(forms.Form):
         )
         self.fields = {**generated, **declared}
         self.order_fields(self.field_order or self.model_fields)
+        bound_form_dates(self)
 
 
 class UserChoiceField(forms.ModelChoiceField):

@@ -3,11 +3,27 @@ budget, so one runaway integration cannot starve the others. Over it: 429 with R
 
 from rest_framework.throttling import SimpleRateThrottle
 
+from core.ratelimit import WindowCount, window_hit
 from crm.models import ApiToken
 
 
 class TokenRateThrottle(SimpleRateThrottle):
     scope = "token"
+    counted: WindowCount | None = None
+
+    def allow_request(self, request, view):
+        # Counted with an atomic cache counter (core.ratelimit), not DRF's read-modify-write of
+        # a history list, which concurrent requests all read before any writes.
+        if self.rate is None:
+            return True
+        self.key = self.get_cache_key(request, view)
+        if self.key is None:
+            return True
+        self.counted = window_hit(self.key, limit=self.num_requests, period=self.duration)
+        return self.counted.allowed
+
+    def wait(self):
+        return self.counted.reset_in if self.counted else None
 
     def get_cache_key(self, request, view):
         if isinstance(request.auth, ApiToken):

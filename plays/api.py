@@ -8,6 +8,7 @@ from rest_framework import generics, mixins, permissions, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from core.dates import BoundedDateTimeField
 from crm.roles import ManagerOrReadOnly
 from plays import services, triggers
 from plays.engine import play_run
@@ -80,7 +81,7 @@ def _counts(name: str, keys) -> serializers.Serializer:
 class RunSampleSerializer(serializers.Serializer):
     contact = serializers.IntegerField()
     outcome = serializers.ChoiceField(choices=[Outcome.SENT, Outcome.DEFERRED])
-    send_at = serializers.DateTimeField(allow_null=True)
+    send_at = BoundedDateTimeField(allow_null=True)
     body = serializers.CharField()
 
 

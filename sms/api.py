@@ -185,6 +185,7 @@ class MessageSerializer(serializers.ModelSerializer):
             "kind",
             "status",
             "body",
+            "body_truncated",
             "segments",
             "encoding",
             "to_number",

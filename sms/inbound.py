@@ -30,7 +30,7 @@ from sms.models import (
     MessageStatus,
 )
 from sms.revocation import KEYWORD, Revocation, revocation_of
-from sms.segments import count_segments
+from sms.segments import MAX_BODY_CHARS, count_segments
 from sms.services.consent import consent_record
 from sms.services.review import review_open
 from sms.services.sending import OPT_OUT_CONFIRMATION, OPT_OUT_CONFIRMATION_WINDOW, message_send
@@ -70,6 +70,10 @@ def inbound_receive(
     if Message.objects.filter(provider_sid=provider_sid).exists():
         return InboundResult(None, duplicate=True)
     body = (body or "").replace("\x00", "")
+    # Twilio caps a text at 1,600 characters; a longer body is not from a phone. Keep that
+    # much (classifying and storing a 2 MB body costs everything downstream) and say so.
+    truncated = len(body) > MAX_BODY_CHARS
+    body = body[:MAX_BODY_CHARS]
     contact = _contact_for_number(from_number)
     now = received_at or timezone.now()
     info = count_segments(body)
@@ -87,6 +91,7 @@ def inbound_receive(
                 direction=Direction.INBOUND,
                 kind=MessageKind.INBOUND,
                 body=body,
+                body_truncated=truncated,
                 to_number=(to_number or "")[:64],
                 from_number=from_number,
                 status=MessageStatus.RECEIVED,

@@ -7,7 +7,7 @@ from urllib.parse import urlparse
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from crm import services as crm_services
@@ -45,12 +45,18 @@ def link_click(*, code: str, user_agent: str = "") -> ShortLink | None:
     if link is None:
         return None
     now = timezone.now()
-    recent = link.clicks.filter(clicked_at__gte=now - QUIET_REPEAT).exists()
     LinkClick.objects.create(link=link, user_agent=user_agent[:300])
     ShortLink.objects.filter(pk=link.pk).update(click_count=F("click_count") + 1)
     if link.first_clicked_at is None:
         ShortLink.objects.filter(pk=link.pk, first_clicked_at=None).update(first_clicked_at=now)
-    if link.contact is not None and not recent:
+    # Of clicks within QUIET_REPEAT of the last one on the timeline, concurrent ones included,
+    # the conditional update lets exactly one through.
+    on_timeline = (
+        ShortLink.objects.filter(pk=link.pk)
+        .filter(Q(timeline_clicked_at__isnull=True) | Q(timeline_clicked_at__lte=now - QUIET_REPEAT))
+        .update(timeline_clicked_at=now)
+    )
+    if link.contact is not None and on_timeline:
         crm_services.activity_record(
             kind=ActivityKind.SMS_CLICK,
             contact=link.contact,

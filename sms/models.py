@@ -202,10 +202,11 @@ class IntentRule(models.Model):
         return f"{self.get_intent_display()}: /{self.pattern}/ ({self.confidence:.2f})"
 
     def clean(self) -> None:
-        try:
-            re.compile(self.pattern, re.IGNORECASE)
-        except re.error as exc:
-            raise ValidationError({"pattern": f"Not a valid regular expression: {exc}"}) from None
+        from sms.inbox.patterns import pattern_problem  # the pattern rules live with the matcher
+
+        problem = pattern_problem(self.pattern)
+        if problem:
+            raise ValidationError({"pattern": problem})
 
 
 class ConversationStatus(models.TextChoices):
@@ -314,6 +315,10 @@ class Message(models.Model):
         help_text="What sent it, e.g. 'play:12' (cooldowns count these).",
     )
     body = models.TextField()
+    body_truncated = models.BooleanField(
+        default=False,
+        help_text="An inbound text longer than Twilio's 1,600 characters: the first 1,600 are kept.",
+    )
     to_number = models.CharField(max_length=64)
     from_number = models.CharField(max_length=64, blank=True)
     # Indexed by (status, next_attempt_at) below, which serves lookups by status alone too.
@@ -480,6 +485,12 @@ class ShortLink(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     click_count = models.PositiveIntegerField(default=0)
     first_clicked_at = models.DateTimeField(null=True, blank=True)
+    timeline_clicked_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="The last click put on the timeline; claimed by a conditional update, so of "
+        "concurrent clicks exactly one is.",
+    )
 
     def __str__(self) -> str:
         return f"/l/{self.code} -> {self.target_url}"

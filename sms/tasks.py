@@ -4,8 +4,9 @@ import random
 import time
 
 from django.conf import settings
+from django.core.cache import cache
 
-from sms.services.delivery import message_deliver, messages_deliver, outbox_sweep
+from sms.services.delivery import leases_recover, message_deliver, messages_deliver, outbox_sweep
 from sms.services.status import message_status_apply
 
 
@@ -18,10 +19,18 @@ def deliver_message(message_id: int) -> str:
 BATCH_TIME_BUDGET = 25.0
 
 
+# Every this many seconds one delivery batch (whichever starts first) also takes the texts of
+# workers that died: a backlog of delivery tasks cannot delay their recovery behind it, as it
+# delays the sweeper's scheduled task.
+RECOVERY_EVERY_SECONDS = 30
+
+
 def deliver_messages(message_ids: list[int]) -> dict[str, int]:
     """Deliver a batch; each message is claimed on its own row, so a repeated or overlapping
     batch sends nothing twice. What the time budget leaves over goes back on the queue."""
     deadline = time.monotonic() + BATCH_TIME_BUDGET
+    if cache.add("sms:lease-recovery", 1, timeout=RECOVERY_EVERY_SECONDS):
+        message_ids = [*leases_recover(), *message_ids]
     results: dict[str, int] = {}
     for outcome in messages_deliver(message_ids=message_ids, deadline=deadline):
         results[outcome.result] = results.get(outcome.result, 0) + 1

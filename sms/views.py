@@ -1,6 +1,7 @@
 """The SMS panel on the contact page: consent with its history, the thread, and a send box."""
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -9,6 +10,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from core.errors import DomainError, html_domain_errors
+from core.ratelimit import client_address, window_hit
 from crm.models import Contact
 from sms import links, quiet_hours
 from sms.models import ConsentEvent, ConsentSource, Message, MessageKind
@@ -177,7 +179,15 @@ def contact_consent(request: HttpRequest, pk: int) -> HttpResponse:
 @login_not_required
 @require_GET
 def follow_link(request: HttpRequest, code: str) -> HttpResponse:
-    """Public: a tracked link from a text. Redirects only to URLs stored by the product."""
+    """Public: a tracked link from a text. Redirects only to URLs stored by the product.
+    Each client address may follow LINK_CLICKS_PER_MINUTE links a minute; past it, 429."""
+    counted = window_hit(f"link:{client_address(request)}", limit=settings.LINK_CLICKS_PER_MINUTE, period=60)
+    if not counted.allowed:
+        response = HttpResponse(
+            "Too many requests; try again shortly.", status=429, content_type="text/plain"
+        )
+        response["Retry-After"] = str(counted.reset_in)
+        return response
     link = links.link_click(code=code, user_agent=request.headers.get("User-Agent", ""))
     if link is None:
         raise Http404("This link does not exist.")

@@ -1,4 +1,5 @@
 import os
+import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -42,6 +43,12 @@ def pytest_configure(config):
 def pytest_report_header(config):
     instant = suite_clock(config)
     return f"clock: pinned to {instant.isoformat()} (--clock)" if instant else None
+
+
+@pytest.fixture(autouse=True)
+def console_outbox(settings):
+    """Each test its own record of what the console provider sent (it looks texts up there)."""
+    settings.SMS_CONSOLE_OUTBOX_DIR = os.path.join(settings.SMS_CONSOLE_OUTBOX_DIR, uuid.uuid4().hex)
 
 
 @pytest.fixture

@@ -31,6 +31,8 @@ from bench import processes
 NAME = "webhooks"
 AUTH_TOKEN = "bench-twilio-auth-token-0123456789abcdef"  # noqa: S105 - a throwaway test token
 TEXT_BODY = "Your renewal is coming up - reply with any question."
+# Inbound texts carry SIDs of Twilio's format (SM + 32 hex) that no outbound text has.
+INBOUND_SID_PREFIX = "SM" + "f" * 8
 REPLIES = [
     "Thanks, got it!",
     "What would the upgrade cost for 20 more seats?",
@@ -203,7 +205,7 @@ def requests_for(data: dict, seed: int = 8) -> list[tuple[str, dict]]:
             )
     for n, (_, phone) in enumerate(data["contacts"][: data["inbound"]]):
         params = {
-            "MessageSid": f"SMin{n:030x}",
+            "MessageSid": f"{INBOUND_SID_PREFIX}{n:024x}",
             "AccountSid": "AC" + "b" * 32,
             "From": phone,
             "To": "+15005550006",

@@ -5,8 +5,8 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException
-from rest_framework.parsers import JSONParser
 
+from core.parsers import DepthLimitedJSONParser
 from crm import services
 from crm.api.batch import (
     BatchCreateMixin,
@@ -160,7 +160,7 @@ class OrderViewSet(BatchCreateMixin, viewsets.ReadOnlyModelViewSet):
     search_fields = ["external_id", "attribution"]
     ordering_fields = ["ordered_at", "amount", "created_at", "updated_at"]
     http_method_names = APPEND_ONLY
-    parser_classes = [JSONParser]  # a batch is a JSON list; forms cannot carry one
+    parser_classes = [DepthLimitedJSONParser]  # a batch is a JSON list; forms cannot carry one
 
     def store(self, rows: list[dict]) -> services.UpsertResult:
         return services.orders_upsert(rows=rows)
@@ -176,7 +176,7 @@ class EventViewSet(BatchCreateMixin, viewsets.ReadOnlyModelViewSet):
     search_fields = ["name", "external_id"]
     ordering_fields = ["occurred_at", "received_at", "name"]
     http_method_names = APPEND_ONLY
-    parser_classes = [JSONParser]  # a batch is a JSON list; forms cannot carry one
+    parser_classes = [DepthLimitedJSONParser]  # a batch is a JSON list; forms cannot carry one
 
     def store(self, rows: list[dict]) -> services.UpsertResult:
         return services.events_ingest(rows=rows)

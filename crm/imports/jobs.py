@@ -6,6 +6,7 @@ worker holds a job with a lease and works for a bounded time; what is left is ha
 new task, which resumes after the last committed batch (``resume_after_line``). A task that
 dies loses its lease and the periodic sweep hands the job to another worker."""
 
+import contextlib
 import io
 import logging
 import time
@@ -370,8 +371,11 @@ def imports_resume_stalled(*, stalled_after: timedelta = timedelta(minutes=3)) -
 def import_job_sample(job: ImportJob, rows: int = 5) -> list[list[str]]:
     """The first rows of an uploaded file, to show next to the mapping (reads one piece)."""
     text, _ = open_text(JobFileSource(job), job.encoding)
-    with text:
-        return [row.cells for row in islice(iter_rows(text, job.delimiter), rows)]
+    sample: list[list[str]] = []
+    # A row past the limits ends the sample; the dry run reports it with its line.
+    with text, contextlib.suppress(ImportFileError):
+        sample.extend(row.cells for row in islice(iter_rows(text, job.delimiter), rows))
+    return sample
 
 
 # --- The error report --------------------------------------------------------------------------

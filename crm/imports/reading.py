@@ -10,6 +10,11 @@ from pathlib import Path
 
 CHUNK_BYTES = 1024 * 1024
 SAMPLE_BYTES = 64 * 1024
+# Limits of an import file (README, security): a header must fit in the sample, so a file of
+# 100,000 columns is refused from its first 64 KB before anything parses it.
+MAX_COLUMNS = 200
+MAX_CELL_CHARS = 10_000
+MAX_ROWS = 1_000_000
 # Bytes that cp1252 leaves undefined: a file containing them can only be read as Latin-1.
 _CP1252_UNDEFINED = (b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d")
 _BOMS = (
@@ -147,12 +152,14 @@ def unique_header(cells: list[str]) -> list[str]:
     """Header cells trimmed, blanks named by position, repeats numbered, so each column has a
     distinct name to map."""
     names: list[str] = []
+    taken: set[str] = set()
     for position, cell in enumerate(cells, 1):
         name = cell.strip().lstrip("\ufeff") or f"Column {position}"
         candidate, n = name, 2
-        while candidate in names:
+        while candidate in taken:
             candidate, n = f"{name} ({n})", n + 1
         names.append(candidate)
+        taken.add(candidate)
     return names
 
 
@@ -165,6 +172,11 @@ def read_layout(source: ByteSource) -> CsvLayout:
     problem = _looks_binary(sample)
     if problem:
         raise ImportFileError(problem)
+    if len(sample) == SAMPLE_BYTES and not any(end in sample for end in (b"\n", b"\r")):
+        raise ImportFileError(
+            f"The first line (the header) is longer than {SAMPLE_BYTES // 1024} KB: "
+            f"an import may have at most {MAX_COLUMNS} columns."
+        )
     encoding = detect_encoding(source)
     text_sample = sample.decode(encoding, errors="ignore")
     # Sniff on whole lines only; a cut-off last line confuses the sniffer.
@@ -183,6 +195,10 @@ def read_layout(source: ByteSource) -> CsvLayout:
         raise ImportFileError(f"The first line cannot be read as CSV: {exc}.") from None
     if not any(cell.strip() for cell in header):
         raise ImportFileError("The first line must name the columns (a header row).")
+    if len(header) > MAX_COLUMNS:
+        raise ImportFileError(
+            f"The file has {len(header)} columns; an import may have at most {MAX_COLUMNS}."
+        )
     return CsvLayout(encoding=encoding, delimiter=delimiter, header=unique_header(header))
 
 
@@ -193,13 +209,28 @@ class SourceRow:
 
 
 def iter_rows(text: io.TextIOBase, delimiter: str) -> Iterator[SourceRow]:
-    """Data rows after the header, with the file line each ends on; blank rows are left out."""
+    """Data rows after the header, with the file line each ends on; blank rows are left out.
+    A row past the limits (columns, cell size, number of rows) stops the file with the reason."""
     reader = csv.reader(text, delimiter=delimiter)
     try:
         next(reader, None)
+        rows = 0
         for cells in reader:
-            if any(cell.strip() for cell in cells):
-                yield SourceRow(line=reader.line_num, cells=cells)
+            if not any(cell.strip() for cell in cells):
+                continue
+            rows += 1
+            if rows > MAX_ROWS:
+                raise ImportFileError(f"The file has more than {MAX_ROWS:,} rows; split it.")
+            if len(cells) > MAX_COLUMNS:
+                raise ImportFileError(
+                    f"Line {reader.line_num} has {len(cells)} cells; "
+                    f"an import may have at most {MAX_COLUMNS}."
+                )
+            if any(len(cell) > MAX_CELL_CHARS for cell in cells):
+                raise ImportFileError(
+                    f"Line {reader.line_num} has a cell longer than {MAX_CELL_CHARS:,} characters."
+                )
+            yield SourceRow(line=reader.line_num, cells=cells)
     except (csv.Error, UnicodeDecodeError) as exc:
         raise ImportFileError(f"The file cannot be read after line {reader.line_num}: {exc}.") from None
 

@@ -12,6 +12,7 @@ from rest_framework import filters, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from core.dates import BoundedDateTimeField, DateBoundedFilterBackend
 from sms.api import REFUSAL, ConsentEventSerializer, MessageSerializer
 from sms.inbox import selectors, services
 from sms.models import Conversation, ConversationStatus, Intent, Message, RevocationReview
@@ -79,7 +80,7 @@ class AssignSerializer(serializers.Serializer):
 
 
 class SnoozeSerializer(serializers.Serializer):
-    until = serializers.DateTimeField(help_text="ISO 8601 time in the future; it reopens then.")
+    until = BoundedDateTimeField(help_text="ISO 8601 time in the future; it reopens then.")
 
     def validate_until(self, value):
         if value <= timezone.now():
@@ -232,7 +233,7 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     serializer_class = ConversationSerializer
     filterset_class = ConversationFilter
     filter_backends = [
-        django_filters.rest_framework.DjangoFilterBackend,
+        DateBoundedFilterBackend,
         ConversationSearchFilter,
         filters.OrderingFilter,
     ]

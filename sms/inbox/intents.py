@@ -10,11 +10,12 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
+import regex
 from django.db import connection
 from django.db.models import QuerySet
 
+from sms.inbox.patterns import Deadline, compile_pattern
 from sms.models import Intent, IntentLabel, IntentRule
 
 logger = logging.getLogger(__name__)
@@ -69,17 +70,10 @@ def normalise_reply(body: str) -> str:
     return _WHITESPACE.sub(" ", text).strip()
 
 
-@lru_cache(maxsize=2048)
-def _compile(pattern: str) -> re.Pattern[str]:
-    # Keyed on the pattern text itself, so an edited rule compiles afresh and the cache can
-    # never serve a stale pattern; failures are not cached and are reported on every use.
-    return re.compile(pattern, re.IGNORECASE)
-
-
-def _compiled(rule: IntentRule) -> re.Pattern[str] | None:
+def _compiled(rule: IntentRule) -> regex.Pattern | None:
     try:
-        return _compile(rule.pattern)
-    except (re.error, OverflowError, RecursionError) as exc:
+        return compile_pattern(rule.pattern)
+    except (regex.error, OverflowError, RecursionError) as exc:
         logger.warning("Skipping intent rule %s: invalid pattern %r (%s)", rule.pk, rule.pattern, exc)
         return None
 
@@ -122,6 +116,7 @@ def classify(body: str, rules: Sequence[IntentRule] | None = None) -> Classifica
     text = normalise_reply(body)
     ordered = active_rules() if rules is None else sorted(rules, key=_precedence)
     if text:
+        deadline = Deadline()
         # In precedence order, the first rule that matches is the one that wins.
         for rule in ordered:
             if not rule.is_active:
@@ -130,7 +125,15 @@ def classify(body: str, rules: Sequence[IntentRule] | None = None) -> Classifica
                 logger.warning("Skipping intent rule %s: unknown intent %r", rule.pk, rule.intent)
                 continue
             pattern = _compiled(rule)
-            if pattern is not None and pattern.search(text):
+            if pattern is None:
+                continue
+            found = deadline.search(pattern, text)
+            if found is None:
+                # A pattern saved before validation (or a slow one): the reply goes on unclassified
+                # by the rest rather than holding the webhook.
+                logger.warning("Intent rules stopped at rule %s: the time budget ran out", rule.pk)
+                break
+            if found:
                 return Classification(intent=Intent(rule.intent), confidence=rule.confidence, rule=rule)
     return Classification(intent=Intent.OTHER, confidence=NO_MATCH_CONFIDENCE, rule=None)
 

@@ -17,7 +17,7 @@ from core.errors import DomainError
 from crm import services as crm_services
 from crm.models import ActivityKind, Contact, DealKind, PipelineStage, TaskSource
 from sms import quiet_hours
-from sms.inbox.business_hours import add_business_hours, parse_workdays
+from sms.inbox.business_hours import add_business_hours, parse_workdays, public_holidays
 from sms.inbox.deferral_dates import deferral_until
 from sms.inbox.intents import Classification
 from sms.models import (
@@ -55,6 +55,7 @@ def sla_due(intent: str, start: datetime) -> datetime | None:
         open_hour=settings.INBOX_BUSINESS_HOURS_START,
         close_hour=settings.INBOX_BUSINESS_HOURS_END,
         workdays=parse_workdays(settings.INBOX_BUSINESS_DAYS),
+        holidays=public_holidays(settings.INBOX_HOLIDAYS_COUNTRY, settings.INBOX_HOLIDAYS_SUBDIVISION),
     )
 
 

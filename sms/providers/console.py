@@ -1,7 +1,16 @@
-"""Development provider: logs the text and plays back a delivery status a moment later."""
+"""Development provider: logs the text and plays back a delivery status a moment later. Like a
+real provider it keeps what it accepted (a JSON line per text, one file per recipient, under
+SMS_CONSOLE_OUTBOX_DIR, written before ``send`` returns), so ``find_sent`` can look a text up
+and a worker killed between a send and its record does not send it twice in development either."""
 
+import hashlib
+import json
 import logging
 import uuid
+from datetime import datetime
+from pathlib import Path
+
+from django.conf import settings
 
 from sms.providers import Provider, SendResult
 
@@ -29,8 +38,18 @@ class ConsoleProvider(Provider):
     def sender(self) -> str:
         return CONSOLE_FROM
 
+    @staticmethod
+    def _outbox(to: str) -> Path:
+        folder = Path(settings.SMS_CONSOLE_OUTBOX_DIR)
+        return folder / f"{hashlib.sha256(to.encode()).hexdigest()[:32]}.jsonl"
+
     def send(self, *, to: str, body: str, status_callback: str | None) -> SendResult:
         sid = "SM" + uuid.uuid4().hex
+        outbox = self._outbox(to)
+        outbox.parent.mkdir(parents=True, exist_ok=True)
+        accepted = {"sid": sid, "to": to, "body": body, "at": datetime.now().astimezone().isoformat()}
+        with outbox.open("a", encoding="utf-8") as log:  # closed (in the OS) before we answer
+            log.write(json.dumps(accepted) + "\n")
         logger.info("SMS to %s (%s): %s", to, sid, body)
         from django_q.tasks import async_task
 
@@ -46,5 +65,16 @@ class ConsoleProvider(Provider):
         )
         return SendResult(sid=sid, from_number=CONSOLE_FROM)
 
-    def find_sent(self, *, to: str, body: str, since) -> SendResult | None:
-        return None  # the console never half-sends
+    def find_sent(self, *, to: str, body: str, since: datetime) -> SendResult | None:
+        try:
+            lines = self._outbox(to).read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return None
+        for line in reversed(lines):
+            try:
+                accepted = json.loads(line)
+            except ValueError:
+                continue  # a line cut short when the process died mid-write
+            if accepted["body"] == body and datetime.fromisoformat(accepted["at"]) >= since:
+                return SendResult(sid=accepted["sid"], from_number=CONSOLE_FROM)
+        return None

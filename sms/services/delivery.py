@@ -31,8 +31,14 @@ from sms.services.status import message_status_apply
 
 logger = logging.getLogger(__name__)
 
-# A message still 'sending' after this long lost its worker (tasks time out after 60 s).
-STUCK_AFTER = timedelta(minutes=10)
+# A claim is a lease: the worker holding a batch renews ``claimed_at`` on every message it
+# still holds at least every LEASE_RENEW_SECONDS (before each send, and after a wait for a
+# pacing slot), so the longest gap is a pacing wait (20 s) or one provider call (10 s connect +
+# 10 s read). A message whose lease is older than LEASE lost its worker (killed, or the host
+# died): the sweeper, every minute, puts it back to be looked up at the provider before any
+# resend. Recovered within LEASE + one sweep interval, about a minute or two, not ten.
+LEASE = timedelta(seconds=60)
+LEASE_RENEW_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -150,8 +156,25 @@ def messages_deliver(*, message_ids: Sequence[int], deadline: float | None = Non
     return [outcomes[pk] for pk in ids]
 
 
+class _Lease:
+    """Renews the claim on a batch's messages while this worker is alive and working on them."""
+
+    def __init__(self, batch: Sequence[Message]):
+        self.ids = [message.pk for message in batch]
+        self.renewed = time.monotonic()
+
+    def renew_if_due(self, *, force: bool = False) -> None:
+        if self.ids and (force or time.monotonic() - self.renewed >= LEASE_RENEW_SECONDS):
+            Message.objects.filter(pk__in=self.ids, status=MessageStatus.SENDING).update(
+                claimed_at=timezone.now()
+            )
+            self.renewed = time.monotonic()
+
+
 def _deliver_claimed(batch, outcomes, refused, checked_at, provider, recorder, deadline) -> None:
+    lease = _Lease(batch)
     for index, message in enumerate(batch):
+        lease.renew_if_due()
         if deadline is not None and time.monotonic() > deadline:
             outcomes.update(_hand_on(batch[index:]))
             break
@@ -173,6 +196,7 @@ def _deliver_claimed(batch, outcomes, refused, checked_at, provider, recorder, d
             continue
         if wait > 0:
             time.sleep(wait)
+            lease.renew_if_due(force=wait >= LEASE_RENEW_SECONDS / 2)
         if wait > 0 or time.monotonic() - checked_at > CONSENT_RECHECK_SECONDS:
             # Fresh from the database right before the provider, for the rest of the batch.
             rest = batch[index:]
@@ -375,28 +399,48 @@ def _timeline_failed(message: Message, reason: str, code: str) -> None:
 # --- Sweeper ----------------------------------------------------------------------------
 
 
+def leases_recover(*, limit: int = 500) -> list[int]:
+    """Messages whose worker died while 'sending' (lease lapsed) go back to the queue, to be
+    looked up at the provider before any resend; returns their ids, marked as enqueued: the
+    caller sends them (a delivery batch takes them first) or enqueues them (the sweeper)."""
+    now = timezone.now()
+    expired = list(
+        Message.objects.filter(status=MessageStatus.SENDING, claimed_at__lt=now - LEASE).values_list(
+            "pk", flat=True
+        )[:limit]
+    )
+    if not expired:
+        return []
+    recovered = Message.objects.filter(
+        pk__in=expired, status=MessageStatus.SENDING, claimed_at__lt=now - LEASE
+    ).update(
+        status=MessageStatus.QUEUED,
+        attempts=F("attempts") - 1,
+        verify_before_send=True,
+        next_attempt_at=now,
+        enqueued_at=now,
+        status_updated_at=now,
+    )
+    if recovered:
+        logger.warning("Recovered %s message(s) whose worker's lease lapsed in 'sending'", recovered)
+    return expired
+
+
 def outbox_sweep(*, batch_size: int = 500, stale_after: timedelta = timedelta(minutes=10)) -> int:
     """Enqueue due queued messages whose delivery task is missing (a lost enqueue, a retry
     or a quiet-hours deferral that has come due), and put messages whose worker died while
     'sending' back in the queue to be looked up at the provider before any resend. Returns
     how many were enqueued."""
     now = timezone.now()
-    recovered = Message.objects.filter(status=MessageStatus.SENDING, claimed_at__lt=now - STUCK_AFTER).update(
-        status=MessageStatus.QUEUED,
-        attempts=F("attempts") - 1,
-        verify_before_send=True,
-        next_attempt_at=now,
-        enqueued_at=None,
-        status_updated_at=now,
-    )
-    if recovered:
-        logger.warning("Outbox sweeper recovered %s message(s) stuck in 'sending'", recovered)
+    recovered = leases_recover(limit=batch_size)
     due = list(
         Message.objects.filter(status=MessageStatus.QUEUED, next_attempt_at__lte=now)
         .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - stale_after))
+        .exclude(pk__in=recovered)
         .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:batch_size]
     )
+    due = recovered + due
     if not due:
         return 0
     enqueue_deliveries(due)

@@ -126,7 +126,9 @@ def test_the_check_notices_a_callback_applied_twice_and_a_lost_inbound_text(post
     Activity.objects.create(
         kind=ActivityKind.SMS_DELIVERED, contact_id=data["contacts"][0][0], summary="again"
     )
-    Message.objects.filter(provider_sid__startswith="SMin").order_by("pk").first().delete()
+    Message.objects.filter(provider_sid__startswith=webhooks.INBOUND_SID_PREFIX).order_by(
+        "pk"
+    ).first().delete()
     problems = webhooks.check(data, requests)["problems"]
     assert any("'delivered' timeline entries" in p for p in problems)
     assert any("inbound texts stored" in p for p in problems)

@@ -266,8 +266,8 @@ def signed(client, path, params):
 @pytest.mark.parametrize(
     "params",
     [
-        {"MessageSid": "SMa", "MessageStatus": "partially_delivered"},
-        {"MessageSid": "SMb", "MessageStatus": "x" * 200},
+        {"MessageSid": "SM" + "a" * 32, "MessageStatus": "partially_delivered"},
+        {"MessageSid": "SM" + "b" * 32, "MessageStatus": "x" * 200},
     ],
 )
 def test_unknown_long_statuses_are_acknowledged(client, params):
@@ -276,13 +276,13 @@ def test_unknown_long_statuses_are_acknowledged(client, params):
 
 def test_whatsapp_style_addresses_and_nul_bytes_are_stored(client):
     params = {
-        "MessageSid": "SMw",
+        "MessageSid": "SM" + "e" * 32,
         "From": "+14155552671",
         "To": "whatsapp:+14155238886",
         "Body": "hi\x00there",
     }
     assert signed(client, "/sms/twilio/inbound/", params).status_code == 200
-    message = Message.objects.get(provider_sid="SMw")
+    message = Message.objects.get(provider_sid="SM" + "e" * 32)
     assert message.body == "hithere" and message.to_number == "whatsapp:+14155238886"
     assert json.dumps(message.body)
 

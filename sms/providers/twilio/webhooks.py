@@ -1,6 +1,7 @@
 """Twilio webhooks. Authenticated by X-Twilio-Signature, not by login."""
 
 import logging
+import re
 from functools import wraps
 
 from django.conf import settings
@@ -17,6 +18,15 @@ from sms.services.status import message_status_apply
 logger = logging.getLogger(__name__)
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+# Twilio's message SIDs: SM (SMS) or MM (MMS) and 32 hex digits. Anything else did not come
+# from Twilio, however it is signed (a leaked token), and would not fit our columns anyway.
+MESSAGE_SID = re.compile(r"(SM|MM)[0-9a-fA-F]{32}")
+
+
+def _sid_error(sid: str) -> HttpResponse | None:
+    if not MESSAGE_SID.fullmatch(sid):
+        return HttpResponseBadRequest("MessageSid is not a Twilio message SID (SM or MM and 32 hex digits).")
+    return None
 
 
 def public_url(request) -> str:
@@ -56,6 +66,8 @@ def inbound(request):
     sender = request.POST.get("From", "")
     if not sid or not sender:
         return HttpResponseBadRequest("MessageSid and From are required.")
+    if bad := _sid_error(sid):
+        return bad
     try:
         from_number = parse_phone(sender).e164
     except PhoneParseError:
@@ -77,6 +89,8 @@ def status(request):
     message_status = request.POST.get("MessageStatus") or request.POST.get("SmsStatus")
     if not sid or not message_status:
         return HttpResponseBadRequest("MessageSid and MessageStatus are required.")
+    if bad := _sid_error(sid):
+        return bad
     # Unknown SIDs and repeats are acknowledged: Twilio should stop retrying either way.
     message_status_apply(
         provider_sid=sid, provider_status=message_status, error_code=request.POST.get("ErrorCode", "")
