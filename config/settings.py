@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "sms",
     "plays",
     "analytics",
+    "webhooks",
     "demo",
 ]
 
@@ -263,6 +264,7 @@ MERGE_HOOKS = hooks.MERGE_HOOKS
 CONTACT_NUMBER_HOOKS = hooks.CONTACT_NUMBER_HOOKS
 IMPORT_KINDS = hooks.IMPORT_KINDS
 CONTACT_PAGE_PANELS = hooks.CONTACT_PAGE_PANELS
+EVENT_SUBSCRIBERS = hooks.EVENT_SUBSCRIBERS
 
 # Periodic jobs, created or updated by name by `manage.py setup_schedules`:
 # name -> (task path, django-q schedule type, minutes).
@@ -272,7 +274,17 @@ PERIODIC_JOBS = {
     "plays: run scheduled plays": ("plays.tasks.run_scheduled_plays", "I", 15),
     "crm: resume stalled imports": ("crm.imports.tasks.imports_resume_stalled", "I", 5),
     "analytics: refresh dashboard snapshots": ("analytics.tasks.refresh_snapshots", "I", 30),
+    "webhooks: sweep due deliveries": ("webhooks.tasks.deliveries_sweep", "I", 1),
 }
+
+# --- Outbound webhooks (README "Outbound webhooks") -------------------------------------------
+# Receivers must be https and on public addresses; a development machine may relax either.
+WEBHOOKS_ALLOW_HTTP = env_bool("WEBHOOKS_ALLOW_HTTP", DEBUG)
+WEBHOOKS_ALLOW_PRIVATE_URLS = env_bool("WEBHOOKS_ALLOW_PRIVATE_URLS", False)
+# One attempt's connect and read timeout, seconds: a slow receiver is a failed attempt.
+WEBHOOKS_TIMEOUT = env_int("WEBHOOKS_TIMEOUT", 5, minimum=1)
+# An endpoint whose every attempt has failed for this long is disabled (admins are told).
+WEBHOOKS_DISABLE_AFTER_HOURS = env_int("WEBHOOKS_DISABLE_AFTER_HOURS", 5 * 24, minimum=1)
 
 # --- Security ---------------------------------------------------------------------------------
 # Everything from our own origin; no inline scripts or styles; no framing.
