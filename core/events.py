@@ -143,16 +143,16 @@ def event_data(record, fields: Iterable[str]) -> dict:
     return data
 
 
-def events_publish(event_type: str, records: Iterable) -> None:
-    """Announce that ``event_type`` happened to each of ``records`` (model instances or dicts).
+def events_publish(event_type: str, records: Iterable, **overrides) -> None:
+    """Announce that ``event_type`` happened to each of ``records`` (model instances or dicts;
+    ``overrides`` are fields set on every one, e.g. a status the instance does not carry yet).
     Call inside the change's transaction, once for a whole bulk write: the subscribers write
     set-based and never wait on a receiver."""
     if event_type not in EVENT_TYPES:
         raise UnknownEventType(f"Unknown event type {event_type!r}")
-    records = list(records)
-    if not records:
+    if isinstance(records, list | tuple) and not records:
         return
-    published = Published(event_type=event_type, records=records, occurred_at=timezone.now())
+    published = Published(event_type, records, timezone.now(), json_value(overrides))
     for path in settings.EVENT_SUBSCRIBERS:
         import_string(path)(published)
 
@@ -160,15 +160,17 @@ def events_publish(event_type: str, records: Iterable) -> None:
 @dataclass
 class Published:
     """One call's events as a subscriber receives them. ``data()`` builds the payloads on first
-    use, so a subscriber with no listener for the type costs the product nothing more."""
+    use (``records`` may be a generator), so a subscriber with no listener for the type costs the
+    product nothing more. Subscribers call it before they return."""
 
     event_type: str
-    records: list
+    records: Iterable
     occurred_at: datetime
+    overrides: dict = field(default_factory=dict)
     _data: list[dict] | None = field(default=None, repr=False)
 
     def data(self) -> list[dict]:
         if self._data is None:
             fields = EVENT_TYPES[self.event_type].fields
-            self._data = [event_data(record, fields) for record in self.records]
+            self._data = [event_data(record, fields) | self.overrides for record in self.records]
         return self._data

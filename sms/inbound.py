@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.events import events_publish
 from crm import services as crm_services
 from crm.models import ActivityKind, Contact, SmsConsent
 from sms import keywords
@@ -112,6 +113,7 @@ def inbound_receive(
                     )
             else:
                 inbound_route(message=message, conversation=conversation, contact=contact, result=result)
+            events_publish("message.received", [message], intent=message.intent or keyword or "")
             crm_services.activity_record(
                 kind=ActivityKind.SMS_REPLY,
                 contact=contact,
