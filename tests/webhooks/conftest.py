@@ -27,7 +27,9 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                receiver.requests.append({"headers": dict(self.headers.items()), "body": body, "path": self.path})
+                receiver.requests.append(
+                    {"headers": dict(self.headers.items()), "body": body, "path": self.path}
+                )
                 if receiver.delay:
                     time.sleep(receiver.delay)
                 status = receiver.statuses.popleft() if receiver.statuses else receiver.default_status

@@ -30,7 +30,9 @@ def _contact_created(django_capture_on_commit_callbacks, **fields):
         return crm_services.contact_create(first_name="Dana", last_name="Reyes", **fields)
 
 
-def test_a_delivery_verifies_with_the_reference_library(endpoint, receiver, django_capture_on_commit_callbacks):
+def test_a_delivery_verifies_with_the_reference_library(
+    endpoint, receiver, django_capture_on_commit_callbacks
+):
     contact = _contact_created(django_capture_on_commit_callbacks, email="dana@example.com")
     [row] = WebhookDelivery.objects.filter(endpoint=endpoint)
     assert row.status == DeliveryStatus.PENDING and receiver.requests == []  # the worker sends it
@@ -157,7 +159,9 @@ def test_an_endpoint_failing_for_five_days_is_disabled_with_a_notice(
     assert not endpoint.is_active and endpoint.disabled_at == T0 + timedelta(days=5)
     assert "failed since 2026-03-02 09:00" in endpoint.disabled_reason
     # What was still waiting fails (replayable later); nothing is attempted any more.
-    assert not WebhookDelivery.objects.filter(status__in=[DeliveryStatus.PENDING, DeliveryStatus.SENDING]).exists()
+    assert not WebhookDelivery.objects.filter(
+        status__in=[DeliveryStatus.PENDING, DeliveryStatus.SENDING]
+    ).exists()
     assert delivery.deliveries_sweep() == 0
     [notice] = mail.outbox
     assert notice.to == [admin_user.email] and endpoint.url in notice.subject
@@ -173,7 +177,9 @@ def test_an_endpoint_failing_for_five_days_is_disabled_with_a_notice(
     assert endpoint.failing_since is None and endpoint.disabled_at is None
 
 
-def test_replay_sends_the_same_message_again(endpoint, receiver, admin_api, django_capture_on_commit_callbacks):
+def test_replay_sends_the_same_message_again(
+    endpoint, receiver, admin_api, django_capture_on_commit_callbacks
+):
     _contact_created(django_capture_on_commit_callbacks)
     delivery.endpoint_drain(endpoint_id=endpoint.pk)
     first = WebhookDelivery.objects.get()
@@ -255,7 +261,9 @@ def test_a_dead_receiver_stops_the_drain_after_a_few_failures(endpoint, receiver
     counts = delivery.endpoint_drain(endpoint_id=endpoint.pk)
     assert counts == {"succeeded": 0, "failed": delivery.DRAIN_FAILURES_TO_STOP}
     statuses = list(WebhookDelivery.objects.values_list("status", "attempts"))
-    assert statuses.count((DeliveryStatus.PENDING, 1)) == 3 and statuses.count((DeliveryStatus.PENDING, 0)) == 7
+    assert (
+        statuses.count((DeliveryStatus.PENDING, 1)) == 3 and statuses.count((DeliveryStatus.PENDING, 0)) == 7
+    )
     assert "refused" in WebhookAttempt.objects.first().error.lower()
 
 
@@ -264,7 +272,7 @@ def test_the_sweep_enqueues_due_work_and_takes_back_lost_claims(endpoint, receiv
 
     with transaction.atomic():
         crm_services.contact_create(first_name="Lost")
-    [claimed] = delivery.deliveries_claim(endpoint_id=endpoint.pk)  # a worker took it, then died
+    [_lost] = delivery.deliveries_claim(endpoint_id=endpoint.pk)  # a worker took it, then died
     assert delivery.deliveries_claim(endpoint_id=endpoint.pk) == []  # claimed once only
     with mock.patch("django_q.tasks.async_task") as enqueue:
         assert delivery.deliveries_sweep() == 0
