@@ -14,7 +14,9 @@ from webhooks.models import WebhookDelivery, WebhookEndpoint
 
 logger = logging.getLogger(__name__)
 
-OUTBOX_COLUMNS = ("endpoint_id", "message_id", "event_type", "body", "next_attempt_at", "created_at")
+# Events per INSERT: bounds one statement's parameter to a few megabytes (a play run writes
+# in batches of 2,000, so a run's batch is one statement).
+EVENTS_PER_STATEMENT = 5000
 
 
 def message_id_new() -> str:
@@ -39,15 +41,37 @@ def events_record(published: Published) -> None:
     if not endpoint_ids:
         return
     at = published.occurred_at
-    rows = []
-    for data in published.data():
-        message_id = message_id_new()
-        body = body_encode(published.event_type, at, data)
-        rows.extend(
-            (endpoint_id, message_id, published.event_type, body, at, at) for endpoint_id in endpoint_ids
-        )
-    bulk.rows_insert(WebhookDelivery, OUTBOX_COLUMNS, rows)
+    messages = [(message_id_new(), body_encode(published.event_type, at, data)) for data in published.data()]
+    for start in range(0, len(messages), EVENTS_PER_STATEMENT):
+        _outbox_insert(messages[start : start + EVENTS_PER_STATEMENT], endpoint_ids, published.event_type, at)
     transaction.on_commit(lambda: endpoints_drain_enqueue(endpoint_ids), robust=True)
+
+
+def _outbox_insert(messages: list[tuple[str, str]], endpoint_ids: list[int], event_type: str, at) -> None:
+    """Every event for every endpoint in one statement: the events travel as one JSON
+    parameter and the endpoints as another, crossed in SQL (no per-row parameters, so SQLite's
+    variable limit and per-statement row caps do not split it)."""
+    table = WebhookDelivery._meta.db_table
+    connection = transaction.get_connection()
+    when = connection.ops.adapt_datetimefield_value(at)
+    columns = (
+        "endpoint_id, message_id, event_type, body, status, attempts, claim_token, last_error, "
+        "next_attempt_at, created_at, updated_at"
+    )
+    if connection.vendor == "postgresql":
+        source = (
+            "SELECT e.id, m.v->>0, %s, m.v->>1, 'pending', 0, '', '', %s, %s, %s "
+            "FROM jsonb_array_elements(%s::jsonb) AS m(v) CROSS JOIN unnest(%s::bigint[]) AS e(id)"
+        )
+        params = [event_type, when, when, when, json.dumps(messages), bulk.pg_int_array(endpoint_ids)]
+    else:
+        source = (
+            "SELECT e.value, json_extract(m.value, '$[0]'), %s, json_extract(m.value, '$[1]'), "
+            "'pending', 0, '', '', %s, %s, %s FROM json_each(%s) AS m CROSS JOIN json_each(%s) AS e"
+        )
+        params = [event_type, when, when, when, json.dumps(messages), json.dumps(endpoint_ids)]
+    with connection.cursor() as cursor:
+        cursor.execute(f'INSERT INTO "{table}" ({columns}) {source}', params)
 
 
 def endpoints_drain_enqueue(endpoint_ids) -> None:
