@@ -41,9 +41,13 @@ def address_refusal(address: str) -> str | None:
     return None
 
 
+# The resolver (one name to patch in tests, which have no DNS).
+_lookup = socket.getaddrinfo
+
+
 def resolve(host: str, port: int) -> list[tuple]:
     try:
-        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        return _lookup(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
         raise TransportError(f"cannot resolve {host}: {exc}") from exc
 

@@ -24,7 +24,7 @@ def public_dns():
     def resolve(host, port, *args, **kwargs):
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (PUBLIC_IP, port))]
 
-    with mock.patch("webhooks.transport.socket.getaddrinfo", side_effect=resolve):
+    with mock.patch("webhooks.transport._lookup", side_effect=resolve):
         yield
 
 
@@ -90,7 +90,7 @@ def test_refused_urls_answer_400(admin_api, public_dns, url, why):
 
 def test_a_name_resolving_to_a_private_address_is_refused(admin_api):
     with mock.patch(
-        "webhooks.transport.socket.getaddrinfo",
+        "webhooks.transport._lookup",
         return_value=[(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.7", 443))],
     ):
         response = admin_api.post(
