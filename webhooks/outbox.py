@@ -4,6 +4,7 @@ is told after commit; a receiver is never called from here."""
 
 import json
 import logging
+import time
 import uuid
 
 from django.db import transaction
@@ -30,14 +31,39 @@ def body_encode(event_type: str, occurred_at, data: dict) -> str:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
 
 
+# Which endpoints want which event type, as this process last read it. The product publishes on
+# its hottest paths (every status callback, every inbound text), and most events have no
+# listener: asking the database each time would cost a query per change. A change made in this
+# process (create, edit, disable) clears it at once; another process sees it within this many
+# seconds. The INSERT re-checks the endpoints themselves, so a stale entry never writes a row
+# for an endpoint that is gone or off.
+SUBSCRIPTIONS_TTL = 5.0
+_subscriptions: tuple[float, dict[str, tuple[int, ...]]] | None = None
+
+
+def subscriptions() -> dict[str, tuple[int, ...]]:
+    """Event type -> ids of the active endpoints subscribed to it."""
+    global _subscriptions
+    now = time.monotonic()
+    if _subscriptions is None or now - _subscriptions[0] > SUBSCRIPTIONS_TTL:
+        wanted: dict[str, list[int]] = {}
+        for pk, events in WebhookEndpoint.objects.filter(is_active=True).values_list("pk", "events"):
+            for event_type in events or ():
+                wanted.setdefault(event_type, []).append(pk)
+        _subscriptions = (now, {event_type: tuple(ids) for event_type, ids in wanted.items()})
+    return _subscriptions[1]
+
+
+def subscriptions_changed() -> None:
+    global _subscriptions
+    _subscriptions = None
+
+
 def events_record(published: Published) -> None:
-    """Outbox rows for ``published`` (settings.EVENT_SUBSCRIBERS): one query to find the active
-    endpoints that want the type and, when some do, one INSERT for every event of the call."""
-    endpoint_ids = [
-        pk
-        for pk, events in WebhookEndpoint.objects.filter(is_active=True).values_list("pk", "events")
-        if published.event_type in (events or ())
-    ]
+    """Outbox rows for ``published`` (settings.EVENT_SUBSCRIBERS): nothing at all when no
+    endpoint wants the type, otherwise one INSERT for every event of the call and every
+    endpoint, in the caller's transaction."""
+    endpoint_ids = subscriptions().get(published.event_type)
     if not endpoint_ids:
         return
     at = published.occurred_at
@@ -47,11 +73,12 @@ def events_record(published: Published) -> None:
     transaction.on_commit(lambda: endpoints_drain_enqueue(endpoint_ids), robust=True)
 
 
-def _outbox_insert(messages: list[tuple[str, str]], endpoint_ids: list[int], event_type: str, at) -> None:
+def _outbox_insert(messages: list[tuple[str, str]], endpoint_ids, event_type: str, at) -> None:
     """Every event for every endpoint in one statement: the events travel as one JSON
-    parameter and the endpoints as another, crossed in SQL (no per-row parameters, so SQLite's
-    variable limit and per-statement row caps do not split it)."""
+    parameter, crossed in SQL with the endpoints (still active: the subscriptions may be a few
+    seconds old), so neither SQLite's variable limit nor a per-statement row cap splits it."""
     table = WebhookDelivery._meta.db_table
+    endpoints = WebhookEndpoint._meta.db_table
     connection = transaction.get_connection()
     when = connection.ops.adapt_datetimefield_value(at)
     columns = (
@@ -59,17 +86,21 @@ def _outbox_insert(messages: list[tuple[str, str]], endpoint_ids: list[int], eve
         "next_attempt_at, created_at, updated_at"
     )
     if connection.vendor == "postgresql":
+        # Table names from the models; every value is a parameter.
         source = (
-            "SELECT e.id, m.v->>0, %s, m.v->>1, 'pending', 0, '', '', %s, %s, %s "
-            "FROM jsonb_array_elements(%s::jsonb) AS m(v) CROSS JOIN unnest(%s::bigint[]) AS e(id)"
+            "SELECT e.id, m.v->>0, %s, m.v->>1, 'pending', 0, '', '', %s, %s, %s "  # noqa: S608
+            f'FROM jsonb_array_elements(%s::jsonb) AS m(v) CROSS JOIN "{endpoints}" AS e '
+            "WHERE e.is_active AND e.id = ANY(%s::bigint[])"
         )
-        params = [event_type, when, when, when, json.dumps(messages), bulk.pg_int_array(endpoint_ids)]
+        ids = bulk.pg_int_array(endpoint_ids)
     else:
         source = (
-            "SELECT e.value, json_extract(m.value, '$[0]'), %s, json_extract(m.value, '$[1]'), "
-            "'pending', 0, '', '', %s, %s, %s FROM json_each(%s) AS m CROSS JOIN json_each(%s) AS e"
+            "SELECT e.id, json_extract(m.value, '$[0]'), %s, json_extract(m.value, '$[1]'), "  # noqa: S608
+            f"'pending', 0, '', '', %s, %s, %s FROM json_each(%s) AS m CROSS JOIN \"{endpoints}\" AS e "
+            "WHERE e.is_active AND e.id IN (SELECT value FROM json_each(%s))"
         )
-        params = [event_type, when, when, when, json.dumps(messages), json.dumps(endpoint_ids)]
+        ids = json.dumps(list(endpoint_ids))
+    params = [event_type, when, when, when, json.dumps(messages), ids]
     with connection.cursor() as cursor:
         cursor.execute(f'INSERT INTO "{table}" ({columns}) {source}', params)
 
