@@ -1,4 +1,6 @@
+from auditlog.middleware import AuditlogMiddleware
 from django.contrib.auth.middleware import LoginRequiredMiddleware as _DjangoLoginRequired
+from django.utils.functional import SimpleLazyObject
 
 
 class LoginRequiredMiddleware(_DjangoLoginRequired):
@@ -31,3 +33,13 @@ class ContentSecurityPolicyMiddleware:
         if self.policy and "Content-Security-Policy" not in response:
             response["Content-Security-Policy"] = self.policy
         return response
+
+
+class ChangeHistoryMiddleware(AuditlogMiddleware):
+    """Change history records who made each change. The user is looked up when a change is
+    logged, not when the request starts: API callers are authenticated by DRF inside the view,
+    after every middleware has run."""
+
+    @staticmethod
+    def _get_actor(request):
+        return SimpleLazyObject(lambda: getattr(request, "user", None))

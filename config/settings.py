@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_q",
     "django_htmx",
+    "auditlog",
     "core",
     "crm",
     "sms",
@@ -60,6 +61,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "config.middleware.LoginRequiredMiddleware",
+    "config.middleware.ChangeHistoryMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -276,6 +278,32 @@ PERIODIC_JOBS = {
     "analytics: refresh dashboard snapshots": ("analytics.tasks.refresh_snapshots", "I", 30),
     "webhooks: sweep due deliveries": ("webhooks.tasks.deliveries_sweep", "I", 1),
 }
+
+# --- Change history (django-auditlog) ---------------------------------------------------------
+# Who changed what, when, from what to what, for the program's settings and the people who run
+# it: shown on each object's page (plays) or its admin page (intent rules, ROI assumptions,
+# users and roles). Bookkeeping the engine writes (run claims, timestamps) is left out.
+AUDITLOG_INCLUDE_TRACKING_MODELS = (
+    {"model": "plays.play", "exclude_fields": ["running_since", "last_run_at", "updated_at"]},
+    {"model": "sms.intentrule"},
+    {"model": "analytics.assumption", "exclude_fields": ["updated_at"]},
+    {
+        "model": "crm.user",
+        "include_fields": [
+            "username",
+            "first_name",
+            "last_name",
+            "email",
+            "role",
+            "manager",
+            "timezone",
+            "is_active",
+            "is_staff",
+            "is_superuser",
+        ],
+    },
+)
+AUDITLOG_DISABLE_REMOTE_ADDR = True
 
 # --- Outbound webhooks (README "Outbound webhooks") -------------------------------------------
 # Receivers must be https and on public addresses; a development machine may relax either.
