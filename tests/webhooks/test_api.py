@@ -201,3 +201,22 @@ def test_the_connection_is_checked_again_when_sending(loopback_allowed, receiver
     delivery.endpoint_drain(endpoint_id=endpoint.pk)
     row = WebhookDelivery.objects.get()
     assert receiver.requests == [] and "private, loopback or reserved" in row.last_error
+
+
+def test_the_django_admin_shows_webhooks_to_admins_only(client, public_dns, loopback_allowed, receiver):
+    endpoint = services.endpoint_create(url=receiver.url, events=["contact.created"])
+    with transaction.atomic():
+        crm_services.contact_create(first_name="Logged")
+    delivery.endpoint_drain(endpoint_id=endpoint.pk)
+    row = WebhookDelivery.objects.get()
+    admin = UserFactory(username="root", role="admin", is_staff=True)
+    client.force_login(admin)
+    assert client.get("/admin/webhooks/webhookendpoint/").status_code == 200
+    page = client.get(f"/admin/webhooks/webhookendpoint/{endpoint.pk}/change/").content.decode()
+    assert endpoint.url in page and endpoint.secret not in page  # the secret is never shown again
+    detail = client.get(f"/admin/webhooks/webhookdelivery/{row.pk}/change/").content.decode()
+    assert row.message_id in detail and "200" in detail
+    manager = UserFactory(username="staffer", role="manager", is_staff=True)
+    client.force_login(manager)
+    assert client.get("/admin/webhooks/webhookendpoint/").status_code == 403
+    assert "webhooks" not in client.get("/admin/").content.decode().lower()
