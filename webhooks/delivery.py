@@ -20,7 +20,7 @@ from django.utils import timezone
 from crm.models import User
 from webhooks import signing, transport
 from webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from webhooks.outbox import endpoints_drain_enqueue, subscriptions_changed
+from webhooks.outbox import endpoints_drain_enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -154,7 +154,6 @@ def endpoint_disable(*, endpoint: WebhookEndpoint, since, now) -> bool:
         status=DeliveryStatus.FAILED, next_attempt_at=None, last_error="endpoint disabled", claim_token=""
     )
     endpoint.is_active, endpoint.disabled_at, endpoint.disabled_reason = False, now, reason
-    subscriptions_changed()
     logger.warning("Webhook endpoint %s (%s) disabled: %s", endpoint.pk, endpoint.url, reason)
     recipients = list(
         User.objects.filter(Q(role=User.Role.ADMIN) | Q(is_superuser=True), is_active=True)

@@ -4,7 +4,6 @@ is told after commit; a receiver is never called from here."""
 
 import json
 import logging
-import time
 import uuid
 
 from django.db import transaction
@@ -31,32 +30,15 @@ def body_encode(event_type: str, occurred_at, data: dict) -> str:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
 
 
-# Which endpoints want which event type, as this process last read it. The product publishes on
-# its hottest paths (every status callback, every inbound text), and most events have no
-# listener: asking the database each time would cost a query per change. A change made in this
-# process (create, edit, disable) clears it at once; another process sees it within this many
-# seconds. The INSERT re-checks the endpoints themselves, so a stale entry never writes a row
-# for an endpoint that is gone or off.
-SUBSCRIPTIONS_TTL = 5.0
-_subscriptions: tuple[float, dict[str, tuple[int, ...]]] | None = None
-
-
 def subscriptions() -> dict[str, tuple[int, ...]]:
-    """Event type -> ids of the active endpoints subscribed to it."""
-    global _subscriptions
-    now = time.monotonic()
-    if _subscriptions is None or now - _subscriptions[0] > SUBSCRIPTIONS_TTL:
-        wanted: dict[str, list[int]] = {}
-        for pk, events in WebhookEndpoint.objects.filter(is_active=True).values_list("pk", "events"):
-            for event_type in events or ():
-                wanted.setdefault(event_type, []).append(pk)
-        _subscriptions = (now, {event_type: tuple(ids) for event_type, ids in wanted.items()})
-    return _subscriptions[1]
-
-
-def subscriptions_changed() -> None:
-    global _subscriptions
-    _subscriptions = None
+    """Event type -> ids of the active endpoints subscribed to it: one small query. Read on each
+    publish, not cached: a process-local cache would need a TTL, and a new endpoint would miss
+    events from other processes for that long (and query counts would depend on the clock)."""
+    wanted: dict[str, list[int]] = {}
+    for pk, events in WebhookEndpoint.objects.filter(is_active=True).values_list("pk", "events"):
+        for event_type in events or ():
+            wanted.setdefault(event_type, []).append(pk)
+    return {event_type: tuple(ids) for event_type, ids in wanted.items()}
 
 
 def events_record(published: Published) -> None:
@@ -75,8 +57,8 @@ def events_record(published: Published) -> None:
 
 def _outbox_insert(messages: list[tuple[str, str]], endpoint_ids, event_type: str, at) -> None:
     """Every event for every endpoint in one statement: the events travel as one JSON
-    parameter, crossed in SQL with the endpoints (still active: the subscriptions may be a few
-    seconds old), so neither SQLite's variable limit nor a per-statement row cap splits it."""
+    parameter, crossed in SQL with the endpoints (still active when the row is written), so
+    neither SQLite's variable limit nor a per-statement row cap splits it."""
     table = WebhookDelivery._meta.db_table
     endpoints = WebhookEndpoint._meta.db_table
     connection = transaction.get_connection()

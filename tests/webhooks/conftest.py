@@ -88,14 +88,3 @@ def admin_api(admin_user):
 def web_admin(client, admin_user):
     client.force_login(admin_user)
     return client
-
-
-@pytest.fixture(autouse=True)
-def fresh_subscriptions():
-    """Each test reads the endpoints afresh, and leaves no endpoint of its (rolled-back) data
-    in this process's view of who listens."""
-    from webhooks.outbox import subscriptions_changed
-
-    subscriptions_changed()
-    yield
-    subscriptions_changed()
