@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied
 from analytics.assumptions import assumption_update
 from analytics.models import Assumption, AssumptionChange, Snapshot
 from analytics.views import can_change_assumptions
+from core.history import ChangeHistoryAdminMixin
 
 
 class AssumptionChangeInline(admin.TabularInline):
@@ -20,7 +21,7 @@ class AssumptionChangeInline(admin.TabularInline):
 
 
 @admin.register(Assumption)
-class AssumptionAdmin(admin.ModelAdmin):
+class AssumptionAdmin(ChangeHistoryAdminMixin, admin.ModelAdmin):
     list_display = ["label", "value", "unit", "updated_by", "updated_at"]
     fields = ["key", "label", "value", "unit", "help_text", "updated_by", "updated_at"]
     readonly_fields = ["key", "label", "unit", "help_text", "updated_by", "updated_at"]

@@ -35,3 +35,8 @@ IMPORT_KINDS = {
 # crm -> sms. Panels other apps add to crm's contact page: URL names taking the contact id
 # (the SMS conversation and consent panel), which crm's views cannot import.
 CONTACT_PAGE_PANELS = ["sms_contact_panel"]
+
+# crm, sms, plays -> webhooks. Called inside the transaction of each change with the events it
+# publishes (core.events.events_publish): the outbound webhooks write their outbox there, so a
+# rolled-back change announces nothing; the apps that publish cannot import the webhooks app.
+EVENT_SUBSCRIBERS = ["webhooks.outbox.events_record"]

@@ -1,5 +1,7 @@
+from auditlog.middleware import AuditlogMiddleware
 from django.contrib.auth.middleware import LoginRequiredMiddleware as _DjangoLoginRequired
 from django.utils.cache import patch_cache_control
+from django.utils.functional import SimpleLazyObject
 
 
 class LoginRequiredMiddleware(_DjangoLoginRequired):
@@ -47,3 +49,11 @@ class NoStoreWhenAuthenticatedMiddleware:
         if (user is not None and user.is_authenticated) or "HTTP_AUTHORIZATION" in request.META:
             patch_cache_control(response, no_store=True, private=True)
         return response
+class ChangeHistoryMiddleware(AuditlogMiddleware):
+    """Change history records who made each change. The user is looked up when a change is
+    logged, not when the request starts: API callers are authenticated by DRF inside the view,
+    after every middleware has run."""
+
+    @staticmethod
+    def _get_actor(request):
+        return SimpleLazyObject(lambda: getattr(request, "user", None))

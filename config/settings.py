@@ -45,11 +45,13 @@ INSTALLED_APPS = [
     "django_q",
     "django_htmx",
     "axes",
+    "auditlog",
     "core",
     "crm",
     "sms",
     "plays",
     "analytics",
+    "webhooks",
     "demo",
 ]
 
@@ -60,6 +62,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "config.middleware.LoginRequiredMiddleware",
+    "config.middleware.ChangeHistoryMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -279,6 +282,7 @@ MERGE_HOOKS = hooks.MERGE_HOOKS
 CONTACT_NUMBER_HOOKS = hooks.CONTACT_NUMBER_HOOKS
 IMPORT_KINDS = hooks.IMPORT_KINDS
 CONTACT_PAGE_PANELS = hooks.CONTACT_PAGE_PANELS
+EVENT_SUBSCRIBERS = hooks.EVENT_SUBSCRIBERS
 
 # Periodic jobs, created or updated by name by `manage.py setup_schedules`:
 # name -> (task path, django-q schedule type, minutes).
@@ -290,10 +294,45 @@ PERIODIC_JOBS = {
     "plays: run scheduled plays": ("plays.tasks.run_scheduled_plays", "I", 15),
     "crm: resume stalled imports": ("crm.imports.tasks.imports_resume_stalled", "I", 5),
     "analytics: refresh dashboard snapshots": ("analytics.tasks.refresh_snapshots", "I", 30),
+    "webhooks: sweep due deliveries": ("webhooks.tasks.deliveries_sweep", "I", 1),
 }
 
 # The only modules whose functions a django-q schedule may call (core.schedules).
 SCHEDULE_TASK_MODULES = ("sms.tasks", "plays.tasks", "crm.imports.tasks", "analytics.tasks")
+# --- Change history (django-auditlog) ---------------------------------------------------------
+# Who changed what, when, from what to what, for the program's settings and the people who run
+# it: shown on each object's page (plays) or its admin page (intent rules, ROI assumptions,
+# users and roles). Bookkeeping the engine writes (run claims, timestamps) is left out.
+AUDITLOG_INCLUDE_TRACKING_MODELS = (
+    {"model": "plays.play", "exclude_fields": ["running_since", "last_run_at", "updated_at"]},
+    {"model": "sms.intentrule"},
+    {"model": "analytics.assumption", "exclude_fields": ["updated_at"]},
+    {
+        "model": "crm.user",
+        "include_fields": [
+            "username",
+            "first_name",
+            "last_name",
+            "email",
+            "role",
+            "manager",
+            "timezone",
+            "is_active",
+            "is_staff",
+            "is_superuser",
+        ],
+    },
+)
+AUDITLOG_DISABLE_REMOTE_ADDR = True
+
+# --- Outbound webhooks (README "Outbound webhooks") -------------------------------------------
+# Receivers must be https and on public addresses; a development machine may relax either.
+WEBHOOKS_ALLOW_HTTP = env_bool("WEBHOOKS_ALLOW_HTTP", DEBUG)
+WEBHOOKS_ALLOW_PRIVATE_URLS = env_bool("WEBHOOKS_ALLOW_PRIVATE_URLS", False)
+# One attempt's connect and read timeout, seconds: a slow receiver is a failed attempt.
+WEBHOOKS_TIMEOUT = env_int("WEBHOOKS_TIMEOUT", 5, minimum=1)
+# An endpoint whose every attempt has failed for this long is disabled (admins are told).
+WEBHOOKS_DISABLE_AFTER_HOURS = env_int("WEBHOOKS_DISABLE_AFTER_HOURS", 5 * 24, minimum=1)
 
 # --- Security ---------------------------------------------------------------------------------
 # Everything from our own origin; no inline scripts or styles; no framing.

@@ -11,6 +11,7 @@ api_v1 = [
     path("sms/", include("sms.api_urls")),
     path("plays/", include("plays.api_urls")),
     path("analytics/", include("analytics.api_urls")),
+    path("", include("webhooks.api_urls")),
     path("", include("crm.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The docs pages are HTML: anonymous visitors go to the login page, not a JSON 401.
@@ -34,5 +35,6 @@ urlpatterns = [
     path("sms/", include("sms.urls")),
     path("plays/", include("plays.urls")),
     path("analytics/", include("analytics.urls")),
+    path("settings/webhooks/", include("webhooks.urls")),
     path("", include("crm.urls")),
 ]

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.shortcuts import render
 
+from core.history import ChangeHistoryAdminMixin
 from crm import services
 from crm.data_forms import MergeForm
 from crm.merge import account_merge, contact_merge, related_counts
@@ -134,7 +135,7 @@ class RenewalInline(ReadOnlyInline):
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(ChangeHistoryAdminMixin, DjangoUserAdmin):
     list_display = ("username", "email", "first_name", "last_name", "role", "is_staff", "is_active")
     list_filter = ("role", "is_staff", "is_superuser", "is_active")
     fieldsets = (*DjangoUserAdmin.fieldsets, ("CRM", {"fields": ("role",)}))

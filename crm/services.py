@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from core import bulk
+from core.events import events_publish
 from crm.models import (
     Account,
     Activity,
@@ -222,7 +223,9 @@ def contact_create(*, phone: str = "", phone_region: str | None = None, **fields
     number when not given. Raises ValidationError with per-field messages."""
     contact = Contact(**fields)
     contact_apply_phone(contact, phone, region=phone_region)
-    return _contact_finish(contact, renumbered=True)
+    _contact_finish(contact, renumbered=True)
+    events_publish("contact.created", [contact])
+    return contact
 
 
 @transaction.atomic
@@ -238,7 +241,9 @@ def contact_update(
             contact.timezone = ""  # it came from the old number; infer it from the new one
         contact_apply_phone(contact, phone or "", region=phone_region)
     # A form may have put the new value on the instance already: any phone passed counts.
-    return _contact_finish(contact, renumbered=phone is not _UNSET or contact.phone != previous)
+    _contact_finish(contact, renumbered=phone is not _UNSET or contact.phone != previous)
+    events_publish("contact.updated", [contact])
+    return contact
 
 
 def _timezone_of(e164: str | None) -> str | None:
@@ -284,6 +289,7 @@ def deal_create(*, actor=None, **fields) -> Deal:
     deal.full_clean()
     deal.save()
     _deal_stage_changed(deal, None, actor, at=deal.created_at)  # created_at: now, unless replayed
+    events_publish("deal.created", [deal])
     return deal
 
 
@@ -375,6 +381,7 @@ def task_create(*, actor=None, **fields) -> Task:
             summary=task.title,
             data={"task": task.pk, "owner": task.owner_id, "source": task.source},
         )
+    events_publish("task.created", [task])
     return task
 
 
@@ -399,6 +406,7 @@ def tasks_create_bulk(*, tasks: Sequence[Task], actor=None) -> list[Task]:
         ],
         batch_size=500,
     )
+    events_publish("task.created", created)
     return created
 
 

@@ -3,12 +3,13 @@
 from django.contrib import admin
 from django.db import models
 
+from core.history import ChangeHistoryAdminMixin
 from crm.roles import ProgramAdminMixin
 from plays.models import Enrollment, Play
 
 
 @admin.register(Play)
-class PlayAdmin(ProgramAdminMixin, admin.ModelAdmin):
+class PlayAdmin(ChangeHistoryAdminMixin, ProgramAdminMixin, admin.ModelAdmin):
     """Edits go through the model's validators (trigger, audience, template, next step). Use
     the API or the status actions for status changes that must stamp `activated_at`."""
 

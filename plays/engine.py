@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from core import bulk
 from core.errors import DomainError
+from core.events import events_publish
 from crm import services as crm_services
 from crm.models import Account, Contact, Renewal, RenewalStatus, Task, TaskSource
 from plays import templates, triggers
@@ -346,6 +347,18 @@ ENROLLMENT_COLUMNS = (
     "decided_at",
     "run_token",
 )
+# The enrollment.decided event's fields, in ENROLLMENT_COLUMNS order (the run token stays ours).
+DECIDED_EVENT = (
+    "play",
+    "contact",
+    "account",
+    "occurrence",
+    "arm",
+    "outcome",
+    "reason",
+    "message",
+    "decided_at",
+)
 
 
 def enrollments_insert(rows: Sequence[tuple], *, returning: Sequence[str] = ()) -> list[tuple]:
@@ -392,6 +405,10 @@ def _write(play: Play, decided: list[_Decided], *, now, result: RunResult) -> No
             ours = set(
                 Enrollment.objects.filter(play=play, run_token=token).values_list("contact_id", "occurrence")
             )
+        events_publish(
+            "enrollment.decided",
+            (dict(zip(DECIDED_EVENT, row[:9], strict=True)) for row in rows if row[1:4:2] in ours),
+        )
         sending = [item for item in sending if (item.contact_id, item.occurrence) in ours]
         messages_queue_bulk(
             texts=[

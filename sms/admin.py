@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 
+from core.history import ChangeHistoryAdminMixin
 from sms.models import ConsentEvent, Conversation, Deferral, IntentLabel, IntentRule, Message, SavedReply
 
 
@@ -56,7 +57,7 @@ class ConversationAdmin(admin.ModelAdmin):
 
 
 @admin.register(IntentRule)
-class IntentRuleAdmin(admin.ModelAdmin):
+class IntentRuleAdmin(ChangeHistoryAdminMixin, admin.ModelAdmin):
     """The classifier's rules: the matching rule with the highest confidence wins. Changes apply
     to the next reply. Measure them with `python manage.py intent_report`."""
 

@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.events import events_publish
 from crm import services as crm_services
 from crm.models import ActivityKind, Contact, SmsConsent
 from sms import keywords
@@ -126,6 +127,7 @@ def inbound_receive(
                     and contact.sms_consent != SmsConsent.OPTED_OUT
                 ):
                     _hold_for_review(contact, conversation, message, result)
+            events_publish("message.received", [message], intent=message.intent or keyword or "")
             crm_services.activity_record(
                 kind=ActivityKind.SMS_REPLY,
                 contact=contact,

@@ -1,6 +1,5 @@
 """SMS: the consent ledger, conversations and messages."""
 
-import re
 from datetime import timedelta
 
 from django.conf import settings

@@ -2,6 +2,7 @@
 
 from django.utils import timezone
 
+from core.events import events_publish
 from crm import services
 from crm.imports.base import (
     AccountIndex,
@@ -328,6 +329,8 @@ class ContactImporter(Importer):
             Contact.objects.bulk_create(creates, batch_size=500)
         for fields, contacts in updates.items():
             Contact.objects.bulk_update(contacts, sorted(fields), batch_size=500)
+        events_publish("contact.created", creates)
+        events_publish("contact.updated", [contact for contacts in updates.values() for contact in contacts])
         # A number that opted out stays opted out whoever gets it (one check for the batch).
         services.contacts_numbered(
             creates + [c for fields, contacts in updates.items() if "phone" in fields for c in contacts]

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from core.errors import DomainError
+from core.events import events_publish
 from crm import services as crm_services
 from crm.models import ActivityKind, Contact, DealKind, PipelineStage, TaskSource
 from sms import quiet_hours
@@ -135,6 +136,7 @@ def inbound_route(
     elif result.intent in HIGH_INTENTS:
         if conversation.assignee_id is None:
             conversation.assignee = route_owner(contact)
+            events_publish("conversation.assigned", [conversation] if conversation.assignee_id else [])
         due = sla_due(result.intent, now)
         conversation.sla_due_at = min(filter(None, [conversation.sla_due_at, due]), default=None)
         if result.intent == Intent.PRICING:
@@ -259,6 +261,7 @@ def conversation_assign(*, conversation: Conversation, assignee, actor) -> Conve
     conversation = _locked(conversation)
     conversation.assignee = assignee
     conversation.save(update_fields=["assignee", "updated_at"])
+    events_publish("conversation.assigned", [conversation])
     _record(
         conversation,
         actor,

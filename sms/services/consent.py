@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.errors import DomainError
+from core.events import events_publish
 from crm import services as crm_services
 from crm.models import ActivityKind, Contact, SmsConsent
 from sms.models import (
@@ -155,6 +156,7 @@ def consent_record(
     if locked.sms_consent != state:
         Contact.objects.filter(pk=locked.pk).update(sms_consent=state, updated_at=timezone.now())
     contact.sms_consent = state
+    events_publish("consent.changed", [event])
     crm_services.activity_record(
         kind=ActivityKind.SMS_OPT_IN if action == ConsentAction.OPT_IN else ActivityKind.SMS_OPT_OUT,
         contact=locked,

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
+from core.events import events_publish
 from crm import services as crm_services
 from crm.models import Activity, ActivityKind
 from sms import quiet_hours
@@ -322,6 +323,7 @@ def _sends_record(group: Sequence[tuple[Message, SendResult, datetime]], provide
                 )
             )
         crm_services.activities_record_bulk(entries)
+        events_publish("message.sent", [message for message, _, _ in group])
         # A status callback may have beaten us to a SID; apply what already arrived.
         early = StatusCallback.objects.filter(provider_sid__in=[result.sid for _, result, _ in group])
         for sid, status, error_code in early.order_by("id").values_list(
@@ -387,6 +389,7 @@ def _delivery_failed(message: Message, error: ProviderError) -> DeliveryOutcome:
 
 
 def _timeline_failed(message: Message, reason: str, code: str) -> None:
+    events_publish("message.failed", [message], status=MessageStatus.FAILED, error_code=code[:16])
     if message.contact is not None:
         crm_services.activity_record(
             kind=ActivityKind.SMS_FAILED,

@@ -7,6 +7,7 @@ from django.db import connections, transaction
 from django.utils import timezone
 
 from core import bulk
+from core.events import events_publish
 from crm import services as crm_services
 from crm.models import ActivityKind, Contact
 from sms.models import (
@@ -54,6 +55,11 @@ def message_status_apply(
             return True
         if status != MessageStatus.SENT:
             delivered = status == MessageStatus.DELIVERED
+            events_publish(
+                "message.delivered" if delivered else "message.failed",
+                [{"id": message_id, "contact": contact_id, "status": status, "provider_sid": provider_sid}],
+                error_code=error_code,
+            )
             crm_services.activity_insert(
                 kind=ActivityKind.SMS_DELIVERED if delivered else ActivityKind.SMS_FAILED,
                 contact_id=contact_id,
