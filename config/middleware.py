@@ -49,6 +49,8 @@ class NoStoreWhenAuthenticatedMiddleware:
         if (user is not None and user.is_authenticated) or "HTTP_AUTHORIZATION" in request.META:
             patch_cache_control(response, no_store=True, private=True)
         return response
+
+
 class ChangeHistoryMiddleware(AuditlogMiddleware):
     """Change history records who made each change. The user is looked up when a change is
     logged, not when the request starts: API callers are authenticated by DRF inside the view,
