@@ -73,8 +73,10 @@ class EnrollmentSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-def _counts(name: str, keys) -> serializers.Serializer:
-    return inline_serializer(name, fields={key: serializers.IntegerField() for key in keys})
+def _counts(name: str, keys, optional=()) -> serializers.Serializer:
+    return inline_serializer(
+        name, fields={key: serializers.IntegerField(required=key not in optional) for key in keys}
+    )
 
 
 class RunSampleSerializer(serializers.Serializer):
@@ -91,7 +93,7 @@ class RunResultSerializer(serializers.Serializer):
     already_decided = serializers.IntegerField(help_text="Occurrences decided by an earlier run (skipped).")
     decided = serializers.IntegerField()
     arms = _counts("RunArms", Arm.values)
-    outcomes = _counts("RunOutcomes", Outcome.values)
+    outcomes = _counts("RunOutcomes", Outcome.values, optional=(Outcome.ENTERED,))
     reasons = serializers.DictField(
         child=serializers.IntegerField(),
         help_text="Decisions per reason, e.g. `holdout`, `consent:opted_out`.",
