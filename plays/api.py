@@ -86,6 +86,20 @@ class RunSampleSerializer(serializers.Serializer):
     body = serializers.CharField()
 
 
+class AdvanceResultSerializer(serializers.Serializer):
+    moved = serializers.IntegerField(help_text="Enrollments that were due and took steps.")
+    texts = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text="Send steps by outcome: sent, deferred (quiet hours: queued for the window), "
+        "suppressed (the enrollment exits), failed, held (a cap or deferral: the step is tried again).",
+    )
+    tasks_created = serializers.IntegerField()
+    waiting = serializers.IntegerField(help_text="Enrollments now waiting at a wait step.")
+    held = serializers.IntegerField(help_text="Enrollments whose send step governance held back for now.")
+    completed = serializers.IntegerField()
+    exited = serializers.DictField(child=serializers.IntegerField(), help_text="Exits by reason.")
+
+
 class RunResultSerializer(serializers.Serializer):
     play = serializers.IntegerField()
     dry_run = serializers.BooleanField()
@@ -100,6 +114,11 @@ class RunResultSerializer(serializers.Serializer):
     )
     samples = RunSampleSerializer(many=True, help_text="A few of the rendered texts.")
     tasks_created = serializers.IntegerField()
+    advanced = AdvanceResultSerializer(
+        allow_null=True,
+        help_text="A journey's run also advances its enrollments whose wait has elapsed; null for a "
+        "one-text play and for a dry run.",
+    )
 
 
 # --- Filters ----------------------------------------------------------------------------

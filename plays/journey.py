@@ -43,7 +43,21 @@ from sms.models import ConsentAction, ConsentEvent, Direction, Message, ShortLin
 from sms.services.sending import AutomatedText, message_ids_reserve, messages_queue_bulk
 
 BATCH_SIZE = 2000
-TASK_DUE = timedelta(days=1)
+# A send step that governance holds back for a while (a cap, a deferral the contact asked for, a
+# person already talking to them, another play's text this run) waits and is tried again this
+# often, for at most HOLD_LIMIT; consent, a missing number or the play's re-entry cooldown end
+# the enrollment at once.
+HOLD_RETRY = timedelta(hours=4)
+HOLD_LIMIT = timedelta(days=14)
+HELD = "held"
+HELD_PREFIXES = ("cap:contact_", "cap:account_", "deferral:", "human:", "priority:")
+
+
+def held(reason: str) -> bool:
+    """Whether governance's reason passes with time (the step waits) or not (the journey ends)."""
+    return reason.startswith(HELD_PREFIXES) or (reason.startswith("state:") and reason.endswith("_daily_cap"))
+
+
 DECISION_COLUMNS = (
     "enrollment_id",
     "play_id",
@@ -67,6 +81,7 @@ class AdvanceResult:
     texts: Counter = field(default_factory=Counter)
     tasks: int = 0
     waiting: int = 0
+    held: int = 0  # send steps governance held back for now, tried again later
     completed: int = 0
     exited: Counter = field(default_factory=Counter)
 
@@ -74,10 +89,13 @@ class AdvanceResult:
         return {
             "moved": self.moved,
             "texts": {
-                outcome: self.texts.get(outcome, 0) for outcome in Outcome.values if outcome != "entered"
+                outcome: self.texts.get(outcome, 0)
+                for outcome in (*Outcome.values, HELD)
+                if outcome != Outcome.ENTERED
             },
             "tasks_created": self.tasks,
             "waiting": self.waiting,
+            "held": self.held,
             "completed": self.completed,
             "exited": dict(self.exited.most_common()),
         }
@@ -99,6 +117,11 @@ class _InFlight:
     decisions: list = field(default_factory=list)
     # How it ends this advance: (state, next_at, exit_reason).
     end: tuple | None = None
+    held_at: datetime | None = None  # when governance first held its current send step
+    hold: datetime | None = None  # set when it is held (again) in this advance
+
+    def held_since(self, now: datetime) -> datetime:
+        return self.held_at or now
 
 
 # --- Exits -------------------------------------------------------------------------------------
@@ -358,6 +381,8 @@ def _advance_batch(context: _Context, rows: list[tuple], result: AdvanceResult) 
     flights = []
     for pk, contact_id, account_id, occurrence, variant, decided_at, moves, waited_since, step, state in rows:
         index = step + 1 if state == EnrollmentState.WAITING else step
+        # An active row with a wait start is one whose send step governance held back.
+        held_at = waited_since if state == EnrollmentState.ACTIVE else None
         flights.append(
             _InFlight(
                 pk,
@@ -371,6 +396,7 @@ def _advance_batch(context: _Context, rows: list[tuple], result: AdvanceResult) 
                 index,
                 now,
                 step,
+                held_at=held_at,
             )
         )
     result.moved += len(flights)
@@ -568,6 +594,26 @@ def _send(context: _Context, sends: list[tuple[int, _InFlight]], texts: list, re
     for (index, row), decision in zip(sends, decisions, strict=True):
         row.last = index
         variant = chosen[row.id]
+        if not decision.sends and held(decision.reason):
+            if now - row.held_since(now) >= HOLD_LIMIT:
+                row.decisions.append(
+                    (index, StepKind.SEND, Outcome.SUPPRESSED, decision.reason, "", None, None)
+                )
+                result.texts[Outcome.SUPPRESSED] += 1
+                row.end = (EnrollmentState.EXITED, None, f"suppressed:{decision.reason}"[:100])
+            else:  # the step itself waits and is tried again; the journey does not skip it
+                row.decisions.append((index, StepKind.SEND, HELD, decision.reason, "", None, None))
+                result.texts[HELD] += 1
+                row.end = (EnrollmentState.ACTIVE, now + HOLD_RETRY, "")
+                row.hold = row.held_since(now)
+            continue
+        if not decision.sends:
+            row.decisions.append(
+                (index, StepKind.SEND, Outcome.SUPPRESSED, decision.reason, variant or "", None, None)
+            )
+            result.texts[Outcome.SUPPRESSED] += 1
+            row.end = (EnrollmentState.EXITED, None, f"suppressed:{decision.reason}"[:100])
+            continue
         if variant is None:
             row.decisions.append(
                 (index, StepKind.SEND, Outcome.SUPPRESSED, "rotation:all_variants_sent", "", None, None)
@@ -575,13 +621,6 @@ def _send(context: _Context, sends: list[tuple[int, _InFlight]], texts: list, re
             result.texts[Outcome.SUPPRESSED] += 1
             row.index = index + 1
             moving.append(row)
-            continue
-        if not decision.sends:
-            row.decisions.append(
-                (index, StepKind.SEND, Outcome.SUPPRESSED, decision.reason, variant, None, None)
-            )
-            result.texts[Outcome.SUPPRESSED] += 1
-            row.end = (EnrollmentState.EXITED, None, f"suppressed:{decision.reason}"[:100])
             continue
         template = next(v["template"] for v in steps[index]["variants"] if v["name"] == variant)
         outcome = Outcome.SENT if decision.outcome == governance.SEND else Outcome.DEFERRED
@@ -654,10 +693,12 @@ def _write(
     groups: dict[tuple, list[int]] = defaultdict(list)
     for row in flights:
         state, next_at, exit_reason = row.end
-        waited_since = row.base if state == EnrollmentState.WAITING else None
+        waited_since = row.base if state == EnrollmentState.WAITING else row.hold
         groups[state, next_at, exit_reason, row.last, waited_since, len(row.decisions)].append(row.id)
         if state == EnrollmentState.WAITING:
             result.waiting += 1
+        elif state == EnrollmentState.ACTIVE:
+            result.held += 1
         elif state == EnrollmentState.COMPLETED:
             result.completed += 1
         else:

@@ -6,7 +6,8 @@ Step objects (``../shared/API.md``, "Plays as journeys"):
 ``{"type": "wait", "minutes" | "hours" | "days" | "business_hours": N}`` or
 ``{"type": "wait", "until": "weekday_morning", "hour": 9}``,
 ``{"type": "task", "title": "...", "assignee": "owner" | "manager"}``,
-``{"type": "branch", "if": "replied" | "clicked" | "intent:<x>" | "event:<name>", "then": i, "else": j}``.
+``{"type": "branch", "if": "replied" | "clicked" | "intent:<x>" | "event:<name>", "then": i, "else": j}``
+(``else`` defaults to the next step; an index equal to the number of steps ends the journey).
 Nothing here touches the database."""
 
 import hashlib
@@ -139,9 +140,10 @@ def _check_branch(step: dict, where: str, count: int) -> None:
         target = step.get(key)
         if not isinstance(target, int) or isinstance(target, bool):
             raise ValidationError(f"{where}: `{key}` is the index of a step (0 is the first).")
-        if not 0 <= target < count:
+        if not 0 <= target <= count:
             raise ValidationError(
-                f"{where}: `{key}` goes to step {target}, but the steps are numbered 0 to {count - 1}."
+                f"{where}: `{key}` goes to step {target}, but the steps are numbered 0 to {count - 1} "
+                f"({count} ends the journey)."
             )
 
 

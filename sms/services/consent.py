@@ -125,6 +125,8 @@ def consent_record(
     if locked.sms_consent != state:
         Contact.objects.filter(pk=locked.pk).update(sms_consent=state, updated_at=timezone.now())
     contact.sms_consent = state
+    if action == ConsentAction.OPT_OUT:
+        crm_services.contacts_signalled(contact_ids=[locked.pk])
     crm_services.activity_record(
         kind=ActivityKind.SMS_OPT_IN if action == ConsentAction.OPT_IN else ActivityKind.SMS_OPT_OUT,
         contact=locked,
