@@ -11,9 +11,28 @@ from rest_framework.response import Response
 from crm.roles import ManagerOrReadOnly
 from plays import services, triggers
 from plays.engine import play_run
-from plays.models import Arm, Enrollment, Outcome, Play, PlayStatus
+from plays.models import Arm, Enrollment, EnrollmentState, Outcome, Play, PlayStatus
 
 # --- Serializers ------------------------------------------------------------------------
+
+
+STEPS_HELP = (
+    "A journey's ordered steps, index 0 first; [] (the default) sends `template` once. Step objects: "
+    '`{"type": "send", "variants": [{"name": "A", "template": "...", "weight": 1}, ...]}` (1-5 variants; '
+    "each contact gets one, by weight, stable per contact; a contact never gets the same variant twice "
+    'within `cooldown_days`); `{"type": "wait", "minutes"|"hours"|"days"|"business_hours": N}` or '
+    '`{"type": "wait", "until": "weekday_morning", "hour": 9}` (the contact\'s time zone); '
+    '`{"type": "task", "title": "...", "assignee": "owner"|"manager", "due_hours": 24}` (manager: the '
+    "owner's manager, else the owner, else unassigned with a note); "
+    '`{"type": "branch", "if": "replied"|"clicked"|"intent:<intent>"|"event:<name>", "then": i, "else": j}` '
+    "(looks since the last wait began; `else` defaults to the next step; an index equal to the number of "
+    "steps ends the journey). Every loop must pass a wait. Each send step goes through governance when "
+    "it is reached."
+)
+EXIT_ON_HELP = (
+    'What ends an enrollment at once: "reply", "opt_out", "deal_opened" (a deal on the contact or its '
+    'account), "event:<name>".'
+)
 
 
 class PlaySerializer(serializers.ModelSerializer):
@@ -40,6 +59,9 @@ class PlaySerializer(serializers.ModelSerializer):
             "audience",
             "template",
             "next_step",
+            "steps",
+            "exit_on",
+            "version",
             "cooldown_days",
             "holdout_percent",
             "primary_outcome",
@@ -51,8 +73,12 @@ class PlaySerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["id", "activated_at", "last_run_at", "created_at", "updated_at"]
-        extra_kwargs = {"trigger": {"help_text": triggers.api_help()}}
+        read_only_fields = ["id", "version", "activated_at", "last_run_at", "created_at", "updated_at"]
+        extra_kwargs = {
+            "trigger": {"help_text": triggers.api_help()},
+            "steps": {"help_text": STEPS_HELP},
+            "exit_on": {"help_text": EXIT_ON_HELP},
+        }
 
 
 class EnrollmentSerializer(serializers.ModelSerializer):
@@ -69,6 +95,12 @@ class EnrollmentSerializer(serializers.ModelSerializer):
             "reason",
             "message",
             "decided_at",
+            "step",
+            "state",
+            "exit_reason",
+            "variant",
+            "version",
+            "next_at",
         ]
         read_only_fields = fields
 
@@ -77,6 +109,11 @@ def _counts(name: str, keys, optional=()) -> serializers.Serializer:
     return inline_serializer(
         name, fields={key: serializers.IntegerField(required=key not in optional) for key in keys}
     )
+
+
+class PromoteSerializer(serializers.Serializer):
+    step = serializers.IntegerField(min_value=0, help_text="Index of the send step.")
+    variant = serializers.CharField(max_length=20, help_text="Name of the variant to give weight 100.")
 
 
 class RunSampleSerializer(serializers.Serializer):
@@ -133,12 +170,13 @@ class PlayFilter(django_filters.FilterSet):
 class EnrollmentFilter(django_filters.FilterSet):
     arm = django_filters.ChoiceFilter(choices=Arm.choices)
     outcome = django_filters.ChoiceFilter(choices=Outcome.choices)
+    state = django_filters.ChoiceFilter(choices=EnrollmentState.choices)
     decided_after = django_filters.IsoDateTimeFilter(field_name="decided_at", lookup_expr="gte")
     decided_before = django_filters.IsoDateTimeFilter(field_name="decided_at", lookup_expr="lt")
 
     class Meta:
         model = Enrollment
-        fields = ["arm", "outcome", "contact", "account"]
+        fields = ["arm", "outcome", "state", "variant", "contact", "account"]
 
 
 # --- Views ------------------------------------------------------------------------------
@@ -230,6 +268,20 @@ class PlayViewSet(
     @action(detail=True, methods=["post"])
     def retire(self, request, pk=None):
         return self._transition(services.play_retire)
+
+    @extend_schema(
+        summary="Promote a variant: weight 100 for it, 0 for the step's others",
+        description="Every contact entering from now on gets this variant of the send step. Editing "
+        "the steps of a play that has run starts a new version (enrollments keep the one they entered).",
+        request=PromoteSerializer,
+        responses={200: PlaySerializer, 400: OpenApiResponse(description="No such send step or variant")},
+    )
+    @action(detail=True, methods=["post"])
+    def promote(self, request, pk=None):
+        given = PromoteSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        play = services.play_variant_promote(play=self.get_object(), **given.validated_data)
+        return Response(self.get_serializer(play).data)
 
     @extend_schema(
         summary="Dry run now: what a run would decide, with sample texts; writes nothing",
