@@ -112,8 +112,8 @@ def test_the_migration_makes_past_enrollments_ended_one_step_journeys():
 
     from django.apps import apps
 
-    from tests.plays.conftest import make_play
     from tests.factories import ContactFactory
+    from tests.plays.conftest import make_play
 
     migration = importlib.import_module("plays.migrations.0006_enrollments_as_one_step_journeys")
     play = make_play()
