@@ -205,6 +205,27 @@ def validate_steps(steps) -> None:
     _check_no_loop_without_wait(steps)
 
 
+def steps_renumbered(steps: list[dict], order: list[int]) -> list[dict]:
+    """The steps in a new order (``order[new] = old index``, some old indices possibly left out),
+    with every branch target following its step. A branch to a step that is left out raises a
+    ValidationError naming it."""
+    new_index = {old: new for new, old in enumerate(order)}
+    new_index[len(steps)] = len(order)  # the end stays the end
+    renumbered = []
+    for new, old in enumerate(order):
+        step = dict(steps[old])
+        if step.get("type") == "branch":
+            for key in ("then", "else"):
+                # An implicit else is the old next step, which keeps pointing at that step.
+                target = step[key] if key in step else old + 1
+                if target not in new_index:
+                    raise ValidationError(f"Step {new} branches to the step being removed; change it first.")
+                if key in step or new_index[target] != new + 1:
+                    step[key] = new_index[target]
+        renumbered.append(step)
+    return renumbered
+
+
 def templates_of(steps: list[dict]) -> list[str]:
     return [variant["template"] for step in steps if step["type"] == "send" for variant in step["variants"]]
 

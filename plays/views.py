@@ -141,6 +141,7 @@ def play_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "filters": filters,
             "page_obj": paginate(request, log),
             "attribution_days": selectors.ATTRIBUTION_WINDOW.days,
+            "funnel": selectors.journey_funnel(play) if play.is_journey else None,
         },
     )
 
