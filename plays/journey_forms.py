@@ -5,6 +5,7 @@ from django import forms
 from plays.steps import ASSIGNEES, WAIT_UNITS, WEEKDAY_MORNING
 from sms.models import Intent
 
+EVENT_NAMED = "event:<name>"
 STEP_TYPES = [("send", "Send a text"), ("wait", "Wait"), ("task", "Task"), ("branch", "Branch")]
 WAIT_CHOICES = [(unit, unit.replace("_", " ")) for unit in WAIT_UNITS] + [
     (WEEKDAY_MORNING, "until the next weekday morning (contact's time)")
@@ -12,7 +13,7 @@ WAIT_CHOICES = [(unit, unit.replace("_", " ")) for unit in WAIT_UNITS] + [
 CONDITIONS = (
     [("replied", "the contact replied"), ("clicked", "the contact clicked the link")]
     + [(f"intent:{value}", f"a reply meant {label.lower()}") for value, label in Intent.choices]
-    + [("event", "an event arrived (name below)")]
+    + [(EVENT_NAMED, "an event arrived (name below)")]
 )
 EXITS = [("reply", "They reply"), ("opt_out", "They opt out"), ("deal_opened", "A deal is opened")]
 
@@ -33,7 +34,7 @@ class StepForm(forms.Form):
     title = forms.CharField(label="Task title", max_length=200, required=False)
     assignee = forms.ChoiceField(label="For", choices=[(a, a) for a in ASSIGNEES], required=False)
     condition = forms.ChoiceField(label="If", choices=CONDITIONS, required=False)
-    event = forms.CharField(label="Event name", max_length=100, required=False)
+    event_name = forms.CharField(label="Event name", max_length=100, required=False)
     then = forms.IntegerField(label="then go to step", min_value=0, required=False)
     otherwise = forms.IntegerField(label="else go to step (empty: the next)", min_value=0, required=False)
 
@@ -67,8 +68,8 @@ class StepForm(forms.Form):
                 "assignee": data.get("assignee") or "owner",
             }
         condition = data.get("condition") or ""
-        if condition == "event":
-            condition = f"event:{(data.get('event') or '').strip()}"
+        if condition == EVENT_NAMED:
+            condition = f"event:{(data.get('event_name') or '').strip()}"
         step = {"type": "branch", "if": condition, "then": data.get("then")}
         if data.get("otherwise") is not None:
             step["else"] = data["otherwise"]

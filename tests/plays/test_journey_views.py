@@ -28,7 +28,7 @@ def test_build_a_journey_step_by_step(web):
     )
     assert response.status_code == 200 and 'id="journey-steps"' in response.content.decode()
     assert "<html" not in response.content.decode()  # htmx gets the panel only
-    web.post(url + "add/", {"type": "branch", "condition": "event", "event": "paid", "then": 4})
+    web.post(url + "add/", {"type": "branch", "condition": "event:<name>", "event_name": "paid", "then": 4})
     play.refresh_from_db()
     assert play.steps == [
         {
