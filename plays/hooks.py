@@ -5,7 +5,7 @@ import logging
 from collections.abc import Sequence
 
 from crm.models import Event
-from plays import journey
+from plays import journey_exits
 from plays.models import Play, PlayStatus
 from plays.triggers import event_driven_types
 
@@ -15,7 +15,7 @@ logger = logging.getLogger(__name__)
 def contacts_signalled(*, contact_ids: Sequence[int] = (), account_ids: Sequence[int] = ()) -> None:
     """A reply, an opt-out or a deal opened (CONTACT_SIGNAL_HOOKS, after commit): the journeys
     these contacts are in whose exits it meets end now."""
-    journey.journeys_exit(contact_ids=contact_ids, account_ids=account_ids)
+    journey_exits.journeys_exit(contact_ids=contact_ids, account_ids=account_ids)
 
 
 def events_ingested(*, event_ids: Sequence[int]) -> None:
@@ -25,7 +25,7 @@ def events_ingested(*, event_ids: Sequence[int]) -> None:
     if not event_ids:
         return
     subjects = list(Event.objects.filter(pk__in=event_ids).values_list("contact_id", "account_id"))
-    journey.journeys_exit(
+    journey_exits.journeys_exit(
         contact_ids=[contact_id for contact_id, _ in subjects if contact_id],
         account_ids=[account_id for _, account_id in subjects if account_id],
     )

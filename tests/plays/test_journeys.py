@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 
 from crm import services as crm_services
 from crm.models import Task, TaskSource
-from plays.journey import journeys_exit
+from plays.journey_exits import journeys_exit
 from plays.models import Arm, Enrollment, Outcome, StepDecision
 from plays.steps import next_weekday_morning
 from sms.inbound import inbound_receive
