@@ -127,3 +127,16 @@ def journey_variant_promote(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.success(request, f"Variant {variant} now goes to everyone who enters.")
     return redirect("play_detail", play.pk)
+
+
+@manager_required
+@require_POST
+def journey_preview(request: HttpRequest, pk: int) -> HttpResponse:
+    """A dry run of the saved journey now: who would enter, and the first step's counts and texts
+    when it is a send (governance as of now). Writes nothing."""
+    from plays.engine import play_run
+    from plays.views import preview_context
+
+    play = _editable(pk)
+    preview = preview_context(play_run(play, dry_run=True))
+    return render(request, "plays/partials/preview.html", {"preview": preview, "form": None})

@@ -224,6 +224,22 @@ def journey_funnel(play: Play) -> dict:
     return {"steps": rows, **ends}
 
 
+def attach_paths(enrollments: Sequence[Enrollment]) -> None:
+    """Set ``enrollment.path``: the steps it took, in order, as (step, kind, outcome, variant).
+    One query for a page of enrollments."""
+    from plays.models import StepDecision
+
+    paths: dict[int, list[tuple]] = defaultdict(list)
+    for enrollment_id, step, kind, outcome, variant in (
+        StepDecision.objects.filter(enrollment_id__in=[e.pk for e in enrollments])
+        .order_by("enrollment_id", "move")
+        .values_list("enrollment_id", "step", "kind", "outcome", "variant")
+    ):
+        paths[enrollment_id].append((step, kind, outcome, variant))
+    for enrollment in enrollments:
+        enrollment.path = paths.get(enrollment.pk, [])
+
+
 # --- Describing a definition ----------------------------------------------------------------
 
 

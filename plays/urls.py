@@ -25,5 +25,6 @@ urlpatterns = [
         "<int:pk>/journey/<int:index>/remove/", journey_views.journey_step_remove, name="play_journey_remove"
     ),
     path("<int:pk>/journey/exits/", journey_views.journey_exits, name="play_journey_exits"),
+    path("<int:pk>/journey/preview/", journey_views.journey_preview, name="play_journey_preview"),
     path("<int:pk>/journey/promote/", journey_views.journey_variant_promote, name="play_journey_promote"),
 ]

@@ -113,6 +113,17 @@ def test_play_page_shows_each_steps_counts(web, django_assert_max_num_queries, s
     assert f"Entered <strong>{treated}</strong>" in page
     assert f"sent {treated}" in page  # step 0's decisions
     assert f"/analytics/plays/{play.pk}/variants/" in page
+    assert "0 send sent (A)" in page or "0 send sent (B)" in page  # each contact's path
+
+
+def test_journey_editor_previews_the_first_step(web):
+    play = journey([send("Welcome {first_name}"), {"type": "wait", "days": 1}, send("Later")], status="draft")
+    (contact,) = entering()
+    with time_machine.travel(T0, tick=False):
+        response = web.post(f"/plays/{play.pk}/journey/preview/", HTTP_HX_REQUEST="true")
+    page = response.content.decode()
+    assert response.status_code == 200 and f"Welcome {contact.first_name}" in page
+    assert not play.enrollments.exists()
 
 
 def test_variant_panel_and_promote_from_the_page(web):
