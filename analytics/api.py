@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from analytics import answers
 from analytics.assumptions import assumption_list, assumption_update
+from analytics.metrics.variants import variant_results
 from analytics.models import Assumption
 from analytics.scope import ScopeError
 from crm.roles import ManagerOrReadOnly
@@ -146,6 +147,26 @@ class PlayLiftView(APIView):
         except ScopeError as exc:
             raise ValidationError({name: [message] for name, message in exc.errors.items()}) from None
         return Response(answers.lift_for_play(play, scope, refresh=_refresh(request)))
+
+
+class PlayVariantsView(APIView):
+    @extend_schema(
+        operation_id="analytics_play_variants",
+        summary="A journey's variants on its primary outcome: each vs control, Newcombe CIs, Holm-adjusted.",
+        description="Each variant arm is everyone assigned to the variant of the journey's first send "
+        "step (stable per contact), texted or not, compared with the control arm within the play's "
+        "window; `by_version` splits the same by the play version the contacts entered.",
+        parameters=SCOPE_PARAMETERS + EXTRA_PARAMETERS["lift"],
+        responses={200: OpenApiTypes.OBJECT},
+        tags=["analytics"],
+    )
+    def get(self, request, id: int):
+        play = get_object_or_404(Play, pk=id)
+        try:
+            scope = answers.parse("lift", request.query_params)
+        except ScopeError as exc:
+            raise ValidationError({name: [message] for name, message in exc.errors.items()}) from None
+        return Response(variant_results(play, scope, window_days=scope.extra.get("window_days") or None))
 
 
 class AssumptionSerializer(serializers.ModelSerializer):

@@ -20,6 +20,7 @@ urlpatterns = [
         )
     ],
     path("plays/<int:id>/lift/", api.PlayLiftView.as_view(), name="api-analytics-play-lift"),
+    path("plays/<int:id>/variants/", api.PlayVariantsView.as_view(), name="api-analytics-play-variants"),
     path("assumptions/", api.AssumptionListView.as_view(), name="api-analytics-assumptions"),
     path("assumptions/<slug:key>/", api.AssumptionDetailView.as_view(), name="api-analytics-assumption"),
 ]

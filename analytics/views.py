@@ -210,3 +210,33 @@ def _assumptions_with_status(request, status: int):
     response = assumptions(request)
     response.status_code = status
     return response
+
+
+def play_variants(request, pk: int):
+    """A journey's per-variant results on its primary outcome (the play page loads it with htmx),
+    with a "promote" button per variant for managers."""
+    from django.shortcuts import get_object_or_404
+
+    from analytics.metrics.variants import variant_results
+    from plays.models import Play
+
+    play = get_object_or_404(Play, pk=pk)
+    try:
+        scope = answers.parse("lift", request.GET)
+    except ScopeError:
+        scope = answers.parse("lift", {})
+    results = variant_results(play, scope, window_days=scope.extra.get("window_days") or None)
+    steps = play.journey_steps
+    first = next((index for index, step in enumerate(steps) if step["type"] == "send"), None)
+    return render(
+        request,
+        "analytics/partials/play_variants.html",
+        {
+            "play": play,
+            "results": results,
+            "first_send": first,
+            "weights": {
+                v["name"]: v.get("weight", 1) for v in (steps[first]["variants"] if first is not None else [])
+            },
+        },
+    )

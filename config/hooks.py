@@ -9,6 +9,11 @@ from these settings and resolves them when called. Each line says which way it i
 # triggers run on them, and crm.services.events_ingest cannot import plays.
 EVENT_HOOKS = ["plays.hooks.events_ingested"]
 
+# crm, sms -> plays. Called after commit with (contact_ids=, account_ids=) when a contact replied,
+# opted out or a deal was opened: a journey whose exits include it ends at once. Product events
+# reach plays through EVENT_HOOKS. crm and sms cannot import plays.
+CONTACT_SIGNAL_HOOKS = ["plays.hooks.contacts_signalled"]
+
 # sms -> plays. Asked, in order, who should answer an inbound reply when its account has no
 # owner: the play that sent the text knows, and the sms inbox cannot import plays.
 REPLY_OWNER_HOOKS = ["plays.hooks.reply_owner"]

@@ -278,6 +278,7 @@ for _item in env_list("INBOX_SLA_HOURS", []):
 # Where crm and sms call or show code of the apps built on them (each with why): config/hooks.py.
 EVENT_HOOKS = hooks.EVENT_HOOKS
 REPLY_OWNER_HOOKS = hooks.REPLY_OWNER_HOOKS
+CONTACT_SIGNAL_HOOKS = hooks.CONTACT_SIGNAL_HOOKS
 MERGE_HOOKS = hooks.MERGE_HOOKS
 CONTACT_NUMBER_HOOKS = hooks.CONTACT_NUMBER_HOOKS
 IMPORT_KINDS = hooks.IMPORT_KINDS
@@ -292,6 +293,7 @@ PERIODIC_JOBS = {
     # Revocation reviews: reminders 2 business days before the deadline, expiry at it.
     "sms: escalate revocation reviews": ("sms.tasks.escalate_revocation_reviews", "I", 15),
     "plays: run scheduled plays": ("plays.tasks.run_scheduled_plays", "I", 15),
+    "plays: advance journeys": ("plays.tasks.advance_journeys", "I", 5),
     "crm: resume stalled imports": ("crm.imports.tasks.imports_resume_stalled", "I", 5),
     "analytics: refresh dashboard snapshots": ("analytics.tasks.refresh_snapshots", "I", 30),
     "webhooks: sweep due deliveries": ("webhooks.tasks.deliveries_sweep", "I", 1),

@@ -204,6 +204,21 @@ def contacts_numbered(contacts: Sequence[Contact]) -> None:
         import_string(path)(contacts=contacts)
 
 
+def contacts_signalled(*, contact_ids: Iterable[int] = (), account_ids: Iterable[int] = ()) -> None:
+    """Tell the apps in settings.CONTACT_SIGNAL_HOOKS, once the caller's transaction commits,
+    that something that may end an automated sequence happened to these contacts or accounts
+    (a reply, an opt-out, a deal opened); they re-read what happened, so a repeat is harmless."""
+    contact_ids = sorted({pk for pk in contact_ids if pk is not None})
+    account_ids = sorted({pk for pk in account_ids if pk is not None})
+    if not contact_ids and not account_ids:
+        return
+    for path in settings.CONTACT_SIGNAL_HOOKS:
+        hook = import_string(path)
+        transaction.on_commit(
+            lambda hook=hook: hook(contact_ids=contact_ids, account_ids=account_ids), robust=True
+        )
+
+
 def _contact_finish(contact: Contact, *, renumbered: bool) -> Contact:
     contact.email = normalize_email(contact.email)
     if not contact.timezone and contact.account_id and contact.account.timezone:
@@ -290,6 +305,7 @@ def deal_create(*, actor=None, **fields) -> Deal:
     deal.save()
     _deal_stage_changed(deal, None, actor, at=deal.created_at)  # created_at: now, unless replayed
     events_publish("deal.created", [deal])
+    contacts_signalled(contact_ids=[deal.contact_id], account_ids=[deal.account_id])
     return deal
 
 

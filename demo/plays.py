@@ -57,7 +57,7 @@ from crm.models import (
 from demo.crm import ORDER_PREFIX
 from demo.vocabulary import STAFF
 from plays import templates
-from plays.engine import ENROLLMENT_COLUMNS, arm_for, enrollments_insert
+from plays.engine import ENROLLMENT_COLUMNS, JOURNEY_COLUMNS, arm_for, enrollments_insert, journey_place
 from plays.models import Arm, Enrollment, Outcome, Play, PlayStatus
 from plays.services import play_create
 from plays.triggers.milestone_missing import MILESTONE_NUDGE_WINDOW
@@ -75,9 +75,15 @@ DEMO_USERNAMES = tuple(username for username, *_ in STAFF)
 
 ONBOARDING = "Onboarding: connect your integration"
 ADOPTION = "Adoption: send your first campaign"
-RENEWAL_60 = "Renewal reminder: 60 days out"
-RENEWAL_30 = "Renewal reminder: 30 days out"
-RENEWAL_7 = "Renewal reminder: 7 days out"
+RENEWAL = "Renewal journey: 60 days out, escalating"
+RENEWAL_TEXTS = (
+    "Hi {first_name}, {account}'s plan renews on {renewal_date} ({renewal_acv}/yr). Want to review "
+    "usage and options before then? Reply and {owner} will set up a quick call.",
+    "Hi {first_name}, a reminder that {account} renews on {renewal_date}. Questions about seats or "
+    "your plan? Reply here and {owner} will sort it out.",
+    "Hi {first_name}, {account}'s renewal is one week out ({renewal_date}). Nothing to do if all "
+    "looks good; reply if you'd like any changes. - {owner}",
+)
 RISK = "Risk: inactivity check-in"
 EXPANSION = "Expansion: seat-limit offer"
 REORDER = "Reactivation: reorder reminder"
@@ -110,39 +116,29 @@ STANDARD_PLAYS: tuple[dict, ...] = (
         "holdout_percent": 20,
     },
     {
-        "name": RENEWAL_60,
+        # One journey instead of three independent reminders that kept texting after a reply:
+        # a reply (or an opt-out, or a deal opened) ends it at once, and silence escalates to
+        # the owner, then the owner's manager, in business hours.
+        "name": RENEWAL,
         "moment": "renewal",
         "trigger": {"type": "renewal_window", "days": 60},
-        "template": (
-            "Hi {first_name}, {account}'s plan renews on {renewal_date} ({renewal_acv}/yr). Want to review "
-            "usage and options before then? Reply and {owner} will set up a quick call."
-        ),
+        "template": RENEWAL_TEXTS[0],
+        "steps": [
+            {"type": "send", "variants": [{"name": "A", "template": RENEWAL_TEXTS[0], "weight": 1}]},
+            {"type": "wait", "business_hours": 8},
+            {"type": "branch", "if": "replied", "then": 7},
+            {"type": "task", "title": "Renewal text unanswered: call them", "assignee": "owner"},
+            {"type": "wait", "business_hours": 8},
+            {"type": "branch", "if": "replied", "then": 7},
+            {"type": "task", "title": "Renewal still unanswered: step in", "assignee": "manager"},
+            {"type": "wait", "days": 30},
+            {"type": "send", "variants": [{"name": "A", "template": RENEWAL_TEXTS[1], "weight": 1}]},
+            {"type": "wait", "days": 22},
+            {"type": "send", "variants": [{"name": "A", "template": RENEWAL_TEXTS[2], "weight": 1}]},
+        ],
+        "exit_on": ["reply", "opt_out", "deal_opened"],
         "next_step": ROUTE,
         "cooldown_days": 14,
-        "holdout_percent": 20,
-    },
-    {
-        "name": RENEWAL_30,
-        "moment": "renewal",
-        "trigger": {"type": "renewal_window", "days": 30},
-        "template": (
-            "Hi {first_name}, a reminder that {account} renews on {renewal_date}. Questions about seats or "
-            "your plan? Reply here and {owner} will sort it out."
-        ),
-        "next_step": ROUTE,
-        "cooldown_days": 14,
-        "holdout_percent": 20,
-    },
-    {
-        "name": RENEWAL_7,
-        "moment": "renewal",
-        "trigger": {"type": "renewal_window", "days": 7},
-        "template": (
-            "Hi {first_name}, {account}'s renewal is one week out ({renewal_date}). Nothing to do if all "
-            "looks good; reply if you'd like any changes. - {owner}"
-        ),
-        "next_step": ROUTE,
-        "cooldown_days": 7,
         "holdout_percent": 20,
     },
     {
@@ -434,7 +430,7 @@ def _milestone_rows(play, event, days, by_account, accounts, start, ref, rng) ->
 
 
 def _renewal_rows(plays, by_account, start, ref, rng) -> list[_Row]:
-    windows = ((plays[RENEWAL_60], 60), (plays[RENEWAL_30], 30), (plays[RENEWAL_7], 7))
+    windows = ((plays[RENEWAL], 60),)
     renewals = Renewal.objects.filter(
         account_id__in=list(by_account),
         end_date__gte=start.date(),
@@ -694,7 +690,13 @@ def _write(
     # The engine's own writer of the log; the texts' ids are known by now.
     for enrollment in enrollments:
         enrollment.message_id = enrollment.message.pk if enrollment.message is not None else None
-    enrollments_insert([tuple(getattr(e, c) for c in ENROLLMENT_COLUMNS) for e in enrollments])
+    enrollments_insert(
+        [
+            (*(getattr(e, c) for c in ENROLLMENT_COLUMNS), *journey_place(e.play, e)[:4], 1, None)
+            for e in enrollments
+        ],
+        columns=JOURNEY_COLUMNS,
+    )
     for activity in activities:
         if "sms" in activity.data:
             message = activity.data.pop("sms")

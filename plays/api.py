@@ -12,9 +12,28 @@ from core.dates import BoundedDateTimeField
 from crm.roles import ManagerOrReadOnly
 from plays import services, triggers
 from plays.engine import play_run
-from plays.models import Arm, Enrollment, Outcome, Play, PlayStatus
+from plays.models import Arm, Enrollment, EnrollmentState, Outcome, Play, PlayStatus
 
 # --- Serializers ------------------------------------------------------------------------
+
+
+STEPS_HELP = (
+    "A journey's ordered steps, index 0 first; [] (the default) sends `template` once. Step objects: "
+    '`{"type": "send", "variants": [{"name": "A", "template": "...", "weight": 1}, ...]}` (1-5 variants; '
+    "each contact gets one, by weight, stable per contact; a contact never gets the same variant twice "
+    'within `cooldown_days`); `{"type": "wait", "minutes"|"hours"|"days"|"business_hours": N}` or '
+    '`{"type": "wait", "until": "weekday_morning", "hour": 9}` (the contact\'s time zone); '
+    '`{"type": "task", "title": "...", "assignee": "owner"|"manager", "due_hours": 24}` (manager: the '
+    "owner's manager, else the owner, else unassigned with a note); "
+    '`{"type": "branch", "if": "replied"|"clicked"|"intent:<intent>"|"event:<name>", "then": i, "else": j}` '
+    "(looks since the last wait began; `else` defaults to the next step; an index equal to the number of "
+    "steps ends the journey). Every loop must pass a wait. Each send step goes through governance when "
+    "it is reached."
+)
+EXIT_ON_HELP = (
+    'What ends an enrollment at once: "reply", "opt_out", "deal_opened" (a deal on the contact or its '
+    'account), "event:<name>".'
+)
 
 
 class PlaySerializer(serializers.ModelSerializer):
@@ -41,6 +60,9 @@ class PlaySerializer(serializers.ModelSerializer):
             "audience",
             "template",
             "next_step",
+            "steps",
+            "exit_on",
+            "version",
             "cooldown_days",
             "holdout_percent",
             "primary_outcome",
@@ -52,8 +74,12 @@ class PlaySerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["id", "activated_at", "last_run_at", "created_at", "updated_at"]
-        extra_kwargs = {"trigger": {"help_text": triggers.api_help()}}
+        read_only_fields = ["id", "version", "activated_at", "last_run_at", "created_at", "updated_at"]
+        extra_kwargs = {
+            "trigger": {"help_text": triggers.api_help()},
+            "steps": {"help_text": STEPS_HELP},
+            "exit_on": {"help_text": EXIT_ON_HELP},
+        }
 
 
 class EnrollmentSerializer(serializers.ModelSerializer):
@@ -70,12 +96,25 @@ class EnrollmentSerializer(serializers.ModelSerializer):
             "reason",
             "message",
             "decided_at",
+            "step",
+            "state",
+            "exit_reason",
+            "variant",
+            "version",
+            "next_at",
         ]
         read_only_fields = fields
 
 
-def _counts(name: str, keys) -> serializers.Serializer:
-    return inline_serializer(name, fields={key: serializers.IntegerField() for key in keys})
+def _counts(name: str, keys, optional=()) -> serializers.Serializer:
+    return inline_serializer(
+        name, fields={key: serializers.IntegerField(required=key not in optional) for key in keys}
+    )
+
+
+class PromoteSerializer(serializers.Serializer):
+    step = serializers.IntegerField(min_value=0, help_text="Index of the send step.")
+    variant = serializers.CharField(max_length=20, help_text="Name of the variant to give weight 100.")
 
 
 class RunSampleSerializer(serializers.Serializer):
@@ -85,6 +124,20 @@ class RunSampleSerializer(serializers.Serializer):
     body = serializers.CharField()
 
 
+class AdvanceResultSerializer(serializers.Serializer):
+    moved = serializers.IntegerField(help_text="Enrollments that were due and took steps.")
+    texts = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text="Send steps by outcome: sent, deferred (quiet hours: queued for the window), "
+        "suppressed (the enrollment exits), failed, held (a cap or deferral: the step is tried again).",
+    )
+    tasks_created = serializers.IntegerField()
+    waiting = serializers.IntegerField(help_text="Enrollments now waiting at a wait step.")
+    held = serializers.IntegerField(help_text="Enrollments whose send step governance held back for now.")
+    completed = serializers.IntegerField()
+    exited = serializers.DictField(child=serializers.IntegerField(), help_text="Exits by reason.")
+
+
 class RunResultSerializer(serializers.Serializer):
     play = serializers.IntegerField()
     dry_run = serializers.BooleanField()
@@ -92,13 +145,18 @@ class RunResultSerializer(serializers.Serializer):
     already_decided = serializers.IntegerField(help_text="Occurrences decided by an earlier run (skipped).")
     decided = serializers.IntegerField()
     arms = _counts("RunArms", Arm.values)
-    outcomes = _counts("RunOutcomes", Outcome.values)
+    outcomes = _counts("RunOutcomes", Outcome.values, optional=(Outcome.ENTERED,))
     reasons = serializers.DictField(
         child=serializers.IntegerField(),
         help_text="Decisions per reason, e.g. `holdout`, `consent:opted_out`.",
     )
     samples = RunSampleSerializer(many=True, help_text="A few of the rendered texts.")
     tasks_created = serializers.IntegerField()
+    advanced = AdvanceResultSerializer(
+        allow_null=True,
+        help_text="A journey's run also advances its enrollments whose wait has elapsed; null for a "
+        "one-text play and for a dry run.",
+    )
 
 
 # --- Filters ----------------------------------------------------------------------------
@@ -113,12 +171,13 @@ class PlayFilter(django_filters.FilterSet):
 class EnrollmentFilter(django_filters.FilterSet):
     arm = django_filters.ChoiceFilter(choices=Arm.choices)
     outcome = django_filters.ChoiceFilter(choices=Outcome.choices)
+    state = django_filters.ChoiceFilter(choices=EnrollmentState.choices)
     decided_after = django_filters.IsoDateTimeFilter(field_name="decided_at", lookup_expr="gte")
     decided_before = django_filters.IsoDateTimeFilter(field_name="decided_at", lookup_expr="lt")
 
     class Meta:
         model = Enrollment
-        fields = ["arm", "outcome", "contact", "account"]
+        fields = ["arm", "outcome", "state", "variant", "contact", "account"]
 
 
 # --- Views ------------------------------------------------------------------------------
@@ -210,6 +269,20 @@ class PlayViewSet(
     @action(detail=True, methods=["post"])
     def retire(self, request, pk=None):
         return self._transition(services.play_retire)
+
+    @extend_schema(
+        summary="Promote a variant: weight 100 for it, 0 for the step's others",
+        description="Every contact entering from now on gets this variant of the send step. Editing "
+        "the steps of a play that has run starts a new version (enrollments keep the one they entered).",
+        request=PromoteSerializer,
+        responses={200: PlaySerializer, 400: OpenApiResponse(description="No such send step or variant")},
+    )
+    @action(detail=True, methods=["post"])
+    def promote(self, request, pk=None):
+        given = PromoteSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        play = services.play_variant_promote(play=self.get_object(), **given.validated_data)
+        return Response(self.get_serializer(play).data)
 
     @extend_schema(
         summary="Dry run now: what a run would decide, with sample texts; writes nothing",

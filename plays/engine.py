@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -24,10 +23,11 @@ from core import bulk
 from core.errors import DomainError
 from core.events import events_publish
 from crm import services as crm_services
-from crm.models import Account, Contact, Renewal, RenewalStatus, Task, TaskSource
-from plays import templates, triggers
-from plays.models import Arm, Enrollment, Outcome, Play, PlayStatus
-from sms import governance, links
+from crm.models import Contact, Task, TaskSource
+from plays import journey, steps, triggers
+from plays.models import IN_FLIGHT, Arm, Enrollment, EnrollmentState, Outcome, Play, PlayStatus
+from plays.render import Decided, texts_render
+from sms import governance
 from sms.services.sending import AutomatedText, message_ids_reserve, messages_queue_bulk
 
 logger = logging.getLogger(__name__)
@@ -72,6 +72,9 @@ class RunResult:
     reasons: Counter = field(default_factory=Counter)
     samples: list[dict] = field(default_factory=list)
     tasks_created: int = 0
+    # A journey's run also advances its enrollments (``journey.AdvanceResult.as_dict``).
+    advanced: dict | None = None
+    journey: bool = False
 
     @property
     def decided(self) -> int:
@@ -85,25 +88,17 @@ class RunResult:
             "already_decided": self.already_decided,
             "decided": self.decided,
             "arms": {arm: self.arms.get(arm, 0) for arm in Arm.values},
-            "outcomes": {outcome: self.outcomes.get(outcome, 0) for outcome in Outcome.values},
+            # "entered" (a journey's treatment arm at entry) only for journeys.
+            "outcomes": {
+                outcome: self.outcomes.get(outcome, 0)
+                for outcome in Outcome.values
+                if outcome != Outcome.ENTERED or self.journey
+            },
             "reasons": dict(self.reasons.most_common()),
             "samples": self.samples,
             "tasks_created": self.tasks_created,
+            "advanced": self.advanced,
         }
-
-
-@dataclass
-class _Decided:
-    contact_id: int
-    account_id: int | None
-    occurrence: str
-    arm: str
-    outcome: str
-    reason: str = ""
-    send_at: datetime | None = None
-    body: str = ""
-    to_number: str = ""
-    message_id: int | None = None
 
 
 def play_run(
@@ -123,7 +118,11 @@ def play_run(
         return _evaluate(play, now=now, dry_run=True, event_ids=event_ids, batch_size=batch_size)
     claimed_at = _claim(play)
     try:
-        return _evaluate(play, now=now, dry_run=False, event_ids=event_ids, batch_size=batch_size)
+        result = _evaluate(play, now=now, dry_run=False, event_ids=event_ids, batch_size=batch_size)
+        if play.is_journey:  # the new entries' first steps, and every wait that has elapsed
+            play.status = PlayStatus.ACTIVE
+            result.advanced = journey.journeys_advance(play, now=now, batch_size=batch_size).as_dict()
+        return result
     finally:
         Play.objects.filter(pk=play.pk, running_since=claimed_at).update(
             running_since=None, last_run_at=timezone.now()
@@ -144,7 +143,7 @@ def _claim(play: Play) -> datetime:
 
 
 def _evaluate(play: Play, *, now, dry_run: bool, event_ids, batch_size: int) -> RunResult:
-    result = RunResult(play_id=play.pk, dry_run=dry_run)
+    result = RunResult(play_id=play.pk, dry_run=dry_run, journey=play.is_journey)
     rows = triggers.candidates(play.trigger, play.audience or {}, now=now, event_ids=event_ids)
     result.candidates = len(rows)
     owners: dict[int, str] = {}  # owner id -> name as texts sign it, loaded once per run
@@ -168,16 +167,35 @@ def _run_batch(play: Play, rows, *, now, dry_run: bool, result: RunResult, owner
         fresh.append((contact_id, account_id, occurrence))
     if not fresh:
         return
-    decided: list[_Decided] = []
+    decided: list[Decided] = []
     treatment = []
     # Holdout before governance: the control arm is the same population governance sees.
     for contact_id, account_id, occurrence in fresh:
         if arm_for(play.pk, contact_id, play.holdout_percent) == Arm.CONTROL:
             decided.append(
-                _Decided(contact_id, account_id, occurrence, Arm.CONTROL, Outcome.SUPPRESSED, "holdout")
+                Decided(contact_id, account_id, occurrence, Arm.CONTROL, Outcome.SUPPRESSED, "holdout")
             )
         else:
             treatment.append((contact_id, account_id, occurrence))
+    if play.is_journey and not (dry_run and play.steps[0]["type"] == "send"):
+        # A journey's steps decide each text as the enrollment reaches them (``journey``); a
+        # contact still in the journey from an earlier occurrence does not enter it twice.
+        busy = _in_journey(play, {contact_id for contact_id, _, _ in treatment}) if play.pk else set()
+        for contact_id, account_id, occurrence in treatment:
+            if contact_id in busy:
+                decided.append(
+                    Decided(
+                        contact_id,
+                        account_id,
+                        occurrence,
+                        Arm.TREATMENT,
+                        Outcome.SUPPRESSED,
+                        "journey:in_progress",
+                    )
+                )
+            else:
+                decided.append(Decided(contact_id, account_id, occurrence, Arm.TREATMENT, Outcome.ENTERED))
+        treatment = []
     decisions = governance.decide(
         [
             governance.Candidate(
@@ -191,19 +209,22 @@ def _run_batch(play: Play, rows, *, now, dry_run: bool, result: RunResult, owner
         ],
         now=now,
     )
+    first = play.journey_steps[0]
     for (contact_id, account_id, occurrence), decision in zip(treatment, decisions, strict=True):
-        decided.append(
-            _Decided(
-                contact_id,
-                account_id,
-                occurrence,
-                Arm.TREATMENT,
-                OUTCOME_OF[decision.outcome],
-                decision.reason,
-                decision.send_at,
-            )
+        item = Decided(
+            contact_id,
+            account_id,
+            occurrence,
+            Arm.TREATMENT,
+            OUTCOME_OF[decision.outcome],
+            decision.reason,
+            decision.send_at,
         )
-    _render(
+        if play.is_journey:  # a preview of a journey's first text: the contact's variant
+            name = steps.variant_for(play.pk or 0, 0, contact_id, first["variants"])
+            item.template = next(v["template"] for v in first["variants"] if v["name"] == name)
+        decided.append(item)
+    texts_render(
         play,
         [d for d in decided if d.outcome in (Outcome.SENT, Outcome.DEFERRED)],
         now=now,
@@ -228,6 +249,15 @@ def _run_batch(play: Play, rows, *, now, dry_run: bool, result: RunResult, owner
         _write(play, decided, now=now, result=result)
 
 
+def _in_journey(play: Play, contact_ids: set[int]) -> set[int]:
+    """Contacts with an enrollment of this journey still in flight."""
+    return set(
+        Enrollment.objects.filter(bulk.in_ids("contact_id", contact_ids), play=play, state__in=IN_FLIGHT)
+        .order_by()
+        .values_list("contact_id", flat=True)
+    )
+
+
 def _decided_before(play: Play, contact_ids: set[int]) -> set[tuple[int, str]]:
     """(contact, occurrence) pairs of these contacts the play has decided already."""
     if connection.vendor == "postgresql":
@@ -250,88 +280,6 @@ def _decided_before(play: Play, contact_ids: set[int]) -> set[tuple[int, str]]:
         .order_by()
         .values_list("contact_id", "occurrence")
     )
-
-
-def _render(play: Play, sending: list[_Decided], *, now, dry_run: bool, owners: dict[int, str]) -> None:
-    """Fill the template for each text about to go; a text that cannot be filled fails.
-    A {link} becomes a tracked short link per contact (a placeholder in a dry run).
-
-    Reads plain values, not model instances: at 10^4 texts per run building a Contact, an
-    Account and a User per text costs more than rendering them."""
-    if not sending:
-        return
-    people = {
-        row[0]: row
-        for row in Contact.objects.filter(bulk.in_ids("pk", {item.contact_id for item in sending}))
-        .order_by()
-        .values_list("pk", "first_name", "last_name", "phone", "account_id", "owner_id")
-    }
-    # Accounts on their own: joined to 2,000 contacts, PostgreSQL would scan every account.
-    accounts = {
-        pk: (name, owner_id)
-        for pk, name, owner_id in Account.objects.filter(
-            bulk.in_ids("pk", {row[4] for row in people.values()} - {None})
-        )
-        .order_by()
-        .values_list("pk", "name", "owner_id")
-    }
-    missing = (
-        {accounts.get(row[4], ("", None))[1] or row[5] for row in people.values()} - set(owners) - {None}
-    )
-    if missing:
-        for user in get_user_model().objects.filter(pk__in=missing):  # a handful per run
-            owners[user.pk] = user.get_full_name() or user.username
-    by_id, by_account = _renewals_for(play, sending, people, now=now)
-    short_links: dict[int, str] = {}
-    if "{link}" in play.template:
-        if dry_run:
-            short_links = {item.contact_id: links.short_url("preview") for item in sending}
-        else:
-            short_links = links.links_create_bulk(
-                target_url=play.link_url,
-                contacts=[Contact(pk=item.contact_id) for item in sending],
-                source=governance.play_source(play.pk),
-            )
-    for item in sending:
-        _, first_name, last_name, phone, account_id, owner_id = people[item.contact_id]
-        account_name, account_owner_id = accounts.get(account_id, ("", None))
-        renewal = by_id.get(triggers.renewal_id(play.trigger, item.occurrence)) or by_account.get(account_id)
-        context = templates.MessageContext(
-            first_name=first_name,
-            last_name=last_name,
-            account=account_name or "",
-            owner=owners.get(account_owner_id or owner_id, ""),
-            renewal_date=renewal[0] if renewal else None,
-            renewal_acv=renewal[1] if renewal else None,
-            link=short_links.get(item.contact_id, ""),
-        )
-        item.to_number = phone
-        try:
-            item.body = templates.render(play.template, context)
-        except templates.RenderError as error:
-            item.outcome, item.reason, item.send_at = Outcome.FAILED, error.reason, None
-
-
-def _renewals_for(play: Play, sending: list[_Decided], people: dict[int, tuple], *, now) -> tuple:
-    """Renewals by id (the one a renewal trigger fired for) and by account (its next term),
-    each as its (date, ACV) as the template shows them."""
-    if not templates.placeholders_of(play.template) & templates.RENEWAL_PLACEHOLDERS:
-        return {}, {}
-    account_ids = {people[item.contact_id][4] for item in sending} - {None}
-    renewal_ids = {triggers.renewal_id(play.trigger, item.occurrence) for item in sending} - {None}
-    today = now.date()
-    upcoming = Q(bulk.in_ids("account_id", account_ids), status=RenewalStatus.UPCOMING, end_date__gte=today)
-    by_id, by_account = {}, {}
-    for pk, account_id, status, end_date, acv in (
-        Renewal.objects.filter(Q(bulk.in_ids("pk", renewal_ids)) | upcoming)
-        .order_by("-end_date", "-id")
-        .values_list("pk", "account_id", "status", "end_date", "acv")
-    ):
-        shown = (templates.format_date(end_date), templates.format_money(acv))
-        by_id[pk] = shown
-        if status == RenewalStatus.UPCOMING and end_date >= today:
-            by_account[account_id] = shown  # descending: the earliest term is written last
-    return by_id, by_account
 
 
 # Columns of an enrollment row as the engine writes it (the rest take their defaults).
@@ -359,17 +307,37 @@ DECIDED_EVENT = (
     "message",
     "decided_at",
 )
+# With where the enrollment stands in its journey (what the engine writes since journeys).
+JOURNEY_COLUMNS = (*ENROLLMENT_COLUMNS, "state", "exit_reason", "step", "variant", "version", "next_at")
 
 
-def enrollments_insert(rows: Sequence[tuple], *, returning: Sequence[str] = ()) -> list[tuple]:
-    """Write decisions to the enrollment log in bulk: ``rows`` are tuples in
-    ``ENROLLMENT_COLUMNS`` order. An occurrence already decided for the contact (the log's
-    unique key) is skipped, never decided twice. Returns the ``returning`` columns of the rows
-    this call inserted (on databases that can say; see ``_write`` for the others)."""
-    return bulk.rows_insert(Enrollment, ENROLLMENT_COLUMNS, rows, ignore_conflicts=True, returning=returning)
+def enrollments_insert(
+    rows: Sequence[tuple], *, returning: Sequence[str] = (), columns: Sequence[str] = ENROLLMENT_COLUMNS
+) -> list[tuple]:
+    """Write decisions to the enrollment log in bulk: ``rows`` are tuples in ``columns`` order
+    (``ENROLLMENT_COLUMNS`` or ``JOURNEY_COLUMNS``). An occurrence already decided for the
+    contact (the log's unique key) is skipped, never decided twice. Returns the ``returning``
+    columns of the rows this call inserted (on databases that can say; see ``_write`` for the
+    others)."""
+    return bulk.rows_insert(Enrollment, columns, rows, ignore_conflicts=True, returning=returning)
 
 
-def _write(play: Play, decided: list[_Decided], *, now, result: RunResult) -> None:
+def journey_place(play: Play, item: Decided) -> tuple:
+    """(state, exit_reason, step, variant, next_at) of a decision at entry. The control arm
+    exits at once and never gets any step; a journey's treatment arm is due at step 0 now; a
+    one-text play's text completes its one step, and a text not sent ends it with the reason."""
+    if item.arm == Arm.CONTROL:
+        return EnrollmentState.EXITED, "holdout", 0, "", None
+    if item.outcome == Outcome.ENTERED:
+        first = steps.first_variant_step(play.steps)
+        variant = steps.variant_for(play.pk, first, item.contact_id, play.steps[first]["variants"])
+        return EnrollmentState.ACTIVE, "", 0, variant, None
+    if item.outcome in (Outcome.SENT, Outcome.DEFERRED):
+        return EnrollmentState.COMPLETED, "", 0, "A" if not play.is_journey else "", None
+    return EnrollmentState.EXITED, f"{item.outcome}:{item.reason}"[:100], 0, "", None
+
+
+def _write(play: Play, decided: list[Decided], *, now, result: RunResult) -> None:
     """Enrollments first, then texts only for the enrollments this run inserted.
 
     The order is what keeps a text from going twice: if this run's claim went stale and a
@@ -383,25 +351,35 @@ def _write(play: Play, decided: list[_Decided], *, now, result: RunResult) -> No
     with transaction.atomic():
         for item, message_id in zip(sending, message_ids_reserve(count=len(sending)), strict=True):
             item.message_id = message_id
-        rows = [
-            (
-                play.pk,
-                item.contact_id,
-                item.account_id,
-                item.occurrence,
-                item.arm,
-                item.outcome,
-                item.reason,
-                item.message_id,
-                now,
-                token,
+        rows = []
+        for item in decided:
+            state, exit_reason, step, variant, _ = journey_place(play, item)
+            rows.append(
+                (
+                    play.pk,
+                    item.contact_id,
+                    item.account_id,
+                    item.occurrence,
+                    item.arm,
+                    item.outcome,
+                    item.reason,
+                    item.message_id,
+                    now,
+                    token,
+                    state,
+                    exit_reason,
+                    step,
+                    variant,
+                    play.version,
+                    now if state == EnrollmentState.ACTIVE else None,
+                )
             )
-            for item in decided
-        ]
         if connection.features.can_return_rows_from_bulk_insert:
-            ours = set(enrollments_insert(rows, returning=("contact_id", "occurrence")))
+            ours = set(
+                enrollments_insert(rows, returning=("contact_id", "occurrence"), columns=JOURNEY_COLUMNS)
+            )
         else:  # SQLite before 3.35: read back what this run inserted
-            enrollments_insert(rows)
+            enrollments_insert(rows, columns=JOURNEY_COLUMNS)
             ours = set(
                 Enrollment.objects.filter(play=play, run_token=token).values_list("contact_id", "occurrence")
             )
@@ -424,7 +402,7 @@ def _write(play: Play, decided: list[_Decided], *, now, result: RunResult) -> No
             result.tasks_created += _tasks_for_owners(play, sending, now=now)
 
 
-def _tasks_for_owners(play: Play, sending: list[_Decided], *, now) -> int:
+def _tasks_for_owners(play: Play, sending: list[Decided], *, now) -> int:
     """One follow-up task per text for the account's owner (the contact's, for B2C).
 
     Written in bulk, each with its timeline entry."""

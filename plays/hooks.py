@@ -4,17 +4,31 @@ to a play's text (REPLY_OWNER_HOOKS)."""
 import logging
 from collections.abc import Sequence
 
+from crm.models import Event
+from plays import journey_exits
 from plays.models import Play, PlayStatus
 from plays.triggers import event_driven_types
 
 logger = logging.getLogger(__name__)
 
 
+def contacts_signalled(*, contact_ids: Sequence[int] = (), account_ids: Sequence[int] = ()) -> None:
+    """A reply, an opt-out or a deal opened (CONTACT_SIGNAL_HOOKS, after commit): the journeys
+    these contacts are in whose exits it meets end now."""
+    journey_exits.journeys_exit(contact_ids=contact_ids, account_ids=account_ids)
+
+
 def events_ingested(*, event_ids: Sequence[int]) -> None:
-    """Called after the events' transaction commits. Enqueues one task; it is idempotent, so a
-    duplicate delivery of the task decides nothing twice."""
+    """Called after the events' transaction commits: journeys that exit on these events end
+    for their contacts (or accounts) at once, then one task runs the event plays; it is
+    idempotent, so a duplicate delivery of the task decides nothing twice."""
     if not event_ids:
         return
+    subjects = list(Event.objects.filter(pk__in=event_ids).values_list("contact_id", "account_id"))
+    journey_exits.journeys_exit(
+        contact_ids=[contact_id for contact_id, _ in subjects if contact_id],
+        account_ids=[account_id for _, account_id in subjects if account_id],
+    )
     if not Play.objects.filter(status=PlayStatus.ACTIVE, trigger__type__in=event_driven_types()).exists():
         return
     from django_q.tasks import async_task

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from crm.models import Account, Contact
 from plays.audience import validate_audience
+from plays.steps import templates_of, validate_exit_on, validate_steps
 from plays.templates import validate_template
 from plays.triggers import event_driven_types, validate_trigger
 
@@ -100,6 +101,25 @@ class Play(models.Model):
         validators=[validate_next_step],
         help_text="After a text: create_task + task_title (a task for the owner), route_replies_to_owner.",
     )
+    steps = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_steps],
+        help_text="A journey's ordered steps (send with variants, wait, task, branch); [] sends the "
+        "template once (a one-step journey). See README, Journeys.",
+    )
+    exit_on = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_exit_on],
+        help_text='What ends an enrollment at once: "reply", "opt_out", "deal_opened", "event:<name>".',
+    )
+    version = models.PositiveIntegerField(
+        default=1,
+        editable=False,
+        help_text="Goes up when the steps or template of a play that has run are edited; each "
+        "enrollment keeps the version it entered.",
+    )
     cooldown_days = models.PositiveIntegerField(
         default=7,
         validators=[MaxValueValidator(365)],
@@ -140,6 +160,25 @@ class Play(models.Model):
     def clean(self) -> None:
         if "{link}" in (self.template or "") and not self.link_url:
             raise ValidationError({"link_url": "The template uses {link}: say where it should go."})
+        if isinstance(self.steps, list) and not self.link_url:
+            try:
+                uses_link = any("{link}" in text for text in templates_of(self.steps))
+            except (KeyError, TypeError, AttributeError):
+                uses_link = False  # malformed steps: the field's own validator says why
+            if uses_link:
+                raise ValidationError({"link_url": "A step's template uses {link}: say where it should go."})
+
+    @property
+    def is_journey(self) -> bool:
+        return bool(self.steps)
+
+    @property
+    def journey_steps(self) -> list[dict]:
+        """The steps as the engine runs them: a play without steps is a one-step journey that
+        sends its template."""
+        if self.steps:
+            return self.steps
+        return [{"type": "send", "variants": [{"name": "A", "template": self.template, "weight": 1}]}]
 
     @property
     def trigger_type(self) -> str:
@@ -165,6 +204,18 @@ class Outcome(models.TextChoices):
     DEFERRED = "deferred", "Deferred"
     SUPPRESSED = "suppressed", "Suppressed"
     FAILED = "failed", "Failed"
+    # A journey's treatment arm at entry: its steps decide each text (StepDecision).
+    ENTERED = "entered", "Entered the journey"
+
+
+class EnrollmentState(models.TextChoices):
+    ACTIVE = "active", "Active (due to take its next step)"
+    WAITING = "waiting", "Waiting"
+    COMPLETED = "completed", "Completed"
+    EXITED = "exited", "Exited"
+
+
+IN_FLIGHT = (EnrollmentState.ACTIVE, EnrollmentState.WAITING)
 
 
 class Enrollment(models.Model):
@@ -187,6 +238,29 @@ class Enrollment(models.Model):
     decided_at = models.DateTimeField(default=timezone.now)
     # Which run wrote the row: a run links messages only to the rows it inserted itself.
     run_token = models.UUIDField(null=True, blank=True, editable=False)
+    # The journey: where the enrollment is, and how it ended.
+    step = models.PositiveSmallIntegerField(default=0, help_text="Index of the current or last step.")
+    state = models.CharField(
+        max_length=16, choices=EnrollmentState.choices, default=EnrollmentState.COMPLETED
+    )
+    exit_reason = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="holdout, reply, opt_out, deal_opened, event:<name>, suppressed:<why>.",
+    )
+    variant = models.CharField(
+        max_length=20,
+        blank=True,
+        help_text="The variant of the journey's first send step (per-variant results).",
+    )
+    version = models.PositiveIntegerField(default=1, help_text="The play's version when the contact entered.")
+    next_at = models.DateTimeField(
+        null=True, blank=True, help_text="When an active or waiting enrollment moves on."
+    )
+    # When the current wait began: branches look for replies, clicks and events since then.
+    waited_since = models.DateTimeField(null=True, blank=True)
+    # Steps taken so far; with the enrollment, the key that keeps a step from being decided twice.
+    moves = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["-decided_at", "-id"]
@@ -198,7 +272,48 @@ class Enrollment(models.Model):
         indexes = [
             models.Index(fields=["play", "arm", "outcome"]),
             models.Index(fields=["play", "-decided_at"]),
+            models.Index(fields=["play", "state", "next_at"], name="plays_enrollment_due"),
+            models.Index(fields=["contact", "state"], name="plays_enrollment_in_flight"),
         ]
 
     def __str__(self) -> str:
         return f"{self.play_id}/{self.contact_id} {self.occurrence}: {self.arm} {self.outcome}"
+
+
+class StepKind(models.TextChoices):
+    SEND = "send", "Send"
+    TASK = "task", "Task"
+    BRANCH = "branch", "Branch"
+
+
+class StepDecision(models.Model):
+    """What one step did for one enrollment: a text's governance outcome and reason (and its
+    variant), a task and whom it went to, a branch's way. Written once per move (the unique
+    key), so under racing advancers a step is sent at most once."""
+
+    enrollment = models.ForeignKey(
+        Enrollment, on_delete=models.CASCADE, related_name="step_decisions", db_index=False
+    )
+    play = models.ForeignKey(Play, on_delete=models.CASCADE, related_name="step_decisions", db_index=False)
+    move = models.PositiveIntegerField()
+    step = models.PositiveSmallIntegerField()
+    kind = models.CharField(max_length=8, choices=StepKind.choices)
+    # send: sent | deferred | suppressed | failed; task: created | unassigned; branch: then | else.
+    outcome = models.CharField(max_length=16)
+    reason = models.CharField(max_length=100, blank=True)
+    variant = models.CharField(max_length=20, blank=True)
+    message = models.ForeignKey(
+        "sms.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    task = models.ForeignKey("crm.Task", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    decided_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["enrollment", "move"]
+        constraints = [
+            models.UniqueConstraint(fields=["enrollment", "move"], name="plays_step_decided_once"),
+        ]
+        indexes = [models.Index(fields=["play", "step", "kind", "outcome"], name="plays_stepdecision_counts")]
+
+    def __str__(self) -> str:
+        return f"{self.enrollment_id}#{self.move} step {self.step} {self.kind}: {self.outcome}"

@@ -159,6 +159,87 @@ def enrollment_log(play: Play, *, arm: str = "", outcome: str = "") -> QuerySet[
     return log.order_by("-decided_at", "-id")
 
 
+# --- Journeys -----------------------------------------------------------------------------------
+
+
+def journey_funnel(play: Play) -> dict:
+    """Each step's numbers (waiting there now, texts by outcome, tasks, branch ways, exits
+    there by reason), the journey's ends (completed, exited by reason) and entries. Two queries."""
+    from plays.models import EnrollmentState, StepDecision
+    from plays.steps import describe_step
+
+    steps = play.journey_steps
+    rows = [
+        {
+            "index": index,
+            "label": describe_step(step),
+            "type": step["type"],
+            "waiting": 0,
+            "held": 0,
+            "decisions": Counter(),
+            "exits": Counter(),
+            "variants": Counter(),
+        }
+        for index, step in enumerate(steps)
+    ]
+    ends = {"entered": 0, "control": 0, "in_flight": 0, "completed": 0, "exited": Counter()}
+    for arm, state, step, exit_reason, n in (
+        Enrollment.objects.filter(play=play)
+        .values_list("arm", "state", "step", "exit_reason")
+        .annotate(n=Count("pk"))
+        .order_by()
+    ):
+        if arm == Arm.CONTROL:
+            ends["control"] += n
+            continue
+        ends["entered"] += n
+        row = rows[step] if step < len(rows) else None
+        if state == EnrollmentState.WAITING and row:
+            row["waiting"] += n
+        elif state == EnrollmentState.ACTIVE and row:
+            row["held"] += n
+        if state in (EnrollmentState.WAITING, EnrollmentState.ACTIVE):
+            ends["in_flight"] += n
+        elif state == EnrollmentState.COMPLETED:
+            ends["completed"] += n
+        else:
+            ends["exited"][exit_reason] += n
+            if row:
+                row["exits"][exit_reason] += n
+    for step, outcome, variant, n in (
+        StepDecision.objects.filter(play=play)
+        .values_list("step", "outcome", "variant")
+        .annotate(n=Count("pk"))
+        .order_by()
+    ):
+        if step < len(rows):
+            rows[step]["decisions"][outcome] += n
+            if variant and outcome in (Outcome.SENT, Outcome.DEFERRED):
+                rows[step]["variants"][variant] += n
+    ends["exited"] = dict(ends["exited"].most_common())
+    for row in rows:
+        row["decisions"] = dict(row["decisions"])
+        row["exits"] = dict(row["exits"].most_common())
+        row["variants"] = dict(sorted(row["variants"].items()))
+    return {"steps": rows, **ends}
+
+
+def attach_paths(enrollments: Sequence[Enrollment]) -> None:
+    """Set ``enrollment.path``: the steps it took, in order, as (step, kind, outcome, variant).
+    One query for a page of enrollments."""
+    from plays.models import StepDecision
+
+    paths: dict[int, list[tuple]] = defaultdict(list)
+    for enrollment_id, step, kind, outcome, variant in (
+        StepDecision.objects.filter(enrollment_id__in=[e.pk for e in enrollments])
+        .order_by("enrollment_id", "move")
+        .values_list("enrollment_id", "step", "kind", "outcome", "variant")
+    ):
+        paths[enrollment_id].append((step, kind, outcome, variant))
+    for enrollment in enrollments:
+        enrollment.path = paths.get(enrollment.pk, [])
+
+
 # --- Describing a definition ----------------------------------------------------------------
 
 

@@ -16,6 +16,8 @@ EDITABLE_FIELDS = (
     "audience",
     "template",
     "next_step",
+    "steps",
+    "exit_on",
     "cooldown_days",
     "holdout_percent",
     "primary_outcome",
@@ -54,10 +56,15 @@ def play_update(*, play: Play, status: str | None = None, **fields) -> Play:
     play = Play.objects.select_for_update().get(pk=play.pk)
     if play.status == PlayStatus.RETIRED and (fields or status not in (None, PlayStatus.RETIRED)):
         raise PlayStateError("A retired play cannot be changed; create a new play instead.")
+    content_before = (play.steps, play.template)
     for name, value in fields.items():
         if name not in EDITABLE_FIELDS:
             raise ValueError(f"{name} is not an editable field of a play")
         setattr(play, name, value)
+    if play.activated_at is not None and (play.steps, play.template) != content_before:
+        # What a contact gets changed after the play went live: enrollments from now on carry the
+        # new version, so lift can be split by version.
+        play.version += 1
     play.full_clean()
     play.save()
     if status is not None and status != play.status:
@@ -94,3 +101,25 @@ def play_pause(*, play: Play) -> Play:
 
 def play_retire(*, play: Play) -> Play:
     return play_set_status(play=play, status=PlayStatus.RETIRED)
+
+
+class VariantError(DomainError):
+    """A promote that names no send step or variant of the play (the API: 400)."""
+
+    code = "variant"
+    status = 400
+
+
+def play_variant_promote(*, play: Play, step: int, variant: str) -> Play:
+    """ "Promote this variant": its weight becomes 100 and every other variant of the send step
+    0, so every contact entering from now on gets it (a new version once the play has run)."""
+    steps = [dict(item) for item in (play.steps or [])]
+    if not isinstance(step, int) or not 0 <= step < len(steps) or steps[step].get("type") != "send":
+        raise VariantError(f"Step {step} is not a send step of this journey.")
+    names = [item["name"] for item in steps[step]["variants"]]
+    if variant not in names:
+        raise VariantError(f"Step {step} has no variant {variant!r}; it has {', '.join(names)}.")
+    steps[step]["variants"] = [
+        {**item, "weight": 100 if item["name"] == variant else 0} for item in steps[step]["variants"]
+    ]
+    return play_update(play=play, steps=steps)

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from crm.models import Event
 from plays.engine import PlayNotRunnable, play_run
+from plays.journey import journeys_advance_all
 from plays.models import Play, PlayStatus
 from plays.triggers import event_driven_types, fired_by_events
 
@@ -28,6 +29,12 @@ def run_scheduled_plays() -> dict[int, int]:
         if result is not None:
             decided[play.pk] = result
     return decided
+
+
+def advance_journeys() -> dict[int, int]:
+    """Every active journey's enrollments whose wait has elapsed take their next steps. Safe to
+    repeat or to run beside a play's run: each batch locks its rows, and a step is decided once."""
+    return journeys_advance_all()
 
 
 def run_event_plays(

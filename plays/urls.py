@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from plays import views
+from plays import journey_views, views
 
 urlpatterns = [
     path("", views.play_list, name="play_list"),
@@ -14,4 +14,17 @@ urlpatterns = [
     path("<int:pk>/pause/", views.play_pause, name="play_pause"),
     path("<int:pk>/retire/", views.play_retire, name="play_retire"),
     path("<int:pk>/run/", views.play_run_now, name="play_run"),
+    path("<int:pk>/journey/", journey_views.journey_editor, name="play_journey"),
+    path("<int:pk>/journey/add/", journey_views.journey_step_add, name="play_journey_add"),
+    path(
+        "<int:pk>/journey/<int:index>/move/<str:direction>/",
+        journey_views.journey_step_move,
+        name="play_journey_move",
+    ),
+    path(
+        "<int:pk>/journey/<int:index>/remove/", journey_views.journey_step_remove, name="play_journey_remove"
+    ),
+    path("<int:pk>/journey/exits/", journey_views.journey_exits, name="play_journey_exits"),
+    path("<int:pk>/journey/preview/", journey_views.journey_preview, name="play_journey_preview"),
+    path("<int:pk>/journey/promote/", journey_views.journey_variant_promote, name="play_journey_promote"),
 ]

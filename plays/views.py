@@ -104,10 +104,15 @@ def play_preview_form(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return render(request, "plays/partials/preview.html", {"form": form})
     draft = Play(pk=existing.pk if existing else UNSAVED_PLAY_ID, **form.definition())
-    result = play_run(draft, dry_run=True)
+    preview = preview_context(play_run(draft, dry_run=True))
+    return render(request, "plays/partials/preview.html", {"form": form, "preview": preview})
+
+
+def preview_context(result) -> dict:
+    """What ``plays/partials/preview.html`` shows of a dry run (a play's, or a journey's first step)."""
     contacts = Contact.objects.select_related("account").in_bulk([s["contact"] for s in result.samples])
     control = result.arms[Arm.CONTROL]
-    preview = {
+    return {
         "candidates": result.candidates,
         "already_decided": result.already_decided,
         "decided": result.decided,
@@ -119,7 +124,6 @@ def play_preview_form(request: HttpRequest) -> HttpResponse:
         "reasons": [(reason, n) for reason, n in result.reasons.most_common() if reason != HOLDOUT_REASON],
         "samples": [{**sample, "contact": contacts.get(sample["contact"])} for sample in result.samples],
     }
-    return render(request, "plays/partials/preview.html", {"form": form, "preview": preview})
 
 
 def play_detail(request: HttpRequest, pk: int) -> HttpResponse:
@@ -130,6 +134,9 @@ def play_detail(request: HttpRequest, pk: int) -> HttpResponse:
     filters.is_valid()
     criteria = filters.cleaned_data
     log = selectors.enrollment_log(play, arm=criteria.get("arm") or "", outcome=criteria.get("outcome") or "")
+    page = paginate(request, log)
+    if play.is_journey:
+        selectors.attach_paths(page.object_list)
     return render(
         request,
         "plays/play_detail.html",
@@ -139,8 +146,9 @@ def play_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "trigger_summary": describe_trigger(play.trigger),
             "audience_rows": selectors.describe_audience(play.audience),
             "filters": filters,
-            "page_obj": paginate(request, log),
+            "page_obj": page,
             "attribution_days": selectors.ATTRIBUTION_WINDOW.days,
+            "funnel": selectors.journey_funnel(play) if play.is_journey else None,
         },
     )
 

@@ -107,6 +107,7 @@ def inbound_receive(
                 intent_confidence=result.confidence if result else (1.0 if revocation else None),
                 intent_rule=result.rule if result else None,
             )
+            crm_services.contacts_signalled(contact_ids=[contact.pk])  # a reply: journeys may exit
             conversation.status = ConversationStatus.OPEN
             conversation.last_inbound_at = now
             conversation.last_message = message

@@ -157,6 +157,8 @@ def consent_record(
         Contact.objects.filter(pk=locked.pk).update(sms_consent=state, updated_at=timezone.now())
     contact.sms_consent = state
     events_publish("consent.changed", [event])
+    if action == ConsentAction.OPT_OUT:
+        crm_services.contacts_signalled(contact_ids=[locked.pk])
     crm_services.activity_record(
         kind=ActivityKind.SMS_OPT_IN if action == ConsentAction.OPT_IN else ActivityKind.SMS_OPT_OUT,
         contact=locked,

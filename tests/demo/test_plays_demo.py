@@ -53,7 +53,7 @@ def reset_sequences(*models) -> None:
 
 def test_standard_plays_exist_are_valid_and_owned_by_a_demo_manager():
     output = seed()
-    assert "8 plays" in output
+    assert "6 plays" in output
     plays = list(Play.objects.all())
     assert sorted(p.name for p in plays) == sorted(demo.STANDARD_NAMES)
     for play in plays:
@@ -65,13 +65,27 @@ def test_standard_plays_exist_are_valid_and_owned_by_a_demo_manager():
     assert moments == {
         "onboarding": 1,
         "adoption": 1,
-        "renewal": 3,
+        "renewal": 1,
         "risk": 1,
         "expansion": 1,
         "reactivation": 1,
     }
     renewal_days = sorted(p.trigger["days"] for p in plays if p.trigger_type == "renewal_window")
-    assert renewal_days == [7, 30, 60]
+    assert renewal_days == [60]
+    # The renewal sequence is one journey: a reply ends it, silence escalates owner -> manager.
+    renewal = Play.objects.get(name=demo.RENEWAL)
+    assert "reply" in renewal.exit_on
+    kinds = [(step["type"], step.get("assignee"), step.get("if")) for step in renewal.steps]
+    assert kinds[:7] == [
+        ("send", None, None),
+        ("wait", None, None),
+        ("branch", None, "replied"),
+        ("task", "owner", None),
+        ("wait", None, None),
+        ("branch", None, "replied"),
+        ("task", "manager", None),
+    ]
+    assert sum(step["type"] == "send" for step in renewal.steps) == 3
     assert Play.objects.get(name=demo.EXPANSION).next_step["create_task"] is True
 
 
