@@ -58,6 +58,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Before the views: a repeated POST with the same Idempotency-Key replays the first answer.
+    "core.idempotency.IdempotencyMiddleware",
+    # Inside it, so a replayed 201 carries the same Location.
+    "core.middleware.CreatedLocationMiddleware",
     "config.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -272,6 +276,7 @@ PERIODIC_JOBS = {
     "plays: run scheduled plays": ("plays.tasks.run_scheduled_plays", "I", 15),
     "crm: resume stalled imports": ("crm.imports.tasks.imports_resume_stalled", "I", 5),
     "analytics: refresh dashboard snapshots": ("analytics.tasks.refresh_snapshots", "I", 30),
+    "core: forget expired idempotency keys": ("core.idempotency.idempotency_keys_purge", "I", 60),
 }
 
 # --- Security ---------------------------------------------------------------------------------
@@ -308,6 +313,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"token": env_str("API_THROTTLE_RATE", "1200/min")},
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
+# A POST's Idempotency-Key is remembered (per caller) for this many hours; at least a day.
+IDEMPOTENCY_KEY_HOURS = env_int("IDEMPOTENCY_KEY_HOURS", 24, minimum=24)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Lifecycle CRM API",
     "DESCRIPTION": (
@@ -324,6 +331,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        # Every operation's error answers (one Error shape), Idempotency-Key, Location, RateLimit.
+        "core.openapi.document_conventions",
+    ],
 }
 
 # --- Security -------------------------------------------------------------------------------

@@ -5,11 +5,13 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.response import Response
 
+from core.errors import DomainError
+from core.idempotency import caller_scope
 from crm.models import Contact
 from sms.models import ConsentAction, ConsentEvent, ConsentSource, Direction, Message, MessageStatus
 from sms.segments import MAX_BODY_CHARS
 from sms.services.consent import consent_record
-from sms.services.sending import message_send
+from sms.services.sending import clean_body, message_send
 from sms.services.suppression import PERSON_ONLY_SOURCES
 
 # --- Consent ----------------------------------------------------------------------------
@@ -132,8 +134,15 @@ class MessageSendSerializer(serializers.Serializer):
     idempotency_key = serializers.CharField(
         max_length=200,
         required=False,
-        help_text="Optional. Re-sending with the same key returns the first message; it never texts twice.",
+        help_text="Optional. Re-sending with the same key returns the first message; it never texts twice. "
+        "Keys are yours alone (per API token, or per user in the browser): another caller's key never "
+        "matches. Reusing a key for another contact or text answers 422.",
     )
+
+
+class IdempotencyKeyReused(DomainError):
+    code = "idempotency_key_reused"
+    status = status.HTTP_422_UNPROCESSABLE_ENTITY
 
 
 class MessageFilter(django_filters.FilterSet):
@@ -183,11 +192,19 @@ class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     def create(self, request, *args, **kwargs):
         payload = MessageSendSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
+        contact, body = payload.validated_data["contact"], payload.validated_data["body"]
+        key = payload.validated_data.get("idempotency_key")
         # A refusal (SendRefused) answers 409 or 422 with its reason (core.errors.exception_handler).
         message = message_send(
-            contact=payload.validated_data["contact"],
-            body=payload.validated_data["body"],
-            idempotency_key=payload.validated_data.get("idempotency_key"),
+            contact=contact,
+            body=body,
+            # Scoped to the caller: two integrations that pick the same key are two messages.
+            idempotency_key=f"{caller_scope(request)}:{key}" if key else None,
             sent_by=request.user,
         )
+        if key and (message.contact_id != contact.pk or message.body != clean_body(body)):
+            raise IdempotencyKeyReused(
+                f"idempotency_key {key!r} was already used for message {message.pk} to another contact "
+                "or with another text; use a new key for a new message."
+            )
         return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
