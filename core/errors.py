@@ -94,10 +94,14 @@ def rate_limit_headers(response: Response, view, wait: float | None) -> None:
     for throttle in view.get_throttles() if view is not None else []:
         limit, window = getattr(throttle, "num_requests", None), getattr(throttle, "duration", None)
         if limit and window:
-            policies.append((getattr(throttle, "scope", None) or type(throttle).__name__.lower(), limit, window))
+            policies.append(
+                (getattr(throttle, "scope", None) or type(throttle).__name__.lower(), limit, window)
+            )
     if not policies:
         return
-    response["RateLimit-Policy"] = ", ".join(f'"{name}";q={limit};w={window}' for name, limit, window in policies)
+    response["RateLimit-Policy"] = ", ".join(
+        f'"{name}";q={limit};w={window}' for name, limit, window in policies
+    )
     name, _, window = policies[0]
     response["RateLimit"] = f'"{name}";r=0;t={math.ceil(wait) if wait is not None else window}'
 

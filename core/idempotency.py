@@ -43,7 +43,9 @@ def _authenticated_scope(request: HttpRequest) -> str | None:
     """Authenticates the way the API views will (their authentication classes), before they run.
     A caller who fails authentication gets no scope: the view answers 401/403 itself."""
     original_user = request.__dict__.get("user")
-    drf_request = Request(request, authenticators=[cls() for cls in api_settings.DEFAULT_AUTHENTICATION_CLASSES])
+    drf_request = Request(
+        request, authenticators=[cls() for cls in api_settings.DEFAULT_AUTHENTICATION_CLASSES]
+    )
     try:
         drf_request.user  # noqa: B018 -- runs the authenticators
     except APIException:
@@ -75,7 +77,9 @@ def _claim(scope: str, key: str, print_: str) -> tuple[IdempotencyKey | None, bo
     try:
         with transaction.atomic():
             IdempotencyKey.objects.filter(scope=scope, key=key, created_at__lt=expired_before).delete()
-            return IdempotencyKey.objects.create(scope=scope, key=key, fingerprint=print_, created_at=now), True
+            return IdempotencyKey.objects.create(
+                scope=scope, key=key, fingerprint=print_, created_at=now
+            ), True
     except IntegrityError:
         return IdempotencyKey.objects.filter(scope=scope, key=key).first(), False
 

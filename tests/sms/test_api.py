@@ -142,9 +142,7 @@ def test_idempotency_key_is_scoped_to_the_caller(api, user):
     _, other_key = ApiToken.issue(user=other_user, name="bob's sync")
     other = APIClient()
     other.credentials(HTTP_AUTHORIZATION=f"Token {other_key}")
-    second = other.post(
-        MESSAGES, {"contact": second_contact.pk, "body": "Mine", "idempotency_key": "sync-1"}
-    )
+    second = other.post(MESSAGES, {"contact": second_contact.pk, "body": "Mine", "idempotency_key": "sync-1"})
     assert second.status_code == 201, second.json()
     assert second.json()["id"] != first.json()["id"]
     assert (second.json()["contact"], second.json()["body"]) == (second_contact.pk, "Mine")
