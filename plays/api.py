@@ -8,6 +8,7 @@ from rest_framework import generics, mixins, permissions, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from core.filters import updated_after_filter
 from crm.roles import ManagerOrReadOnly
 from plays import services, triggers
 from plays.engine import play_run
@@ -104,6 +105,8 @@ class RunResultSerializer(serializers.Serializer):
 
 
 class PlayFilter(django_filters.FilterSet):
+    updated_after = updated_after_filter()
+
     class Meta:
         model = Play
         fields = ["status", "moment", "owner"]

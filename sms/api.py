@@ -6,6 +6,7 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.response import Response
 
 from core.errors import DomainError
+from core.filters import updated_after_filter
 from core.idempotency import caller_scope
 from crm.models import Contact
 from sms.models import ConsentAction, ConsentEvent, ConsentSource, Direction, Message, MessageStatus
@@ -99,6 +100,10 @@ class ConsentViewSet(
 
 
 class MessageSerializer(serializers.ModelSerializer):
+    updated_at = serializers.DateTimeField(
+        source="status_updated_at", read_only=True, help_text="When the status last moved."
+    )
+
     class Meta:
         model = Message
         fields = [
@@ -124,6 +129,7 @@ class MessageSerializer(serializers.ModelSerializer):
             "created_at",
             "sent_at",
             "delivered_at",
+            "updated_at",
         ]
         read_only_fields = fields
 
@@ -150,6 +156,7 @@ class MessageFilter(django_filters.FilterSet):
     direction = django_filters.ChoiceFilter(choices=Direction.choices)
     created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    updated_after = updated_after_filter("status_updated_at")
 
     class Meta:
         model = Message

@@ -135,7 +135,7 @@ class RenewalViewSet(viewsets.ModelViewSet):
     serializer_class = RenewalSerializer
     filterset_class = RenewalFilter
     search_fields = ["account__name"]
-    ordering_fields = ["end_date", "start_date", "acv", "renewed_acv", "created_at"]
+    ordering_fields = ["end_date", "start_date", "acv", "renewed_acv", "created_at", "updated_at"]
     http_method_names = READ_WRITE
 
 
