@@ -1,6 +1,8 @@
 """Cross-cutting HTTP conventions of the REST API that no single view should repeat."""
 
-from django.http import HttpRequest, HttpResponse
+from http import HTTPStatus
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import NoReverseMatch, reverse
 
 
@@ -41,3 +43,34 @@ class CreatedLocationMiddleware:
             return reverse(f"{basename}-detail", kwargs={kwarg: value})
         except NoReverseMatch:  # a create-only collection without a detail route
             return None
+
+
+class ApiErrorShapeMiddleware:
+    """Errors that Django answers before or around the API views (an unknown URL under /api/, a
+    body too large to read) come as HTML pages; under /api/ they get the API's one error shape,
+    ``{"detail": ..., "code": ...}``, like every error the views raise."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            response.status_code >= 400
+            and request.path_info.startswith("/api/")
+            and not response.get("Content-Type", "").startswith("application/json")
+            and not response.streaming
+        ):
+            try:
+                phrase = HTTPStatus(response.status_code).phrase
+            except ValueError:  # a status code without a standard name
+                phrase = "Error"
+            shaped = JsonResponse(
+                {"detail": f"{phrase}.", "code": phrase.lower().replace(" ", "_").replace("-", "_")},
+                status=response.status_code,
+            )
+            for header in ("Allow", "Retry-After", "WWW-Authenticate"):
+                if response.has_header(header):
+                    shaped[header] = response[header]
+            return shaped
+        return response

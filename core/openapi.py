@@ -13,7 +13,10 @@ ERROR_SCHEMA = {
         "field instead, `{field: [message, ...]}`; for a batch, keyed by the item's index."
     ),
     "properties": {
-        "detail": {"type": "string", "description": "What went wrong, for people."},
+        "detail": {
+            "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+            "description": "What went wrong, for people (a list when several things did).",
+        },
         "code": {"type": "string", "description": "What went wrong, for programs."},
     },
     "additionalProperties": {},

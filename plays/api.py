@@ -9,6 +9,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from core.filters import updated_after_filter
+from core.pagination import FeedPagination
 from crm.roles import ManagerOrReadOnly
 from plays import services, triggers
 from plays.engine import play_run
@@ -240,6 +241,7 @@ class PlayViewSet(
 class EnrollmentListView(generics.ListAPIView):
     serializer_class = EnrollmentSerializer
     filterset_class = EnrollmentFilter
+    pagination_class = FeedPagination
     ordering_fields = ["decided_at", "id"]
     ordering = ["-decided_at", "-id"]
     search_fields = ["occurrence", "reason"]

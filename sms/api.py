@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from core.errors import DomainError
 from core.filters import updated_after_filter
 from core.idempotency import caller_scope
+from core.pagination import FeedPagination
 from crm.models import Contact
 from sms.models import ConsentAction, ConsentEvent, ConsentSource, Direction, Message, MessageStatus
 from sms.segments import MAX_BODY_CHARS
@@ -91,6 +92,7 @@ class ConsentViewSet(
     serializer_class = ConsentEventSerializer
     queryset = ConsentEvent.objects.all()
     filterset_class = ConsentEventFilter
+    pagination_class = FeedPagination
     search_fields = ["phone"]
     ordering_fields = ["occurred_at", "id"]
     ordering = ["-occurred_at", "-id"]
@@ -192,6 +194,7 @@ class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     serializer_class = MessageSerializer
     queryset = Message.objects.all()
     filterset_class = MessageFilter
+    pagination_class = FeedPagination
     search_fields = ["body", "to_number", "from_number", "provider_sid"]
     ordering_fields = ["created_at", "id"]
     ordering = ["-created_at", "-id"]

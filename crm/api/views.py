@@ -7,6 +7,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import APIException
 from rest_framework.parsers import JSONParser
 
+from core.pagination import FeedPagination
 from crm import services
 from crm.api.batch import (
     BatchCreateMixin,
@@ -174,7 +175,9 @@ class EventViewSet(BatchCreateMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = EventSerializer
     filterset_class = EventFilter
     search_fields = ["name", "external_id"]
-    ordering_fields = ["occurred_at", "received_at", "name"]
+    ordering_fields = ["occurred_at", "received_at", "name", "id"]
+    ordering = ["-occurred_at", "-id"]
+    pagination_class = FeedPagination
     http_method_names = APPEND_ONLY
     parser_classes = [JSONParser]  # a batch is a JSON list; forms cannot carry one
 
@@ -195,7 +198,9 @@ class ActivityViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     queryset = Activity.objects.all()
     filterset_class = ActivityFilter
     search_fields = ["summary"]
-    ordering_fields = ["occurred_at"]
+    ordering_fields = ["occurred_at", "id"]
+    ordering = ["-occurred_at", "-id"]
+    pagination_class = FeedPagination
     http_method_names = APPEND_ONLY
 
     def get_serializer_class(self) -> type[serializers.Serializer]:

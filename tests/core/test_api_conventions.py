@@ -60,3 +60,16 @@ def test_throttled_answers_carry_ratelimit_headers(api, monkeypatch):
     assert limited["RateLimit-Policy"] == '"token";q=2;w=60'
     assert limited["RateLimit"] == f'"token";r=0;t={retry_after}'
     cache.clear()
+
+
+def test_django_level_errors_under_the_api_have_the_error_shape(api):
+    unknown = api.get("/api/v1/accounts/0.5/")  # no route matches: Django's own 404 page
+    assert unknown.status_code == 404 and unknown["Content-Type"] == "application/json"
+    assert unknown.json() == {"detail": "Not Found.", "code": "not_found"}
+    nowhere = api.get("/api/v1/no-such-thing/")
+    assert nowhere.status_code == 404 and nowhere.json()["code"] == "not_found"
+
+
+def test_html_pages_keep_their_html_errors(web):
+    response = web.get("/accounts/0.5/")
+    assert response.status_code == 404 and response["Content-Type"].startswith("text/html")
