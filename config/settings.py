@@ -279,7 +279,15 @@ PERIODIC_JOBS = {
     "crm: resume stalled imports": ("crm.imports.tasks.imports_resume_stalled", "I", 5),
     "analytics: refresh dashboard snapshots": ("analytics.tasks.refresh_snapshots", "I", 30),
     "core: forget expired idempotency keys": ("core.idempotency.idempotency_keys_purge", "I", 60),
+    "core: worker heartbeat": ("core.health.worker_heartbeat", "I", 1),
 }
+
+# --- Health probes ----------------------------------------------------------------------------
+# /readyz fails (503) when the worker's heartbeat (a job every minute) or the oldest task
+# waiting in the queue is older than these, or the broker does not answer within the timeout.
+READYZ_WORKER_MAX_AGE_SECONDS = env_int("READYZ_WORKER_MAX_AGE_SECONDS", 300, minimum=60)
+READYZ_QUEUE_MAX_AGE_SECONDS = env_int("READYZ_QUEUE_MAX_AGE_SECONDS", 300, minimum=1)
+READYZ_BROKER_TIMEOUT_SECONDS = env_int("READYZ_BROKER_TIMEOUT_SECONDS", 2, minimum=1)
 
 # --- Security ---------------------------------------------------------------------------------
 # Everything from our own origin; no inline scripts or styles; no framing.
@@ -348,6 +356,8 @@ SECURE_REFERRER_POLICY = "same-origin"
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    # Load balancers probe over plain HTTP inside the network.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000, minimum=0)

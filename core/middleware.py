@@ -58,7 +58,7 @@ class ApiErrorShapeMiddleware:
         if (
             response.status_code >= 400
             and request.path_info.startswith("/api/")
-            and not response.get("Content-Type", "").startswith("application/json")
+            and response.get("Content-Type", "").startswith("text/html")
             and not response.streaming
         ):
             try:

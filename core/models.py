@@ -25,3 +25,15 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope} {self.key} -> {self.status_code or 'running'}"
+
+
+class Heartbeat(models.Model):
+    """The last time a background job proved the worker alive: the periodic job
+    ``core.health.worker_heartbeat`` beats through the scheduler, the broker and a worker, so a
+    stale beat means one of them stopped. ``/readyz`` reads its age."""
+
+    name = models.CharField(max_length=64, unique=True)
+    beat_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.beat_at:%Y-%m-%d %H:%M:%S}"
