@@ -1,15 +1,23 @@
 """Settings for Lifecycle CRM, read from the environment (see README, "Configuration")."""
 
+import os
 import zoneinfo
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from dotenv import load_dotenv
 
 from config import hooks
 from config.env import env_bool, env_choice, env_int, env_list, env_str, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+
+# A .env file (KEY=value lines) fills in variables the environment does not set: real
+# environment variables always win. ENV_FILE names another file; ENV_FILE= (empty) reads none.
+_env_file = os.environ.get("ENV_FILE", str(BASE_DIR / ".env"))
+if _env_file:
+    load_dotenv(_env_file, override=False)
 
 # Development is the default (like `startproject`); production sets DEBUG=false, which then
 # requires SECRET_KEY, ALLOWED_HOSTS and PUBLIC_BASE_URL.
@@ -383,3 +391,14 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Error reporting (optional) ----------------------------------------------------------------
+SENTRY_DSN = env_str("SENTRY_DSN")
+if SENTRY_DSN:
+    from core.sentry import sentry_init
+
+    sentry_init(
+        SENTRY_DSN,
+        environment=env_str("SENTRY_ENVIRONMENT", "development" if DEBUG else "production"),
+        release=env_str("SENTRY_RELEASE"),
+    )
