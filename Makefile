@@ -6,8 +6,12 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Every package pinned with its hashes (pip-tools); `make lock` rewrites them from pyproject.toml.
+LOCK := requirements.lock
+DEV_LOCK := requirements-dev.lock
+PIP_COMPILE := $(VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links $(PIP_COMPILE_ARGS)
 
-.PHONY: run test lint install migrate worker web bench clean
+.PHONY: run test lint install lock migrate worker web bench clean
 
 run: install ## Migrate, load demo data when empty, start web (:8000) + worker
 	$(PY) manage.py migrate --noinput
@@ -24,12 +28,19 @@ lint: install
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(DEV_LOCK)
 	@if [ -z "$(PYTHON)" ]; then echo "Python 3.11 or newer is required (python3.11, python3.12 ...)"; exit 1; fi
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet --require-hashes -r $(DEV_LOCK)
+	$(PY) -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
+
+lock: ## Re-pin requirements.lock and requirements-dev.lock from pyproject.toml (PIP_COMPILE_ARGS=--upgrade to move pins)
+	@if [ -z "$(PYTHON)" ]; then echo "Python 3.11 or newer is required (python3.11, python3.12 ...)"; exit 1; fi
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet "pip-tools>=7.4,<8"
+	$(PIP_COMPILE) --extra sentry --output-file $(LOCK) pyproject.toml
+	$(PIP_COMPILE) --extra sentry --extra dev --output-file $(DEV_LOCK) pyproject.toml
 
 migrate: install
 	$(PY) manage.py migrate --noinput

@@ -1,15 +1,23 @@
 """Settings for Lifecycle CRM, read from the environment (see README, "Configuration")."""
 
+import os
 import zoneinfo
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from dotenv import load_dotenv
 
 from config import hooks
 from config.env import env_bool, env_choice, env_int, env_list, env_str, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+
+# A .env file (KEY=value lines) fills in variables the environment does not set: real
+# environment variables always win. ENV_FILE names another file; ENV_FILE= (empty) reads none.
+_env_file = os.environ.get("ENV_FILE", str(BASE_DIR / ".env"))
+if _env_file:
+    load_dotenv(_env_file, override=False)
 
 # Development is the default (like `startproject`); production sets DEBUG=false, which then
 # requires SECRET_KEY, ALLOWED_HOSTS and PUBLIC_BASE_URL.
@@ -56,11 +64,19 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every response (redirects and errors too) and every log line carry the request id.
+    "core.logs.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Outermost but security: Django's own HTML error pages under /api/ become the JSON error shape.
+    "core.middleware.ApiErrorShapeMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Before the views: a repeated POST with the same Idempotency-Key replays the first answer.
+    "core.idempotency.IdempotencyMiddleware",
+    # Inside it, so a replayed 201 carries the same Location.
+    "core.middleware.CreatedLocationMiddleware",
     "config.middleware.LoginRequiredMiddleware",
     "config.middleware.ChangeHistoryMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -297,10 +313,21 @@ PERIODIC_JOBS = {
     "crm: resume stalled imports": ("crm.imports.tasks.imports_resume_stalled", "I", 5),
     "analytics: refresh dashboard snapshots": ("analytics.tasks.refresh_snapshots", "I", 30),
     "webhooks: sweep due deliveries": ("webhooks.tasks.deliveries_sweep", "I", 1),
+    "core: forget expired idempotency keys": ("core.idempotency.idempotency_keys_purge", "I", 60),
+    "core: worker heartbeat": ("core.health.worker_heartbeat", "I", 1),
 }
 
 # The only modules whose functions a django-q schedule may call (core.schedules).
-SCHEDULE_TASK_MODULES = ("sms.tasks", "plays.tasks", "crm.imports.tasks", "analytics.tasks")
+SCHEDULE_TASK_MODULES = (
+    "sms.tasks",
+    "plays.tasks",
+    "crm.imports.tasks",
+    "analytics.tasks",
+    "webhooks.tasks",
+    "core.idempotency",
+    "core.health",
+)
+
 # --- Change history (django-auditlog) ---------------------------------------------------------
 # Who changed what, when, from what to what, for the program's settings and the people who run
 # it: shown on each object's page (plays) or its admin page (intent rules, ROI assumptions,
@@ -335,6 +362,13 @@ WEBHOOKS_ALLOW_PRIVATE_URLS = env_bool("WEBHOOKS_ALLOW_PRIVATE_URLS", False)
 WEBHOOKS_TIMEOUT = env_int("WEBHOOKS_TIMEOUT", 5, minimum=1)
 # An endpoint whose every attempt has failed for this long is disabled (admins are told).
 WEBHOOKS_DISABLE_AFTER_HOURS = env_int("WEBHOOKS_DISABLE_AFTER_HOURS", 5 * 24, minimum=1)
+
+# --- Health probes ----------------------------------------------------------------------------
+# /readyz fails (503) when the worker's heartbeat (a job every minute) or the oldest task
+# waiting in the queue is older than these, or the broker does not answer within the timeout.
+READYZ_WORKER_MAX_AGE_SECONDS = env_int("READYZ_WORKER_MAX_AGE_SECONDS", 300, minimum=60)
+READYZ_QUEUE_MAX_AGE_SECONDS = env_int("READYZ_QUEUE_MAX_AGE_SECONDS", 300, minimum=1)
+READYZ_BROKER_TIMEOUT_SECONDS = env_int("READYZ_BROKER_TIMEOUT_SECONDS", 2, minimum=1)
 
 # --- Security ---------------------------------------------------------------------------------
 # Everything from our own origin; no inline scripts or styles; no framing.
@@ -382,7 +416,7 @@ REST_FRAMEWORK = {
         "rest_framework.filters.SearchFilter",
         "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_PAGINATION_CLASS": "crm.api_support.Pagination",
+    "DEFAULT_PAGINATION_CLASS": "core.pagination.Pagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.errors.exception_handler",
     # JSON nested past core.parsers.MAX_JSON_DEPTH answers 400 instead of exhausting recursion.
@@ -395,6 +429,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"token": env_str("API_THROTTLE_RATE", "1200/min")},
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
+# A POST's Idempotency-Key is remembered (per caller) for this many hours; at least a day.
+IDEMPOTENCY_KEY_HOURS = env_int("IDEMPOTENCY_KEY_HOURS", 24, minimum=24)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Lifecycle CRM API",
     "DESCRIPTION": (
@@ -411,6 +447,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        # Every operation's error answers (one Error shape), Idempotency-Key, Location, RateLimit.
+        "core.openapi.document_conventions",
+    ],
 }
 
 # --- Security -------------------------------------------------------------------------------
@@ -421,17 +462,39 @@ SECURE_REFERRER_POLICY = "same-origin"
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    # Load balancers probe over plain HTTP inside the network.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000, minimum=0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 
+# Logs go to stderr: one JSON object per line (LOG_FORMAT=json, the default when DEBUG is false)
+# or plain text (the default in development). Each line carries the request id (X-Request-ID).
+LOG_FORMAT = env_choice("LOG_FORMAT", "plain" if DEBUG else "json", {"json", "plain"})
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "core.logs.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"},
+        "json": {"()": "core.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]}
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Error reporting (optional) ----------------------------------------------------------------
+SENTRY_DSN = env_str("SENTRY_DSN")
+if SENTRY_DSN:
+    from core.sentry import sentry_init
+
+    sentry_init(
+        SENTRY_DSN,
+        environment=env_str("SENTRY_ENVIRONMENT", "development" if DEBUG else "production"),
+        release=env_str("SENTRY_RELEASE"),
+    )

@@ -4,6 +4,7 @@ from django.contrib.auth.decorators import login_not_required, login_required
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
+from core import views as core_views
 from sms import views as sms_views
 from sms.urls import inbox_urlpatterns
 
@@ -22,6 +23,8 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    path("healthz", core_views.healthz, name="healthz"),
+    path("readyz", core_views.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path(
         "login/",

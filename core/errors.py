@@ -2,6 +2,7 @@
 the REST API (settings REST_FRAMEWORK["EXCEPTION_HANDLER"]) and ``html_domain_errors`` for
 server-rendered views. Services raise a ``DomainError``; views do not map errors by hand."""
 
+import math
 from collections import Counter
 from collections.abc import Callable
 from functools import wraps
@@ -11,7 +12,7 @@ from django.db import DataError, IntegrityError
 from django.db.models import ProtectedError
 from django.http import HttpRequest, HttpResponse
 from rest_framework import status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import Throttled, ValidationError
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -55,6 +56,8 @@ def exception_handler(exc, context):
         exc = ValidationError(as_serializer_error(exc))
     response = drf_exception_handler(exc, context)
     if response is not None:
+        if isinstance(exc, Throttled):
+            rate_limit_headers(response, context.get("view"), exc.wait)
         return response
     if isinstance(exc, ProtectedError):
         counts = Counter(obj._meta for obj in exc.protected_objects)
@@ -81,6 +84,26 @@ def exception_handler(exc, context):
             status=status.HTTP_400_BAD_REQUEST,
         )
     return None
+
+
+def rate_limit_headers(response: Response, view, wait: float | None) -> None:
+    """``RateLimit-Policy`` and ``RateLimit`` (IETF draft-ietf-httpapi-ratelimit-headers) beside
+    ``Retry-After`` on a 429: each of the view's rate throttles as ``"<scope>";q=<requests>;w=<seconds>``
+    and, for the one that refused, ``r=0`` requests left and ``t`` seconds until there are more."""
+    policies = []
+    for throttle in view.get_throttles() if view is not None else []:
+        limit, window = getattr(throttle, "num_requests", None), getattr(throttle, "duration", None)
+        if limit and window:
+            policies.append(
+                (getattr(throttle, "scope", None) or type(throttle).__name__.lower(), limit, window)
+            )
+    if not policies:
+        return
+    response["RateLimit-Policy"] = ", ".join(
+        f'"{name}";q={limit};w={window}' for name, limit, window in policies
+    )
+    name, _, window = policies[0]
+    response["RateLimit"] = f'"{name}";r=0;t={math.ceil(wait) if wait is not None else window}'
 
 
 ErrorPage = Callable[..., HttpResponse]

@@ -1,9 +1,6 @@
-"""Shared REST API plumbing: pagination. The one exception handler is ``core.errors``."""
+"""Shared REST API plumbing. Pagination lives in ``core.pagination``; the one exception handler
+is ``core.errors``. Kept so the settings' old dotted path keeps working."""
 
-from rest_framework.pagination import PageNumberPagination
+from core.pagination import Pagination
 
-
-class Pagination(PageNumberPagination):
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 500
+__all__ = ["Pagination"]

@@ -8,6 +8,7 @@ import django_filters as filters
 from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema_field
 
+from core.filters import updated_after_filter
 from crm.models import (
     Account,
     AcquisitionChannel,
@@ -40,6 +41,7 @@ class AccountFilter(filters.FilterSet):
     plan = filters.CharFilter(lookup_expr="iexact")
     acquisition_channel = filters.ChoiceFilter(choices=AcquisitionChannel.choices)
     signed_up_at = filters.IsoDateTimeFromToRangeFilter(help_text="Cohort range.")
+    updated_after = updated_after_filter()
     churned = filters.BooleanFilter(
         field_name="churned_at", lookup_expr="isnull", exclude=True, help_text="Has a churn date."
     )
@@ -57,6 +59,7 @@ class ContactFilter(filters.FilterSet):
     email = filters.CharFilter(lookup_expr="iexact", help_text="Exact address, any case.")
     external_id = filters.CharFilter(help_text="The contact's id in your system.")
     acquisition_channel = filters.ChoiceFilter(choices=AcquisitionChannel.choices)
+    updated_after = updated_after_filter()
     created_at = filters.IsoDateTimeFromToRangeFilter()
 
     class Meta:
@@ -89,6 +92,7 @@ class DealFilter(filters.FilterSet):
     is_closed = filters.BooleanFilter(field_name="stage__is_closed", help_text="In a closed stage.")
     is_won = filters.BooleanFilter(field_name="stage__is_won", help_text="In a won stage.")
     expected_close = filters.DateFromToRangeFilter()
+    updated_after = updated_after_filter()
     closed_at = filters.IsoDateTimeFromToRangeFilter()
 
     class Meta:
@@ -109,6 +113,7 @@ class DealFilter(filters.FilterSet):
 class RenewalFilter(filters.FilterSet):
     account = filters.ModelChoiceFilter(queryset=Account.objects.all())
     status = filters.MultipleChoiceFilter(choices=RenewalStatus.choices)
+    updated_after = updated_after_filter()
     end_date = filters.DateFromToRangeFilter()
 
     class Meta:
@@ -119,6 +124,7 @@ class RenewalFilter(filters.FilterSet):
 class OrderFilter(filters.FilterSet):
     contact = filters.ModelChoiceFilter(queryset=Contact.objects.all())
     account = filters.ModelChoiceFilter(queryset=Account.objects.all())
+    updated_after = updated_after_filter()
     ordered_at = filters.IsoDateTimeFromToRangeFilter()
     external_id = filters.CharFilter()
 
@@ -145,6 +151,7 @@ class TaskFilter(filters.FilterSet):
     contact = filters.ModelChoiceFilter(queryset=Contact.objects.all())
     status = filters.MultipleChoiceFilter(choices=TaskStatus.choices)
     source = filters.ChoiceFilter(choices=TaskSource.choices)
+    updated_after = updated_after_filter()
     due_at = filters.IsoDateTimeFromToRangeFilter()
 
     class Meta:

@@ -9,6 +9,8 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from core.dates import BoundedDateTimeField
+from core.filters import updated_after_filter
+from core.pagination import FeedPagination
 from crm.roles import ManagerOrReadOnly
 from plays import services, triggers
 from plays.engine import play_run
@@ -163,6 +165,8 @@ class RunResultSerializer(serializers.Serializer):
 
 
 class PlayFilter(django_filters.FilterSet):
+    updated_after = updated_after_filter()
+
     class Meta:
         model = Play
         fields = ["status", "moment", "owner"]
@@ -311,6 +315,7 @@ class PlayViewSet(
 class EnrollmentListView(generics.ListAPIView):
     serializer_class = EnrollmentSerializer
     filterset_class = EnrollmentFilter
+    pagination_class = FeedPagination
     ordering_fields = ["decided_at", "id"]
     ordering = ["-decided_at", "-id"]
     search_fields = ["occurrence", "reason"]

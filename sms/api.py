@@ -12,6 +12,10 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from core.errors import DomainError
+from core.filters import updated_after_filter
+from core.idempotency import caller_scope
+from core.pagination import FeedPagination
 from crm.models import Contact
 from sms.models import (
     ConsentAction,
@@ -25,7 +29,7 @@ from sms.models import (
 from sms.segments import MAX_BODY_CHARS
 from sms.services.consent import consent_record, contact_texting
 from sms.services.review import review_pending_for
-from sms.services.sending import message_send
+from sms.services.sending import clean_body, message_send
 from sms.services.suppression import PERSON_ONLY_SOURCES
 
 # --- Consent ----------------------------------------------------------------------------
@@ -126,6 +130,7 @@ class ConsentViewSet(
     serializer_class = ConsentEventSerializer
     queryset = ConsentEvent.objects.all()
     filterset_class = ConsentEventFilter
+    pagination_class = FeedPagination
     search_fields = ["phone"]
     ordering_fields = ["occurred_at", "id"]
     ordering = ["-occurred_at", "-id"]
@@ -175,6 +180,10 @@ class ConsentViewSet(
 
 
 class MessageSerializer(serializers.ModelSerializer):
+    updated_at = serializers.DateTimeField(
+        source="status_updated_at", read_only=True, help_text="When the status last moved."
+    )
+
     class Meta:
         model = Message
         fields = [
@@ -201,6 +210,7 @@ class MessageSerializer(serializers.ModelSerializer):
             "created_at",
             "sent_at",
             "delivered_at",
+            "updated_at",
         ]
         read_only_fields = fields
 
@@ -211,8 +221,15 @@ class MessageSendSerializer(serializers.Serializer):
     idempotency_key = serializers.CharField(
         max_length=200,
         required=False,
-        help_text="Optional. Re-sending with the same key returns the first message; it never texts twice.",
+        help_text="Optional. Re-sending with the same key returns the first message; it never texts twice. "
+        "Keys are yours alone (per API token, or per user in the browser): another caller's key never "
+        "matches. Reusing a key for another contact or text answers 422.",
     )
+
+
+class IdempotencyKeyReused(DomainError):
+    code = "idempotency_key_reused"
+    status = status.HTTP_422_UNPROCESSABLE_ENTITY
 
 
 class MessageFilter(django_filters.FilterSet):
@@ -220,6 +237,7 @@ class MessageFilter(django_filters.FilterSet):
     direction = django_filters.ChoiceFilter(choices=Direction.choices)
     created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    updated_after = updated_after_filter("status_updated_at")
 
     class Meta:
         model = Message
@@ -255,6 +273,7 @@ class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     serializer_class = MessageSerializer
     queryset = Message.objects.all()
     filterset_class = MessageFilter
+    pagination_class = FeedPagination
     search_fields = ["body", "to_number", "from_number", "provider_sid"]
     ordering_fields = ["created_at", "id"]
     ordering = ["-created_at", "-id"]
@@ -262,11 +281,19 @@ class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     def create(self, request, *args, **kwargs):
         payload = MessageSendSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
+        contact, body = payload.validated_data["contact"], payload.validated_data["body"]
+        key = payload.validated_data.get("idempotency_key")
         # A refusal (SendRefused) answers 409 or 422 with its reason (core.errors.exception_handler).
         message = message_send(
-            contact=payload.validated_data["contact"],
-            body=payload.validated_data["body"],
-            idempotency_key=payload.validated_data.get("idempotency_key"),
+            contact=contact,
+            body=body,
+            # Scoped to the caller: two integrations that pick the same key are two messages.
+            idempotency_key=f"{caller_scope(request)}:{key}" if key else None,
             sent_by=request.user,
         )
+        if key and (message.contact_id != contact.pk or message.body != clean_body(body)):
+            raise IdempotencyKeyReused(
+                f"idempotency_key {key!r} was already used for message {message.pk} to another contact "
+                "or with another text; use a new key for a new message."
+            )
         return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)

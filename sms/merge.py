@@ -79,5 +79,5 @@ def _merge_conversations(survivor: Contact, loser: Contact) -> int:
 
 def _rederive_consent(contact: Contact) -> None:
     state = consent_state_derive(contact)
-    Contact.objects.filter(pk=contact.pk).update(sms_consent=state)
+    Contact.objects.filter(pk=contact.pk).update(sms_consent=state, updated_at=timezone.now())
     contact.sms_consent = state

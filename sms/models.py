@@ -328,7 +328,8 @@ class Message(models.Model):
     error_message = models.CharField(max_length=300, blank=True)
     segments = models.PositiveSmallIntegerField(default=1)
     encoding = models.CharField(max_length=8, default="GSM-7")
-    idempotency_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    # "<caller>:<client key>" from the API (token:<id> or user:<id>), or an internal key.
+    idempotency_key = models.CharField(max_length=300, null=True, blank=True, unique=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(
         null=True, blank=True, help_text="Queued messages are sent from this time on (quiet hours, retries)."

@@ -6,6 +6,7 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException
 
+from core.pagination import FeedPagination
 from core.parsers import DepthLimitedJSONParser
 from crm import services
 from crm.api.batch import (
@@ -135,7 +136,7 @@ class RenewalViewSet(viewsets.ModelViewSet):
     serializer_class = RenewalSerializer
     filterset_class = RenewalFilter
     search_fields = ["account__name"]
-    ordering_fields = ["end_date", "start_date", "acv", "renewed_acv", "created_at"]
+    ordering_fields = ["end_date", "start_date", "acv", "renewed_acv", "created_at", "updated_at"]
     http_method_names = READ_WRITE
 
 
@@ -174,7 +175,9 @@ class EventViewSet(BatchCreateMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = EventSerializer
     filterset_class = EventFilter
     search_fields = ["name", "external_id"]
-    ordering_fields = ["occurred_at", "received_at", "name"]
+    ordering_fields = ["occurred_at", "received_at", "name", "id"]
+    ordering = ["-occurred_at", "-id"]
+    pagination_class = FeedPagination
     http_method_names = APPEND_ONLY
     parser_classes = [DepthLimitedJSONParser]  # a batch is a JSON list; forms cannot carry one
 
@@ -195,7 +198,9 @@ class ActivityViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     queryset = Activity.objects.all()
     filterset_class = ActivityFilter
     search_fields = ["summary"]
-    ordering_fields = ["occurred_at"]
+    ordering_fields = ["occurred_at", "id"]
+    ordering = ["-occurred_at", "-id"]
+    pagination_class = FeedPagination
     http_method_names = APPEND_ONLY
 
     def get_serializer_class(self) -> type[serializers.Serializer]:

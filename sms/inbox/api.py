@@ -13,6 +13,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from core.dates import BoundedDateTimeField, DateBoundedFilterBackend
+from core.filters import updated_after_filter
 from sms.api import REFUSAL, ConsentEventSerializer, MessageSerializer
 from sms.inbox import selectors, services
 from sms.models import Conversation, ConversationStatus, Intent, Message, RevocationReview
@@ -57,6 +58,7 @@ class ConversationSerializer(serializers.ModelSerializer):
             "last_outbound_at",
             "snoozed_until",
             "last_message",
+            "updated_at",
         ]
         read_only_fields = fields
 
@@ -181,6 +183,7 @@ class ConversationFilter(django_filters.FilterSet):
     assignee = django_filters.CharFilter(
         method="filter_assignee", help_text="A user id, `me` (the caller) or `none` (unassigned)."
     )
+    updated_after = updated_after_filter()
     sla_breached = StrictBooleanFilter(
         method="filter_sla_breached", help_text="`true`: past the reply deadline; `false`: not."
     )
@@ -238,7 +241,7 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
         filters.OrderingFilter,
     ]
     search_fields = ["contact__first_name", "contact__last_name", "contact__email", "contact__phone"]
-    ordering_fields = ["sla_due_at", "last_inbound_at", "last_outbound_at", "created_at", "id"]
+    ordering_fields = ["sla_due_at", "last_inbound_at", "last_outbound_at", "created_at", "updated_at", "id"]
 
     def get_queryset(self):
         return selectors.with_sla_breached(

@@ -44,7 +44,8 @@ def test_list_queries_do_not_grow_with_rows(api, django_assert_max_num_queries, 
         ):
             response = api.get(f"/api/v1/{resource}/", {"page_size": 100})
         assert response.status_code == 200
-        assert len(response.json()["results"]) == response.json()["count"] == 3 + 27 * len(counts)
+        # events and activities page by cursor (no count): compare the rows themselves
+        assert len(response.json()["results"]) == 3 + 27 * len(counts)
         counts.append(len(queries))
     assert counts[0] == counts[1]
 

@@ -19,6 +19,8 @@ PUBLIC = {
     "sms/twilio/inbound/": "Twilio webhook, signature-checked",
     "sms/twilio/status/": "Twilio webhook, signature-checked",
     "l/": "tracked link redirect to a URL the product stored",
+    "healthz": "liveness probe for load balancers: reveals nothing",
+    "readyz": "readiness probe for load balancers: names failing parts, no data",
 }
 SAMPLE = {"int": "1", "str": "x", "slug": "x", "path": "x", "uuid": "00000000-0000-0000-0000-000000000000"}
 
@@ -70,6 +72,9 @@ def test_anonymous_requests_get_nothing(client, route):
         status = response.status_code
         if public and "webhook" in public:
             assert status == (403 if method == "post" else 405), (route, method, status)
+        elif public and "probe" in public:
+            assert status in ((200, 503) if method == "get" else (405,)), (route, method, status)
+            assert method == "post" or response["Content-Type"] == "application/json"
         elif public and "tracked link" in public:
             assert status in (404, 405), (route, method, status)  # no such code: nothing revealed
         elif public:

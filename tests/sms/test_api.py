@@ -1,4 +1,5 @@
 import pytest
+from rest_framework.test import APIClient
 
 from crm.models import SmsConsent
 from sms.models import ConsentEvent, Message
@@ -124,3 +125,40 @@ def test_list_filters_and_constant_queries(api, django_assert_max_num_queries):
 def test_sms_endpoints_need_auth(anon_api):
     assert anon_api.get(MESSAGES).status_code == 401
     assert anon_api.post(CONSENT, {}).status_code == 401
+
+
+def test_idempotency_key_is_scoped_to_the_caller(api, user):
+    """Regression: the key was global, so a second caller reusing it for another contact got
+    the first caller's message back and nothing was sent."""
+    from crm.models import ApiToken
+    from tests.factories import UserFactory
+
+    first_contact = ContactFactory(sms_consent=SmsConsent.OPTED_IN)
+    second_contact = ContactFactory(sms_consent=SmsConsent.OPTED_IN)
+    first = api.post(MESSAGES, {"contact": first_contact.pk, "body": "Yours", "idempotency_key": "sync-1"})
+    assert first.status_code == 201
+
+    other_user = UserFactory(username="bob", role="manager")
+    _, other_key = ApiToken.issue(user=other_user, name="bob's sync")
+    other = APIClient()
+    other.credentials(HTTP_AUTHORIZATION=f"Token {other_key}")
+    second = other.post(MESSAGES, {"contact": second_contact.pk, "body": "Mine", "idempotency_key": "sync-1"})
+    assert second.status_code == 201, second.json()
+    assert second.json()["id"] != first.json()["id"]
+    assert (second.json()["contact"], second.json()["body"]) == (second_contact.pk, "Mine")
+    assert Message.objects.filter(contact=second_contact, body="Mine").count() == 1
+
+    # The same caller through the browser session is another caller than its token.
+    web = APIClient()
+    web.force_login(user)
+    third = web.post(MESSAGES, {"contact": first_contact.pk, "body": "Yours", "idempotency_key": "sync-1"})
+    assert third.status_code == 201 and third.json()["id"] != first.json()["id"]
+
+
+def test_idempotency_key_reused_for_another_message_is_422(api):
+    contact = ContactFactory(sms_consent=SmsConsent.OPTED_IN)
+    api.post(MESSAGES, {"contact": contact.pk, "body": "First", "idempotency_key": "k-9"})
+    again = api.post(MESSAGES, {"contact": contact.pk, "body": "Something else", "idempotency_key": "k-9"})
+    assert again.status_code == 422
+    assert again.json()["code"] == "idempotency_key_reused"
+    assert Message.objects.count() == 1

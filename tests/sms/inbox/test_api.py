@@ -61,6 +61,7 @@ def test_list_and_detail_fields(api, user):
         "last_outbound_at",
         "snoozed_until",
         "last_message",
+        "updated_at",
     }
     assert (row["contact"], row["contact_name"], row["account"], row["assignee"]) == (
         contact.pk,
