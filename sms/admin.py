@@ -3,7 +3,16 @@
 from django.contrib import admin
 
 from core.history import ChangeHistoryAdminMixin
-from sms.models import ConsentEvent, Conversation, Deferral, IntentLabel, IntentRule, Message, SavedReply
+from sms.models import (
+    ConsentEvent,
+    Conversation,
+    Deferral,
+    IntentLabel,
+    IntentRule,
+    Message,
+    RevocationReview,
+    SavedReply,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -26,6 +35,17 @@ class ConsentEventAdmin(ReadOnlyAdmin):
     search_fields = ("phone", "contact__email", "contact__last_name")
     list_select_related = ("contact", "actor")
     date_hierarchy = "occurred_at"
+
+
+@admin.register(RevocationReview)
+class RevocationReviewAdmin(ReadOnlyAdmin):
+    """Decide reviews in the inbox (or the API), so the decision is audited with its reason."""
+
+    list_display = ("received_at", "due_at", "status", "phone", "contact", "resolved_by", "why")
+    list_filter = ("status",)
+    search_fields = ("phone", "contact__email", "contact__last_name")
+    list_select_related = ("contact", "resolved_by")
+    date_hierarchy = "received_at"
 
 
 @admin.register(Message)

@@ -12,7 +12,7 @@ task (``reviews_escalate``, a periodic job)."""
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.errors import DomainError
@@ -74,21 +74,21 @@ def review_open(*, contact: Contact, message: Message, why: str) -> RevocationRe
     from its arrival. A number already under review keeps its first review (and deadline)."""
     if not contact.phone:
         return None
-    existing = RevocationReview.objects.filter(phone=contact.phone, status=ReviewStatus.PENDING).first()
-    if existing is not None:
-        return existing
     received_at = message.created_at
     due, remind = review_deadline(received_at)
-    with transaction.atomic():
-        review = RevocationReview.objects.create(
-            phone=contact.phone,
-            contact=contact,
-            message=message,
-            why=why[:300],
-            received_at=received_at,
-            due_at=due,
-            remind_at=remind,
-        )
+    try:
+        with transaction.atomic():
+            review = RevocationReview.objects.create(
+                phone=contact.phone,
+                contact=contact,
+                message=message,
+                why=why[:300],
+                received_at=received_at,
+                due_at=due,
+                remind_at=remind,
+            )
+    except IntegrityError:  # one is pending for the number already (also under a race): keep it
+        return RevocationReview.objects.get(phone=contact.phone, status=ReviewStatus.PENDING)
     _timeline(
         contact,
         None,

@@ -162,6 +162,14 @@ def test_the_review_belongs_to_the_number(held):
 
 
 @pytest.mark.django_db
+def test_a_second_doubtful_reply_keeps_the_first_review_and_its_deadline(held, clock):
+    clock.shift(timedelta(days=3))
+    receive(held, "can I opt out of paper invoices")
+    review = RevocationReview.objects.get(phone=held.phone)
+    assert (review.received_at, review.message.body) == (ARRIVAL, AMBIGUOUS)
+
+
+@pytest.mark.django_db
 def test_look_alikes_below_the_confidence_bar_are_not_held(clock):
     contact = opted_in_contact()
     receive(contact, "remove the item from my cart")  # a weak single-word cue
