@@ -51,6 +51,18 @@ EXTRA_PARAMETERS = {
     "lift": [
         OpenApiParameter("window", int, description="Days after enrollment outcomes count (default 90).")
     ],
+    "velocity": [
+        OpenApiParameter("play", int, description="Only this play (default: every live play)."),
+        OpenApiParameter(
+            "horizon_days",
+            int,
+            description=(
+                "Horizon of the restricted mean time (1-730 days). Default: each play's lift window "
+                "by moment (onboarding and adoption 14, renewal 90, risk 120, expansion 90, "
+                "reactivation 30)."
+            ),
+        ),
+    ],
     "clv": [
         OpenApiParameter(
             "observation_end", OpenApiTypes.DATE, description="Calibration end (default: `end`)."
@@ -71,6 +83,12 @@ EXTRA_PARAMETERS = {
     ],
 }
 DESCRIPTIONS = {
+    "velocity": (
+        "Lifecycle velocity: days from the trigger (enrollment) to the play's primary outcome, "
+        "treatment vs control, as Kaplan-Meier curves (share reached by day) and the difference in "
+        "restricted mean time without the outcome up to the horizon, with its 95% interval; "
+        "enrollments without the outcome by the observation end are censored."
+    ),
     "ltv": "Purchase-based and subscription LTV with their inputs; LTV:CAC by acquisition channel.",
     "cohorts": "Cohort triangle: retained share, cumulative revenue per customer and NRR by months since.",
     "retention": (

@@ -17,6 +17,7 @@ urlpatterns = [
             "maturity",
             "clv",
             "lift",
+            "velocity",
         )
     ],
     path("plays/<int:id>/lift/", api.PlayLiftView.as_view(), name="api-analytics-play-lift"),

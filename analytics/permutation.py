@@ -248,6 +248,13 @@ def rise_p_floor(n_t: int, nonzero_t: int, n_c: int, nonzero_c: int) -> float:
     return float(sps.hypergeom.pmf(0, total, nonzero, n_c))
 
 
+def fall_p_floor(n_t: int, nonzero_t: int, n_c: int, nonzero_c: int) -> float:
+    """The smallest one-sided p-value a fall can reach: the chance that a random split puts none
+    of the non-zero values in the treatment arm, C(N - m, n_t) / C(N, n_t). With a small holdout
+    it is far below the rise's: every buyer in a 10-contact control arm is a fall few splits match."""
+    return rise_p_floor(n_c, nonzero_c, n_t, nonzero_t)
+
+
 def more_needed_for_a_rise(
     n_t: int, nonzero_t: int, n_c: int, nonzero_c: int, alpha_half: float
 ) -> tuple[int, int] | None:
@@ -266,3 +273,15 @@ def more_needed_for_a_rise(
             break
         needed *= 1.01
     return max(0, math.ceil(needed) - control - n_t), max(0, control - n_c)
+
+
+def more_needed_for_a_change(
+    n_t: int, nonzero_t: int, n_c: int, nonzero_c: int, alpha_half: float
+) -> tuple[int, int] | None:
+    """(more treatment, more control) enrollments before a rise or a fall, whichever comes first,
+    can reach ``alpha_half``; None without any buyer yet."""
+    rise = more_needed_for_a_rise(n_t, nonzero_t, n_c, nonzero_c, alpha_half)
+    if rise is None:
+        return None
+    more_c, more_t = more_needed_for_a_rise(n_c, nonzero_c, n_t, nonzero_t, alpha_half)
+    return min(rise, (more_t, more_c), key=sum)

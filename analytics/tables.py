@@ -254,6 +254,41 @@ def mrr_movements(answer: dict) -> Table:
     return Table("mrr_movements", "ARR movements by month", headers, rows)
 
 
+def velocity(answer: dict) -> Table:
+    """One row per play: days without its primary outcome up to the horizon (RMST) per arm, the
+    difference with its 95% interval, and the verdict (or why there is none yet)."""
+    rows = [
+        [
+            play["play"]["name"],
+            play["primary_outcome"],
+            play["horizon_days"],
+            f"{play['treatment']['outcomes']} of {play['treatment']['enrollments']}",
+            f"{play['control']['outcomes']} of {play['control']['enrollments']}",
+            _num(play["rmst_treatment_days"], 1),
+            _num(play["rmst_control_days"], 1),
+            _num(play["rmst_difference_days"], 1),
+            "" if play["ci_low"] is None else f"{play['ci_low']:.1f} to {play['ci_high']:.1f}",
+            play["verdict"]
+            if play["rmst_difference_days"] is not None
+            else play.get("note", play["verdict"]),
+        ]
+        for play in answer["plays"]
+    ]
+    headers = [
+        "Play",
+        "Primary outcome",
+        "Horizon (days)",
+        "Treatment: reached",
+        "Control: reached",
+        "Treatment: days without (RMST)",
+        "Control: days without (RMST)",
+        "Difference (days)",
+        "95% CI",
+        "Verdict",
+    ]
+    return Table("velocity", "Lifecycle velocity: days to the primary outcome", headers, rows)
+
+
 # table name -> (answer it is built from, builder)
 TABLES = {
     "ltv_cac": ("ltv", ltv_cac),
@@ -265,4 +300,5 @@ TABLES = {
     "leakage": ("lift", leakage),
     "sms_health": ("sms-health", sms_health),
     "maturity": ("maturity", maturity),
+    "velocity": ("velocity", velocity),
 }
