@@ -8,6 +8,7 @@ from datetime import date
 from analytics.assumptions import assumption_values
 from analytics.metrics.arr import mrr_movements
 from analytics.metrics.cohorts import BASES, DEFAULT_MONTHS, MAX_MONTHS, cohorts
+from analytics.metrics.global_control import global_control
 from analytics.metrics.health import sms_health
 from analytics.metrics.lift import play_lift, plays_lift
 from analytics.metrics.ltv import ltv
@@ -171,6 +172,7 @@ METRICS: dict[str, Metric] = {
     "lift": Metric(_lift_all, _window),
     "clv": Metric(_clv, _clv_params),
     "velocity": Metric(_velocity, _velocity_params),
+    "global-control": Metric(global_control),
 }
 
 

@@ -83,6 +83,12 @@ EXTRA_PARAMETERS = {
     ],
 }
 DESCRIPTIONS = {
+    "global-control": (
+        "The whole programme against the global control group (GLOBAL_CONTROL_PERCENT of contacts by "
+        "a stable hash of the contact id and GLOBAL_CONTROL_SALT, never texted automatically): revenue "
+        "per contact (permutation test and interval) and the opt-out rate (Newcombe interval), "
+        "programme - control; 'not enough data yet' when too small; off when the percent is 0."
+    ),
     "velocity": (
         "Lifecycle velocity: days from the trigger (enrollment) to the play's primary outcome, "
         "treatment vs control, as Kaplan-Meier curves (share reached by day) and the difference in "

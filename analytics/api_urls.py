@@ -18,6 +18,7 @@ urlpatterns = [
             "clv",
             "lift",
             "velocity",
+            "global-control",
         )
     ],
     path("plays/<int:id>/lift/", api.PlayLiftView.as_view(), name="api-analytics-play-lift"),

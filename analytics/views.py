@@ -29,6 +29,7 @@ DASHBOARD_METRICS = (
     "sms-health",
     "maturity",
     "velocity",
+    "global-control",
 )
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -74,6 +75,57 @@ def _velocity_chart(play: dict | None) -> str:
         title=f"{play['play']['name']}: share that reached {play['primary_outcome']}, by day",
         y_label=f"Reached {play['primary_outcome']}",
     )
+
+
+GLOBAL_CONTROL_ROWS = (
+    # key, label, field of the answer, format of the groups, format of the difference, words
+    (
+        "revenue",
+        "Revenue per contact in the period",
+        "revenue_per_contact",
+        "money",
+        "money",
+        "higher",
+        "lower",
+    ),
+    ("opt-outs", "Opt-out rate in the period", "opt_outs", "percent", "points", "more", "fewer"),
+)
+
+
+def global_control_rows(answer: dict) -> list[dict]:
+    """The dashboard's rows for the programme vs the global control, formatted."""
+    rows = []
+    for key, label, field, kind, difference_kind, more, fewer in GLOBAL_CONTROL_ROWS:
+        block = answer.get(field)
+        if not block:
+            continue
+        mean = "mean" if kind == "money" else "rate"
+
+        def shown(value, fmt=kind):
+            return charts.format_value(value, fmt, decimals=2)
+
+        row = {
+            "key": key,
+            "label": label,
+            "programme": f"{shown(block[f'treatment_{mean}'])} ({block['treatment_n']:,} contacts)",
+            "control": f"{shown(block[f'control_{mean}'])} ({block['control_n']:,} contacts)",
+            "difference": None,
+            "note": block.get("note") or "Not enough data yet.",
+        }
+        if block.get("absolute_lift") is not None and block.get("ci_low") is not None:
+            word = more if block["absolute_lift"] > 0 else fewer
+            low, high = shown(block["ci_low"], difference_kind), shown(block["ci_high"], difference_kind)
+            row.update(
+                {
+                    "difference": shown(block["absolute_lift"], difference_kind),
+                    "interval": f"{low} to {high}",
+                    "reading": f"{word} with the programme"
+                    if block["significant"]
+                    else "no measurable effect",
+                }
+            )
+        rows.append(row)
+    return rows
 
 
 def _charts(results: dict, velocity_play: dict | None = None) -> dict:
@@ -169,6 +221,7 @@ def dashboard(request):
     context = {
         "r": results,
         "velocity_play": velocity_play,
+        "global_rows": global_control_rows(results["global_control"]),
         "charts": _charts(results, velocity_play),
         "tables": {table.name: table for table in built},
         "snapshot": datetime.fromisoformat(min(r["snapshot"]["computed_at"] for r in results.values())),
