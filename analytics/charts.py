@@ -777,8 +777,8 @@ def step_chart(
     x_label: str = "Days since the trigger",
     y_label: str = "Reached the outcome",
     desc: str | None = None,
-    width: float = 640,
-    height: float = 260,
+    width: float = 900,
+    height: float = 300,
 ) -> str:
     """Right-continuous step lines through ``(x, share)`` corners (Kaplan-Meier curves drawn as
     the share that has reached the outcome), one per series, on a 0-100% axis from x = 0."""
@@ -788,8 +788,10 @@ def step_chart(
         return no_data_svg(title, kind="step")
     left, right, top, bottom = 72, width - 32, 28, height - 44
     x_max = max(x for _, points in items for x, _ in points) or 1.0
+    # The axis ends at the last day drawn (the horizon), ticks within it.
     x_ticks, x_step = nice_ticks(0.0, x_max)
-    x_scale = LinearScale(0.0, x_ticks[-1], left, right)
+    x_ticks = [tick for tick in x_ticks if tick <= x_max + 1e-9]
+    x_scale = LinearScale(0.0, x_max, left, right)
     y_ticks, y_step = nice_ticks(0.0, max(max(y for _, points in items for _, y in points), 0.05))
     y_scale = LinearScale(0.0, y_ticks[-1], bottom, top)
     body = _vertical_value_axis(y_scale, y_ticks, y_step, "percent", left, right, y_label)
