@@ -8,12 +8,14 @@ from datetime import date
 from analytics.assumptions import assumption_values
 from analytics.metrics.arr import mrr_movements
 from analytics.metrics.cohorts import BASES, DEFAULT_MONTHS, MAX_MONTHS, cohorts
+from analytics.metrics.global_control import global_control
 from analytics.metrics.health import sms_health
 from analytics.metrics.lift import play_lift, plays_lift
 from analytics.metrics.ltv import ltv
 from analytics.metrics.maturity import maturity
 from analytics.metrics.retention import DEFAULT_REPEAT_WINDOW_DAYS, retention
 from analytics.metrics.roi import roi
+from analytics.metrics.velocity import plays_velocity
 from analytics.scope import Scope, ScopeError, date_param, int_param, scope_from_params
 from analytics.snapshots import snapshot_get_or_compute
 from crm.models import Order
@@ -66,6 +68,28 @@ def _clv_params(params, errors) -> dict:
         "observation_end": observation_end,
         "horizon_months": months,
         "customers": limit,
+    }
+
+
+def _velocity_params(params, errors) -> dict:
+    play = int_param(params, "play", 0, errors, lo=1, hi=2**31 - 1)
+    if play and not Play.objects.filter(pk=play).exists():
+        errors["play"] = f"no play with id {play}."
+    # 0: each play's moment decides (its lift window).
+    return {"play": play, "horizon_days": int_param(params, "horizon_days", 0, errors, lo=1, hi=730)}
+
+
+def _velocity(scope):
+    extra = scope.extra
+    if extra.get("play"):
+        plays = list(Play.objects.filter(pk=extra["play"]))
+    else:
+        plays = list(Play.objects.exclude(status=PlayStatus.DRAFT).order_by("name"))
+    horizon = extra.get("horizon_days") or None
+    return {
+        "scope": scope.as_dict(),
+        "horizon_days": horizon,
+        "plays": plays_velocity(plays, scope, horizon_days=horizon),
     }
 
 
@@ -142,6 +166,8 @@ METRICS: dict[str, Metric] = {
     "roi": Metric(_roi, _window),
     "lift": Metric(_lift_all, _window),
     "clv": Metric(_clv, _clv_params),
+    "velocity": Metric(_velocity, _velocity_params),
+    "global-control": Metric(global_control),
 }
 
 

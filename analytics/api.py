@@ -52,6 +52,18 @@ EXTRA_PARAMETERS = {
     "lift": [
         OpenApiParameter("window", int, description="Days after enrollment outcomes count (default 90).")
     ],
+    "velocity": [
+        OpenApiParameter("play", int, description="Only this play (default: every live play)."),
+        OpenApiParameter(
+            "horizon_days",
+            int,
+            description=(
+                "Horizon of the restricted mean time (1-730 days). Default: each play's lift window "
+                "by moment (onboarding and adoption 14, renewal 90, risk 120, expansion 90, "
+                "reactivation 30)."
+            ),
+        ),
+    ],
     "clv": [
         OpenApiParameter(
             "observation_end", OpenApiTypes.DATE, description="Calibration end (default: `end`)."
@@ -72,6 +84,18 @@ EXTRA_PARAMETERS = {
     ],
 }
 DESCRIPTIONS = {
+    "global-control": (
+        "The whole programme against the global control group (GLOBAL_CONTROL_PERCENT of contacts by "
+        "a stable hash of the contact id and GLOBAL_CONTROL_SALT, never texted automatically): revenue "
+        "per contact (permutation test and interval) and the opt-out rate (Newcombe interval), "
+        "programme - control; 'not enough data yet' when too small; off when the percent is 0."
+    ),
+    "velocity": (
+        "Lifecycle velocity: days from the trigger (enrollment) to the play's primary outcome, "
+        "treatment vs control, as Kaplan-Meier curves (share reached by day) and the difference in "
+        "restricted mean time without the outcome up to the horizon, with its 95% interval; "
+        "enrollments without the outcome by the observation end are censored."
+    ),
     "ltv": "Purchase-based and subscription LTV with their inputs; LTV:CAC by acquisition channel.",
     "cohorts": "Cohort triangle: retained share, cumulative revenue per customer and NRR by months since.",
     "retention": (

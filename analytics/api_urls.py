@@ -17,6 +17,8 @@ urlpatterns = [
             "maturity",
             "clv",
             "lift",
+            "velocity",
+            "global-control",
         )
     ],
     path("plays/<int:id>/lift/", api.PlayLiftView.as_view(), name="api-analytics-play-lift"),

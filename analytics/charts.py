@@ -17,6 +17,7 @@ points, 0.02 -> +2.0 pp), ``money`` (12000 -> 12,000; compact 12k on axes) and `
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -764,3 +765,70 @@ def bar_chart(
         desc = "; ".join(f"{label}: {format_value(value, value_format)}" for label, value in bars) + "."
     uid = _uid("bar", title, list(bars), value_format)
     return _svg("bar", uid, width, bottom + 44, title, desc, body)
+
+
+# --- Step curves (Kaplan-Meier) ---------------------------------------------------------------
+
+
+def step_chart(
+    series: Sequence[tuple[str, Sequence[tuple[Number, Number]]]],
+    *,
+    title: str,
+    x_label: str = "Days since the trigger",
+    y_label: str = "Reached the outcome",
+    desc: str | None = None,
+    width: float = 900,
+    height: float = 300,
+) -> str:
+    """Right-continuous step lines through ``(x, share)`` corners (Kaplan-Meier curves drawn as
+    the share that has reached the outcome), one per series, on a 0-100% axis from x = 0."""
+    items = [(name, [(float(x), float(y)) for x, y in points]) for name, points in series if points]
+    _numbers(v for _, points in items for point in points for v in point)
+    if not items:
+        return no_data_svg(title, kind="step")
+    left, right, top, bottom = 72, width - 32, 28, height - 44
+    x_max = max(x for _, points in items for x, _ in points) or 1.0
+    # The axis ends at the last day drawn (the horizon), ticks within it.
+    x_ticks, x_step = nice_ticks(0.0, x_max)
+    x_ticks = [tick for tick in x_ticks if tick <= x_max + 1e-9]
+    x_scale = LinearScale(0.0, x_max, left, right)
+    y_ticks, y_step = nice_ticks(0.0, max(max(y for _, points in items for _, y in points), 0.05))
+    y_scale = LinearScale(0.0, y_ticks[-1], bottom, top)
+    body = _vertical_value_axis(y_scale, y_ticks, y_step, "percent", left, right, y_label)
+    for tick in x_ticks:
+        body.append(
+            _text(
+                x_scale(tick),
+                bottom + 16,
+                _tick_label(tick, "number", x_step),
+                css="chart-tick",
+                anchor="middle",
+            )
+        )
+    body.append(_x_axis_title((left + right) / 2, bottom + 36, x_label))
+    legend_x = left
+    summary = []
+    for index, (name, points) in enumerate(items):
+        colour = SERIES_COLOURS[index % len(SERIES_COLOURS)]
+        path = [f"M{_n(x_scale(points[0][0]))} {_n(y_scale(points[0][1]))}"]
+        for (_x0, y0), (x1, y1) in itertools.pairwise(points):
+            path.append(f"H{_n(x_scale(x1))}")
+            if y1 != y0:
+                path.append(f"V{_n(y_scale(y1))}")
+        tooltip = _tag(
+            "title",
+            {},
+            escape(f"{name}: {format_value(points[-1][1], 'percent')} by day {_n(points[-1][0])}"),
+        )
+        line = _tag(
+            "path",
+            {"class": "chart-line", "d": " ".join(path), "fill": "none", "stroke": colour, "stroke-width": 2},
+            tooltip,
+        )
+        body.append(_tag("g", {"class": "chart-series"}, line))
+        body += _legend_entry(legend_x, 12, name, colour)
+        legend_x += 30 + len(_clip(name, 20)) * CHAR_WIDTH
+        summary.append(f"{name}: {format_value(points[-1][1], 'percent')} by day {_n(points[-1][0])}")
+    if desc is None:
+        desc = f"{y_label} by {x_label.lower()}. " + "; ".join(summary) + "."
+    return _svg("step", _uid("step", title, items), width, height, title, desc, body)

@@ -336,14 +336,16 @@ class MeanLift:
     seed: int | None = None  # bootstrap and permutation
     note: str = ""
     # Permutation only (``method="permutation"``): random splits drawn (or every split, exact),
-    # values that are not zero (buyers) per arm, the smallest one-sided p-value a rise could
-    # reach with these buyers and this holdout, and, when that is above (1 - confidence) / 2,
-    # enough_data False and how many more enrollments per arm a rise needs to be able to show.
+    # values that are not zero (buyers) per arm, the smallest one-sided p-value a rise and a fall
+    # could reach with these buyers and this holdout, and, when both are above
+    # (1 - confidence) / 2, enough_data False and how many more enrollments per arm a change (rise
+    # or fall, whichever comes first) needs to be able to show.
     permutations: int | None = None
     permutations_exact: bool | None = None
     treatment_nonzero: int | None = None
     control_nonzero: int | None = None
     rise_p_floor: float | None = None
+    fall_p_floor: float | None = None
     enough_data: bool | None = None
     more_needed_treatment: int | None = None
     more_needed_control: int | None = None
@@ -520,9 +522,11 @@ def permutation_lift(
     """Difference of means with the studentised permutation test and the interval that inverts it
     (``analytics.permutation.shift_test``): exact at every arm size, seeded, so deterministic.
 
-    When even "every buyer in the treatment arm" would not be significant (``rise_p_floor`` above
-    (1 - confidence) / 2), no lift, interval or p-value is given: ``enough_data`` is False and the
-    note says how many more enrollments per arm, at this holdout and buyer share, a rise needs.
+    When neither "every buyer in the treatment arm" nor "every buyer in the control arm" would be
+    significant (``rise_p_floor`` and ``fall_p_floor`` both above (1 - confidence) / 2), no lift,
+    interval or p-value is given: ``enough_data`` is False and the note says how many more
+    enrollments per arm, at this holdout and buyer share, a rise or a fall needs. Either direction
+    counts: a play can lower revenue as well as raise it.
     """
     confidence = _confidence(confidence)
     if _count(permutations, "permutations") < 100:
@@ -543,8 +547,9 @@ def permutation_lift(
         return base
     counts = (treatment.size, base.treatment_nonzero, control.size, base.control_nonzero)
     floor, alpha_half = permutation.rise_p_floor(*counts), (1 - confidence) / 2
-    if floor > alpha_half:
-        more = permutation.more_needed_for_a_rise(*counts, alpha_half)
+    fall_floor = permutation.fall_p_floor(*counts)
+    if min(floor, fall_floor) > alpha_half:
+        more = permutation.more_needed_for_a_change(*counts, alpha_half)
         return replace(
             base,
             absolute_lift=None,
@@ -553,17 +558,18 @@ def permutation_lift(
             ci_high=None,
             p_value=None,
             rise_p_floor=floor,
+            fall_p_floor=fall_floor,
             enough_data=False,
             more_needed_treatment=more[0] if more else None,
             more_needed_control=more[1] if more else None,
-            note=_not_enough_data_note(counts, floor, more),
+            note=_not_enough_data_note(counts, min(floor, fall_floor), more),
         )
     test = permutation.shift_test(
         treatment, control, confidence=confidence, permutations=permutations, seed=seed
     )
     if test is None:
-        return replace(base, rise_p_floor=floor, enough_data=True)
-    return replace(base, **asdict(test), rise_p_floor=floor, enough_data=True)
+        return replace(base, rise_p_floor=floor, fall_p_floor=fall_floor, enough_data=True)
+    return replace(base, **asdict(test), rise_p_floor=floor, fall_p_floor=fall_floor, enough_data=True)
 
 
 def _not_enough_data_note(counts, floor: float, more: tuple[int, int] | None) -> str:
@@ -578,7 +584,7 @@ def _not_enough_data_note(counts, floor: float, more: tuple[int, int] | None) ->
     )
     return (
         f"Not enough data yet: {amount} (at this holdout and buyer share). With "
-        f"{nonzero_t + nonzero_c:,} buyers among {n_t + n_c:,} enrollments, chance alone leaves "
-        f"the {n_c:,}-contact control arm without a buyer {floor:.0%} of the time, so no rise in "
-        "revenue could be significant yet."
+        f"{nonzero_t + nonzero_c:,} buyers among {n_t + n_c:,} enrollments and {n_c:,} in the control "
+        f"arm, chance alone puts every buyer in one arm at least {floor:.1%} of the time, so neither a "
+        "rise nor a fall in revenue could be significant yet."
     )

@@ -254,6 +254,57 @@ def mrr_movements(answer: dict) -> Table:
     return Table("mrr_movements", "ARR movements by month", headers, rows)
 
 
+def _velocity_verdict(play: dict) -> str:
+    """The verdict, or why there is none in a few words (the answer's note has the full reason)."""
+    if play["rmst_difference_days"] is not None:
+        return play["verdict"]
+    note = play.get("note", "")
+    if "each arm needs" in note:
+        return f"not enough data yet: each arm needs {note.split('each arm needs ')[1].split(' ')[0]}"
+    if "follow-up" in note:
+        return "not enough follow-up for this horizon"
+    return note or play["verdict"]
+
+
+def velocity(answer: dict) -> Table:
+    """One row per play: who reached its primary outcome per arm, days without it up to the
+    horizon (RMST) per arm, the difference with its 95% interval, and the verdict (or why there
+    is none yet)."""
+
+    def days(play):
+        if play["rmst_difference_days"] is None:
+            return ""
+        return f"{play['rmst_treatment_days']:.1f} / {play['rmst_control_days']:.1f}"
+
+    def difference(play):
+        if play["rmst_difference_days"] is None:
+            return ""
+        return f"{play['rmst_difference_days']:+.1f} ({play['ci_low']:+.1f} to {play['ci_high']:+.1f})"
+
+    rows = [
+        [
+            play["play"]["name"],
+            f"{play['primary_outcome']} in {play['horizon_days']} days",
+            f"{play['treatment']['outcomes']} of {play['treatment']['enrollments']}",
+            f"{play['control']['outcomes']} of {play['control']['enrollments']}",
+            days(play),
+            difference(play),
+            _velocity_verdict(play),
+        ]
+        for play in answer["plays"]
+    ]
+    headers = [
+        "Play",
+        "Outcome, horizon",
+        "Treatment reached",
+        "Control reached",
+        "Days without (RMST), T / C",
+        "Difference, days (95% CI)",
+        "Verdict",
+    ]
+    return Table("velocity", "Lifecycle velocity: days to the primary outcome", headers, rows)
+
+
 # table name -> (answer it is built from, builder)
 TABLES = {
     "ltv_cac": ("ltv", ltv_cac),
@@ -265,4 +316,5 @@ TABLES = {
     "leakage": ("lift", leakage),
     "sms_health": ("sms-health", sms_health),
     "maturity": ("maturity", maturity),
+    "velocity": ("velocity", velocity),
 }

@@ -19,7 +19,18 @@ from analytics.scope import ScopeError
 from crm.models import Account, AcquisitionChannel, LifecycleStage, User
 from crm.roles import can_manage_program
 
-DASHBOARD_METRICS = ("ltv", "retention", "mrr-movements", "cohorts", "lift", "roi", "sms-health", "maturity")
+DASHBOARD_METRICS = (
+    "ltv",
+    "retention",
+    "mrr-movements",
+    "cohorts",
+    "lift",
+    "roi",
+    "sms-health",
+    "maturity",
+    "velocity",
+    "global-control",
+)
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -41,7 +52,83 @@ def _float(value) -> float | None:
     return None if value in (None, "") else float(value)
 
 
-def _charts(results: dict) -> dict:
+def velocity_shown(results: dict, requested: str | None) -> dict | None:
+    """The play whose curves the dashboard draws: the one asked for (``velocity_play``), else the
+    first with a significant difference, else the first with an estimate, else the first."""
+    plays = results["velocity"]["plays"]
+    if requested and requested.isdigit():
+        for play in plays:
+            if play["play"]["id"] == int(requested):
+                return play
+    for test in (lambda p: p["significant"], lambda p: p["rmst_difference_days"] is not None, bool):
+        chosen = next((p for p in plays if test(p)), None)
+        if chosen:
+            return chosen
+    return None
+
+
+def _velocity_chart(play: dict | None) -> str:
+    if play is None:
+        return charts.no_data_svg("Lifecycle velocity", kind="step")
+    return charts.step_chart(
+        [("Treatment", play["treatment"]["curve"]), ("Control (holdout)", play["control"]["curve"])],
+        title=f"{play['play']['name']}: share that reached {play['primary_outcome']}, by day",
+        y_label=f"Reached {play['primary_outcome']}",
+    )
+
+
+GLOBAL_CONTROL_ROWS = (
+    # key, label, field of the answer, format of the groups, format of the difference, words
+    (
+        "revenue",
+        "Revenue per contact in the period",
+        "revenue_per_contact",
+        "money",
+        "money",
+        "higher",
+        "lower",
+    ),
+    ("opt-outs", "Opt-out rate in the period", "opt_outs", "percent", "points", "more", "fewer"),
+)
+
+
+def global_control_rows(answer: dict) -> list[dict]:
+    """The dashboard's rows for the programme vs the global control, formatted."""
+    rows = []
+    for key, label, field, kind, difference_kind, more, fewer in GLOBAL_CONTROL_ROWS:
+        block = answer.get(field)
+        if not block:
+            continue
+        mean = "mean" if kind == "money" else "rate"
+
+        def shown(value, fmt=kind):
+            return charts.format_value(value, fmt, decimals=2)
+
+        row = {
+            "key": key,
+            "label": label,
+            "programme": f"{shown(block[f'treatment_{mean}'])} ({block['treatment_n']:,} contacts)",
+            "control": f"{shown(block[f'control_{mean}'])} ({block['control_n']:,} contacts)",
+            "difference": None,
+            "note": block.get("note") or "Not enough data yet.",
+        }
+        if block.get("absolute_lift") is not None and block.get("ci_low") is not None:
+            word = more if block["absolute_lift"] > 0 else fewer
+            low, high = shown(block["ci_low"], difference_kind), shown(block["ci_high"], difference_kind)
+            row.update(
+                {
+                    "difference": shown(block["absolute_lift"], difference_kind),
+                    "interval": f"{low} to {high}",
+                    "reading": f"{word} with the programme"
+                    if block["significant"]
+                    else "no measurable effect",
+                }
+            )
+        rows.append(row)
+    return rows
+
+
+def _charts(results: dict, velocity_play: dict | None = None) -> dict:
     cohort_rows = results["cohorts"]["cohorts"]
     months = results["cohorts"]["months"]
     columns = [str(k) for k in range(months)]
@@ -103,6 +190,7 @@ def _charts(results: dict) -> dict:
                 title="Lift of each play on its primary outcome (95% CI)",
                 x_label="Improvement, treatment vs control (churn: reduction)",
             ),
+            "velocity": _velocity_chart(velocity_play),
             "leakage": charts.bar_chart(
                 leakage,
                 value_format="money",
@@ -129,9 +217,12 @@ def dashboard(request):
         context = {"errors": exc.errors, **_filter_context(request)}
         return render(request, "analytics/dashboard.html", context, status=400)
     built = [builder(results[source.replace("-", "_")]) for source, builder in tables.TABLES.values()]
+    velocity_play = velocity_shown(results, request.GET.get("velocity_play"))
     context = {
         "r": results,
-        "charts": _charts(results),
+        "velocity_play": velocity_play,
+        "global_rows": global_control_rows(results["global_control"]),
+        "charts": _charts(results, velocity_play),
         "tables": {table.name: table for table in built},
         "snapshot": datetime.fromisoformat(min(r["snapshot"]["computed_at"] for r in results.values())),
         "query": request.GET.urlencode(),

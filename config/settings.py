@@ -247,6 +247,11 @@ if SMS_PROVIDER == "twilio":
 GOVERNANCE_CONTACT_DAILY_CAP = env_int("GOVERNANCE_CONTACT_DAILY_CAP", 1, minimum=0)
 GOVERNANCE_CONTACT_WEEKLY_CAP = env_int("GOVERNANCE_CONTACT_WEEKLY_CAP", 3, minimum=0)
 GOVERNANCE_ACCOUNT_WEEKLY_CAP = env_int("GOVERNANCE_ACCOUNT_WEEKLY_CAP", 5, minimum=0)
+# Global control group (issue 17): this share of contacts, chosen by a stable hash of the
+# contact id and GLOBAL_CONTROL_SALT (crm.global_control), gets no automated text from any play,
+# so the whole programme can be measured against them. 0 (the default) turns it off; at most 50.
+GLOBAL_CONTROL_PERCENT = min(env_int("GLOBAL_CONTROL_PERCENT", 0, minimum=0), 50)
+GLOBAL_CONTROL_SALT = env_str("GLOBAL_CONTROL_SALT", "lcrm-global-control-v1")
 # A human is engaged: hold automated texts while an agent replied this recently...
 GOVERNANCE_AGENT_REPLY_HOURS = env_int("GOVERNANCE_AGENT_REPLY_HOURS", 48, minimum=0)
 # ...or another channel (email, call, meeting on the timeline) touched them this recently...

@@ -167,7 +167,7 @@ STANDARD_PLAYS: tuple[dict, ...] = (
             "route_replies_to_owner": True,
         },
         "cooldown_days": 14,
-        "holdout_percent": 20,
+        "holdout_percent": 50,
     },
     {
         "name": REORDER,
@@ -179,7 +179,7 @@ STANDARD_PLAYS: tuple[dict, ...] = (
         ),
         "next_step": ROUTE,
         "cooldown_days": 30,
-        "holdout_percent": 20,
+        "holdout_percent": 50,
     },
 )
 STANDARD_NAMES = tuple(spec["name"] for spec in STANDARD_PLAYS)
@@ -204,6 +204,12 @@ NOT_OPTED_IN_KEPT = 0.15
 # holdout percent.
 DROP_TREATMENT_BAD = 0.5
 DROP_CONTROL_GOOD = 0.25
+# The demo's story: two plays with an effect the statistics can measure (a half-and-half holdout
+# and a stronger synthetic difference: seat-limit offers lead to expansions, reorder reminders to
+# reorders), the others with one too small for their arms to show, so they honestly read "no
+# measurable effect". tests/demo/test_demo_story.py pins the verdicts.
+# Play name -> (share dropped of treatment enrollments with a bad outcome, of control ones with a good one).
+DROPS_BY_PLAY = {EXPANSION: (0.25, 0.9)}
 # Analytics' default lift window for expansion plays (analytics.metrics.lift.DEFAULT_WINDOWS).
 EXPANSION_WINDOW = timedelta(days=90)
 REPLY_RATE = {
@@ -214,7 +220,7 @@ REPLY_RATE = {
     "expansion": 0.18,
     "reactivation": 0.06,
 }
-REORDER_RATE = 0.3
+REORDER_RATE = 0.45
 REPLIES = {
     "onboarding": (
         "Thanks! Can you send me the setup guide?",
@@ -594,9 +600,10 @@ def _write(
         if key in seen or (contact.consent != SmsConsent.OPTED_IN and keep >= NOT_OPTED_IN_KEPT):
             continue
         arm = arm_for(play.name, contact.phone, play.holdout_percent)
-        if row.good is not None and drop < (
-            DROP_TREATMENT_BAD if arm == Arm.TREATMENT and not row.good else 0
-        ) + (DROP_CONTROL_GOOD if arm == Arm.CONTROL and row.good else 0):
+        drop_bad, drop_good = DROPS_BY_PLAY.get(play.name, (DROP_TREATMENT_BAD, DROP_CONTROL_GOOD))
+        if row.good is not None and drop < (drop_bad if arm == Arm.TREATMENT and not row.good else 0) + (
+            drop_good if arm == Arm.CONTROL and row.good else 0
+        ):
             continue
         seen.add(key)
         enrollment = Enrollment(

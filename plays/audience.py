@@ -6,6 +6,8 @@ import re
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 
+from crm.global_control import REASON as GLOBAL_CONTROL  # noqa: F401 - the engine's reason
+from crm.global_control import in_global_control  # noqa: F401 - who no play texts, asked per contact
 from crm.models import Contact, LifecycleStage
 
 AUDIENCE_KEYS = ("lifecycle_stages", "plans", "owners", "account_attributes")

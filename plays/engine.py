@@ -24,7 +24,7 @@ from core.errors import DomainError
 from core.events import events_publish
 from crm import services as crm_services
 from crm.models import Contact, Task, TaskSource
-from plays import journey, steps, triggers
+from plays import audience, journey, steps, triggers
 from plays.models import IN_FLIGHT, Arm, Enrollment, EnrollmentState, Outcome, Play, PlayStatus
 from plays.render import Decided, texts_render
 from sms import governance
@@ -41,6 +41,9 @@ OUTCOME_OF = {
     governance.DEFERRED: Outcome.DEFERRED,
     governance.SUPPRESSED: Outcome.SUPPRESSED,
 }
+
+
+GLOBAL_CONTROL_DECISION = (Arm.GLOBAL_CONTROL, Outcome.SUPPRESSED, audience.GLOBAL_CONTROL)
 
 
 def arm_for(play_id: int | str, contact_id: int | str, holdout_percent: int) -> str:
@@ -171,7 +174,9 @@ def _run_batch(play: Play, rows, *, now, dry_run: bool, result: RunResult, owner
     treatment = []
     # Holdout before governance: the control arm is the same population governance sees.
     for contact_id, account_id, occurrence in fresh:
-        if arm_for(play.pk, contact_id, play.holdout_percent) == Arm.CONTROL:
+        if audience.in_global_control(contact_id):  # recorded in its own arm, never texted
+            decided.append(Decided(contact_id, account_id, occurrence, *GLOBAL_CONTROL_DECISION))
+        elif arm_for(play.pk, contact_id, play.holdout_percent) == Arm.CONTROL:
             decided.append(
                 Decided(contact_id, account_id, occurrence, Arm.CONTROL, Outcome.SUPPRESSED, "holdout")
             )

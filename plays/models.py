@@ -197,6 +197,8 @@ class Play(models.Model):
 class Arm(models.TextChoices):
     TREATMENT = "treatment", "Treatment"
     CONTROL = "control", "Control"
+    # In the global control group (crm.global_control): recorded, never texted, not in the lift.
+    GLOBAL_CONTROL = "global_control", "Global control"
 
 
 class Outcome(models.TextChoices):

@@ -27,6 +27,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from core.bulk import in_ids
+from crm.global_control import REASON as GLOBAL_CONTROL
+from crm.global_control import in_global_control
 from crm.models import Account, ActivityKind, Contact, Deal
 from sms import quiet_hours, state_rules
 from sms.models import Deferral, Direction, Message, MessageKind, MessageStatus
@@ -335,6 +337,8 @@ class _Facts:
             return reason
         if not automated:
             return None
+        if in_global_control(candidate.contact_id):  # no automated text: the programme's control
+            return GLOBAL_CONTROL
         account_id = self.account_of(candidate)
         if candidate.contact_id in self.deferred_contacts:
             return "deferral:contact"

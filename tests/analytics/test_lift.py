@@ -120,6 +120,7 @@ def test_revenue_lift_with_too_few_buyers_says_how_many_more_it_needs(renewal_pl
     assert (revenue["treatment_nonzero"], revenue["control_nonzero"]) == (2, 1)
     # 3 buyers among 20, 10 in control: P(no buyer in control) = (10 * 9 * 8) / (20 * 19 * 18).
     assert revenue["rise_p_floor"] == pytest.approx(720 / 6840, abs=1e-6)
+    assert revenue["fall_p_floor"] == pytest.approx(720 / 6840, abs=1e-6)  # balanced arms: the same
     assert revenue["enough_data"] is False and revenue["significant"] is False
     assert revenue["absolute_lift"] is None and revenue["ci_low"] is None and revenue["p_value"] is None
     assert revenue["more_needed_treatment"] == revenue["more_needed_control"] > 0

@@ -101,12 +101,30 @@ def test_more_needed_reaches_the_floor_and_not_much_later():
 
 
 def test_revenue_lift_below_the_floor_gives_no_number_but_how_many_more():
-    lift = stats.mean_lift([100, 50] + [0] * 88, [0] * 10, method="permutation")
+    # One buyer among 100: a split puts it in control 10% of the time, in treatment 90%.
+    lift = stats.mean_lift([100] + [0] * 89, [0] * 10, method="permutation")
+    assert (lift.rise_p_floor, lift.fall_p_floor) == (pytest.approx(0.9), pytest.approx(0.1))
     assert lift.enough_data is False
     assert lift.absolute_lift is None and lift.ci_low is None and lift.p_value is None
-    assert lift.treatment_mean == pytest.approx(150 / 90)
+    assert lift.treatment_mean == pytest.approx(100 / 90)
     assert lift.note.startswith("Not enough data yet: about ")
     assert "more control enrollments" in lift.note and lift.more_needed_control > 0
+
+
+def test_a_fall_can_be_significant_where_a_rise_could_not():
+    # 90/10, every one of 5 buyers in control: a rise could not be significant (the control arm
+    # has no buyer in C(95, 10) / C(100, 10) = 58% of splits), a fall can: every buyer lands in
+    # control in C(10, 5) / C(100, 5) = 3.3e-6 of splits, and the rule looks at both.
+    lift = stats.mean_lift([0.0] * 90, [100.0, 80, 60, 40, 20] + [0] * 5, method="permutation")
+    assert lift.rise_p_floor == pytest.approx(math.comb(95, 10) / math.comb(100, 10))
+    assert lift.fall_p_floor == pytest.approx(math.comb(10, 5) / math.comb(100, 5))
+    assert lift.enough_data is True and lift.significant
+    assert lift.absolute_lift == pytest.approx(-30.0) and lift.ci_high < 0 and lift.p_value <= 0.05
+    # The same buyers in treatment: a number too (the rule depends on the counts, not on which
+    # way the data point), and no rise can be significant: p = 2 x at least 58%, capped at 1.
+    mirrored = stats.mean_lift([100.0, 80, 60, 40, 20] + [0] * 85, [0.0] * 10, method="permutation")
+    assert mirrored.enough_data is True and mirrored.p_value == 1.0 and not mirrored.significant
+    assert mirrored.absolute_lift == pytest.approx(300 / 90)
 
 
 def test_revenue_lift_without_any_buyer_says_so():
