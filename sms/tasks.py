@@ -23,13 +23,14 @@ BATCH_TIME_BUDGET = 25.0
 # workers that died: a backlog of delivery tasks cannot delay their recovery behind it, as it
 # delays the sweeper's scheduled task.
 RECOVERY_EVERY_SECONDS = 30
+RECOVERY_KEY = "sms:lease-recovery"
 
 
 def deliver_messages(message_ids: list[int]) -> dict[str, int]:
     """Deliver a batch; each message is claimed on its own row, so a repeated or overlapping
     batch sends nothing twice. What the time budget leaves over goes back on the queue."""
     deadline = time.monotonic() + BATCH_TIME_BUDGET
-    if cache.add("sms:lease-recovery", 1, timeout=RECOVERY_EVERY_SECONDS):
+    if cache.add(RECOVERY_KEY, 1, timeout=RECOVERY_EVERY_SECONDS):
         message_ids = [*leases_recover(), *message_ids]
     results: dict[str, int] = {}
     for outcome in messages_deliver(message_ids=message_ids, deadline=deadline):

@@ -99,9 +99,10 @@ def test_a_worker_killed_after_the_console_accepted_is_not_resent():
 def test_a_delivery_batch_takes_a_dead_workers_texts_first_whatever_the_backlog():
     from django.core.cache import cache
 
+    from sms import tasks
     from sms.tasks import deliver_messages
 
-    cache.delete("sms:lease-recovery")
+    cache.delete(tasks.RECOVERY_KEY)
     stranded = queued("stranded by a dead worker")
     Message.objects.filter(pk=stranded.pk).update(
         status=MessageStatus.SENDING, attempts=1, claimed_at=timezone.now() - timedelta(seconds=61)
