@@ -18,6 +18,8 @@ _SECTIONS = {
     "renewal": "renewals",
     "task": "tasks",
     "api_token": "api_tokens",
+    "user_": "user_list",
+    "own_settings": "own_settings",
 }
 
 
