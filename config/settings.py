@@ -59,6 +59,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "config.middleware.LoginRequiredMiddleware",
+    "config.middleware.UserTimezoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -156,6 +157,21 @@ USE_TZ = True
 # Region used to parse phone numbers typed without a country code.
 DEFAULT_PHONE_REGION = env_str("DEFAULT_PHONE_REGION", "US").upper()
 
+# --- Email (notifications to users who opted in) ---------------------------------------------
+# Development prints emails to the console; production sends through SMTP (EMAIL_HOST etc.).
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Lifecycle CRM <crm@localhost>")
+
 # --- Static files -----------------------------------------------------------------------------
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
@@ -248,6 +264,9 @@ try:
 except ValueError as exc:
     raise ImproperlyConfigured(f"INBOX_BUSINESS_DAYS={INBOX_BUSINESS_DAYS!r}: {exc}") from None
 # Business hours to answer each high-intent reply: "help=1,meeting=1,pricing=4,opt_out=1".
+# On an SLA breach the assignee's manager is always told; with this on, the conversation also
+# moves to the next available agent (the fewest open conversations among those taking them).
+INBOX_ESCALATION_REASSIGN = env_bool("INBOX_ESCALATION_REASSIGN", False)
 INBOX_SLA_HOURS = {"help": 1.0, "meeting": 1.0, "pricing": 4.0, "opt_out": 1.0}
 for _item in env_list("INBOX_SLA_HOURS", []):
     _intent, _, _hours = _item.partition("=")
@@ -269,6 +288,8 @@ CONTACT_PAGE_PANELS = hooks.CONTACT_PAGE_PANELS
 PERIODIC_JOBS = {
     "sms: sweep outbox": ("sms.tasks.sweep_outbox", "I", 1),
     "sms: wake snoozed conversations": ("sms.tasks.wake_conversations", "I", 5),
+    "sms: SLA alarms and notification emails": ("sms.tasks.sweep_slas", "I", 1),
+    "sms: send scheduled texts": ("sms.tasks.send_scheduled", "I", 1),
     "plays: run scheduled plays": ("plays.tasks.run_scheduled_plays", "I", 15),
     "crm: resume stalled imports": ("crm.imports.tasks.imports_resume_stalled", "I", 5),
     "analytics: refresh dashboard snapshots": ("analytics.tasks.refresh_snapshots", "I", 30),

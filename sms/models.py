@@ -177,6 +177,19 @@ class Conversation(models.Model):
         related_name="+",
         help_text="Latest message in the thread, for the inbox list.",
     )
+    sla_breached_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="The reply deadline that was recorded as breached (and escalated); set once per deadline.",
+    )
+    escalated_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The manager told of the latest breach.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -423,3 +436,51 @@ class LinkClick(models.Model):
 
     def __str__(self) -> str:
         return f"{self.link.code} @ {self.clicked_at:%Y-%m-%d %H:%M}"
+
+
+class NotificationKind(models.TextChoices):
+    ASSIGNED = "assigned", "Conversation assigned to you"
+    REPLY = "reply", "New reply in your conversation"
+    SLA_DUE_SOON = "sla_due_soon", "Reply due within 15 minutes"
+    SLA_BREACHED = "sla_breached", "Reply deadline missed"
+    ESCALATED = "escalated", "Escalated to you"
+
+
+class Notification(models.Model):
+    """Something a user should know, in the app (the bell) and by email when they opted in.
+    ``key`` names the occurrence (the conversation and the deadline or message it is about),
+    so the sweep and a retried webhook never tell anyone twice."""
+
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    kind = models.CharField(max_length=16, choices=NotificationKind.choices)
+    conversation = models.ForeignKey(
+        Conversation, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications"
+    )
+    text = models.CharField(max_length=300)
+    key = models.CharField(max_length=120)
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+    email_wanted = models.BooleanField(default=False, help_text="The recipient asked for email.")
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["recipient", "key"], name="sms_notification_once"),
+        ]
+        indexes = [
+            models.Index(fields=["recipient", "-created_at"]),
+            models.Index(
+                fields=["recipient"], condition=models.Q(read_at__isnull=True), name="sms_notification_unread"
+            ),
+            models.Index(
+                fields=["id"],
+                condition=models.Q(email_wanted=True, emailed_at__isnull=True),
+                name="sms_notification_email_due",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} for {self.recipient}: {self.text[:40]}"

@@ -32,7 +32,9 @@ from sms.models import (
     IntentLabel,
     Message,
     MessageKind,
+    NotificationKind,
 )
+from sms.notifications.services import NotificationDraft, notifications_create
 from sms.revocation import KEYWORD, Revocation
 from sms.services.consent import consent_record
 from sms.services.sending import message_send
@@ -120,6 +122,7 @@ def inbound_route(
     in the queue. ``contact``: the sender. Every date is reckoned from when the text arrived
     (``message.created_at``), never from the clock."""
     now = message.created_at or timezone.now()
+    assignee_before = conversation.assignee_id
     conversation.intent, conversation.intent_confidence = result.intent, result.confidence
     conversation.awaiting_since = conversation.awaiting_since or now
     conversation.status, conversation.snoozed_until, conversation.resolved_at = (
@@ -141,6 +144,33 @@ def inbound_route(
         elif result.intent == Intent.MEETING:
             _task(contact, conversation, f"Book a meeting with {contact}", message)
     conversation.save()
+    _notify_inbound(
+        conversation, message, contact, newly_assigned=conversation.assignee_id != assignee_before
+    )
+
+
+def _notify_inbound(conversation: Conversation, message: Message, contact: Contact, *, newly_assigned: bool):
+    """The assignee hears of a reply in their conversation, or of the conversation routed to them."""
+    if conversation.assignee_id is None:
+        return
+    excerpt = message.body[:120]
+    if newly_assigned:
+        draft = NotificationDraft(
+            recipient_id=conversation.assignee_id,
+            kind=NotificationKind.ASSIGNED,
+            conversation_id=conversation.pk,
+            text=f"Assigned to you: {contact}: “{excerpt}”",
+            key=f"assigned:{conversation.pk}:message:{message.pk}",
+        )
+    else:
+        draft = NotificationDraft(
+            recipient_id=conversation.assignee_id,
+            kind=NotificationKind.REPLY,
+            conversation_id=conversation.pk,
+            text=f"{contact} replied: “{excerpt}”",
+            key=f"reply:{message.pk}",
+        )
+    notifications_create([draft], now=message.created_at)
 
 
 def _task(contact: Contact, conversation: Conversation, title: str, message: Message, owner=None):
@@ -253,8 +283,21 @@ def _locked(conversation: Conversation) -> Conversation:
 @transaction.atomic
 def conversation_assign(*, conversation: Conversation, assignee, actor) -> Conversation:
     conversation = _locked(conversation)
+    previous = conversation.assignee_id
     conversation.assignee = assignee
     conversation.save(update_fields=["assignee", "updated_at"])
+    if assignee is not None and assignee.pk != previous and assignee.pk != getattr(actor, "pk", None):
+        notifications_create(
+            [
+                NotificationDraft(
+                    recipient_id=assignee.pk,
+                    kind=NotificationKind.ASSIGNED,
+                    conversation_id=conversation.pk,
+                    text=f"{actor or 'The inbox'} assigned you the conversation with {conversation.contact}",
+                    key=f"assigned:{conversation.pk}:{timezone.now().isoformat()}",
+                )
+            ]
+        )
     _record(
         conversation,
         actor,
