@@ -3,12 +3,14 @@
 import django_filters
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from crm.models import Contact
 from sms.models import ConsentAction, ConsentEvent, ConsentSource, Direction, Message, MessageStatus
 from sms.segments import MAX_BODY_CHARS
 from sms.services.consent import consent_record
+from sms.services.scheduling import message_cancel, message_reschedule, message_schedule
 from sms.services.sending import message_send
 from sms.services.suppression import PERSON_ONLY_SOURCES
 
@@ -118,6 +120,7 @@ class MessageSerializer(serializers.ModelSerializer):
             "attempts",
             "next_attempt_at",
             "deferred_reason",
+            "send_at",
             "sent_by",
             "created_at",
             "sent_at",
@@ -134,6 +137,16 @@ class MessageSendSerializer(serializers.Serializer):
         required=False,
         help_text="Optional. Re-sending with the same key returns the first message; it never texts twice.",
     )
+    send_at = serializers.DateTimeField(
+        required=False,
+        help_text="Optional, ISO 8601, future (within a year): store the text as `scheduled` and send it "
+        "then, through every check as of that moment.",
+    )
+
+
+class MessageRescheduleSerializer(serializers.Serializer):
+    body = serializers.CharField(max_length=MAX_BODY_CHARS, required=False)
+    send_at = serializers.DateTimeField(required=False, help_text="A new time, in the future.")
 
 
 class MessageFilter(django_filters.FilterSet):
@@ -175,6 +188,7 @@ REFUSAL = inline_serializer(
 class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = MessageSerializer
     queryset = Message.objects.all()
+    http_method_names = ["get", "post", "patch", "head", "options"]
     filterset_class = MessageFilter
     search_fields = ["body", "to_number", "from_number", "provider_sid"]
     ordering_fields = ["created_at", "id"]
@@ -183,6 +197,16 @@ class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     def create(self, request, *args, **kwargs):
         payload = MessageSendSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
+        if payload.validated_data.get("send_at") is not None:
+            # Bad times answer 400 (ScheduleError); the checks run when it goes.
+            message = message_schedule(
+                contact=payload.validated_data["contact"],
+                body=payload.validated_data["body"],
+                send_at=payload.validated_data["send_at"],
+                idempotency_key=payload.validated_data.get("idempotency_key"),
+                sent_by=request.user,
+            )
+            return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
         # A refusal (SendRefused) answers 409 or 422 with its reason (core.errors.exception_handler).
         message = message_send(
             contact=payload.validated_data["contact"],
@@ -191,3 +215,29 @@ class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             sent_by=request.user,
         )
         return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Change a scheduled text's body or time",
+        request=MessageRescheduleSerializer,
+        responses={
+            200: MessageSerializer,
+            409: OpenApiResponse(REFUSAL, description="Already sent or canceled"),
+        },
+    )
+    def partial_update(self, request, *args, **kwargs):
+        payload = MessageRescheduleSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        message = message_reschedule(message=self.get_object(), **payload.validated_data)
+        return Response(MessageSerializer(message).data)
+
+    @extend_schema(
+        summary="Cancel a scheduled text",
+        request=None,
+        responses={
+            200: MessageSerializer,
+            409: OpenApiResponse(REFUSAL, description="Already sent or canceled"),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        return Response(MessageSerializer(message_cancel(message=self.get_object())).data)

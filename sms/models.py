@@ -207,6 +207,8 @@ class Direction(models.TextChoices):
 
 
 class MessageStatus(models.TextChoices):
+    SCHEDULED = "scheduled", "Scheduled"
+    CANCELED = "canceled", "Canceled"
     QUEUED = "queued", "Queued"
     SENDING = "sending", "Sending"
     SENT = "sent", "Sent"
@@ -218,6 +220,9 @@ class MessageStatus(models.TextChoices):
 
 # A status only ever moves to a higher rank; the three outcomes are final.
 STATUS_RANK = {
+    # A scheduled text becomes queued when its time comes (every check as of then), or canceled.
+    MessageStatus.SCHEDULED: -1,
+    MessageStatus.CANCELED: 3,
     MessageStatus.QUEUED: 0,
     MessageStatus.SENDING: 1,
     MessageStatus.SENT: 2,
@@ -270,6 +275,11 @@ class Message(models.Model):
     next_attempt_at = models.DateTimeField(
         null=True, blank=True, help_text="Queued messages are sent from this time on (quiet hours, retries)."
     )
+    send_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="For a scheduled text: when it goes, through every check as of then.",
+    )
     deferred_reason = models.CharField(max_length=100, blank=True)
     intent = models.CharField(max_length=16, choices=Intent.choices, blank=True)
     intent_confidence = models.FloatField(null=True, blank=True)
@@ -313,6 +323,10 @@ class Message(models.Model):
             models.Index(fields=["contact", "-created_at"]),
             # The sweeper's query: due queued messages.
             models.Index(fields=["status", "next_attempt_at"]),
+            # The scheduler's query: due scheduled texts (few rows, so a partial index).
+            models.Index(
+                fields=["send_at"], condition=models.Q(status="scheduled"), name="sms_message_scheduled_due"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -436,6 +450,24 @@ class LinkClick(models.Model):
 
     def __str__(self) -> str:
         return f"{self.link.code} @ {self.clicked_at:%Y-%m-%d %H:%M}"
+
+
+class ConversationNote(models.Model):
+    """A private note in a thread: visible to the team, never sent, on the timeline."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    body = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["conversation", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"Note by {self.author}: {self.body[:40]}"
 
 
 class NotificationKind(models.TextChoices):

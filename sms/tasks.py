@@ -67,3 +67,10 @@ def email_notifications() -> int:
     from sms.notifications.services import notifications_email_pending
 
     return notifications_email_pending()
+
+
+def send_scheduled() -> dict[str, int]:
+    """Every minute: scheduled texts whose time has come, through every check as of now."""
+    from sms.services.scheduling import scheduled_release
+
+    return scheduled_release().__dict__
