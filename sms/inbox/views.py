@@ -182,8 +182,8 @@ def sla_badge(conversation: Conversation, now: datetime) -> SlaBadge | None:
     due = conversation.sla_due_at
     if due is None or conversation.status != ConversationStatus.OPEN:
         return None
-    local = timezone.localtime(due, services.team_tz())
-    title = f"Answer by {local:%b %-d, %H:%M}"
+    local = timezone.localtime(due)  # the reader's zone (UserTimezoneMiddleware)
+    title = f"Answer by {local:%b %-d, %H:%M} {local.tzname()}"
     if due <= now:
         return SlaBadge("breached", f"Breached {compact_duration(now - due)}", title)
     state = "soon" if due - now <= SOON else "due"
@@ -194,8 +194,7 @@ def short_time(moment: datetime | None, now: datetime) -> str:
     """14:05 today (or within the last 12 hours), Mon within the week, Mar 3 before that."""
     if moment is None:
         return ""
-    tz = services.team_tz()
-    local, today = timezone.localtime(moment, tz), timezone.localtime(now, tz).date()
+    local, today = timezone.localtime(moment), timezone.localtime(now).date()
     if local.date() == today or now - moment < timedelta(hours=12):
         return f"{local:%H:%M}"
     if today - local.date() < timedelta(days=6):
@@ -283,7 +282,6 @@ def _conversation_context(
     contact = conversation.contact
     now = timezone.now()
     query = filters.query()
-    tz = services.team_tz()
     opted_out = contact.sms_consent == SmsConsent.OPTED_OUT
     return {
         **_thread_context(conversation),
@@ -303,11 +301,11 @@ def _conversation_context(
         "action_error": action_error,
         "snooze_form": snooze_form,
         "snooze_presets": [
-            (key, label, timezone.localtime(snooze_preset_until(key, now), tz))
+            (key, label, timezone.localtime(snooze_preset_until(key, now)))
             for key, label in SNOOZE_PRESETS.items()
         ],
-        "snooze_min": f"{timezone.localtime(now, tz):%Y-%m-%dT%H:%M}",
-        "team_timezone": settings.INBOX_TIMEZONE,
+        "snooze_min": f"{timezone.localtime(now):%Y-%m-%dT%H:%M}",
+        "team_timezone": timezone.get_current_timezone_name(),
         "saved_replies": saved_replies_for(contact=contact, agent=request.user),
         "agents": selectors.agents(),
         "intents": Intent.choices,
@@ -351,8 +349,7 @@ def _render_inbox(
         )
     context["filter_form"] = QueueFilterForm(initial={"intent": filters.intent, "status": filters.status})
     template = "sms/partials/inbox_panes.html" if partial else "sms/inbox.html"
-    with timezone.override(services.team_tz()):
-        return render(request, template, context, status=status)
+    return render(request, template, context, status=status)
 
 
 def _wants_panes(request: HttpRequest) -> bool:
@@ -374,15 +371,13 @@ def inbox_queue(request: HttpRequest) -> HttpResponse:
     """The queue list alone, for polling (the search box and selects are left alone)."""
     filters = inbox_filters(request)
     context = _queue_context(request, filters, _id(request.GET.get("conversation")))
-    with timezone.override(services.team_tz()):
-        return render(request, "sms/partials/inbox_queue.html", context)
+    return render(request, "sms/partials/inbox_queue.html", context)
 
 
 def inbox_messages(request: HttpRequest, pk: int) -> HttpResponse:
     """The thread's messages alone, for polling (the reply box is left alone)."""
     conversation = get_object_or_404(Conversation, pk=pk)
-    with timezone.override(services.team_tz()):
-        return render(request, "sms/partials/inbox_messages.html", _thread_context(conversation))
+    return render(request, "sms/partials/inbox_messages.html", _thread_context(conversation))
 
 
 # --- Actions --------------------------------------------------------------------------------
@@ -473,10 +468,8 @@ def inbox_snooze(request: HttpRequest, pk: int) -> HttpResponse:
     conversation = get_object_or_404(Conversation.objects.select_related("contact"), pk=pk)
     filters = inbox_filters(request)
     now = timezone.now()
-    with timezone.override(services.team_tz()):  # the time typed is the team's local time
-        form = SnoozeForm(request.POST, now=now)
-        valid = form.is_valid()
-    if not valid:
+    form = SnoozeForm(request.POST, now=now)  # the time typed is in the agent's zone
+    if not form.is_valid():
         return _failed(request, filters, pk, 400, snooze_form=form)
     try:
         services.conversation_snooze(
@@ -486,8 +479,8 @@ def inbox_snooze(request: HttpRequest, pk: int) -> HttpResponse:
         form.add_error("until", " ".join(exc.messages))
         return _failed(request, filters, pk, 400, snooze_form=form)
     if _leaves_queue(filters, ConversationStatus.SNOOZED):
-        until = timezone.localtime(form.cleaned_data["until"], services.team_tz())
-        notice = f"Snoozed {conversation.contact} until {until:%a %b %-d, %H:%M}."
+        until = timezone.localtime(form.cleaned_data["until"])
+        notice = f"Snoozed {conversation.contact} until {until:%a %b %-d, %H:%M} {until.tzname()}."
         return _done(request, filters, _then(request, conversation), notice=notice)
     return _done(request, filters, pk)
 

@@ -588,8 +588,11 @@ def test_snooze_preset_times_are_in_the_team_timezone(settings):
     assert next_week == datetime(2025, 3, 10, 13, 0, tzinfo=UTC)  # Monday 09:00 EDT
 
 
-def test_snooze_until_a_typed_time_in_the_team_timezone(web, settings):
-    settings.INBOX_TIMEZONE = "America/Chicago"
+def test_snooze_until_a_typed_time_in_the_agents_timezone(web, user, settings):
+    # One clock: the agent types (and reads) times in their own zone, not the team's.
+    settings.INBOX_TIMEZONE = "Asia/Tokyo"
+    user.timezone = "America/Chicago"
+    user.save()
     conversation = make_conversation()
     local = timezone.localtime(timezone.now() + timedelta(days=2), zoneinfo.ZoneInfo("America/Chicago"))
     response = post(web, "inbox_snooze", conversation, {"until": f"{local:%Y-%m-%dT%H:%M}"}, htmx=False)
