@@ -332,9 +332,15 @@ class Message(models.Model):
     def __str__(self) -> str:
         return f"{self.get_direction_display()} {self.get_status_display()}: {self.body[:40]}"
 
+    is_note = False  # in a thread beside private notes
+
     @property
     def is_final(self) -> bool:
         return self.status in FINAL_STATUSES
+
+    @property
+    def is_scheduled(self) -> bool:
+        return self.status == MessageStatus.SCHEDULED
 
     @property
     def waits_for_window(self) -> bool:
@@ -465,6 +471,8 @@ class ConversationNote(models.Model):
     class Meta:
         ordering = ["created_at", "id"]
         indexes = [models.Index(fields=["conversation", "-created_at"])]
+
+    is_note = True  # in a thread beside messages
 
     def __str__(self) -> str:
         return f"Note by {self.author}: {self.body[:40]}"

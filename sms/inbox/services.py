@@ -25,6 +25,7 @@ from sms.models import (
     ConsentEvent,
     ConsentSource,
     Conversation,
+    ConversationNote,
     ConversationStatus,
     Deferral,
     Direction,
@@ -342,6 +343,29 @@ def conversation_snooze(*, conversation: Conversation, until: datetime, actor) -
         until=until.isoformat(),
     )
     return conversation
+
+
+NOTE_MAX_CHARS = 5000
+
+
+@transaction.atomic
+def conversation_note_add(*, conversation: Conversation, body: str, actor) -> ConversationNote:
+    """A private note in the thread: for the team, never sent; on the contact's timeline."""
+    body = (body or "").replace("\x00", "").strip()
+    if not body:
+        raise ValidationError({"body": "The note is empty."})
+    if len(body) > NOTE_MAX_CHARS:
+        raise ValidationError({"body": f"The note is {len(body)} characters; the limit is {NOTE_MAX_CHARS}."})
+    note = ConversationNote.objects.create(conversation=conversation, author=actor, body=body)
+    crm_services.activity_record(
+        kind=ActivityKind.NOTE,
+        contact=conversation.contact,
+        actor=actor,
+        occurred_at=note.created_at,
+        summary=body[:300],
+        data={"conversation": conversation.pk, "note": note.pk, "private": True},
+    )
+    return note
 
 
 @transaction.atomic

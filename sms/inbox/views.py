@@ -26,8 +26,12 @@ from crm.models import SmsConsent
 from sms.inbox import selectors, services
 from sms.inbox.replies import saved_replies_for
 from sms.inbox.selectors import UNCLASSIFIED, QueueView
-from sms.models import Conversation, ConversationStatus, Intent
+from sms.models import Conversation, ConversationStatus, Intent, Message, MessageStatus
 from sms.segments import GSM7_BASIC, GSM7_EXTENDED, MAX_BODY_CHARS
+from sms.services.scheduling import message_schedule
+
+# A browser's datetime-local value, read in the agent's zone (UserTimezoneMiddleware).
+LOCAL_INPUT_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]
 
 PAGE_SIZE = 50
 # Intent names short enough for a queue row (the full name is the badge's title).
@@ -62,6 +66,16 @@ class QueueFilterForm(forms.Form):
 
 class ReplyForm(forms.Form):
     body = forms.CharField(max_length=MAX_BODY_CHARS, strip=True)
+    send_at = forms.DateTimeField(required=False, input_formats=LOCAL_INPUT_FORMATS, label="Send at")
+
+
+def scheduled_texts(contact_id: int) -> list[Message]:
+    """Texts to this contact still waiting for their time (editable and cancellable)."""
+    return list(
+        Message.objects.filter(contact_id=contact_id, status=MessageStatus.SCHEDULED)
+        .select_related("sent_by")
+        .order_by("send_at", "id")
+    )
 
 
 class AssignForm(forms.Form):
@@ -305,6 +319,8 @@ def _conversation_context(
             for key, label in SNOOZE_PRESETS.items()
         ],
         "snooze_min": f"{timezone.localtime(now):%Y-%m-%dT%H:%M}",
+        "scheduled": scheduled_texts(contact.pk),
+        "back_url": filters.page_url(conversation.pk),
         "team_timezone": timezone.get_current_timezone_name(),
         "saved_replies": saved_replies_for(contact=contact, agent=request.user),
         "agents": selectors.agents(),
@@ -429,7 +445,29 @@ def inbox_reply(request: HttpRequest, pk: int) -> HttpResponse:
     form = ReplyForm(request.POST)
     if not form.is_valid():
         return _failed(request, filters, pk, 400, reply_form=form)
-    services.conversation_reply(conversation=conversation, body=form.cleaned_data["body"], actor=request.user)
+    body = form.cleaned_data["body"]
+    if request.POST.get("note"):
+        try:
+            services.conversation_note_add(conversation=conversation, body=body, actor=request.user)
+        except ValidationError as exc:
+            return _failed(request, filters, pk, 400, reply_form=form, reply_error=" ".join(exc.messages))
+        return _done(request, filters, pk, replied_id=pk, notice="Note added (visible to the team only).")
+    if request.POST.get("schedule"):
+        if form.cleaned_data["send_at"] is None:
+            form.add_error("send_at", "Choose when to send it.")
+            return _failed(request, filters, pk, 400, reply_form=form)
+        message = message_schedule(
+            contact=conversation.contact,
+            body=body,
+            send_at=form.cleaned_data["send_at"],
+            sent_by=request.user,
+        )
+        when = timezone.localtime(message.send_at)
+        notice = (
+            f"Scheduled for {when:%b %-d, %H:%M} {when.tzname()}: checked for consent and quiet hours then."
+        )
+        return _done(request, filters, pk, replied_id=pk, notice=notice)
+    services.conversation_reply(conversation=conversation, body=body, actor=request.user)
     if request.POST.get("resolve"):
         conversation.refresh_from_db()
         services.conversation_resolve(conversation=conversation, actor=request.user)
