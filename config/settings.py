@@ -175,6 +175,10 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Lifecycle CRM <crm@localhost
 # --- Static files -----------------------------------------------------------------------------
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Uploaded files (MMS attachments). Never served as public static files: people get them through
+# an authenticated view, Twilio through a signed URL that expires (MMS_MEDIA_URL_MAX_AGE seconds).
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media")))
+MMS_MEDIA_URL_MAX_AGE = env_int("MMS_MEDIA_URL_MAX_AGE", 86400, minimum=60)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -7,6 +7,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from crm.models import Contact
+from sms.media import media_view_url
 from sms.models import ConsentAction, ConsentEvent, ConsentSource, Direction, Message, MessageStatus
 from sms.segments import MAX_BODY_CHARS
 from sms.services.consent import consent_record
@@ -98,7 +99,19 @@ class ConsentViewSet(
 # --- Messages ---------------------------------------------------------------------------
 
 
+class MediaSerializer(serializers.Serializer):
+    url = serializers.SerializerMethodField(help_text="Our authenticated URL for it.")
+    content_type = serializers.CharField()
+
+    def get_url(self, item) -> str:
+        request = self.context.get("request")
+        path = media_view_url(item)
+        return request.build_absolute_uri(path) if request else path
+
+
 class MessageSerializer(serializers.ModelSerializer):
+    media = MediaSerializer(many=True, read_only=True, help_text="MMS attachments, in order.")
+
     class Meta:
         model = Message
         fields = [
@@ -121,6 +134,7 @@ class MessageSerializer(serializers.ModelSerializer):
             "next_attempt_at",
             "deferred_reason",
             "send_at",
+            "media",
             "sent_by",
             "created_at",
             "sent_at",
@@ -136,6 +150,12 @@ class MessageSendSerializer(serializers.Serializer):
         max_length=200,
         required=False,
         help_text="Optional. Re-sending with the same key returns the first message; it never texts twice.",
+    )
+    media_urls = serializers.ListField(
+        child=serializers.URLField(max_length=2000),
+        required=False,
+        max_length=10,
+        help_text="Optional MMS: up to 10 https URLs Twilio fetches (JPEG, PNG, GIF or PDF; 5 MB in all).",
     )
     send_at = serializers.DateTimeField(
         required=False,
@@ -187,7 +207,7 @@ REFUSAL = inline_serializer(
 )
 class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = MessageSerializer
-    queryset = Message.objects.all()
+    queryset = Message.objects.prefetch_related("media")
     http_method_names = ["get", "post", "patch", "head", "options"]
     filterset_class = MessageFilter
     search_fields = ["body", "to_number", "from_number", "provider_sid"]
@@ -205,16 +225,18 @@ class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
                 send_at=payload.validated_data["send_at"],
                 idempotency_key=payload.validated_data.get("idempotency_key"),
                 sent_by=request.user,
+                media_urls=payload.validated_data.get("media_urls", ()),
             )
-            return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
+            return Response(self.get_serializer(message).data, status=status.HTTP_201_CREATED)
         # A refusal (SendRefused) answers 409 or 422 with its reason (core.errors.exception_handler).
         message = message_send(
             contact=payload.validated_data["contact"],
             body=payload.validated_data["body"],
             idempotency_key=payload.validated_data.get("idempotency_key"),
             sent_by=request.user,
+            media_urls=payload.validated_data.get("media_urls", ()),
         )
-        return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
+        return Response(self.get_serializer(message).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
         summary="Change a scheduled text's body or time",
@@ -228,7 +250,7 @@ class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         payload = MessageRescheduleSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         message = message_reschedule(message=self.get_object(), **payload.validated_data)
-        return Response(MessageSerializer(message).data)
+        return Response(self.get_serializer(message).data)
 
     @extend_schema(
         summary="Cancel a scheduled text",
@@ -240,4 +262,4 @@ class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
-        return Response(MessageSerializer(message_cancel(message=self.get_object())).data)
+        return Response(self.get_serializer(message_cancel(message=self.get_object())).data)

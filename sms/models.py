@@ -281,6 +281,9 @@ class Message(models.Model):
         help_text="For a scheduled text: when it goes, through every check as of then.",
     )
     deferred_reason = models.CharField(max_length=100, blank=True)
+    media_count = models.PositiveSmallIntegerField(
+        default=0, help_text="Attachments (MMS); delivery looks them up only when there are some."
+    )
     intent = models.CharField(max_length=16, choices=Intent.choices, blank=True)
     intent_confidence = models.FloatField(null=True, blank=True)
     intent_rule = models.ForeignKey(
@@ -456,6 +459,31 @@ class LinkClick(models.Model):
 
     def __str__(self) -> str:
         return f"{self.link.code} @ {self.clicked_at:%Y-%m-%d %H:%M}"
+
+
+class MessageMedia(models.Model):
+    """One MMS attachment. Inbound: Twilio's media URL (fetched with the account's credentials
+    when someone opens it). Outbound: a file we stored (served to Twilio through a signed,
+    expiring URL) or an https URL the API caller gave. People see it only through our
+    authenticated URL."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="media")
+    position = models.PositiveSmallIntegerField(default=0)
+    content_type = models.CharField(max_length=100)
+    source_url = models.URLField(max_length=2000, blank=True)
+    file = models.FileField(upload_to="mms/%Y/%m/", blank=True)
+    size = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["message", "position", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.content_type} #{self.position} of message {self.message_id}"
+
+    @property
+    def is_image(self) -> bool:
+        return self.content_type.startswith("image/")
 
 
 class ConversationNote(models.Model):

@@ -1,9 +1,17 @@
 """The SMS panel on the contact page: consent with its history, the thread, and a send box."""
 
+import requests
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -11,8 +19,16 @@ from django.views.decorators.http import require_GET, require_POST
 
 from core.errors import DomainError, html_domain_errors
 from crm.models import Contact
-from sms import links, quiet_hours
-from sms.models import ConsentEvent, ConsentSource, Message, MessageKind, MessageStatus
+from sms import links, media, quiet_hours
+from sms.models import (
+    ConsentEvent,
+    ConsentSource,
+    Direction,
+    Message,
+    MessageKind,
+    MessageMedia,
+    MessageStatus,
+)
 from sms.segments import GSM7_BASIC, GSM7_EXTENDED, MAX_BODY_CHARS
 from sms.services.consent import ConsentError, consent_record, consent_refusal, in_reply_window
 from sms.services.scheduling import message_cancel, message_reschedule, message_schedule
@@ -54,6 +70,7 @@ def _thread(contact: Contact) -> list[Message]:
     latest = list(
         Message.objects.filter(contact=contact)
         .select_related("sent_by")
+        .prefetch_related("media")
         .order_by("-created_at", "-id")[:THREAD_LENGTH]
     )
     return latest[::-1]
@@ -220,6 +237,48 @@ def scheduled_edit(request: HttpRequest, message_id: int) -> HttpResponse:
     when = timezone.localtime(message.send_at)
     messages.success(request, f"The scheduled text goes {when:%b %-d, %H:%M} {when.tzname()}.")
     return _back(request, message)
+
+
+@require_GET
+def media_view(request: HttpRequest, media_id: int) -> HttpResponse:
+    """An MMS attachment for someone signed in: our stored file, inbound media fetched from
+    Twilio with the account's credentials, or (an API caller's own URL) a redirect to it."""
+    item = get_object_or_404(MessageMedia, pk=media_id)
+    if item.file:
+        return FileResponse(item.file.open("rb"), content_type=item.content_type)
+    if item.message.direction == Direction.OUTBOUND:
+        return HttpResponseRedirect(item.source_url)
+    try:
+        upstream = media.media_fetch(item)
+    except requests.RequestException:
+        return HttpResponse(
+            "Twilio did not answer for this media; try again.", status=502, content_type="text/plain"
+        )
+    if upstream.status_code != 200:
+        upstream.close()
+        return HttpResponse(
+            f"Twilio answered {upstream.status_code} for this media.", status=502, content_type="text/plain"
+        )
+    response = StreamingHttpResponse(
+        upstream.iter_content(64 * 1024),
+        content_type=item.content_type or upstream.headers.get("Content-Type"),
+    )
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@login_not_required
+@require_GET
+def media_signed(request: HttpRequest, media_id: int, token: str) -> HttpResponse:
+    """A file we stored, for Twilio to fetch while it sends: signed, expiring, no login."""
+    if not media.media_signed_check(media_id, token):
+        return HttpResponse(
+            "This media link is invalid or has expired.", status=403, content_type="text/plain"
+        )
+    item = get_object_or_404(MessageMedia, pk=media_id)
+    if not item.file:
+        raise Http404("No stored file.")
+    return FileResponse(item.file.open("rb"), content_type=item.content_type)
 
 
 @login_not_required

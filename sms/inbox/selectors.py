@@ -140,6 +140,7 @@ def conversation_thread(conversation: Conversation, *, limit: int = THREAD_LENGT
     latest = list(
         Message.objects.filter(contact_id=conversation.contact_id)
         .select_related("sent_by")
+        .prefetch_related("media")
         .order_by("-created_at", "-id")[:limit]
     )
     notes = list(

@@ -247,15 +247,22 @@ def _defer(
 
 
 @transaction.atomic
-def conversation_reply(*, conversation: Conversation, body: str, actor) -> Message:
-    """Answer in the thread. Records the response time (since the oldest unanswered message)
-    on the message, the conversation and, when it is sent, the timeline."""
+def conversation_reply(*, conversation: Conversation, body: str, actor, attachments=()) -> Message:
+    """Answer in the thread (``attachments``: files sent as MMS). Records the response time
+    (since the oldest unanswered message) on the message, the conversation and, when it is
+    sent, the timeline."""
     conversation = (
         Conversation.objects.select_for_update(of=("self",))
         .select_related("contact__account")
         .get(pk=conversation.pk)
     )
-    message = message_send(contact=conversation.contact, body=body, kind=MessageKind.REPLY, sent_by=actor)
+    message = message_send(
+        contact=conversation.contact,
+        body=body,
+        kind=MessageKind.REPLY,
+        sent_by=actor,
+        attachments=attachments,
+    )
     now = timezone.now()
     if conversation.awaiting_since is not None:
         seconds = max(0, int((now - conversation.awaiting_since).total_seconds()))

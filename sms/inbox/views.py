@@ -67,6 +67,7 @@ class QueueFilterForm(forms.Form):
 class ReplyForm(forms.Form):
     body = forms.CharField(max_length=MAX_BODY_CHARS, strip=True)
     send_at = forms.DateTimeField(required=False, input_formats=LOCAL_INPUT_FORMATS, label="Send at")
+    attachment = forms.FileField(required=False, help_text="An image (JPEG, PNG, GIF) or a PDF, up to 5 MB.")
 
 
 def scheduled_texts(contact_id: int) -> list[Message]:
@@ -442,10 +443,11 @@ def _reply_refused(request: HttpRequest, error: DomainError, pk: int) -> HttpRes
 def inbox_reply(request: HttpRequest, pk: int) -> HttpResponse:
     conversation = get_object_or_404(Conversation, pk=pk)
     filters = inbox_filters(request)
-    form = ReplyForm(request.POST)
+    form = ReplyForm(request.POST, request.FILES)
     if not form.is_valid():
         return _failed(request, filters, pk, 400, reply_form=form)
     body = form.cleaned_data["body"]
+    attachments = [form.cleaned_data["attachment"]] if form.cleaned_data.get("attachment") else []
     if request.POST.get("note"):
         try:
             services.conversation_note_add(conversation=conversation, body=body, actor=request.user)
@@ -461,13 +463,16 @@ def inbox_reply(request: HttpRequest, pk: int) -> HttpResponse:
             body=body,
             send_at=form.cleaned_data["send_at"],
             sent_by=request.user,
+            attachments=attachments,
         )
         when = timezone.localtime(message.send_at)
         notice = (
             f"Scheduled for {when:%b %-d, %H:%M} {when.tzname()}: checked for consent and quiet hours then."
         )
         return _done(request, filters, pk, replied_id=pk, notice=notice)
-    services.conversation_reply(conversation=conversation, body=body, actor=request.user)
+    services.conversation_reply(
+        conversation=conversation, body=body, actor=request.user, attachments=attachments
+    )
     if request.POST.get("resolve"):
         conversation.refresh_from_db()
         services.conversation_resolve(conversation=conversation, actor=request.user)

@@ -2,6 +2,7 @@
 
 import logging
 import uuid
+from collections.abc import Sequence
 
 from sms.providers import Provider, SendResult
 
@@ -29,9 +30,13 @@ class ConsoleProvider(Provider):
     def sender(self) -> str:
         return CONSOLE_FROM
 
-    def send(self, *, to: str, body: str, status_callback: str | None) -> SendResult:
+    def send(
+        self, *, to: str, body: str, status_callback: str | None, media_urls: Sequence[str] = ()
+    ) -> SendResult:
         sid = "SM" + uuid.uuid4().hex
-        logger.info("SMS to %s (%s): %s", to, sid, body)
+        logger.info(
+            "SMS to %s (%s): %s%s", to, sid, body, f" + media {list(media_urls)}" if media_urls else ""
+        )
         from django_q.tasks import async_task
 
         async_task(

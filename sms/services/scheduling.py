@@ -4,6 +4,7 @@ comes ``scheduled_release`` puts it through every check as of that moment (conse
 number's opt-out, state rules and quiet hours, which defer it) and queues it for delivery, or
 fails it with the reason. Set-based: a batch costs a fixed number of queries."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -14,6 +15,7 @@ from core.errors import DomainError
 from crm import services as crm_services
 from crm.models import Activity, ActivityKind, Contact
 from sms import governance
+from sms.media import attachments_check, media_attach, media_urls_check
 from sms.models import Conversation, Direction, Message, MessageKind, MessageStatus
 from sms.segments import MAX_BODY_CHARS, count_segments
 from sms.services.sending import SendRefused, clean_body, enqueue_deliveries, refusal
@@ -53,7 +55,14 @@ def _check(body: str, send_at: datetime, now: datetime) -> str:
 
 
 def message_schedule(
-    *, contact: Contact, body: str, send_at: datetime, sent_by=None, idempotency_key: str | None = None
+    *,
+    contact: Contact,
+    body: str,
+    send_at: datetime,
+    sent_by=None,
+    idempotency_key: str | None = None,
+    media_urls: Sequence[str] = (),
+    attachments: Sequence = (),
 ) -> Message:
     """Store a text to go at ``send_at`` (status ``scheduled``). Raises ScheduleError (400)."""
     if idempotency_key:
@@ -64,8 +73,10 @@ def message_schedule(
     body = _check(body, send_at, now)
     if not contact.phone:
         raise refusal(contact, "contact:no_phone")
+    media_urls_check(media_urls)
+    attachments_check(attachments)
     info = count_segments(body)
-    return Message.objects.create(
+    message = Message.objects.create(
         contact=contact,
         conversation=Conversation.objects.filter(contact=contact).first(),
         direction=Direction.OUTBOUND,
@@ -80,6 +91,9 @@ def message_schedule(
         sent_by=sent_by,
         created_at=now,
     )
+    if media_urls or attachments:
+        media_attach(message=message, urls=media_urls, uploads=attachments)
+    return message
 
 
 @transaction.atomic

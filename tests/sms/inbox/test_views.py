@@ -738,9 +738,9 @@ def bulk_conversations(count: int, *, assignee=None) -> None:
 
 
 # Session + user, the queue (count + page), tab counts, the default view, the selected
-# conversation, its thread and private notes, renewal, deals, last outbound, timeline, consent,
-# saved replies, the agents list and the texts scheduled to the contact.
-PAGE_QUERIES = 17
+# conversation, its thread (and the thread's MMS media) and private notes, renewal, deals, last
+# outbound, timeline, consent, saved replies, the agents list and the texts scheduled to the contact.
+PAGE_QUERIES = 18
 
 
 def test_the_inbox_page_runs_a_constant_number_of_queries(web, user, django_assert_max_num_queries):
