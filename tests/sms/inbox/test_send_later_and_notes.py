@@ -130,3 +130,14 @@ def test_thread_with_notes_and_scheduled_is_not_n_plus_one(web, user, django_ass
     with django_assert_max_num_queries(30):
         page = web.get(f"/inbox/?conversation={conversation.pk}")
     assert page.text.count("data-note=") == 10 and page.text.count("data-scheduled=") == 10
+
+
+def test_a_rejected_form_is_shown_in_place_even_in_debug(web, user, settings):
+    # django-htmx's DEBUG helper would swap the whole document on a 400; the page must not load it.
+    settings.DEBUG = True
+    conversation = make_conversation()
+    page = web.get(f"/inbox/?conversation={conversation.pk}").text
+    assert "django-htmx.js" not in page and "htmx-2.min.js" in page
+    response = post(web, "inbox_reply", conversation, {"body": "   "})
+    assert response.status_code == 400
+    assert 'id="inbox"' in response.text and "<html" not in response.text
