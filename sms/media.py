@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 import requests
 from django.conf import settings
 from django.core import signing
+from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.urls import reverse
 
@@ -125,6 +126,16 @@ def media_store_inbound(*, message: Message, media: Sequence[tuple[str, str]]) -
     )
     Message.objects.filter(pk=message.pk).update(media_count=len(media))
     message.media_count = len(media)
+
+
+def media_keep(*, media: MessageMedia, content: bytes) -> None:
+    """Keep our own copy of an inbound medium (Twilio's copy may be deleted); from then on it is
+    served from our storage."""
+    extension = {"image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif", "application/pdf": ".pdf"}
+    name = f"inbound-{media.message_id}-{media.position}{extension.get(media.content_type, '')}"
+    media.file.save(name, ContentFile(content), save=False)
+    media.size = len(content)
+    media.save(update_fields=["file", "size"])
 
 
 # --- URLs -----------------------------------------------------------------------------------
