@@ -15,7 +15,7 @@ from django.utils.module_loading import import_string
 
 from core.errors import DomainError
 from crm import services as crm_services
-from crm.models import ActivityKind, Contact, DealKind, PipelineStage, TaskSource
+from crm.models import ActivityKind, Contact, DealKind, PipelineStage, Task, TaskSource, TaskStatus
 from sms import quiet_hours
 from sms.inbox.business_hours import add_business_hours, parse_workdays
 from sms.inbox.deferral_dates import deferral_until
@@ -175,6 +175,12 @@ def _notify_inbound(conversation: Conversation, message: Message, contact: Conta
 
 
 def _task(contact: Contact, conversation: Conversation, title: str, message: Message, owner=None):
+    """A follow-up task from a reply; a repeated ask ("call me" twice) keeps the open one."""
+    open_task = Task.objects.filter(
+        contact=contact, status=TaskStatus.OPEN, source=TaskSource.REPLY, title=title
+    ).first()
+    if open_task is not None:
+        return open_task
     return crm_services.task_create(
         created_at=message.created_at,  # when the text arrived
         title=title,

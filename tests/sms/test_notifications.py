@@ -222,3 +222,18 @@ def test_breach_and_escalation_shown_on_the_conversation(web, user, settings):
     assert 'id="inbox-breach"' in page and "escalated to Bea Boss" in page
     timeline = web.get(f"/contacts/{conversation.contact.pk}/").text
     assert "Escalated to Bea Boss" in timeline
+
+
+def test_a_repeated_call_me_keeps_one_open_task():
+    from crm.models import Task
+
+    owner = UserFactory(username="owner")
+    conversation = _conversation()
+    conversation.contact.account.owner = owner
+    conversation.contact.account.save()
+    _inbound(conversation, "can you call me?")
+    _inbound(conversation, "call me please")
+    assert Task.objects.filter(contact=conversation.contact, status="open").count() == 1
+    Task.objects.update(status="done")
+    _inbound(conversation, "call me again")
+    assert Task.objects.filter(contact=conversation.contact, status="open").count() == 1
