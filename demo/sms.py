@@ -116,8 +116,9 @@ def seed(*, seed: int, today: date) -> dict[str, int]:
     taken = {c.pk for c in chosen}
     answered = _answered_history([c for c in opted_in if c.pk not in taken], rng, today)
     # The minute job's work on the overdue replies: breaches on the conversations and the
-    # timeline, escalations to the assignees' manager, the notifications.
-    breached = sla_sweep().breached
+    # timeline, escalations to the assignees' manager, the notifications. At the reference
+    # instant, not the real clock: the same seed and day give the same data.
+    breached = sla_sweep(now=_at(today, 0)).breached
     return {"consent_events": ledger, "conversations": conversations + answered, "sla_breaches": breached}
 
 

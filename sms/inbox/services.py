@@ -143,7 +143,7 @@ def inbound_route(
         if result.intent == Intent.PRICING:
             _pricing_interest(contact, conversation, message)
         elif result.intent == Intent.MEETING:
-            _task(contact, conversation, f"Book a meeting with {contact}", message)
+            _task(contact, conversation, f"Book a meeting with {contact}", message, once=True)
     conversation.save()
     _notify_inbound(
         conversation, message, contact, newly_assigned=conversation.assignee_id != assignee_before
@@ -174,13 +174,15 @@ def _notify_inbound(conversation: Conversation, message: Message, contact: Conta
     notifications_create([draft], now=message.created_at)
 
 
-def _task(contact: Contact, conversation: Conversation, title: str, message: Message, owner=None):
-    """A follow-up task from a reply; a repeated ask ("call me" twice) keeps the open one."""
-    open_task = Task.objects.filter(
-        contact=contact, status=TaskStatus.OPEN, source=TaskSource.REPLY, title=title
-    ).first()
-    if open_task is not None:
-        return open_task
+def _task(contact: Contact, conversation: Conversation, title: str, message: Message, owner=None, once=False):
+    """A follow-up task from a reply. ``once``: a repeated ask ("call me" twice) keeps the open
+    task (each pricing question, by contrast, is its own follow-up)."""
+    if once:
+        open_task = Task.objects.filter(
+            contact=contact, status=TaskStatus.OPEN, source=TaskSource.REPLY, title=title
+        ).first()
+        if open_task is not None:
+            return open_task
     return crm_services.task_create(
         created_at=message.created_at,  # when the text arrived
         title=title,
