@@ -59,3 +59,25 @@ class ChangeHistoryMiddleware(AuditlogMiddleware):
     @staticmethod
     def _get_actor(request):
         return SimpleLazyObject(lambda: getattr(request, "user", None))
+
+
+class UserTimezoneMiddleware:
+    """One clock: every page shows times in the signed-in user's zone (their own, else the
+    team's TIME_ZONE); templates print it with ``|when``, which names the zone. The API keeps
+    UTC (integrations read ISO instants, and token callers are known only inside DRF)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        from django.utils import timezone
+
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and not request.path_info.startswith("/api/"):
+            timezone.activate(user.zone)
+        else:
+            timezone.deactivate()
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()

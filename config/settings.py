@@ -79,6 +79,7 @@ MIDDLEWARE = [
     "core.middleware.CreatedLocationMiddleware",
     "config.middleware.LoginRequiredMiddleware",
     "config.middleware.ChangeHistoryMiddleware",
+    "config.middleware.UserTimezoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -179,9 +180,28 @@ USE_TZ = True
 # Region used to parse phone numbers typed without a country code.
 DEFAULT_PHONE_REGION = env_str("DEFAULT_PHONE_REGION", "US").upper()
 
+# --- Email (notifications to users who opted in) ---------------------------------------------
+# Development prints emails to the console; production sends through SMTP (EMAIL_HOST etc.).
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Lifecycle CRM <crm@localhost>")
+
 # --- Static files -----------------------------------------------------------------------------
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Uploaded files (MMS attachments). Never served as public static files: people get them through
+# an authenticated view, Twilio through a signed URL that expires (MMS_MEDIA_URL_MAX_AGE seconds).
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media")))
+MMS_MEDIA_URL_MAX_AGE = env_int("MMS_MEDIA_URL_MAX_AGE", 86400, minimum=60)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -288,6 +308,9 @@ try:
 except ValueError as exc:
     raise ImproperlyConfigured(f"INBOX_HOLIDAYS_COUNTRY / INBOX_HOLIDAYS_SUBDIVISION: {exc}") from None
 # Business hours to answer each high-intent reply: "help=1,meeting=1,pricing=4,opt_out=1".
+# On an SLA breach the assignee's manager is always told; with this on, the conversation also
+# moves to the next available agent (the fewest open conversations among those taking them).
+INBOX_ESCALATION_REASSIGN = env_bool("INBOX_ESCALATION_REASSIGN", False)
 INBOX_SLA_HOURS = {"help": 1.0, "meeting": 1.0, "pricing": 4.0, "opt_out": 1.0}
 for _item in env_list("INBOX_SLA_HOURS", []):
     _intent, _, _hours = _item.partition("=")
@@ -313,6 +336,8 @@ PERIODIC_JOBS = {
     "sms: wake snoozed conversations": ("sms.tasks.wake_conversations", "I", 5),
     # Revocation reviews: reminders 2 business days before the deadline, expiry at it.
     "sms: escalate revocation reviews": ("sms.tasks.escalate_revocation_reviews", "I", 15),
+    "sms: SLA alarms and notification emails": ("sms.tasks.sweep_slas", "I", 1),
+    "sms: send scheduled texts": ("sms.tasks.send_scheduled", "I", 1),
     "plays: run scheduled plays": ("plays.tasks.run_scheduled_plays", "I", 15),
     "plays: advance journeys": ("plays.tasks.advance_journeys", "I", 5),
     "crm: resume stalled imports": ("crm.imports.tasks.imports_resume_stalled", "I", 5),

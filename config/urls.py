@@ -10,6 +10,7 @@ from sms.urls import inbox_urlpatterns
 
 api_v1 = [
     path("sms/", include("sms.api_urls")),
+    path("", include("sms.notifications.api_urls")),
     path("plays/", include("plays.api_urls")),
     path("analytics/", include("analytics.api_urls")),
     path("", include("webhooks.api_urls")),
@@ -34,6 +35,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", include(api_v1)),
     path("inbox/", include(inbox_urlpatterns)),
+    path("notifications/", include("sms.notifications.urls")),
     path("l/<str:code>", sms_views.follow_link, name="short_link"),
     path("sms/", include("sms.urls")),
     path("plays/", include("plays.urls")),

@@ -2,7 +2,7 @@
 
 from rest_framework.routers import DefaultRouter
 
-from crm.api import views
+from crm.api import users, views
 
 router = DefaultRouter()
 router.include_format_suffixes = False
@@ -14,6 +14,7 @@ router.register("renewals", views.RenewalViewSet, basename="api-renewal")
 router.register("orders", views.OrderViewSet, basename="api-order")
 router.register("events", views.EventViewSet, basename="api-event")
 router.register("tasks", views.TaskViewSet, basename="api-task")
+router.register("users", users.UserViewSet, basename="api-user")
 router.register("activities", views.ActivityViewSet, basename="api-activity")
 
 urlpatterns = router.urls

@@ -285,6 +285,32 @@ class ApiTokenForm(forms.Form):
     )
 
 
+class UserSettingsForm(forms.Form):
+    """An admin's change to a user: role, manager and timezone."""
+
+    role = forms.ChoiceField(choices=get_user_model().Role.choices)
+    manager = forms.ModelChoiceField(
+        queryset=get_user_model().objects.filter(is_active=True).order_by("username"),
+        required=False,
+        empty_label="— none —",
+        help_text="Hears of this user's SLA breaches.",
+    )
+    timezone = forms.ChoiceField(
+        choices=timezone_choices, required=False, help_text="Blank: the team's time zone."
+    )
+
+
+class OwnSettingsForm(forms.Form):
+    """What each user sets for themselves."""
+
+    timezone = forms.ChoiceField(
+        choices=timezone_choices, required=False, help_text="Times are shown in it. Blank: the team's."
+    )
+    notify_by_email = forms.BooleanField(
+        required=False, label="Email me my notifications", help_text="Assignments, replies, SLA alerts."
+    )
+
+
 # --- List filters (GET) ---------------------------------------------------------------------
 
 

@@ -61,12 +61,22 @@ class User(AbstractUser):
         default="",
         help_text="IANA time zone for times shown to this user; blank means the team's (TIME_ZONE).",
     )
+    notify_by_email = models.BooleanField(
+        default=False,
+        help_text="Also email this user their notifications (assignments, replies, SLA alerts, escalations).",
+    )
 
     class Meta:
         ordering = ["username"]
 
     def __str__(self) -> str:
         return self.get_full_name() or self.username
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        """The zone this user reads times in: their own, else the team's (TIME_ZONE)."""
+        name = self.timezone if self.timezone in _timezone_names() else settings.TIME_ZONE
+        return zoneinfo.ZoneInfo(name)
 
 
 class ApiToken(models.Model):

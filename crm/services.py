@@ -26,6 +26,8 @@ from crm.models import (
     RenewalStatus,
     Task,
     TaskStatus,
+    User,
+    validate_timezone,
 )
 from crm.phones import PhoneParseError, is_region_code, parse_phone
 
@@ -61,6 +63,49 @@ def account_update(*, account: Account, **fields) -> Account:
     account.full_clean()
     account.save()
     return account
+
+
+# --- Users ----------------------------------------------------------------------------------
+
+USER_ADMIN_FIELDS = ("role", "manager", "timezone", "notify_by_email")
+
+
+def user_check_manager(user: User, manager: User | None) -> None:
+    """A manager chain never loops back (one query for the whole chain)."""
+    if manager is None:
+        return
+    if manager.pk == user.pk:
+        raise ValidationError({"manager": "A user cannot be their own manager."})
+    managers = dict(User.objects.values_list("pk", "manager_id"))
+    seen, current = set(), manager.pk
+    while current is not None and current not in seen:
+        if current == user.pk:
+            raise ValidationError({"manager": f"{manager} already reports to {user}: that would be a loop."})
+        seen.add(current)
+        current = managers.get(current)
+
+
+@transaction.atomic
+def user_update(*, user: User, **fields) -> User:
+    """Change a user's role, manager, timezone (IANA; blank: the team's) or email opt-in."""
+    unknown = set(fields) - set(USER_ADMIN_FIELDS)
+    if unknown:
+        raise ValidationError(f"Cannot change {', '.join(sorted(unknown))} here.")
+    if "timezone" in fields:
+        fields["timezone"] = (fields["timezone"] or "").strip()
+        try:
+            validate_timezone(fields["timezone"])
+        except ValidationError as exc:
+            raise ValidationError({"timezone": exc.messages}) from None
+    if "role" in fields and fields["role"] not in User.Role.values:
+        raise ValidationError({"role": f"Unknown role {fields['role']!r}."})
+    if "manager" in fields:
+        user_check_manager(user, fields["manager"])
+    for name, value in fields.items():
+        setattr(user, name, value)
+    if fields:
+        user.save(update_fields=list(fields))
+    return user
 
 
 # --- Timeline -------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from crm.views import accounts, contacts, dashboard, deals, imports, merge, renewals, tasks, tokens
+from crm.views import accounts, contacts, dashboard, deals, imports, merge, renewals, tasks, tokens, users
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
@@ -41,6 +41,9 @@ urlpatterns = [
     path("imports/<int:pk>/start/", imports.import_start, name="import_start"),
     path("imports/<int:pk>/progress/", imports.import_progress, name="import_progress"),
     path("imports/<int:pk>/problems.csv", imports.import_report, name="import_report"),
+    path("settings/users/", users.user_list, name="user_list"),
+    path("settings/users/<int:pk>/", users.user_edit, name="user_edit"),
+    path("settings/me/", users.own_settings, name="own_settings"),
     path("settings/api-tokens/", tokens.api_tokens, name="api_tokens"),
     path("settings/api-tokens/<int:pk>/revoke/", tokens.api_token_revoke, name="api_token_revoke"),
 ]

@@ -259,6 +259,11 @@ def ensure_staff() -> dict[str, list[User]]:
             user.set_unusable_password()
             user.save()
         teams[team].append(user)
+    # Escalations of missed reply deadlines go to the first manager.
+    head = teams["manager"][0] if teams["manager"] else None
+    for user in [*teams["csm"], *teams["ae"]]:
+        if head is not None and user.manager_id is None:
+            crm_services.user_update(user=user, manager=head)
     return teams
 
 

@@ -6,6 +6,8 @@ Replies go through the real inbound path (classification, routing, deals and tas
 backdated so the inbox looks like a working day."""
 
 import random
+import struct
+import zlib
 from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
@@ -13,6 +15,8 @@ from django.db.models import Q
 
 from crm.models import Contact, SmsConsent
 from sms.inbound import inbound_receive
+from sms.inbox.sla import sla_sweep
+from sms.media import media_keep
 from sms.models import (
     ConsentEvent,
     Conversation,
@@ -111,7 +115,11 @@ def seed(*, seed: int, today: date) -> dict[str, int]:
         conversations += 1
     taken = {c.pk for c in chosen}
     answered = _answered_history([c for c in opted_in if c.pk not in taken], rng, today)
-    return {"consent_events": ledger, "conversations": conversations + answered}
+    # The minute job's work on the overdue replies: breaches on the conversations and the
+    # timeline, escalations to the assignees' manager, the notifications. At the reference
+    # instant, not the real clock: the same seed and day give the same data.
+    breached = sla_sweep(now=_at(today, 0)).breached
+    return {"consent_events": ledger, "conversations": conversations + answered, "sla_breaches": breached}
 
 
 # Replies agents already answered over the past weeks, with how long each answer took: the
@@ -194,18 +202,44 @@ def _exchange(contact: Contact, sent: str, answer: str, index: int, replied_at: 
         provider_sid=f"{SID_PREFIX}out{index:05d}", sent_at=asked_at, delivered_at=asked_at,
         status_updated_at=asked_at, next_attempt_at=asked_at, created_at=asked_at,
     )  # fmt: skip
+    # Every fourth reply carries a screenshot (MMS), kept in our storage as if fetched from Twilio.
+    with_media = index % 4 == 1
+    media_url = f"https://api.twilio.com/2010-04-01/Accounts/ACdemo/Messages/MMdemo{index:05d}/Media/ME0"
     result = inbound_receive(
         provider_sid=f"{SID_PREFIX}in{index:05d}",
         from_number=contact.phone,
         to_number="+15005550006",
         body=answer,
         received_at=replied_at,
+        media=[(media_url, "image/png")] if with_media else [],
     )
+    if with_media:
+        media_keep(media=result.message.media.get(), content=_screenshot_png(index))
     # The inbound path dates everything it writes (the reply, the timeline, a deal, a task, a
     # deferral, an SLA) from ``received_at``: nothing to move afterwards.
     # The question we sent belongs to the thread the reply opened.
     Message.objects.filter(provider_sid=f"{SID_PREFIX}out{index:05d}").update(
         conversation=result.message.conversation
+    )
+
+
+def _screenshot_png(index: int, width: int = 160, height: int = 100) -> bytes:
+    """A small generated image (a coloured 'screenshot' with a bar), so the demo works offline."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    hue = [(79, 70, 229), (16, 185, 129), (234, 88, 12), (219, 39, 119)][index % 4]
+    rows = []
+    for y in range(height):
+        colour = (255, 255, 255) if 20 <= y < 32 else hue
+        rows.append(b"\x00" + bytes(colour) * width)
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"".join(rows)))
+        + chunk(b"IEND", b"")
     )
 
 

@@ -17,6 +17,7 @@ from core.filters import updated_after_filter
 from core.idempotency import caller_scope
 from core.pagination import FeedPagination
 from crm.models import Contact
+from sms.media import media_view_url
 from sms.models import (
     ConsentAction,
     ConsentEvent,
@@ -29,6 +30,7 @@ from sms.models import (
 from sms.segments import MAX_BODY_CHARS
 from sms.services.consent import consent_record, contact_texting
 from sms.services.review import review_pending_for
+from sms.services.scheduling import message_cancel, message_reschedule, message_schedule
 from sms.services.sending import clean_body, message_send
 from sms.services.suppression import PERSON_ONLY_SOURCES
 
@@ -179,10 +181,21 @@ class ConsentViewSet(
 # --- Messages ---------------------------------------------------------------------------
 
 
+class MediaSerializer(serializers.Serializer):
+    url = serializers.SerializerMethodField(help_text="Our authenticated URL for it.")
+    content_type = serializers.CharField()
+
+    def get_url(self, item) -> str:
+        request = self.context.get("request")
+        path = media_view_url(item)
+        return request.build_absolute_uri(path) if request else path
+
+
 class MessageSerializer(serializers.ModelSerializer):
     updated_at = serializers.DateTimeField(
         source="status_updated_at", read_only=True, help_text="When the status last moved."
     )
+    media = MediaSerializer(many=True, read_only=True, help_text="MMS attachments, in order.")
 
     class Meta:
         model = Message
@@ -206,6 +219,8 @@ class MessageSerializer(serializers.ModelSerializer):
             "attempts",
             "next_attempt_at",
             "deferred_reason",
+            "send_at",
+            "media",
             "sent_by",
             "created_at",
             "sent_at",
@@ -225,6 +240,22 @@ class MessageSendSerializer(serializers.Serializer):
         "Keys are yours alone (per API token, or per user in the browser): another caller's key never "
         "matches. Reusing a key for another contact or text answers 422.",
     )
+    media_urls = serializers.ListField(
+        child=serializers.URLField(max_length=2000),
+        required=False,
+        max_length=10,
+        help_text="Optional MMS: up to 10 https URLs Twilio fetches (JPEG, PNG, GIF or PDF; 5 MB in all).",
+    )
+    send_at = serializers.DateTimeField(
+        required=False,
+        help_text="Optional, ISO 8601, future (within a year): store the text as `scheduled` and send it "
+        "then, through every check as of that moment.",
+    )
+
+
+class MessageRescheduleSerializer(serializers.Serializer):
+    body = serializers.CharField(max_length=MAX_BODY_CHARS, required=False)
+    send_at = serializers.DateTimeField(required=False, help_text="A new time, in the future.")
 
 
 class IdempotencyKeyReused(DomainError):
@@ -271,7 +302,8 @@ REFUSAL = inline_serializer(
 )
 class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = MessageSerializer
-    queryset = Message.objects.all()
+    queryset = Message.objects.prefetch_related("media")
+    http_method_names = ["get", "post", "patch", "head", "options"]
     filterset_class = MessageFilter
     pagination_class = FeedPagination
     search_fields = ["body", "to_number", "from_number", "provider_sid"]
@@ -283,17 +315,56 @@ class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         payload.is_valid(raise_exception=True)
         contact, body = payload.validated_data["contact"], payload.validated_data["body"]
         key = payload.validated_data.get("idempotency_key")
-        # A refusal (SendRefused) answers 409 or 422 with its reason (core.errors.exception_handler).
-        message = message_send(
-            contact=contact,
-            body=body,
-            # Scoped to the caller: two integrations that pick the same key are two messages.
-            idempotency_key=f"{caller_scope(request)}:{key}" if key else None,
-            sent_by=request.user,
-        )
+        # Scoped to the caller: two integrations that pick the same key are two messages.
+        scoped_key = f"{caller_scope(request)}:{key}" if key else None
+        if payload.validated_data.get("send_at") is not None:
+            # Bad times answer 400 (ScheduleError); the checks run when it goes.
+            message = message_schedule(
+                contact=contact,
+                body=body,
+                send_at=payload.validated_data["send_at"],
+                idempotency_key=scoped_key,
+                sent_by=request.user,
+                media_urls=payload.validated_data.get("media_urls", ()),
+            )
+        else:
+            # A refusal (SendRefused) answers 409 or 422 with its reason (core.errors.exception_handler).
+            message = message_send(
+                contact=contact,
+                body=body,
+                idempotency_key=scoped_key,
+                sent_by=request.user,
+                media_urls=payload.validated_data.get("media_urls", ()),
+            )
         if key and (message.contact_id != contact.pk or message.body != clean_body(body)):
             raise IdempotencyKeyReused(
                 f"idempotency_key {key!r} was already used for message {message.pk} to another contact "
                 "or with another text; use a new key for a new message."
             )
-        return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
+        return Response(self.get_serializer(message).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Change a scheduled text's body or time",
+        request=MessageRescheduleSerializer,
+        responses={
+            200: MessageSerializer,
+            409: OpenApiResponse(REFUSAL, description="Already sent or canceled"),
+        },
+    )
+    def partial_update(self, request, *args, **kwargs):
+        payload = MessageRescheduleSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        message = message_reschedule(message=self.get_object(), **payload.validated_data)
+        return Response(self.get_serializer(message).data)
+
+    @extend_schema(
+        summary="Cancel a scheduled text",
+        request=None,
+        responses={
+            200: MessageSerializer,
+            409: OpenApiResponse(REFUSAL, description="Already sent or canceled"),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        return Response(self.get_serializer(message_cancel(message=self.get_object())).data)

@@ -5,6 +5,7 @@ revocation rule confirms, held for review (``sms.services.review``: texts to the
 blocked from then); all of it put on the timeline."""
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,6 +20,7 @@ from crm.models import ActivityKind, Contact, SmsConsent
 from sms import keywords
 from sms.inbox.intents import classify
 from sms.inbox.services import conversation_revocation_record, inbound_route, route_owner
+from sms.media import media_store_inbound
 from sms.models import (
     ConsentAction,
     ConsentSource,
@@ -62,7 +64,13 @@ def _contact_for_number(number: str) -> Contact:
 
 
 def inbound_receive(
-    *, provider_sid: str, from_number: str, to_number: str, body: str, received_at: datetime | None = None
+    *,
+    provider_sid: str,
+    from_number: str,
+    to_number: str,
+    body: str,
+    received_at: datetime | None = None,
+    media: Sequence[tuple[str, str]] = (),
 ) -> InboundResult:
     """Store an inbound text once (by provider SID), handle carrier keywords, reopen the
     conversation, route it in the inbox and put it on the timeline. Unknown numbers become
@@ -108,6 +116,7 @@ def inbound_receive(
                 intent_rule=result.rule if result else None,
             )
             crm_services.contacts_signalled(contact_ids=[contact.pk])  # a reply: journeys may exit
+            media_store_inbound(message=message, media=media)  # MMS: (url, content type) each
             conversation.status = ConversationStatus.OPEN
             conversation.last_inbound_at = now
             conversation.last_message = message

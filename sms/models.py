@@ -249,6 +249,19 @@ class Conversation(models.Model):
         related_name="+",
         help_text="Latest message in the thread, for the inbox list.",
     )
+    sla_breached_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="The reply deadline that was recorded as breached (and escalated); set once per deadline.",
+    )
+    escalated_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The manager told of the latest breach.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -266,6 +279,8 @@ class Direction(models.TextChoices):
 
 
 class MessageStatus(models.TextChoices):
+    SCHEDULED = "scheduled", "Scheduled"
+    CANCELED = "canceled", "Canceled"
     QUEUED = "queued", "Queued"
     SENDING = "sending", "Sending"
     SENT = "sent", "Sent"
@@ -277,6 +292,9 @@ class MessageStatus(models.TextChoices):
 
 # A status only ever moves to a higher rank; the three outcomes are final.
 STATUS_RANK = {
+    # A scheduled text becomes queued when its time comes (every check as of then), or canceled.
+    MessageStatus.SCHEDULED: -1,
+    MessageStatus.CANCELED: 3,
     MessageStatus.QUEUED: 0,
     MessageStatus.SENDING: 1,
     MessageStatus.SENT: 2,
@@ -334,7 +352,15 @@ class Message(models.Model):
     next_attempt_at = models.DateTimeField(
         null=True, blank=True, help_text="Queued messages are sent from this time on (quiet hours, retries)."
     )
+    send_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="For a scheduled text: when it goes, through every check as of then.",
+    )
     deferred_reason = models.CharField(max_length=100, blank=True)
+    media_count = models.PositiveSmallIntegerField(
+        default=0, help_text="Attachments (MMS); delivery looks them up only when there are some."
+    )
     intent = models.CharField(max_length=16, choices=Intent.choices, blank=True)
     intent_confidence = models.FloatField(null=True, blank=True)
     intent_rule = models.ForeignKey(
@@ -377,14 +403,24 @@ class Message(models.Model):
             models.Index(fields=["contact", "-created_at"]),
             # The sweeper's query: due queued messages.
             models.Index(fields=["status", "next_attempt_at"]),
+            # The scheduler's query: due scheduled texts (few rows, so a partial index).
+            models.Index(
+                fields=["send_at"], condition=models.Q(status="scheduled"), name="sms_message_scheduled_due"
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.get_direction_display()} {self.get_status_display()}: {self.body[:40]}"
 
+    is_note = False  # in a thread beside private notes
+
     @property
     def is_final(self) -> bool:
         return self.status in FINAL_STATUSES
+
+    @property
+    def is_scheduled(self) -> bool:
+        return self.status == MessageStatus.SCHEDULED
 
     @property
     def waits_for_window(self) -> bool:
@@ -506,3 +542,96 @@ class LinkClick(models.Model):
 
     def __str__(self) -> str:
         return f"{self.link.code} @ {self.clicked_at:%Y-%m-%d %H:%M}"
+
+
+class MessageMedia(models.Model):
+    """One MMS attachment. Inbound: Twilio's media URL (fetched with the account's credentials
+    when someone opens it). Outbound: a file we stored (served to Twilio through a signed,
+    expiring URL) or an https URL the API caller gave. People see it only through our
+    authenticated URL."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="media")
+    position = models.PositiveSmallIntegerField(default=0)
+    content_type = models.CharField(max_length=100)
+    source_url = models.URLField(max_length=2000, blank=True)
+    file = models.FileField(upload_to="mms/%Y/%m/", blank=True)
+    size = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["message", "position", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.content_type} #{self.position} of message {self.message_id}"
+
+    @property
+    def is_image(self) -> bool:
+        return self.content_type.startswith("image/")
+
+
+class ConversationNote(models.Model):
+    """A private note in a thread: visible to the team, never sent, on the timeline."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    body = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["conversation", "-created_at"])]
+
+    is_note = True  # in a thread beside messages
+
+    def __str__(self) -> str:
+        return f"Note by {self.author}: {self.body[:40]}"
+
+
+class NotificationKind(models.TextChoices):
+    ASSIGNED = "assigned", "Conversation assigned to you"
+    REPLY = "reply", "New reply in your conversation"
+    SLA_DUE_SOON = "sla_due_soon", "Reply due within 15 minutes"
+    SLA_BREACHED = "sla_breached", "Reply deadline missed"
+    ESCALATED = "escalated", "Escalated to you"
+
+
+class Notification(models.Model):
+    """Something a user should know, in the app (the bell) and by email when they opted in.
+    ``key`` names the occurrence (the conversation and the deadline or message it is about),
+    so the sweep and a retried webhook never tell anyone twice."""
+
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    kind = models.CharField(max_length=16, choices=NotificationKind.choices)
+    conversation = models.ForeignKey(
+        Conversation, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications"
+    )
+    text = models.CharField(max_length=300)
+    key = models.CharField(max_length=120)
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+    email_wanted = models.BooleanField(default=False, help_text="The recipient asked for email.")
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["recipient", "key"], name="sms_notification_once"),
+        ]
+        indexes = [
+            models.Index(fields=["recipient", "-created_at"]),
+            models.Index(
+                fields=["recipient"], condition=models.Q(read_at__isnull=True), name="sms_notification_unread"
+            ),
+            models.Index(
+                fields=["id"],
+                condition=models.Q(email_wanted=True, emailed_at__isnull=True),
+                name="sms_notification_email_due",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} for {self.recipient}: {self.text[:40]}"

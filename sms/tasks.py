@@ -70,3 +70,25 @@ def console_delivery_playback(sid: str, to: str) -> bool:
     if reachable:
         return message_status_apply(provider_sid=sid, provider_status="delivered")
     return message_status_apply(provider_sid=sid, provider_status="undelivered", error_code="30006")
+
+
+def sweep_slas() -> dict[str, int]:
+    """Every minute: the reply deadlines' alarms, then any notification email still owed."""
+    from sms.inbox.sla import sla_sweep
+    from sms.notifications.services import notifications_email_pending
+
+    result = sla_sweep()
+    return {**result.__dict__, "emailed": notifications_email_pending()}
+
+
+def email_notifications() -> int:
+    from sms.notifications.services import notifications_email_pending
+
+    return notifications_email_pending()
+
+
+def send_scheduled() -> dict[str, int]:
+    """Every minute: scheduled texts whose time has come, through every check as of now."""
+    from sms.services.scheduling import scheduled_release
+
+    return scheduled_release().__dict__

@@ -24,6 +24,10 @@ urlpatterns = [
     path("contacts/<int:pk>/thread/", views.contact_thread, name="sms_contact_thread"),
     path("contacts/<int:pk>/send/", views.contact_send, name="sms_contact_send"),
     path("contacts/<int:pk>/consent/", views.contact_consent, name="sms_contact_consent"),
+    path("scheduled/<int:message_id>/cancel/", views.scheduled_cancel, name="sms_scheduled_cancel"),
+    path("scheduled/<int:message_id>/edit/", views.scheduled_edit, name="sms_scheduled_edit"),
+    path("media/<int:media_id>/", views.media_view, name="sms_media"),
+    path("media/<int:media_id>/<str:token>/", views.media_signed, name="sms_media_signed"),
     path("twilio/inbound/", webhooks.inbound, name="twilio_inbound"),
     path("twilio/status/", webhooks.status, name="twilio_status"),
 ]

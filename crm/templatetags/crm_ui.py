@@ -5,7 +5,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django import template
 from django.contrib.humanize.templatetags.humanize import intcomma
-from django.utils import timezone
+from django.utils import dateformat, timezone
 
 register = template.Library()
 
@@ -18,6 +18,8 @@ _SECTIONS = {
     "renewal": "renewals",
     "task": "tasks",
     "api_token": "api_tokens",
+    "user_": "user_list",
+    "own_settings": "own_settings",
 }
 
 
@@ -28,6 +30,16 @@ def nav_section(url_name: str | None) -> str:
         if url_name and url_name.startswith(prefix):
             return section
     return ""
+
+
+@register.filter
+def when(value, fmt: str = "M j, H:i") -> str:
+    """A moment in the reader's zone (activated per request from their settings) with the zone
+    named: ``Dec 6, 09:00 CET``. Every page prints times through it, so they all agree."""
+    if not value:
+        return ""
+    local = timezone.localtime(value)
+    return f"{dateformat.format(local, fmt)} {local.tzname()}"
 
 
 @register.filter

@@ -18,6 +18,7 @@ from sms.models import (
     ConsentEvent,
     ConsentSource,
     Conversation,
+    ConversationNote,
     ConversationStatus,
     Direction,
     Message,
@@ -133,15 +134,22 @@ def conversation_for_inbox(pk: int) -> Conversation | None:
     )
 
 
-def conversation_thread(conversation: Conversation, *, limit: int = THREAD_LENGTH) -> list[Message]:
-    """The latest ``limit`` texts with the contact, oldest first (including texts sent before
-    the conversation existed)."""
+def conversation_thread(conversation: Conversation, *, limit: int = THREAD_LENGTH) -> list:
+    """The latest ``limit`` texts with the contact and the team's private notes, oldest first
+    (including texts sent before the conversation existed)."""
     latest = list(
         Message.objects.filter(contact_id=conversation.contact_id)
         .select_related("sent_by")
+        .prefetch_related("media")
         .order_by("-created_at", "-id")[:limit]
     )
-    return latest[::-1]
+    notes = list(
+        ConversationNote.objects.filter(conversation=conversation)
+        .select_related("author")
+        .order_by("-created_at", "-id")[:limit]
+    )
+    merged = sorted([*latest, *notes], key=lambda entry: entry.created_at, reverse=True)[:limit]
+    return merged[::-1]
 
 
 def agents() -> list:

@@ -16,7 +16,7 @@ from django.utils.module_loading import import_string
 from core.errors import DomainError
 from core.events import events_publish
 from crm import services as crm_services
-from crm.models import ActivityKind, Contact, DealKind, PipelineStage, TaskSource
+from crm.models import ActivityKind, Contact, DealKind, PipelineStage, Task, TaskSource, TaskStatus
 from sms import quiet_hours
 from sms.inbox.business_hours import add_business_hours, parse_workdays, public_holidays
 from sms.inbox.deferral_dates import deferral_until
@@ -26,6 +26,7 @@ from sms.models import (
     ConsentEvent,
     ConsentSource,
     Conversation,
+    ConversationNote,
     ConversationStatus,
     Deferral,
     Direction,
@@ -33,7 +34,9 @@ from sms.models import (
     IntentLabel,
     Message,
     MessageKind,
+    NotificationKind,
 )
+from sms.notifications.services import NotificationDraft, notifications_create
 from sms.revocation import KEYWORD, Revocation
 from sms.services.consent import consent_record
 from sms.services.sending import message_send
@@ -122,6 +125,7 @@ def inbound_route(
     in the queue. ``contact``: the sender. Every date is reckoned from when the text arrived
     (``message.created_at``), never from the clock."""
     now = message.created_at or timezone.now()
+    assignee_before = conversation.assignee_id
     conversation.intent, conversation.intent_confidence = result.intent, result.confidence
     conversation.awaiting_since = conversation.awaiting_since or now
     conversation.status, conversation.snoozed_until, conversation.resolved_at = (
@@ -142,11 +146,46 @@ def inbound_route(
         if result.intent == Intent.PRICING:
             _pricing_interest(contact, conversation, message)
         elif result.intent == Intent.MEETING:
-            _task(contact, conversation, f"Book a meeting with {contact}", message)
+            _task(contact, conversation, f"Book a meeting with {contact}", message, once=True)
     conversation.save()
+    _notify_inbound(
+        conversation, message, contact, newly_assigned=conversation.assignee_id != assignee_before
+    )
 
 
-def _task(contact: Contact, conversation: Conversation, title: str, message: Message, owner=None):
+def _notify_inbound(conversation: Conversation, message: Message, contact: Contact, *, newly_assigned: bool):
+    """The assignee hears of a reply in their conversation, or of the conversation routed to them."""
+    if conversation.assignee_id is None:
+        return
+    excerpt = message.body[:120]
+    if newly_assigned:
+        draft = NotificationDraft(
+            recipient_id=conversation.assignee_id,
+            kind=NotificationKind.ASSIGNED,
+            conversation_id=conversation.pk,
+            text=f"Assigned to you: {contact}: “{excerpt}”",
+            key=f"assigned:{conversation.pk}:message:{message.pk}",
+        )
+    else:
+        draft = NotificationDraft(
+            recipient_id=conversation.assignee_id,
+            kind=NotificationKind.REPLY,
+            conversation_id=conversation.pk,
+            text=f"{contact} replied: “{excerpt}”",
+            key=f"reply:{message.pk}",
+        )
+    notifications_create([draft], now=message.created_at)
+
+
+def _task(contact: Contact, conversation: Conversation, title: str, message: Message, owner=None, once=False):
+    """A follow-up task from a reply. ``once``: a repeated ask ("call me" twice) keeps the open
+    task (each pricing question, by contrast, is its own follow-up)."""
+    if once:
+        open_task = Task.objects.filter(
+            contact=contact, status=TaskStatus.OPEN, source=TaskSource.REPLY, title=title
+        ).first()
+        if open_task is not None:
+            return open_task
     return crm_services.task_create(
         created_at=message.created_at,  # when the text arrived
         title=title,
@@ -219,9 +258,10 @@ def _defer(
 
 
 @transaction.atomic
-def conversation_reply(*, conversation: Conversation, body: str, actor) -> Message:
-    """Answer in the thread. Records the response time (since the oldest unanswered message)
-    on the message, the conversation and, when it is sent, the timeline."""
+def conversation_reply(*, conversation: Conversation, body: str, actor, attachments=()) -> Message:
+    """Answer in the thread (``attachments``: files sent as MMS). Records the response time
+    (since the oldest unanswered message) on the message, the conversation and, when it is
+    sent, the timeline."""
     conversation = (
         Conversation.objects.select_for_update(of=("self",))
         .select_related("contact__account")
@@ -229,7 +269,12 @@ def conversation_reply(*, conversation: Conversation, body: str, actor) -> Messa
     )
     # An agent typing in the thread: possibly the one clarification a held reply allows.
     message = message_send(
-        contact=conversation.contact, body=body, kind=MessageKind.REPLY, sent_by=actor, clarifying=True
+        contact=conversation.contact,
+        body=body,
+        kind=MessageKind.REPLY,
+        sent_by=actor,
+        clarifying=True,
+        attachments=attachments,
     )
     now = timezone.now()
     if conversation.awaiting_since is not None:
@@ -259,9 +304,22 @@ def _locked(conversation: Conversation) -> Conversation:
 @transaction.atomic
 def conversation_assign(*, conversation: Conversation, assignee, actor) -> Conversation:
     conversation = _locked(conversation)
+    previous = conversation.assignee_id
     conversation.assignee = assignee
     conversation.save(update_fields=["assignee", "updated_at"])
     events_publish("conversation.assigned", [conversation])
+    if assignee is not None and assignee.pk != previous and assignee.pk != getattr(actor, "pk", None):
+        notifications_create(
+            [
+                NotificationDraft(
+                    recipient_id=assignee.pk,
+                    kind=NotificationKind.ASSIGNED,
+                    conversation_id=conversation.pk,
+                    text=f"{actor or 'The inbox'} assigned you the conversation with {conversation.contact}",
+                    key=f"assigned:{conversation.pk}:{timezone.now().isoformat()}",
+                )
+            ]
+        )
     _record(
         conversation,
         actor,
@@ -306,6 +364,29 @@ def conversation_snooze(*, conversation: Conversation, until: datetime, actor) -
         until=until.isoformat(),
     )
     return conversation
+
+
+NOTE_MAX_CHARS = 5000
+
+
+@transaction.atomic
+def conversation_note_add(*, conversation: Conversation, body: str, actor) -> ConversationNote:
+    """A private note in the thread: for the team, never sent; on the contact's timeline."""
+    body = (body or "").replace("\x00", "").strip()
+    if not body:
+        raise ValidationError({"body": "The note is empty."})
+    if len(body) > NOTE_MAX_CHARS:
+        raise ValidationError({"body": f"The note is {len(body)} characters; the limit is {NOTE_MAX_CHARS}."})
+    note = ConversationNote.objects.create(conversation=conversation, author=actor, body=body)
+    crm_services.activity_record(
+        kind=ActivityKind.NOTE,
+        contact=conversation.contact,
+        actor=actor,
+        occurred_at=note.created_at,
+        summary=body[:300],
+        data={"conversation": conversation.pk, "note": note.pk, "private": True},
+    )
+    return note
 
 
 @transaction.atomic

@@ -26,11 +26,15 @@ from crm.models import SmsConsent
 from sms.inbox import selectors, services
 from sms.inbox.replies import saved_replies_for
 from sms.inbox.selectors import UNCLASSIFIED, QueueView
-from sms.models import Conversation, ConversationStatus, Intent
+from sms.models import Conversation, ConversationStatus, Intent, Message, MessageStatus
 from sms.segments import GSM7_BASIC, GSM7_EXTENDED, MAX_BODY_CHARS
 from sms.services import review as reviews
 from sms.services.consent import contact_texting
 from sms.services.review import review_pending_for
+from sms.services.scheduling import message_schedule
+
+# A browser's datetime-local value, read in the agent's zone (UserTimezoneMiddleware).
+LOCAL_INPUT_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]
 
 PAGE_SIZE = 50
 # Intent names short enough for a queue row (the full name is the badge's title).
@@ -65,6 +69,17 @@ class QueueFilterForm(forms.Form):
 
 class ReplyForm(forms.Form):
     body = forms.CharField(max_length=MAX_BODY_CHARS, strip=True)
+    send_at = forms.DateTimeField(required=False, input_formats=LOCAL_INPUT_FORMATS, label="Send at")
+    attachment = forms.FileField(required=False, help_text="An image (JPEG, PNG, GIF) or a PDF, up to 5 MB.")
+
+
+def scheduled_texts(contact_id: int) -> list[Message]:
+    """Texts to this contact still waiting for their time (editable and cancellable)."""
+    return list(
+        Message.objects.filter(contact_id=contact_id, status=MessageStatus.SCHEDULED)
+        .select_related("sent_by")
+        .order_by("send_at", "id")
+    )
 
 
 class AssignForm(forms.Form):
@@ -185,8 +200,8 @@ def sla_badge(conversation: Conversation, now: datetime) -> SlaBadge | None:
     due = conversation.sla_due_at
     if due is None or conversation.status != ConversationStatus.OPEN:
         return None
-    local = timezone.localtime(due, services.team_tz())
-    title = f"Answer by {local:%b %-d, %H:%M}"
+    local = timezone.localtime(due)  # the reader's zone (UserTimezoneMiddleware)
+    title = f"Answer by {local:%b %-d, %H:%M} {local.tzname()}"
     if due <= now:
         return SlaBadge("breached", f"Breached {compact_duration(now - due)}", title)
     state = "soon" if due - now <= SOON else "due"
@@ -197,8 +212,7 @@ def short_time(moment: datetime | None, now: datetime) -> str:
     """14:05 today (or within the last 12 hours), Mon within the week, Mar 3 before that."""
     if moment is None:
         return ""
-    tz = services.team_tz()
-    local, today = timezone.localtime(moment, tz), timezone.localtime(now, tz).date()
+    local, today = timezone.localtime(moment), timezone.localtime(now).date()
     if local.date() == today or now - moment < timedelta(hours=12):
         return f"{local:%H:%M}"
     if today - local.date() < timedelta(days=6):
@@ -286,7 +300,6 @@ def _conversation_context(
     contact = conversation.contact
     now = timezone.now()
     query = filters.query()
-    tz = services.team_tz()
     texting = contact_texting(contact)
     opted_out = texting.effective == SmsConsent.OPTED_OUT
     review = review_pending_for(contact.phone) if texting.review_since else None
@@ -310,11 +323,13 @@ def _conversation_context(
         "action_error": action_error,
         "snooze_form": snooze_form,
         "snooze_presets": [
-            (key, label, timezone.localtime(snooze_preset_until(key, now), tz))
+            (key, label, timezone.localtime(snooze_preset_until(key, now)))
             for key, label in SNOOZE_PRESETS.items()
         ],
-        "snooze_min": f"{timezone.localtime(now, tz):%Y-%m-%dT%H:%M}",
-        "team_timezone": settings.INBOX_TIMEZONE,
+        "snooze_min": f"{timezone.localtime(now):%Y-%m-%dT%H:%M}",
+        "scheduled": scheduled_texts(contact.pk),
+        "back_url": filters.page_url(conversation.pk),
+        "team_timezone": timezone.get_current_timezone_name(),
         "saved_replies": saved_replies_for(contact=contact, agent=request.user),
         "agents": selectors.agents(),
         "intents": Intent.choices,
@@ -358,8 +373,7 @@ def _render_inbox(
         )
     context["filter_form"] = QueueFilterForm(initial={"intent": filters.intent, "status": filters.status})
     template = "sms/partials/inbox_panes.html" if partial else "sms/inbox.html"
-    with timezone.override(services.team_tz()):
-        return render(request, template, context, status=status)
+    return render(request, template, context, status=status)
 
 
 def _wants_panes(request: HttpRequest) -> bool:
@@ -381,15 +395,13 @@ def inbox_queue(request: HttpRequest) -> HttpResponse:
     """The queue list alone, for polling (the search box and selects are left alone)."""
     filters = inbox_filters(request)
     context = _queue_context(request, filters, _id(request.GET.get("conversation")))
-    with timezone.override(services.team_tz()):
-        return render(request, "sms/partials/inbox_queue.html", context)
+    return render(request, "sms/partials/inbox_queue.html", context)
 
 
 def inbox_messages(request: HttpRequest, pk: int) -> HttpResponse:
     """The thread's messages alone, for polling (the reply box is left alone)."""
     conversation = get_object_or_404(Conversation, pk=pk)
-    with timezone.override(services.team_tz()):
-        return render(request, "sms/partials/inbox_messages.html", _thread_context(conversation))
+    return render(request, "sms/partials/inbox_messages.html", _thread_context(conversation))
 
 
 # --- Actions --------------------------------------------------------------------------------
@@ -438,10 +450,36 @@ def _reply_refused(request: HttpRequest, error: DomainError, pk: int) -> HttpRes
 def inbox_reply(request: HttpRequest, pk: int) -> HttpResponse:
     conversation = get_object_or_404(Conversation, pk=pk)
     filters = inbox_filters(request)
-    form = ReplyForm(request.POST)
+    form = ReplyForm(request.POST, request.FILES)
     if not form.is_valid():
         return _failed(request, filters, pk, 400, reply_form=form)
-    services.conversation_reply(conversation=conversation, body=form.cleaned_data["body"], actor=request.user)
+    body = form.cleaned_data["body"]
+    attachments = [form.cleaned_data["attachment"]] if form.cleaned_data.get("attachment") else []
+    if request.POST.get("note"):
+        try:
+            services.conversation_note_add(conversation=conversation, body=body, actor=request.user)
+        except ValidationError as exc:
+            return _failed(request, filters, pk, 400, reply_form=form, reply_error=" ".join(exc.messages))
+        return _done(request, filters, pk, replied_id=pk, notice="Note added (visible to the team only).")
+    if request.POST.get("schedule"):
+        if form.cleaned_data["send_at"] is None:
+            form.add_error("send_at", "Choose when to send it.")
+            return _failed(request, filters, pk, 400, reply_form=form)
+        message = message_schedule(
+            contact=conversation.contact,
+            body=body,
+            send_at=form.cleaned_data["send_at"],
+            sent_by=request.user,
+            attachments=attachments,
+        )
+        when = timezone.localtime(message.send_at)
+        notice = (
+            f"Scheduled for {when:%b %-d, %H:%M} {when.tzname()}: checked for consent and quiet hours then."
+        )
+        return _done(request, filters, pk, replied_id=pk, notice=notice)
+    services.conversation_reply(
+        conversation=conversation, body=body, actor=request.user, attachments=attachments
+    )
     if request.POST.get("resolve"):
         conversation.refresh_from_db()
         services.conversation_resolve(conversation=conversation, actor=request.user)
@@ -480,10 +518,8 @@ def inbox_snooze(request: HttpRequest, pk: int) -> HttpResponse:
     conversation = get_object_or_404(Conversation.objects.select_related("contact"), pk=pk)
     filters = inbox_filters(request)
     now = timezone.now()
-    with timezone.override(services.team_tz()):  # the time typed is the team's local time
-        form = SnoozeForm(request.POST, now=now)
-        valid = form.is_valid()
-    if not valid:
+    form = SnoozeForm(request.POST, now=now)  # the time typed is in the agent's zone
+    if not form.is_valid():
         return _failed(request, filters, pk, 400, snooze_form=form)
     try:
         services.conversation_snooze(
@@ -493,8 +529,8 @@ def inbox_snooze(request: HttpRequest, pk: int) -> HttpResponse:
         form.add_error("until", " ".join(exc.messages))
         return _failed(request, filters, pk, 400, snooze_form=form)
     if _leaves_queue(filters, ConversationStatus.SNOOZED):
-        until = timezone.localtime(form.cleaned_data["until"], services.team_tz())
-        notice = f"Snoozed {conversation.contact} until {until:%a %b %-d, %H:%M}."
+        until = timezone.localtime(form.cleaned_data["until"])
+        notice = f"Snoozed {conversation.contact} until {until:%a %b %-d, %H:%M} {until.tzname()}."
         return _done(request, filters, _then(request, conversation), notice=notice)
     return _done(request, filters, pk)
 

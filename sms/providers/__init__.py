@@ -1,6 +1,7 @@
 """SMS providers: one small interface, and a registry of them (``PROVIDERS``) from which the
 SMS_PROVIDER setting picks one."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -37,7 +38,10 @@ class Provider:
         """Identifies the sending number or service, for pacing."""
         raise NotImplementedError
 
-    def send(self, *, to: str, body: str, status_callback: str | None) -> SendResult:
+    def send(
+        self, *, to: str, body: str, status_callback: str | None, media_urls: Sequence[str] = ()
+    ) -> SendResult:
+        """``media_urls``: public URLs the provider fetches and sends as MMS."""
         raise NotImplementedError
 
     def find_sent(self, *, to: str, body: str, since: datetime) -> SendResult | None:

@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -43,14 +44,24 @@ class ConsoleProvider(Provider):
         folder = Path(settings.SMS_CONSOLE_OUTBOX_DIR)
         return folder / f"{hashlib.sha256(to.encode()).hexdigest()[:32]}.jsonl"
 
-    def send(self, *, to: str, body: str, status_callback: str | None) -> SendResult:
+    def send(
+        self, *, to: str, body: str, status_callback: str | None, media_urls: Sequence[str] = ()
+    ) -> SendResult:
         sid = "SM" + uuid.uuid4().hex
         outbox = self._outbox(to)
         outbox.parent.mkdir(parents=True, exist_ok=True)
-        accepted = {"sid": sid, "to": to, "body": body, "at": datetime.now().astimezone().isoformat()}
+        accepted = {
+            "sid": sid,
+            "to": to,
+            "body": body,
+            "media_urls": list(media_urls),
+            "at": datetime.now().astimezone().isoformat(),
+        }
         with outbox.open("a", encoding="utf-8") as log:  # closed (in the OS) before we answer
             log.write(json.dumps(accepted) + "\n")
-        logger.info("SMS to %s (%s): %s", to, sid, body)
+        logger.info(
+            "SMS to %s (%s): %s%s", to, sid, body, f" + media {list(media_urls)}" if media_urls else ""
+        )
         from django_q.tasks import async_task
 
         async_task(

@@ -17,6 +17,7 @@ from core.events import events_publish
 from crm import services as crm_services
 from crm.models import Activity, ActivityKind
 from sms import quiet_hours
+from sms.media import media_urls_for_provider
 from sms.models import (
     Conversation,
     Message,
@@ -233,8 +234,12 @@ def _send(message: Message, provider, recorder: "_SendRecorder") -> DeliveryOutc
                 to=message.to_number, body=message.body, since=message.created_at - timedelta(minutes=1)
             )
         if result is None:
+            media_urls = media_urls_for_provider(message)
             result = provider.send(
-                to=message.to_number, body=message.body, status_callback=status_callback_url()
+                to=message.to_number,
+                body=message.body,
+                status_callback=status_callback_url(),
+                **({"media_urls": media_urls} if media_urls else {}),
             )
     except ProviderError as error:
         return _delivery_failed(message, error)

@@ -16,6 +16,7 @@ from core import bulk
 from core.errors import DomainError
 from crm.models import Contact
 from sms import governance
+from sms.media import attachments_check, media_attach, media_urls_check
 from sms.models import (
     Conversation,
     Direction,
@@ -136,6 +137,8 @@ def message_send(
     now=None,
     source: str = "",
     clarifying: bool = False,
+    media_urls: Sequence[str] = (),
+    attachments: Sequence = (),
 ) -> Message:
     """Queue one outbound text after every check; delivery is enqueued when the caller's
     transaction commits. Outside quiet hours the message waits for the next window (it is
@@ -156,6 +159,9 @@ def message_send(
         raise SendRefused(
             "too_long", f"The message is {len(body)} characters; the limit is {MAX_BODY_CHARS}."
         )
+    # MMS: Twilio's limits are checked before anything is written (a MediaRefused is a 400).
+    media_urls_check(media_urls)
+    attachments_check(attachments)
     due, deferred_reason = now, ""
     # Asked only when a reply held for review refuses an agent's text (costs nothing otherwise).
     clarification = False
@@ -226,6 +232,8 @@ def message_send(
         if idempotency_key:  # a concurrent call with the same key won the race
             return Message.objects.get(idempotency_key=idempotency_key)
         raise
+    if media_urls or attachments:
+        media_attach(message=message, urls=media_urls, uploads=attachments)
     if conversation is not None:
         Conversation.objects.filter(pk=conversation.pk).update(last_message=message, updated_at=now)
     if due <= now:

@@ -47,3 +47,20 @@ def test_force_rebuild_leaves_no_orphans():
     assert (Conversation.objects.count(), Message.objects.count(), ConsentEvent.objects.count()) == first
     assert not Message.objects.filter(contact=None).exists()
     assert not ConsentEvent.objects.filter(contact=None).exists()
+
+
+def test_demo_has_mms_replies_and_a_breach_with_its_escalation(settings, tmp_path, client):
+    settings.MEDIA_ROOT = tmp_path
+    seed()
+    from sms.models import MessageMedia, Notification
+
+    media = MessageMedia.objects.filter(message__direction="inbound")
+    assert media.count() >= 2 and all(item.file and item.content_type == "image/png" for item in media)
+    breached = Conversation.objects.exclude(sla_breached_at=None)
+    assert breached.exists() and breached.exclude(escalated_to=None).exists()
+    assert Notification.objects.filter(kind="escalated").exists()
+    # The demo's photos open offline, from our storage.
+    manager = breached.exclude(escalated_to=None).first().escalated_to
+    client.force_login(manager)
+    response = client.get(f"/sms/media/{media.first().pk}/")
+    assert response.status_code == 200 and b"".join(response.streaming_content).startswith(b"\x89PNG")

@@ -1,5 +1,6 @@
 """Twilio through the official SDK."""
 
+from collections.abc import Sequence
 from datetime import datetime
 
 import requests
@@ -49,8 +50,12 @@ class TwilioProvider(Provider):
     def sender(self) -> str:
         return self.messaging_service_sid or self.from_number
 
-    def send(self, *, to: str, body: str, status_callback: str | None) -> SendResult:
+    def send(
+        self, *, to: str, body: str, status_callback: str | None, media_urls: Sequence[str] = ()
+    ) -> SendResult:
         kwargs = {"to": to, "body": body}
+        if media_urls:
+            kwargs["media_url"] = list(media_urls)
         if self.messaging_service_sid:
             kwargs["messaging_service_sid"] = self.messaging_service_sid
         else:

@@ -13,6 +13,7 @@ from twilio.request_validator import RequestValidator
 
 from crm.phones import PhoneParseError, parse_phone
 from sms.inbound import inbound_receive
+from sms.media import MediaRefused, inbound_media
 from sms.services.status import message_status_apply
 
 logger = logging.getLogger(__name__)
@@ -74,11 +75,16 @@ def inbound(request):
         # Short codes and alphanumeric senders cannot be texted back; acknowledge and log.
         logger.info("Inbound SMS %s from unparseable sender %r ignored", sid, sender)
         return _twiml()
+    try:
+        media = inbound_media(request.POST)
+    except MediaRefused as refused:
+        return HttpResponseBadRequest(refused.message)
     inbound_receive(
         provider_sid=sid,
         from_number=from_number,
         to_number=request.POST.get("To", ""),
         body=request.POST.get("Body", ""),
+        media=media,
     )
     return _twiml()
 

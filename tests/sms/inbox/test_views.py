@@ -588,8 +588,11 @@ def test_snooze_preset_times_are_in_the_team_timezone(settings):
     assert next_week == datetime(2025, 3, 10, 13, 0, tzinfo=UTC)  # Monday 09:00 EDT
 
 
-def test_snooze_until_a_typed_time_in_the_team_timezone(web, settings):
-    settings.INBOX_TIMEZONE = "America/Chicago"
+def test_snooze_until_a_typed_time_in_the_agents_timezone(web, user, settings):
+    # One clock: the agent types (and reads) times in their own zone, not the team's.
+    settings.INBOX_TIMEZONE = "Asia/Tokyo"
+    user.timezone = "America/Chicago"
+    user.save()
     conversation = make_conversation()
     local = timezone.localtime(timezone.now() + timedelta(days=2), zoneinfo.ZoneInfo("America/Chicago"))
     response = post(web, "inbox_snooze", conversation, {"until": f"{local:%Y-%m-%dT%H:%M}"}, htmx=False)
@@ -735,9 +738,10 @@ def bulk_conversations(count: int, *, assignee=None) -> None:
 
 
 # Session + user, the queue (count + page), tab counts, the default view, the selected
-# conversation, its thread, renewal, deals, last outbound, timeline, consent, its effective
-# texting state (the number's suppression and pending review), saved replies and the agents list.
-PAGE_QUERIES = 16
+# conversation, its thread (and the thread's MMS media) and private notes, renewal, deals, last
+# outbound, timeline, consent, its effective texting state (the number's suppression and pending
+# review), saved replies, the agents list and the texts scheduled to the contact.
+PAGE_QUERIES = 19
 
 
 def test_the_inbox_page_runs_a_constant_number_of_queries(web, user, django_assert_max_num_queries):
