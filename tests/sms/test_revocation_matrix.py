@@ -1,6 +1,6 @@
 """Issue 16's Done-when matrix: after each kind of revocation (a keyword STOP, plain words, the
 carrier's 21610, a reply held for review, an opt-out through the API) no path sends: a manual
-send, an inbox reply after the five minutes, a play run, a text queued before it at delivery,
+send, an inbox reply after the five minutes, a play run, a text queued or scheduled before it,
 imports, merges onto or from the number, API consent writes with a note as proof, delete and
 re-create. Runs on PostgreSQL too (CI); the clock is pinned.
 
@@ -25,6 +25,7 @@ from sms.inbox import services as inbox
 from sms.models import ConsentAction, ConsentSource, Conversation, Message, MessageKind
 from sms.services.consent import consent_opt_out_unsubscribed, consent_record, contact_texting
 from sms.services.delivery import message_deliver
+from sms.services.scheduling import message_schedule, scheduled_release
 from sms.services.sending import SendRefused, message_send
 from tests.crm.imports_helpers import run
 from tests.factories import ContactFactory, RenewalFactory, UserFactory
@@ -78,7 +79,8 @@ def clock():
 
 @pytest.fixture(params=KINDS)
 def revoked(request, clock, api):
-    """(kind, contact, a text queued before the revocation and due an hour after it)."""
+    """(kind, contact, a text queued before the revocation and due an hour after it); the test's
+    node also holds ``scheduled``: a text scheduled before it, due two hours after it."""
     contact = ContactFactory(email=f"ann-{request.param}@example.com")
     consent_record(
         contact=contact,
@@ -89,6 +91,11 @@ def revoked(request, clock, api):
     )
     queued = message_send(contact=contact, body="Your renewal is coming up", kind=MessageKind.AUTOMATED)
     Message.objects.filter(pk=queued.pk).update(next_attempt_at=REVOKED_AT + timedelta(hours=1))
+    # An agent's "send later", written before the revocation and due after it.
+    scheduled = message_schedule(
+        contact=contact, body="Following up on your renewal", send_at=REVOKED_AT + timedelta(hours=2)
+    )
+    request.node.scheduled = scheduled
     clock.move_to(REVOKED_AT)
     _revoke(request.param, contact, api)
     clock.move_to(AFTER)
@@ -144,6 +151,19 @@ def test_a_text_queued_before_it_at_delivery(revoked, clock):
     assert message_deliver(message_id=queued.pk).result == "blocked"
     queued.refresh_from_db()
     assert queued.status == "failed" and queued.error_code in BLOCKED
+
+
+@pytest.mark.django_db
+def test_a_text_scheduled_before_it_when_it_comes_due(revoked, clock, request):
+    scheduled = request.node.scheduled
+    clock.move_to(REVOKED_AT + timedelta(hours=2, minutes=1))
+    released = scheduled_release()
+    scheduled.refresh_from_db()
+    if scheduled.status == "queued":  # released: the delivery's own check must still stop it
+        assert message_deliver(message_id=scheduled.pk).result == "blocked"
+        scheduled.refresh_from_db()
+    assert scheduled.status == "failed" and scheduled.error_code in BLOCKED, (released, scheduled.error_code)
+    assert not scheduled.provider_sid  # never handed to the provider
 
 
 @pytest.mark.django_db
