@@ -21,6 +21,7 @@ PUBLIC = {
     "l/": "tracked link redirect to a URL the product stored",
     "healthz": "liveness probe for load balancers: reveals nothing",
     "readyz": "readiness probe for load balancers: names failing parts, no data",
+    "sms/media/<int:media_id>/<str:token>/": "signed media URL for Twilio: expiring signature checked",
 }
 SAMPLE = {"int": "1", "str": "x", "slug": "x", "path": "x", "uuid": "00000000-0000-0000-0000-000000000000"}
 
@@ -75,6 +76,9 @@ def test_anonymous_requests_get_nothing(client, route):
         elif public and "probe" in public:
             assert status in ((200, 503) if method == "get" else (405,)), (route, method, status)
             assert method == "post" or response["Content-Type"] == "application/json"
+        elif public and "signed media" in public:
+            # A made-up or expired signature reveals nothing; the file needs a valid one.
+            assert status in (403, 404, 405), (route, method, status)
         elif public and "tracked link" in public:
             assert status in (404, 405), (route, method, status)  # no such code: nothing revealed
         elif public:
