@@ -35,3 +35,13 @@ IMPORT_KINDS = {
 # crm -> sms. Panels other apps add to crm's contact page: URL names taking the contact id
 # (the SMS conversation and consent panel), which crm's views cannot import.
 CONTACT_PAGE_PANELS = ["sms_contact_panel"]
+
+# crm -> sms. What the global search box searches, in order: callables (q, user=, limit=) ->
+# crm.search.SearchGroup. crm's own records come first; the conversations live in sms, which
+# crm's search view cannot import.
+SEARCH_PROVIDERS = [
+    "crm.search.contacts_group",
+    "crm.search.accounts_group",
+    "crm.search.deals_group",
+    "sms.inbox.search.conversations_group",
+]

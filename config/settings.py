@@ -263,6 +263,7 @@ MERGE_HOOKS = hooks.MERGE_HOOKS
 CONTACT_NUMBER_HOOKS = hooks.CONTACT_NUMBER_HOOKS
 IMPORT_KINDS = hooks.IMPORT_KINDS
 CONTACT_PAGE_PANELS = hooks.CONTACT_PAGE_PANELS
+SEARCH_PROVIDERS = hooks.SEARCH_PROVIDERS
 
 # Periodic jobs, created or updated by name by `manage.py setup_schedules`:
 # name -> (task path, django-q schedule type, minutes).
@@ -298,7 +299,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
-        "rest_framework.filters.SearchFilter",
+        "crm.api_support.RecordSearchFilter",
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_PAGINATION_CLASS": "crm.api_support.Pagination",

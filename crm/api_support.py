@@ -1,5 +1,6 @@
-"""Shared REST API plumbing: pagination. The one exception handler is ``core.errors``."""
+"""Shared REST API plumbing: pagination and search. The one exception handler is ``core.errors``."""
 
+from rest_framework.filters import SearchFilter
 from rest_framework.pagination import PageNumberPagination
 
 
@@ -7,3 +8,15 @@ class Pagination(PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
+
+
+class RecordSearchFilter(SearchFilter):
+    """``?search=``: a view with a ``search_records(queryset, q)`` method searches with it (the
+    function its HTML list and the global search box use, so all three find the same records:
+    a phone number in national format included); other views keep DRF's ``search_fields``."""
+
+    def filter_queryset(self, request, queryset, view):
+        search = getattr(view, "search_records", None)
+        if search is None:
+            return super().filter_queryset(request, queryset, view)
+        return search(queryset, request.query_params.get(self.search_param, ""))

@@ -5,11 +5,11 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.conf import settings
 from django.db.models import Count, DecimalField, ExpressionWrapper, F, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from crm import search
 from crm.models import (
     Account,
     Activity,
@@ -22,7 +22,6 @@ from crm.models import (
     Task,
     TaskStatus,
 )
-from crm.phones import PhoneParseError, parse_phone
 
 TIMELINE_LIMIT = 50
 ZERO = Decimal("0")
@@ -120,9 +119,7 @@ def account_plans() -> list[str]:
 
 def account_list(*, q: str = "", stage: str = "", owner=None, plan: str = "") -> QuerySet[Account]:
     accounts = Account.objects.select_related("owner").annotate(contacts_count=Count("contacts"))
-    q = q.strip()
-    if q:
-        accounts = accounts.filter(Q(name__icontains=q) | Q(domain__icontains=q))
+    accounts = search.accounts_search(accounts, q)
     if stage:
         accounts = accounts.filter(lifecycle_stage=stage)
     if owner is not None:
@@ -166,30 +163,9 @@ def account_detail(account_id: int) -> AccountDetail | None:
 # --- Contacts -------------------------------------------------------------------------------
 
 
-def _contact_search(q: str) -> Q:
-    terms = q.split()
-    condition = Q()
-    for term in terms:
-        condition &= (
-            Q(first_name__icontains=term)
-            | Q(last_name__icontains=term)
-            | Q(email__icontains=term)
-            | Q(phone_raw__icontains=term)
-            | Q(phone__icontains=term)
-        )
-    # "(212) 200-0001" finds +12122000001 however the number was typed when it was saved.
-    try:
-        parsed = parse_phone(q, settings.DEFAULT_PHONE_REGION)
-    except PhoneParseError:
-        return condition
-    return condition | Q(phone=parsed.e164)
-
-
 def contact_list(*, q: str = "", account=None, owner=None, consent: str = "") -> QuerySet[Contact]:
     contacts = Contact.objects.select_related("account", "owner")
-    q = q.strip()
-    if q:
-        contacts = contacts.filter(_contact_search(q))
+    contacts = search.contacts_search(contacts, q)
     if account is not None:
         contacts = contacts.filter(account=account)
     if owner is not None:

@@ -2,10 +2,11 @@
 
 from django.urls import path
 
-from crm.views import accounts, contacts, dashboard, deals, imports, merge, renewals, tasks, tokens
+from crm.views import accounts, contacts, dashboard, deals, imports, merge, renewals, search, tasks, tokens
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
+    path("search/", search.global_search, name="global_search"),
     path("accounts/", accounts.account_list, name="account_list"),
     path("accounts/new/", accounts.account_create, name="account_create"),
     path("accounts/export.csv", accounts.account_export, name="account_export"),

@@ -7,7 +7,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import APIException
 from rest_framework.parsers import JSONParser
 
-from crm import services
+from crm import search, services
 from crm.api.batch import (
     BatchCreateMixin,
     EventBatchResultSerializer,
@@ -67,7 +67,8 @@ class AccountViewSet(viewsets.ModelViewSet):
     queryset = Account.objects.all()
     serializer_class = AccountSerializer
     filterset_class = AccountFilter
-    search_fields = ["name", "domain", "plan"]
+    search_fields = ["name", "domain"]
+    search_records = staticmethod(search.accounts_search)
     ordering_fields = ["name", "signed_up_at", "seats", "lifecycle_stage", "created_at", "updated_at"]
     http_method_names = READ_WRITE_DELETE
 
@@ -87,7 +88,8 @@ class ContactViewSet(viewsets.ModelViewSet):
     queryset = Contact.objects.all()
     serializer_class = ContactSerializer
     filterset_class = ContactFilter
-    search_fields = ["first_name", "last_name", "email", "phone", "phone_raw"]
+    search_fields = ["first_name", "last_name", "email", "phone"]
+    search_records = staticmethod(search.contacts_search)
     ordering_fields = ["last_name", "first_name", "email", "created_at", "updated_at"]
     http_method_names = READ_WRITE_DELETE
 
@@ -122,7 +124,8 @@ class DealViewSet(viewsets.ModelViewSet):
     queryset = Deal.objects.select_related("stage")
     serializer_class = DealSerializer
     filterset_class = DealFilter
-    search_fields = ["name", "next_step", "account__name"]
+    search_fields = ["name", "account__name", "account__domain", "contact__first_name", "contact__last_name"]
+    search_records = staticmethod(search.deals_search)
     ordering_fields = ["amount", "expected_close", "closed_at", "stage__position", "created_at", "updated_at"]
     http_method_names = READ_WRITE
 

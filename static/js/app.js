@@ -109,5 +109,30 @@
   document.addEventListener("htmx:load", function (event) {
     event.target.querySelectorAll("textarea[data-segment-counter]").forEach(updateCounter);
   });
+  // The global search box: "/" or Ctrl/Cmd+K focuses it from anywhere but a text field;
+  // Escape empties the results; ArrowDown moves into them.
+  function typingInField(target) {
+    return target.closest("input, textarea, select, [contenteditable='true']") !== null;
+  }
+  document.addEventListener("keydown", function (event) {
+    var box = document.getElementById("global-search");
+    if (!box) { return; }
+    var shortcut = (event.key === "/" && !typingInField(event.target)) ||
+      ((event.ctrlKey || event.metaKey) && (event.key === "k" || event.key === "K"));
+    if (shortcut) {
+      event.preventDefault();
+      box.focus();
+      box.select();
+      return;
+    }
+    var results = document.getElementById("global-search-results");
+    if (event.key === "Escape" && results && event.target.closest(".globalsearch")) {
+      results.innerHTML = "";
+      box.blur();
+    } else if (event.key === "ArrowDown" && event.target === box && results) {
+      var first = results.querySelector("a");
+      if (first) { event.preventDefault(); first.focus(); }
+    }
+  });
   window.lifecycleCountSegments = countSegments;
 })();
