@@ -4,13 +4,14 @@ contacts crm's search finds, so a number typed in any format finds its conversat
 from django.urls import reverse
 from django.utils.http import urlencode
 
+from crm.models import Contact
 from crm.search import SearchGroup, SearchHit, contact_match
 from sms.models import Conversation
 
 
 def conversations_group(q: str, *, user, limit: int) -> SearchGroup:
     rows = list(
-        Conversation.objects.filter(contact_match(q, prefix="contact__"))
+        Conversation.objects.filter(contact__in=Contact.objects.filter(contact_match(q)).values("pk"))
         .select_related("contact", "assignee")
         .order_by("-last_inbound_at", "-id")[: limit + 1]
     )
