@@ -15,6 +15,8 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db.models import Model
 from django.forms.models import fields_for_model, model_to_dict
+from django.template.loader import render_to_string
+from django.urls import reverse
 
 from crm.models import (
     MANUAL_ACTIVITY_KINDS,
@@ -90,7 +92,50 @@ class ServiceForm(forms.Form):
         self.order_fields(self.field_order or self.model_fields)
 
 
+class SearchPicker(forms.Widget):
+    """A searchable picker for a record field (account, contact, owner): a text box that lists
+    matching records as you type (``pick/<kind>/``, crm.search) and a hidden input carrying the
+    chosen id. It renders only the chosen record, whatever the number of records (a select of
+    thousands made list pages slow and was unusable); validation still accepts any record of
+    the field's queryset."""
+
+    template_name = "crm/widgets/picker.html"
+
+    def __init__(self, kind: str, attrs=None):
+        super().__init__(attrs)
+        self.kind = kind
+
+    def format_value(self, value):
+        return "" if value in (None, "") else str(getattr(value, "pk", value))
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        value = context["widget"]["value"]
+        label = ""
+        iterator = getattr(self, "choices", None)
+        if value and str(value).isdigit() and iterator is not None and hasattr(iterator, "queryset"):
+            record = iterator.queryset.filter(pk=value).first()
+            label = iterator.field.label_from_instance(record) if record is not None else ""
+        empty_label = getattr(getattr(iterator, "field", None), "empty_label", None)
+        context["widget"].update(
+            label=label,
+            url=reverse("record_pick", args=[self.kind]),
+            placeholder=f"{empty_label or '—'} (type to search)",
+        )
+        return context
+
+    def value_from_datadict(self, data, files, name):
+        return data.get(name)
+
+    def render(self, name, value, attrs=None, renderer=None):
+        # The project's templates, not the form renderer's (which reads only Django's widgets).
+        context = self.get_context(name, value, attrs)
+        return render_to_string(self.template_name, context)  # a SafeString, escaped by the template
+
+
 class UserChoiceField(forms.ModelChoiceField):
+    widget = SearchPicker("user")
+
     def __init__(self, **kwargs):
         kwargs.setdefault("required", False)
         kwargs.setdefault("empty_label", "—")
@@ -98,42 +143,21 @@ class UserChoiceField(forms.ModelChoiceField):
 
 
 class AccountChoiceField(forms.ModelChoiceField):
+    widget = SearchPicker("account")
+
     def __init__(self, **kwargs):
         kwargs.setdefault("required", False)
         kwargs.setdefault("empty_label", "—")
         super().__init__(queryset=Account.objects.only("id", "name"), **kwargs)
 
 
-class BoundedSelect(forms.Select):
-    """The select of a ModelChoiceField that lists every record while there are at most ``limit``;
-    past that only the chosen one (and the empty choice). Thousands of options made a list page
-    render in seconds at 10,000 accounts (bench scenario 5), and nobody scrolls them: a filter on
-    one account then comes from a link (``?account=<id>``). Validation still accepts any record."""
-
-    limit = 200
-
-    def optgroups(self, name, value, attrs=None):
-        iterator = self.choices  # the field's ModelChoiceIterator: its queryset is not read in full
-        queryset, field = iterator.queryset, iterator.field
-        records = list(queryset[: self.limit + 1])
-        if len(records) > self.limit:
-            chosen = [v for v in value if str(v).isdigit()]
-            records = list(queryset.filter(pk__in=chosen)) if chosen else []
-        empty = [("", field.empty_label)] if field.empty_label is not None else []
-        self.choices = [*empty, *((record.pk, field.label_from_instance(record)) for record in records)]
-        try:
-            return super().optgroups(name, value, attrs)
-        finally:
-            self.choices = iterator
-
-
 class AccountFilterField(AccountChoiceField):
-    """An account filter on a list page: any account, rendered with a bounded select."""
-
-    widget = BoundedSelect
+    """An account filter on a list page: any account, picked by searching."""
 
 
 class ContactChoiceField(forms.ModelChoiceField):
+    widget = SearchPicker("contact")
+
     def __init__(self, **kwargs):
         kwargs.setdefault("required", False)
         kwargs.setdefault("empty_label", "—")
@@ -143,7 +167,11 @@ class ContactChoiceField(forms.ModelChoiceField):
         super().__init__(queryset=queryset, **kwargs)
 
     def label_from_instance(self, obj: Contact) -> str:
-        return f"{obj} ({obj.account.name})" if obj.account_id else str(obj)
+        return contact_label(obj)
+
+
+def contact_label(contact: Contact) -> str:
+    return f"{contact} ({contact.account.name})" if contact.account_id else str(contact)
 
 
 # --- Records --------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from crm.views import accounts, contacts, dashboard, deals, imports, merge, rene
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
     path("search/", search.global_search, name="global_search"),
+    path("pick/<str:kind>/", search.record_pick, name="record_pick"),
     path("accounts/", accounts.account_list, name="account_list"),
     path("accounts/new/", accounts.account_create, name="account_create"),
     path("accounts/export.csv", accounts.account_export, name="account_export"),

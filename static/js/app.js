@@ -134,5 +134,65 @@
       if (first) { event.preventDefault(); first.focus(); }
     }
   });
+  // Searchable pickers (crm.forms.SearchPicker): typing lists matches from the server; a
+  // chosen match fills the hidden input with its id. Clearing the text clears the choice.
+  var pickerTimer = null;
+  function pickerOptions(picker, text) {
+    var list = picker.querySelector(".picker-options");
+    var url = picker.getAttribute("data-picker-url") + "?q=" + encodeURIComponent(text);
+    htmx.ajax("GET", url, { target: list, swap: "innerHTML" }).then(function () {
+      picker.querySelector("[data-picker-text]").setAttribute("aria-expanded", "true");
+    });
+  }
+  function closePicker(picker) {
+    picker.querySelector(".picker-options").innerHTML = "";
+    picker.querySelector("[data-picker-text]").setAttribute("aria-expanded", "false");
+  }
+  document.addEventListener("input", function (event) {
+    var text = event.target.closest("[data-picker-text]");
+    if (!text) { return; }
+    var picker = text.closest("[data-picker]");
+    if (text.value.trim() === "") { picker.querySelector("[data-picker-value]").value = ""; }
+    clearTimeout(pickerTimer);
+    pickerTimer = setTimeout(function () { pickerOptions(picker, text.value); }, 200);
+  });
+  document.addEventListener("focusin", function (event) {
+    var text = event.target.closest("[data-picker-text]");
+    if (text && text.value === "") { pickerOptions(text.closest("[data-picker]"), ""); }
+  });
+  document.addEventListener("click", function (event) {
+    var option = event.target.closest("[data-pick-value]");
+    if (option) {
+      var picker = option.closest("[data-picker]");
+      picker.querySelector("[data-picker-value]").value = option.getAttribute("data-pick-value");
+      var text = picker.querySelector("[data-picker-text]");
+      text.value = option.getAttribute("data-pick-label");
+      closePicker(picker);
+      text.focus();
+      return;
+    }
+    document.querySelectorAll("[data-picker]").forEach(function (picker) {
+      if (!picker.contains(event.target)) { closePicker(picker); }
+    });
+  });
+  document.addEventListener("keydown", function (event) {
+    var picker = event.target.closest("[data-picker]");
+    if (!picker) { return; }
+    var options = Array.from(picker.querySelectorAll("[data-pick-value]"));
+    var at = options.indexOf(event.target);
+    if (event.key === "ArrowDown" && options.length) {
+      event.preventDefault();
+      options[Math.min(at + 1, options.length - 1)].focus();
+    } else if (event.key === "ArrowUp" && at >= 0) {
+      event.preventDefault();
+      if (at === 0) { picker.querySelector("[data-picker-text]").focus(); } else { options[at - 1].focus(); }
+    } else if (event.key === "Escape") {
+      closePicker(picker);
+      picker.querySelector("[data-picker-text]").focus();
+    } else if (event.key === "Enter" && event.target.matches("[data-picker-text]") && options.length === 1) {
+      event.preventDefault();  // one match: Enter picks it instead of submitting the form
+      options[0].click();
+    }
+  });
   window.lifecycleCountSegments = countSegments;
 })();

@@ -208,11 +208,12 @@ def test_task_list_runs_a_constant_number_of_queries(web, user, django_assert_ma
 def test_task_create_prefills_from_query_params(web, user):
     contact = ContactFactory(first_name="Ann", last_name="Lee")
     body = web.get(reverse("task_create"), {"contact": contact.pk}).content.decode()
-    assert f'<option value="{contact.pk}" selected>' in body
-    assert f'<option value="{contact.account_id}" selected>' in body
+    assert f'<input type="hidden" name="contact" value="{contact.pk}"' in body
+    assert f'<input type="hidden" name="account" value="{contact.account_id}"' in body
     account = AccountFactory(name="Solo Account")
     body = web.get(reverse("task_create"), {"account": account.pk}).content.decode()
-    assert f'<option value="{account.pk}" selected>Solo Account</option>' in body
+    assert f'<input type="hidden" name="account" value="{account.pk}"' in body
+    assert 'value="Solo Account"' in body
 
 
 def test_task_create_writes_the_task_and_timeline(web, user):
