@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db.models import Q, QuerySet
+from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils.http import urlencode
 from django.utils.module_loading import import_string
@@ -65,6 +66,10 @@ def _every_word(q: str, fields: tuple[str, ...]) -> Q:
 
 
 CONTACT_FIELDS = ("first_name", "last_name", "email")
+# How search results are ordered. Not the list's plain (last_name, first_name, id): with a
+# LIMIT, PostgreSQL would walk that index and filter row by row (200 ms for a rare name at 100k
+# contacts) instead of reading the matches from the trigram indexes and sorting them (25 ms).
+CONTACT_RESULT_ORDER = (Lower("last_name"), Lower("first_name"), "id")
 ACCOUNT_FIELDS = ("name", "domain")
 
 

@@ -164,15 +164,15 @@ def account_detail(account_id: int) -> AccountDetail | None:
 
 
 def contact_list(*, q: str = "", account=None, owner=None, consent: str = "") -> QuerySet[Contact]:
-    contacts = Contact.objects.select_related("account", "owner")
-    contacts = search.contacts_search(contacts, q)
+    contacts = search.contacts_search(Contact.objects.select_related("account", "owner"), q)
+    order = search.CONTACT_RESULT_ORDER if search.normalize_query(q) else ("last_name", "first_name", "id")
     if account is not None:
         contacts = contacts.filter(account=account)
     if owner is not None:
         contacts = contacts.filter(owner=owner)
     if consent:
         contacts = contacts.filter(sms_consent=consent)
-    return contacts.order_by("last_name", "first_name", "id")
+    return contacts.order_by(*order)
 
 
 @dataclass

@@ -49,7 +49,7 @@ def _pick_accounts(q: str):
 
 def _pick_contacts(q: str):
     contacts = search.contacts_search(Contact.objects.select_related("account"), q).order_by(
-        "last_name", "first_name", "id"
+        *search.CONTACT_RESULT_ORDER
     )
     return [(c.pk, contact_label(c), c.email or c.phone or "") for c in contacts[:PICK_LIMIT]]
 
