@@ -31,6 +31,8 @@ from crm.models import (
     Task,
 )
 from crm.models import Renewal as RenewalModel
+from crm.roles import can_manage_program
+from crm.selectors import TaskDue, TaskOwner
 
 DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 DATETIME_INPUT = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
@@ -371,6 +373,35 @@ class RenewalFilterForm(forms.Form):
 
 
 class TaskFilterForm(forms.Form):
+    """The task list's filters. Managers and admins may look at anyone's tasks, the team's or
+    the unassigned ones; agents see their own (``owner`` is then always theirs)."""
+
     show = forms.ChoiceField(
         required=False, choices=[("open", "Open"), ("done", "Done recently")], initial="open"
     )
+    owner = forms.ChoiceField(required=False, label="Assignee")
+    due = forms.ChoiceField(required=False, label="Due", choices=TaskDue.choices)
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.sees_team = can_manage_program(user)
+        choices = [(TaskOwner.MINE, "My tasks")]
+        if self.sees_team:
+            choices += [(TaskOwner.EVERYONE, "Everyone"), (TaskOwner.UNASSIGNED, "Unassigned")]
+            choices += [(str(u.pk), str(u)) for u in active_users() if u.pk != user.pk]
+        self.fields["owner"].choices = choices
+
+    def scope(self) -> dict:
+        """Arguments for selectors.task_list: whose tasks."""
+        owner = self.cleaned_data.get("owner") or TaskOwner.MINE
+        if not self.sees_team or owner == TaskOwner.MINE:
+            return {"owner": self.user}
+        if owner == TaskOwner.EVERYONE:
+            return {"everyone": True}
+        if owner == TaskOwner.UNASSIGNED:
+            return {"owner": None}
+        return {"owner": get_user_model().objects.get(pk=owner)}
+
+    def is_mine(self) -> bool:
+        return self.scope().get("owner") == self.user

@@ -287,8 +287,40 @@ def days_until(day: date) -> int:
 # --- Tasks ----------------------------------------------------------------------------------
 
 
+class TaskOwner:
+    """Whose tasks a task list shows, besides one user's id."""
+
+    MINE = "me"
+    EVERYONE = "all"
+    UNASSIGNED = "none"
+
+
+class TaskDue:
+    OVERDUE = "overdue"
+    TODAY = "today"
+    WEEK = "week"
+    choices = [("", "Any time"), (OVERDUE, "Overdue"), (TODAY, "Due today"), (WEEK, "Due in 7 days")]
+
+
 def tasks_for(user, *, show: str = "open") -> QuerySet[Task]:
-    tasks = Task.objects.filter(owner=user).select_related("account", "contact")
+    return task_list(owner=user, show=show)
+
+
+def task_list(*, owner=None, everyone: bool = False, show: str = "open", due: str = "") -> QuerySet[Task]:
+    """Open tasks, overdue first then by due date (undated last); or done ones, latest first.
+    ``owner`` a user, or None with ``everyone`` False: the unassigned tasks."""
+    tasks = Task.objects.select_related("account", "contact", "owner")
+    if not everyone:
+        tasks = tasks.filter(owner=owner)
     if show == "done":
         return tasks.filter(status=TaskStatus.DONE).order_by("-completed_at", "-id")
-    return tasks.filter(status=TaskStatus.OPEN).order_by(*DUE_FIRST)
+    tasks = tasks.filter(status=TaskStatus.OPEN)
+    now = timezone.now()
+    if due == TaskDue.OVERDUE:
+        tasks = tasks.filter(due_at__lt=now)
+    elif due == TaskDue.TODAY:
+        end_of_day = timezone.localtime(now).replace(hour=23, minute=59, second=59, microsecond=999999)
+        tasks = tasks.filter(due_at__lte=end_of_day)
+    elif due == TaskDue.WEEK:
+        tasks = tasks.filter(due_at__lte=now + timedelta(days=7))
+    return tasks.order_by(*DUE_FIRST)
