@@ -18,6 +18,7 @@ from django.forms.models import fields_for_model, model_to_dict
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from crm import listing
 from crm.models import (
     MANUAL_ACTIVITY_KINDS,
     Account,
@@ -342,6 +343,12 @@ class ContactFilterForm(forms.Form):
     account = AccountFilterField(label="Account", empty_label="Any account")
     owner = UserChoiceField(label="Owner", empty_label="Any owner")
     consent = forms.ChoiceField(required=False, label="SMS consent", choices=_with_all(SmsConsent.choices))
+    sort = forms.CharField(required=False, widget=forms.HiddenInput)
+    columns = forms.MultipleChoiceField(
+        required=False,
+        choices=list(listing.CONTACTS.columns.items()),
+        widget=forms.CheckboxSelectMultiple,
+    )
 
 
 class DealFilterForm(forms.Form):
@@ -405,3 +412,46 @@ class TaskFilterForm(forms.Form):
 
     def is_mine(self) -> bool:
         return self.scope().get("owner") == self.user
+
+
+# --- Lists: saved views and bulk actions ------------------------------------------------------
+
+
+class SavedViewForm(forms.Form):
+    name = forms.CharField(max_length=80)
+    shared = forms.BooleanField(required=False, label="Share with the team")
+    query = forms.CharField(required=False, max_length=2000, widget=forms.HiddenInput)
+
+
+class BulkIdsField(forms.Field):
+    """The ids of the ticked rows (``ids`` repeated)."""
+
+    widget = forms.MultipleHiddenInput
+
+    def to_python(self, value):
+        values = value or []
+        if any(not str(v).isdigit() for v in values):
+            raise ValidationError("Select records by their ids.")
+        return [int(v) for v in values]
+
+    def validate(self, value):
+        if not value:
+            raise ValidationError("Select at least one row.")
+
+
+class BulkContactForm(forms.Form):
+    ASSIGN_OWNER, DELETE = "assign_owner", "delete"
+
+    ids = BulkIdsField()
+    action = forms.ChoiceField(choices=[(ASSIGN_OWNER, "Assign owner"), (DELETE, "Delete…")])
+    owner = UserChoiceField(label="Owner", empty_label="Nobody")
+    confirm = forms.BooleanField(required=False)
+
+
+class BulkAccountForm(forms.Form):
+    SET_STAGE, ASSIGN_OWNER = "set_stage", "assign_owner"
+
+    ids = BulkIdsField()
+    action = forms.ChoiceField(choices=[(SET_STAGE, "Move to stage"), (ASSIGN_OWNER, "Assign owner")])
+    stage = forms.ChoiceField(required=False, choices=_with_all(LifecycleStage.choices, "—"))
+    owner = UserChoiceField(label="Owner", empty_label="Nobody")

@@ -163,9 +163,15 @@ def account_detail(account_id: int) -> AccountDetail | None:
 # --- Contacts -------------------------------------------------------------------------------
 
 
-def contact_list(*, q: str = "", account=None, owner=None, consent: str = "") -> QuerySet[Contact]:
+def contact_list(
+    *, q: str = "", account=None, owner=None, consent: str = "", ordering: tuple | None = None
+) -> QuerySet[Contact]:
+    """``ordering`` one of crm.listing's whitelisted sorts; by default by name (case-insensitive
+    when searching: see search.CONTACT_RESULT_ORDER)."""
     contacts = search.contacts_search(Contact.objects.select_related("account", "owner"), q)
-    order = search.CONTACT_RESULT_ORDER if search.normalize_query(q) else ("last_name", "first_name", "id")
+    order = ordering or (
+        search.CONTACT_RESULT_ORDER if search.normalize_query(q) else ("last_name", "first_name", "id")
+    )
     if account is not None:
         contacts = contacts.filter(account=account)
     if owner is not None:

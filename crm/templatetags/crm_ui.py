@@ -4,6 +4,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django import template
+from django.conf import settings
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.utils import timezone
 
@@ -66,3 +67,28 @@ def can_manage_program(user) -> bool:
     from crm.roles import can_manage_program as allowed
 
     return allowed(user)
+
+
+@register.inclusion_tag("crm/partials/sort_header.html", takes_context=True)
+def sort_header(context, spec, key: str):
+    """A sortable column header: a link that sorts by ``key`` (again: the other way), keeping
+    the list's filters; ``aria-sort`` says how the list is sorted now."""
+    request = context["request"]
+    current = request.GET.get("sort") or spec.default_sort
+    params = request.GET.copy()
+    params.pop("page", None)
+    params.pop("view", None)
+    params["sort"] = f"-{key}" if current == key else key
+    state = "ascending" if current == key else "descending" if current == f"-{key}" else "none"
+    return {"label": spec.sorts[key][0], "href": "?" + params.urlencode(), "state": state}
+
+
+@register.filter
+def phone(e164: str | None) -> str:
+    """+14155552671 -> "(415) 555-2671" for the team's region (DEFAULT_PHONE_REGION); numbers of
+    other countries in international format; text that is not a number as it is."""
+    if not e164:
+        return ""
+    from crm.phones import display_phone
+
+    return display_phone(e164, settings.DEFAULT_PHONE_REGION)

@@ -194,5 +194,12 @@
       options[0].click();
     }
   });
+  // Lists: the header checkbox ticks every row of the page.
+  document.addEventListener("change", function (event) {
+    var all = event.target.closest("[data-select-all]");
+    if (!all) { return; }
+    var form = all.closest("form");
+    form.querySelectorAll("input[name='ids']").forEach(function (box) { box.checked = all.checked; });
+  });
   window.lifecycleCountSegments = countSegments;
 })();
