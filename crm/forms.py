@@ -328,6 +328,7 @@ class AccountFilterForm(forms.Form):
     stage = forms.ChoiceField(required=False, label="Stage", choices=_with_all(LifecycleStage.choices))
     owner = UserChoiceField(label="Owner", empty_label="Any owner")
     plan = forms.ChoiceField(required=False, label="Plan")
+    sort = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, plans: list[str], **kwargs):
         super().__init__(*args, **kwargs)

@@ -77,16 +77,8 @@ ACCOUNTS = ListSpec(
         "stage": ("Stage", ("lifecycle_stage", "id")),
     },
     default_sort="name",
-    columns={
-        "domain": "Domain",
-        "stage": "Stage",
-        "plan": "Plan",
-        "seats": "Seats",
-        "contacts": "Contacts",
-        "owner": "Owner",
-        "signed_up": "Signed up",
-    },
-    default_columns=("domain", "stage", "plan", "seats", "contacts", "owner"),
+    columns={},  # fixed columns
+    default_columns=(),
     filter_keys=("q", "stage", "owner", "plan"),
 )
 

@@ -117,7 +117,9 @@ def account_plans() -> list[str]:
     return list(Account.objects.exclude(plan="").order_by("plan").values_list("plan", flat=True).distinct())
 
 
-def account_list(*, q: str = "", stage: str = "", owner=None, plan: str = "") -> QuerySet[Account]:
+def account_list(
+    *, q: str = "", stage: str = "", owner=None, plan: str = "", ordering: tuple | None = None
+) -> QuerySet[Account]:
     accounts = Account.objects.select_related("owner").annotate(contacts_count=Count("contacts"))
     accounts = search.accounts_search(accounts, q)
     if stage:
@@ -126,7 +128,7 @@ def account_list(*, q: str = "", stage: str = "", owner=None, plan: str = "") ->
         accounts = accounts.filter(owner=owner)
     if plan:
         accounts = accounts.filter(plan=plan)
-    return accounts.order_by("name", "id")
+    return accounts.order_by(*(ordering or ("name", "id")))
 
 
 @dataclass

@@ -157,3 +157,20 @@ def test_the_list_stays_constant_in_queries(web, user, django_assert_max_num_que
     SavedView.objects.create(owner=user, list_name="contacts", name="v2", query="")
     with django_assert_max_num_queries(7):
         web.get(reverse("contact_list"), {"sort": "-created", "columns": ["email", "owner"]})
+
+
+def test_accounts_sort_and_save_views_too(web, user):
+    AccountFactory(name="beta", signed_up_at="2025-01-01T00:00:00Z")
+    AccountFactory(name="Alpha", signed_up_at="2025-06-01T00:00:00Z")
+    AccountFactory(name="Gamma", signed_up_at="2024-01-01T00:00:00Z")
+
+    def account_names(**params):
+        return [a.name for a in web.get(reverse("account_list"), params).context["page_obj"]]
+
+    assert account_names() == ["Alpha", "beta", "Gamma"]  # case-insensitive, from the Lower(name) index
+    assert account_names(sort="-name") == ["Gamma", "beta", "Alpha"]
+    assert account_names(sort="signed_up") == ["Gamma", "beta", "Alpha"]
+    body = web.get(reverse("account_list")).content.decode()
+    assert 'aria-sort="ascending"' in body and 'name="ids"' in body
+    web.post(reverse("saved_view_save", args=["accounts"]), {"name": "Newest", "query": "sort=-signed_up"})
+    assert SavedView.objects.get(list_name="accounts").query == "sort=-signed_up"
