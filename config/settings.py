@@ -155,6 +155,8 @@ USE_I18N = True
 USE_TZ = True
 # Region used to parse phone numbers typed without a country code.
 DEFAULT_PHONE_REGION = env_str("DEFAULT_PHONE_REGION", "US").upper()
+# The team's currency (ISO 4217), shown with every amount in the UI: "$12,000", "€12,000", "CHF 12,000".
+CURRENCY = env_str("CURRENCY", "USD").upper()
 
 # --- Static files -----------------------------------------------------------------------------
 STATIC_URL = "static/"

@@ -31,20 +31,49 @@ def nav_section(url_name: str | None) -> str:
     return ""
 
 
+# Symbols people expect before an amount; any other ISO 4217 code is written out ("CHF 1,200").
+CURRENCY_SYMBOLS = {
+    "USD": "$",
+    "EUR": "€",
+    "GBP": "£",
+    "JPY": "¥",
+    "CAD": "CA$",
+    "AUD": "A$",
+    "NZD": "NZ$",
+    "INR": "₹",
+}
+
+
+def currency_prefix(code: str | None = None) -> str:
+    code = (code or settings.CURRENCY).upper()
+    return CURRENCY_SYMBOLS.get(code, f"{code} ")
+
+
 @register.filter
-def money(value, places=None) -> str:
-    """12000 -> "12,000"; 12000.5 -> "12,000.50"; with ``money:0`` whole units; None -> "—"."""
+def amount(value, places=None) -> str:
+    """12000 -> "12,000"; 12000.5 -> "12,000.50"; with ``amount:0`` whole units; None -> "—"."""
     if value is None or value == "":
         return "—"
     try:
-        amount = Decimal(value)
+        number = Decimal(value)
     except (InvalidOperation, TypeError, ValueError):
         return str(value)
     if places is not None:
-        amount = amount.quantize(Decimal(1).scaleb(-int(places)), rounding=ROUND_HALF_UP)
-    if amount == amount.to_integral_value():
-        return intcomma(int(amount))
-    return intcomma(f"{amount.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP)}")
+        number = number.quantize(Decimal(1).scaleb(-int(places)), rounding=ROUND_HALF_UP)
+    if number == number.to_integral_value():
+        return intcomma(int(number))
+    return intcomma(f"{number.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP)}")
+
+
+@register.filter
+def money(value, places=None) -> str:
+    """An amount in the team's currency (settings.CURRENCY, env ``CURRENCY``): 12000 -> "$12,000",
+    -50 -> "-$50"; None -> "—". ``money:0`` rounds to whole units."""
+    text = amount(value, places)
+    if text == "—" or (not text[:1].replace("-", "").isdigit() and not text.startswith("-")):
+        return text
+    sign, digits = ("-", text[1:]) if text.startswith("-") else ("", text)
+    return f"{sign}{currency_prefix()}{digits}"
 
 
 @register.filter
@@ -92,3 +121,44 @@ def phone(e164: str | None) -> str:
     from crm.phones import display_phone
 
     return display_phone(e164, settings.DEFAULT_PHONE_REGION)
+
+
+@register.filter
+def duration(seconds) -> str:
+    """1791 -> "29 min 51 s"; 5400 -> "1 h 30 min"; 190000 -> "2 d 4 h"; None -> "—"."""
+    if seconds is None or seconds == "":
+        return "—"
+    try:
+        total = round(float(seconds))
+    except (TypeError, ValueError):
+        return str(seconds)
+    if total < 60:
+        return f"{total} s"
+    parts = []
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "min"), (1, "s")):
+        count, total = divmod(total, size)
+        if count:
+            parts.append(f"{count} {unit}")
+    return " ".join(parts[:2])
+
+
+@register.filter
+def attribute_value(value) -> str:
+    """A custom attribute as text: lists joined, booleans as Yes/No, nested objects compact."""
+    import json
+
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, list):
+        return ", ".join(attribute_value(item) for item in value)
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return str(value)
+
+
+@register.filter
+def attribute_label(key: str) -> str:
+    """``seats_used`` -> "Seats used"."""
+    return str(key).replace("_", " ").strip().capitalize()

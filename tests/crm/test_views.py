@@ -282,7 +282,7 @@ def test_dashboard_shows_real_numbers(web, user):
     assert dash.my_overdue_task_count == 1
 
     body = names_in(response)
-    assert ">30,333<" in body and ">11,083<" in body and "12,000 ACV" in body
+    assert ">$30,333<" in body and ">$11,083<" in body and "$12,000 ACV" in body
     assert "Call back Acme" in body and "Send the deck" in body
     assert "Someone else&#x27;s task" not in body
     assert re.search(r'class="task-row is-overdue">\s*<div>\s*<a href="[^"]+">Call back Acme', body)
