@@ -131,6 +131,17 @@ def account_list(
     return accounts.order_by(*(ordering or ("name", "id")))
 
 
+def likely_duplicate_accounts(*, name: str, domain: str = "", limit: int = 5) -> list[Account]:
+    """Accounts that are probably the one about to be created: the same name in any case, or
+    the same domain (ignoring case and a leading "www."). One query, from the Lower(name) index
+    and the domain index."""
+    name, domain = (name or "").strip(), (domain or "").strip().lower().removeprefix("www.")
+    condition = Q(name__iexact=name) if name else Q(pk__in=[])
+    if domain:
+        condition |= Q(domain__iexact=domain) | Q(domain__iexact=f"www.{domain}")
+    return list(Account.objects.filter(condition).select_related("owner").order_by("name", "id")[:limit])
+
+
 @dataclass
 class AccountDetail:
     account: Account

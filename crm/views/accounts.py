@@ -67,13 +67,20 @@ def account_log_touch(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def account_create(request: HttpRequest) -> HttpResponse:
+    """A likely duplicate (same name, or same domain) is shown first; "Create anyway" goes on."""
     form = AccountForm(form_data(request), initial={"owner": request.user})
+    duplicates = []
     if request.method == "POST" and form.is_valid():
-        account = save_with(form, services.account_create, **form.cleaned_data)
-        if account is not None:
-            messages.success(request, f"Account “{account}” created.")
-            return redirect_next(request, account)
-    return render(request, "crm/account_form.html", {"form": form, "account": None})
+        if not request.POST.get("create_anyway"):
+            duplicates = selectors.likely_duplicate_accounts(
+                name=form.cleaned_data["name"], domain=form.cleaned_data.get("domain") or ""
+            )
+        if not duplicates:
+            account = save_with(form, services.account_create, **form.cleaned_data)
+            if account is not None:
+                messages.success(request, f"Account “{account}” created.")
+                return redirect_next(request, account)
+    return render(request, "crm/account_form.html", {"form": form, "account": None, "duplicates": duplicates})
 
 
 def account_edit(request: HttpRequest, pk: int) -> HttpResponse:
