@@ -45,3 +45,13 @@ CONTACT_PAGE_PANELS = ["sms_contact_panel"]
 # publishes (core.events.events_publish): the outbound webhooks write their outbox there, so a
 # rolled-back change announces nothing; the apps that publish cannot import the webhooks app.
 EVENT_SUBSCRIBERS = ["webhooks.outbox.events_record"]
+
+# crm -> sms. What the global search box searches, in order: callables (q, user=, limit=) ->
+# crm.search.SearchGroup. crm's own records come first; the conversations live in sms, which
+# crm's search view cannot import.
+SEARCH_PROVIDERS = [
+    "crm.search.contacts_group",
+    "crm.search.accounts_group",
+    "crm.search.deals_group",
+    "sms.inbox.search.conversations_group",
+]

@@ -32,8 +32,19 @@ class ContentSecurityPolicyMiddleware:
     def __call__(self, request):
         response = self.get_response(request)
         if self.policy and "Content-Security-Policy" not in response:
-            response["Content-Security-Policy"] = self.policy
+            response["Content-Security-Policy"] = self._policy_for(request)
         return response
+
+    def _policy_for(self, request) -> str:
+        """The policy, with the style sources a page asked for (``request.csp_style_sources``,
+        nonces and hashes: the ReDoc page, whose styles are built at run time) added to
+        ``style-src``. Never ``'unsafe-inline'``."""
+        sources = [
+            s for s in getattr(request, "csp_style_sources", ()) if s.startswith(("'nonce-", "'sha256-"))
+        ]
+        if not sources:
+            return self.policy
+        return self.policy.replace("style-src 'self'", "style-src 'self' " + " ".join(sources), 1)
 
 
 class NoStoreWhenAuthenticatedMiddleware:

@@ -179,6 +179,8 @@ USE_I18N = True
 USE_TZ = True
 # Region used to parse phone numbers typed without a country code.
 DEFAULT_PHONE_REGION = env_str("DEFAULT_PHONE_REGION", "US").upper()
+# The team's currency (ISO 4217), shown with every amount in the UI: "$12,000", "€12,000", "CHF 12,000".
+CURRENCY = env_str("CURRENCY", "USD").upper()
 
 # --- Email (notifications to users who opted in) ---------------------------------------------
 # Development prints emails to the console; production sends through SMTP (EMAIL_HOST etc.).
@@ -328,6 +330,7 @@ CONTACT_NUMBER_HOOKS = hooks.CONTACT_NUMBER_HOOKS
 IMPORT_KINDS = hooks.IMPORT_KINDS
 CONTACT_PAGE_PANELS = hooks.CONTACT_PAGE_PANELS
 EVENT_SUBSCRIBERS = hooks.EVENT_SUBSCRIBERS
+SEARCH_PROVIDERS = hooks.SEARCH_PROVIDERS
 
 # Periodic jobs, created or updated by name by `manage.py setup_schedules`:
 # name -> (task path, django-q schedule type, minutes).
@@ -443,7 +446,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": [
         "core.dates.DateBoundedFilterBackend",
-        "rest_framework.filters.SearchFilter",
+        "crm.api_support.RecordSearchFilter",
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_PAGINATION_CLASS": "core.pagination.Pagination",

@@ -15,8 +15,11 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db.models import Model
 from django.forms.models import fields_for_model, model_to_dict
+from django.template.loader import render_to_string
+from django.urls import reverse
 
 from core.dates import bound_form_dates
+from crm import listing
 from crm.models import (
     MANUAL_ACTIVITY_KINDS,
     Account,
@@ -30,6 +33,8 @@ from crm.models import (
     Task,
 )
 from crm.models import Renewal as RenewalModel
+from crm.roles import can_manage_program
+from crm.selectors import TaskDue, TaskOwner
 
 DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 DATETIME_INPUT = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
@@ -92,7 +97,50 @@ class ServiceForm(forms.Form):
         bound_form_dates(self)
 
 
+class SearchPicker(forms.Widget):
+    """A searchable picker for a record field (account, contact, owner): a text box that lists
+    matching records as you type (``pick/<kind>/``, crm.search) and a hidden input carrying the
+    chosen id. It renders only the chosen record, whatever the number of records (a select of
+    thousands made list pages slow and was unusable); validation still accepts any record of
+    the field's queryset."""
+
+    template_name = "crm/widgets/picker.html"
+
+    def __init__(self, kind: str, attrs=None):
+        super().__init__(attrs)
+        self.kind = kind
+
+    def format_value(self, value):
+        return "" if value in (None, "") else str(getattr(value, "pk", value))
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        value = context["widget"]["value"]
+        label = ""
+        iterator = getattr(self, "choices", None)
+        if value and str(value).isdigit() and iterator is not None and hasattr(iterator, "queryset"):
+            record = iterator.queryset.filter(pk=value).first()
+            label = iterator.field.label_from_instance(record) if record is not None else ""
+        empty_label = getattr(getattr(iterator, "field", None), "empty_label", None)
+        context["widget"].update(
+            label=label,
+            url=reverse("record_pick", args=[self.kind]),
+            placeholder=f"{empty_label or '—'} (type to search)",
+        )
+        return context
+
+    def value_from_datadict(self, data, files, name):
+        return data.get(name)
+
+    def render(self, name, value, attrs=None, renderer=None):
+        # The project's templates, not the form renderer's (which reads only Django's widgets).
+        context = self.get_context(name, value, attrs)
+        return render_to_string(self.template_name, context)  # a SafeString, escaped by the template
+
+
 class UserChoiceField(forms.ModelChoiceField):
+    widget = SearchPicker("user")
+
     def __init__(self, **kwargs):
         kwargs.setdefault("required", False)
         kwargs.setdefault("empty_label", "—")
@@ -100,42 +148,21 @@ class UserChoiceField(forms.ModelChoiceField):
 
 
 class AccountChoiceField(forms.ModelChoiceField):
+    widget = SearchPicker("account")
+
     def __init__(self, **kwargs):
         kwargs.setdefault("required", False)
         kwargs.setdefault("empty_label", "—")
         super().__init__(queryset=Account.objects.only("id", "name"), **kwargs)
 
 
-class BoundedSelect(forms.Select):
-    """The select of a ModelChoiceField that lists every record while there are at most ``limit``;
-    past that only the chosen one (and the empty choice). Thousands of options made a list page
-    render in seconds at 10,000 accounts (bench scenario 5), and nobody scrolls them: a filter on
-    one account then comes from a link (``?account=<id>``). Validation still accepts any record."""
-
-    limit = 200
-
-    def optgroups(self, name, value, attrs=None):
-        iterator = self.choices  # the field's ModelChoiceIterator: its queryset is not read in full
-        queryset, field = iterator.queryset, iterator.field
-        records = list(queryset[: self.limit + 1])
-        if len(records) > self.limit:
-            chosen = [v for v in value if str(v).isdigit()]
-            records = list(queryset.filter(pk__in=chosen)) if chosen else []
-        empty = [("", field.empty_label)] if field.empty_label is not None else []
-        self.choices = [*empty, *((record.pk, field.label_from_instance(record)) for record in records)]
-        try:
-            return super().optgroups(name, value, attrs)
-        finally:
-            self.choices = iterator
-
-
 class AccountFilterField(AccountChoiceField):
-    """An account filter on a list page: any account, rendered with a bounded select."""
-
-    widget = BoundedSelect
+    """An account filter on a list page: any account, picked by searching."""
 
 
 class ContactChoiceField(forms.ModelChoiceField):
+    widget = SearchPicker("contact")
+
     def __init__(self, **kwargs):
         kwargs.setdefault("required", False)
         kwargs.setdefault("empty_label", "—")
@@ -145,7 +172,11 @@ class ContactChoiceField(forms.ModelChoiceField):
         super().__init__(queryset=queryset, **kwargs)
 
     def label_from_instance(self, obj: Contact) -> str:
-        return f"{obj} ({obj.account.name})" if obj.account_id else str(obj)
+        return contact_label(obj)
+
+
+def contact_label(contact: Contact) -> str:
+    return f"{contact} ({contact.account.name})" if contact.account_id else str(contact)
 
 
 # --- Records --------------------------------------------------------------------------------
@@ -325,6 +356,7 @@ class AccountFilterForm(forms.Form):
     stage = forms.ChoiceField(required=False, label="Stage", choices=_with_all(LifecycleStage.choices))
     owner = UserChoiceField(label="Owner", empty_label="Any owner")
     plan = forms.ChoiceField(required=False, label="Plan")
+    sort = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, plans: list[str], **kwargs):
         super().__init__(*args, **kwargs)
@@ -340,6 +372,12 @@ class ContactFilterForm(forms.Form):
     account = AccountFilterField(label="Account", empty_label="Any account")
     owner = UserChoiceField(label="Owner", empty_label="Any owner")
     consent = forms.ChoiceField(required=False, label="SMS consent", choices=_with_all(SmsConsent.choices))
+    sort = forms.CharField(required=False, widget=forms.HiddenInput)
+    columns = forms.MultipleChoiceField(
+        required=False,
+        choices=list(listing.CONTACTS.columns.items()),
+        widget=forms.CheckboxSelectMultiple,
+    )
 
 
 class DealFilterForm(forms.Form):
@@ -371,6 +409,78 @@ class RenewalFilterForm(forms.Form):
 
 
 class TaskFilterForm(forms.Form):
+    """The task list's filters. Managers and admins may look at anyone's tasks, the team's or
+    the unassigned ones; agents see their own (``owner`` is then always theirs)."""
+
     show = forms.ChoiceField(
         required=False, choices=[("open", "Open"), ("done", "Done recently")], initial="open"
     )
+    owner = forms.ChoiceField(required=False, label="Assignee")
+    due = forms.ChoiceField(required=False, label="Due", choices=TaskDue.choices)
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.sees_team = can_manage_program(user)
+        choices = [(TaskOwner.MINE, "My tasks")]
+        if self.sees_team:
+            choices += [(TaskOwner.EVERYONE, "Everyone"), (TaskOwner.UNASSIGNED, "Unassigned")]
+            choices += [(str(u.pk), str(u)) for u in active_users() if u.pk != user.pk]
+        self.fields["owner"].choices = choices
+
+    def scope(self) -> dict:
+        """Arguments for selectors.task_list: whose tasks."""
+        owner = self.cleaned_data.get("owner") or TaskOwner.MINE
+        if not self.sees_team or owner == TaskOwner.MINE:
+            return {"owner": self.user}
+        if owner == TaskOwner.EVERYONE:
+            return {"everyone": True}
+        if owner == TaskOwner.UNASSIGNED:
+            return {"owner": None}
+        return {"owner": get_user_model().objects.get(pk=owner)}
+
+    def is_mine(self) -> bool:
+        return self.scope().get("owner") == self.user
+
+
+# --- Lists: saved views and bulk actions ------------------------------------------------------
+
+
+class SavedViewForm(forms.Form):
+    name = forms.CharField(max_length=80)
+    shared = forms.BooleanField(required=False, label="Share with the team")
+    query = forms.CharField(required=False, max_length=2000, widget=forms.HiddenInput)
+
+
+class BulkIdsField(forms.Field):
+    """The ids of the ticked rows (``ids`` repeated)."""
+
+    widget = forms.MultipleHiddenInput
+
+    def to_python(self, value):
+        values = value or []
+        if any(not str(v).isdigit() for v in values):
+            raise ValidationError("Select records by their ids.")
+        return [int(v) for v in values]
+
+    def validate(self, value):
+        if not value:
+            raise ValidationError("Select at least one row.")
+
+
+class BulkContactForm(forms.Form):
+    ASSIGN_OWNER, DELETE = "assign_owner", "delete"
+
+    ids = BulkIdsField()
+    action = forms.ChoiceField(choices=[(ASSIGN_OWNER, "Assign owner"), (DELETE, "Delete…")])
+    owner = UserChoiceField(label="Owner", empty_label="Nobody")
+    confirm = forms.BooleanField(required=False)
+
+
+class BulkAccountForm(forms.Form):
+    SET_STAGE, ASSIGN_OWNER = "set_stage", "assign_owner"
+
+    ids = BulkIdsField()
+    action = forms.ChoiceField(choices=[(SET_STAGE, "Move to stage"), (ASSIGN_OWNER, "Assign owner")])
+    stage = forms.ChoiceField(required=False, choices=_with_all(LifecycleStage.choices, "—"))
+    owner = UserChoiceField(label="Owner", empty_label="Nobody")

@@ -71,3 +71,19 @@ def _reason(exc: phonenumbers.NumberParseException) -> str:
 
 def is_region_code(value: str) -> bool:
     return (value or "").upper() in phonenumbers.SUPPORTED_REGIONS
+
+
+def display_phone(e164: str, region: str = "US") -> str:
+    """How a person of ``region`` reads a stored number: national format for numbers of that
+    region, international for the others; anything unparseable as stored."""
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return e164
+    same_region = phonenumbers.region_code_for_number(number) == (region or "").upper()
+    style = (
+        phonenumbers.PhoneNumberFormat.NATIONAL
+        if same_region
+        else phonenumbers.PhoneNumberFormat.INTERNATIONAL
+    )
+    return phonenumbers.format_number(number, style)

@@ -5,11 +5,11 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.conf import settings
 from django.db.models import Count, DecimalField, ExpressionWrapper, F, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from crm import search
 from crm.models import (
     Account,
     Activity,
@@ -22,7 +22,6 @@ from crm.models import (
     Task,
     TaskStatus,
 )
-from crm.phones import PhoneParseError, parse_phone
 
 TIMELINE_LIMIT = 50
 ZERO = Decimal("0")
@@ -118,18 +117,29 @@ def account_plans() -> list[str]:
     return list(Account.objects.exclude(plan="").order_by("plan").values_list("plan", flat=True).distinct())
 
 
-def account_list(*, q: str = "", stage: str = "", owner=None, plan: str = "") -> QuerySet[Account]:
+def account_list(
+    *, q: str = "", stage: str = "", owner=None, plan: str = "", ordering: tuple | None = None
+) -> QuerySet[Account]:
     accounts = Account.objects.select_related("owner").annotate(contacts_count=Count("contacts"))
-    q = q.strip()
-    if q:
-        accounts = accounts.filter(Q(name__icontains=q) | Q(domain__icontains=q))
+    accounts = search.accounts_search(accounts, q)
     if stage:
         accounts = accounts.filter(lifecycle_stage=stage)
     if owner is not None:
         accounts = accounts.filter(owner=owner)
     if plan:
         accounts = accounts.filter(plan=plan)
-    return accounts.order_by("name", "id")
+    return accounts.order_by(*(ordering or ("name", "id")))
+
+
+def likely_duplicate_accounts(*, name: str, domain: str = "", limit: int = 5) -> list[Account]:
+    """Accounts that are probably the one about to be created: the same name in any case, or
+    the same domain (ignoring case and a leading "www."). One query, from the Lower(name) index
+    and the domain index."""
+    name, domain = (name or "").strip(), (domain or "").strip().lower().removeprefix("www.")
+    condition = Q(name__iexact=name) if name else Q(pk__in=[])
+    if domain:
+        condition |= Q(domain__iexact=domain) | Q(domain__iexact=f"www.{domain}")
+    return list(Account.objects.filter(condition).select_related("owner").order_by("name", "id")[:limit])
 
 
 @dataclass
@@ -166,37 +176,22 @@ def account_detail(account_id: int) -> AccountDetail | None:
 # --- Contacts -------------------------------------------------------------------------------
 
 
-def _contact_search(q: str) -> Q:
-    terms = q.split()
-    condition = Q()
-    for term in terms:
-        condition &= (
-            Q(first_name__icontains=term)
-            | Q(last_name__icontains=term)
-            | Q(email__icontains=term)
-            | Q(phone_raw__icontains=term)
-            | Q(phone__icontains=term)
-        )
-    # "(212) 200-0001" finds +12122000001 however the number was typed when it was saved.
-    try:
-        parsed = parse_phone(q, settings.DEFAULT_PHONE_REGION)
-    except PhoneParseError:
-        return condition
-    return condition | Q(phone=parsed.e164)
-
-
-def contact_list(*, q: str = "", account=None, owner=None, consent: str = "") -> QuerySet[Contact]:
-    contacts = Contact.objects.select_related("account", "owner")
-    q = q.strip()
-    if q:
-        contacts = contacts.filter(_contact_search(q))
+def contact_list(
+    *, q: str = "", account=None, owner=None, consent: str = "", ordering: tuple | None = None
+) -> QuerySet[Contact]:
+    """``ordering`` one of crm.listing's whitelisted sorts; by default by name (case-insensitive
+    when searching: see search.CONTACT_RESULT_ORDER)."""
+    contacts = search.contacts_search(Contact.objects.select_related("account", "owner"), q)
+    order = ordering or (
+        search.CONTACT_RESULT_ORDER if search.normalize_query(q) else ("last_name", "first_name", "id")
+    )
     if account is not None:
         contacts = contacts.filter(account=account)
     if owner is not None:
         contacts = contacts.filter(owner=owner)
     if consent:
         contacts = contacts.filter(sms_consent=consent)
-    return contacts.order_by("last_name", "first_name", "id")
+    return contacts.order_by(*order)
 
 
 @dataclass
@@ -311,8 +306,40 @@ def days_until(day: date) -> int:
 # --- Tasks ----------------------------------------------------------------------------------
 
 
+class TaskOwner:
+    """Whose tasks a task list shows, besides one user's id."""
+
+    MINE = "me"
+    EVERYONE = "all"
+    UNASSIGNED = "none"
+
+
+class TaskDue:
+    OVERDUE = "overdue"
+    TODAY = "today"
+    WEEK = "week"
+    choices = [("", "Any time"), (OVERDUE, "Overdue"), (TODAY, "Due today"), (WEEK, "Due in 7 days")]
+
+
 def tasks_for(user, *, show: str = "open") -> QuerySet[Task]:
-    tasks = Task.objects.filter(owner=user).select_related("account", "contact")
+    return task_list(owner=user, show=show)
+
+
+def task_list(*, owner=None, everyone: bool = False, show: str = "open", due: str = "") -> QuerySet[Task]:
+    """Open tasks, overdue first then by due date (undated last); or done ones, latest first.
+    ``owner`` a user, or None with ``everyone`` False: the unassigned tasks."""
+    tasks = Task.objects.select_related("account", "contact", "owner")
+    if not everyone:
+        tasks = tasks.filter(owner=owner)
     if show == "done":
         return tasks.filter(status=TaskStatus.DONE).order_by("-completed_at", "-id")
-    return tasks.filter(status=TaskStatus.OPEN).order_by(*DUE_FIRST)
+    tasks = tasks.filter(status=TaskStatus.OPEN)
+    now = timezone.now()
+    if due == TaskDue.OVERDUE:
+        tasks = tasks.filter(due_at__lt=now)
+    elif due == TaskDue.TODAY:
+        end_of_day = timezone.localtime(now).replace(hour=23, minute=59, second=59, microsecond=999999)
+        tasks = tasks.filter(due_at__lte=end_of_day)
+    elif due == TaskDue.WEEK:
+        tasks = tasks.filter(due_at__lte=now + timedelta(days=7))
+    return tasks.order_by(*DUE_FIRST)

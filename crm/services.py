@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -20,10 +21,12 @@ from crm.models import (
     Contact,
     Deal,
     Event,
+    LifecycleStage,
     Order,
     PipelineStage,
     Renewal,
     RenewalStatus,
+    SavedView,
     Task,
     TaskStatus,
     User,
@@ -559,3 +562,83 @@ def events_ingest(*, rows: Sequence[dict]) -> UpsertResult:
             hook = import_string(path)
             transaction.on_commit(lambda hook=hook: hook(event_ids=new_ids), robust=True)
     return result
+
+
+# --- Bulk edits from the lists ------------------------------------------------------------------
+
+BULK_LIMIT = 500
+
+
+def _bulk_ids(ids: Sequence[int]) -> list[int]:
+    ids = sorted({int(i) for i in ids})
+    if not ids:
+        raise ValidationError("Select at least one record.")
+    if len(ids) > BULK_LIMIT:
+        raise ValidationError(f"Select at most {BULK_LIMIT} records at a time.")
+    return ids
+
+
+@transaction.atomic
+def contacts_assign_owner(*, contact_ids: Sequence[int], owner, actor=None) -> int:
+    """Give the contacts an owner (None: nobody) in one UPDATE; returns how many changed."""
+    ids = _bulk_ids(contact_ids)
+    return Contact.objects.filter(pk__in=ids).update(owner=owner, updated_at=timezone.now())
+
+
+@dataclass(frozen=True)
+class BulkDeleteResult:
+    deleted: int
+    kept: int  # with orders: revenue history keeps its customer (merge them instead)
+
+
+@transaction.atomic
+def contacts_delete(*, contact_ids: Sequence[int], actor=None) -> BulkDeleteResult:
+    """Delete the contacts that have no orders (their timeline, tasks and events go with them);
+    the others are kept and counted."""
+    ids = _bulk_ids(contact_ids)
+    found = Contact.objects.filter(pk__in=ids)
+    deletable = found.exclude(Exists(Order.objects.filter(contact_id=OuterRef("pk"))))
+    total = found.count()
+    deleted = deletable.delete()[1].get(Contact._meta.label, 0)
+    return BulkDeleteResult(deleted=deleted, kept=total - deleted)
+
+
+@transaction.atomic
+def accounts_set_stage(*, account_ids: Sequence[int], stage: str, actor=None) -> int:
+    """Move the accounts to a lifecycle stage in one UPDATE; returns how many changed."""
+    if stage not in LifecycleStage.values:
+        raise ValidationError({"stage": f"{stage!r} is not a lifecycle stage."})
+    ids = _bulk_ids(account_ids)
+    return (
+        Account.objects.filter(pk__in=ids)
+        .exclude(lifecycle_stage=stage)
+        .update(lifecycle_stage=stage, updated_at=timezone.now())
+    )
+
+
+@transaction.atomic
+def accounts_assign_owner(*, account_ids: Sequence[int], owner, actor=None) -> int:
+    ids = _bulk_ids(account_ids)
+    return Account.objects.filter(pk__in=ids).update(owner=owner, updated_at=timezone.now())
+
+
+# --- Saved views ------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def saved_view_save(*, owner, list_name: str, name: str, query: str, shared: bool = False) -> SavedView:
+    """Save (or overwrite, by name) one of the owner's views of a list."""
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": "Give the view a name."})
+    view, _ = SavedView.objects.update_or_create(
+        owner=owner, list_name=list_name, name=name[:80], defaults={"query": query[:1000], "shared": shared}
+    )
+    return view
+
+
+def saved_view_delete(*, view: SavedView, actor) -> None:
+    """Only its owner deletes a view (a shared one too)."""
+    if view.owner_id != actor.pk:
+        raise PermissionDenied("Only the person who saved this view can delete it.")
+    view.delete()

@@ -2,10 +2,29 @@
 
 from django.urls import path
 
-from crm.views import accounts, contacts, dashboard, deals, imports, merge, renewals, tasks, tokens, users
+from crm.views import (
+    accounts,
+    contacts,
+    dashboard,
+    deals,
+    imports,
+    lists,
+    merge,
+    renewals,
+    search,
+    tasks,
+    tokens,
+    users,
+)
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
+    path("search/", search.global_search, name="global_search"),
+    path("pick/<str:kind>/", search.record_pick, name="record_pick"),
+    path("views/<str:list_name>/save/", lists.saved_view_save, name="saved_view_save"),
+    path("views/<int:pk>/delete/", lists.saved_view_delete, name="saved_view_delete"),
+    path("contacts/bulk/", lists.contacts_bulk, name="contacts_bulk"),
+    path("accounts/bulk/", lists.accounts_bulk, name="accounts_bulk"),
     path("accounts/", accounts.account_list, name="account_list"),
     path("accounts/new/", accounts.account_create, name="account_create"),
     path("accounts/export.csv", accounts.account_export, name="account_export"),

@@ -29,6 +29,13 @@ PAGES = [
     ("inbox", "/inbox/"),
     ("conversations API", "/api/v1/sms/conversations/"),
     ("contacts API", "/api/v1/contacts/"),
+    # The global search box (issue 20): a surname shared by a tenth of the contacts, a rare
+    # substring, and a phone number typed in national format ({phone}: a different contact's
+    # "(AAA) EEE-NNNN" each time, one present in the baseline data too); the API's search.
+    ("search: name", "/search/?q=patel"),
+    ("search: rare substring", "/search/?q=kai+tanak"),
+    ("search: national phone", "/search/?q={phone}"),
+    ("contacts API search", "/api/v1/contacts/?search={phone}"),
 ]
 
 
@@ -83,6 +90,15 @@ def _summary(seconds: list[float]) -> dict:
     }
 
 
+def _national_phone(i: int) -> str:
+    from urllib.parse import quote
+
+    from bench.data import phone_for
+
+    e164, _ = phone_for((i * 7919) % 100)
+    return quote(f"({e164[2:5]}) {e164[5:8]}-{e164[8:]}")
+
+
 def measure(client, data, *, requests: int, profile_path: Path | None = None) -> tuple[dict, list[str]]:
     """Every page ``requests`` times (after a few untimed ones); its queries counted once."""
     from django.db import connection
@@ -93,7 +109,7 @@ def measure(client, data, *, requests: int, profile_path: Path | None = None) ->
     for label, template in PAGES:
 
         def path(i: int, template=template) -> str:
-            return template.format(account=accounts[(i * 7919) % len(accounts)])
+            return template.format(account=accounts[(i * 7919) % len(accounts)], phone=_national_phone(i))
 
         def get(i: int, label=label):
             response = client.get(path(i), secure=True)

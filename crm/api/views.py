@@ -8,7 +8,7 @@ from rest_framework.exceptions import APIException
 
 from core.pagination import FeedPagination
 from core.parsers import DepthLimitedJSONParser
-from crm import services
+from crm import search, services
 from crm.api.batch import (
     BatchCreateMixin,
     EventBatchResultSerializer,
@@ -68,7 +68,8 @@ class AccountViewSet(viewsets.ModelViewSet):
     queryset = Account.objects.all()
     serializer_class = AccountSerializer
     filterset_class = AccountFilter
-    search_fields = ["name", "domain", "plan"]
+    search_fields = ["name", "domain"]
+    search_records = staticmethod(search.accounts_search)
     ordering_fields = ["name", "signed_up_at", "seats", "lifecycle_stage", "created_at", "updated_at"]
     http_method_names = READ_WRITE_DELETE
 
@@ -88,7 +89,8 @@ class ContactViewSet(viewsets.ModelViewSet):
     queryset = Contact.objects.all()
     serializer_class = ContactSerializer
     filterset_class = ContactFilter
-    search_fields = ["first_name", "last_name", "email", "phone", "phone_raw"]
+    search_fields = ["first_name", "last_name", "email", "phone"]
+    search_records = staticmethod(search.contacts_search)
     ordering_fields = ["last_name", "first_name", "email", "created_at", "updated_at"]
     http_method_names = READ_WRITE_DELETE
 
@@ -123,7 +125,8 @@ class DealViewSet(viewsets.ModelViewSet):
     queryset = Deal.objects.select_related("stage")
     serializer_class = DealSerializer
     filterset_class = DealFilter
-    search_fields = ["name", "next_step", "account__name"]
+    search_fields = ["name", "account__name", "account__domain", "contact__first_name", "contact__last_name"]
+    search_records = staticmethod(search.deals_search)
     ordering_fields = ["amount", "expected_close", "closed_at", "stage__position", "created_at", "updated_at"]
     http_method_names = READ_WRITE
 

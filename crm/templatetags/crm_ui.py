@@ -4,6 +4,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django import template
+from django.conf import settings
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.utils import dateformat, timezone
 
@@ -32,6 +33,24 @@ def nav_section(url_name: str | None) -> str:
     return ""
 
 
+# Symbols people expect before an amount; any other ISO 4217 code is written out ("CHF 1,200").
+CURRENCY_SYMBOLS = {
+    "USD": "$",
+    "EUR": "€",
+    "GBP": "£",
+    "JPY": "¥",
+    "CAD": "CA$",
+    "AUD": "A$",
+    "NZD": "NZ$",
+    "INR": "₹",
+}
+
+
+def currency_prefix(code: str | None = None) -> str:
+    code = (code or settings.CURRENCY).upper()
+    return CURRENCY_SYMBOLS.get(code, f"{code} ")
+
+
 @register.filter
 def when(value, fmt: str = "M j, H:i") -> str:
     """A moment in the reader's zone (activated per request from their settings) with the zone
@@ -43,19 +62,30 @@ def when(value, fmt: str = "M j, H:i") -> str:
 
 
 @register.filter
-def money(value, places=None) -> str:
-    """12000 -> "12,000"; 12000.5 -> "12,000.50"; with ``money:0`` whole units; None -> "—"."""
+def amount(value, places=None) -> str:
+    """12000 -> "12,000"; 12000.5 -> "12,000.50"; with ``amount:0`` whole units; None -> "—"."""
     if value is None or value == "":
         return "—"
     try:
-        amount = Decimal(value)
+        number = Decimal(value)
     except (InvalidOperation, TypeError, ValueError):
         return str(value)
     if places is not None:
-        amount = amount.quantize(Decimal(1).scaleb(-int(places)), rounding=ROUND_HALF_UP)
-    if amount == amount.to_integral_value():
-        return intcomma(int(amount))
-    return intcomma(f"{amount.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP)}")
+        number = number.quantize(Decimal(1).scaleb(-int(places)), rounding=ROUND_HALF_UP)
+    if number == number.to_integral_value():
+        return intcomma(int(number))
+    return intcomma(f"{number.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP)}")
+
+
+@register.filter
+def money(value, places=None) -> str:
+    """An amount in the team's currency (settings.CURRENCY, env ``CURRENCY``): 12000 -> "$12,000",
+    -50 -> "-$50"; None -> "—". ``money:0`` rounds to whole units."""
+    text = amount(value, places)
+    if text == "—" or (not text[:1].replace("-", "").isdigit() and not text.startswith("-")):
+        return text
+    sign, digits = ("-", text[1:]) if text.startswith("-") else ("", text)
+    return f"{sign}{currency_prefix()}{digits}"
 
 
 @register.filter
@@ -78,3 +108,69 @@ def can_manage_program(user) -> bool:
     from crm.roles import can_manage_program as allowed
 
     return allowed(user)
+
+
+@register.inclusion_tag("crm/partials/sort_header.html", takes_context=True)
+def sort_header(context, spec, key: str):
+    """A sortable column header: a link that sorts by ``key`` (again: the other way), keeping
+    the list's filters; ``aria-sort`` says how the list is sorted now."""
+    request = context["request"]
+    current = request.GET.get("sort") or spec.default_sort
+    params = request.GET.copy()
+    params.pop("page", None)
+    params.pop("view", None)
+    params["sort"] = f"-{key}" if current == key else key
+    state = "ascending" if current == key else "descending" if current == f"-{key}" else "none"
+    return {"label": spec.sorts[key][0], "href": "?" + params.urlencode(), "state": state}
+
+
+@register.filter
+def phone(e164: str | None) -> str:
+    """+14155552671 -> "(415) 555-2671" for the team's region (DEFAULT_PHONE_REGION); numbers of
+    other countries in international format; text that is not a number as it is."""
+    if not e164:
+        return ""
+    from crm.phones import display_phone
+
+    return display_phone(e164, settings.DEFAULT_PHONE_REGION)
+
+
+@register.filter
+def duration(seconds) -> str:
+    """1791 -> "29 min 51 s"; 5400 -> "1 h 30 min"; 190000 -> "2 d 4 h"; None -> "—"."""
+    if seconds is None or seconds == "":
+        return "—"
+    try:
+        total = round(float(seconds))
+    except (TypeError, ValueError):
+        return str(seconds)
+    if total < 60:
+        return f"{total} s"
+    parts = []
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "min"), (1, "s")):
+        count, total = divmod(total, size)
+        if count:
+            parts.append(f"{count} {unit}")
+    return " ".join(parts[:2])
+
+
+@register.filter
+def attribute_value(value) -> str:
+    """A custom attribute as text: lists joined, booleans as Yes/No, nested objects compact."""
+    import json
+
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, list):
+        return ", ".join(attribute_value(item) for item in value)
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return str(value)
+
+
+@register.filter
+def attribute_label(key: str) -> str:
+    """``seats_used`` -> "Seats used"."""
+    return str(key).replace("_", " ").strip().capitalize()

@@ -4,8 +4,8 @@ from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpRespons
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from crm import exports, selectors, services
-from crm.forms import AccountFilterForm, AccountForm, ActivityLogForm
+from crm import exports, listing, selectors, services
+from crm.forms import AccountFilterForm, AccountForm, ActivityLogForm, BulkAccountForm
 from crm.models import Account
 from crm.views.common import form_data, log_touch, paginate, redirect_next, save_with
 
@@ -19,6 +19,8 @@ def _filtered(request: HttpRequest) -> tuple[AccountFilterForm, QuerySet[Account
         stage=criteria.get("stage") or "",
         owner=criteria.get("owner"),
         plan=criteria.get("plan") or "",
+        ordering=listing.ACCOUNTS.ordering(criteria.get("sort") or "")
+        or listing.ACCOUNTS.ordering(listing.ACCOUNTS.default_sort),
     )
     return filters, accounts
 
@@ -26,7 +28,15 @@ def _filtered(request: HttpRequest) -> tuple[AccountFilterForm, QuerySet[Account
 def account_list(request: HttpRequest) -> HttpResponse:
     filters, accounts = _filtered(request)
     return render(
-        request, "crm/account_list.html", {"filters": filters, "page_obj": paginate(request, accounts)}
+        request,
+        "crm/account_list.html",
+        {
+            "filters": filters,
+            "page_obj": paginate(request, accounts),
+            "spec": listing.ACCOUNTS,
+            "saved_views": listing.saved_views_for(request.user, listing.ACCOUNTS.name),
+            "bulk_form": BulkAccountForm(),
+        },
     )
 
 
@@ -57,13 +67,20 @@ def account_log_touch(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def account_create(request: HttpRequest) -> HttpResponse:
+    """A likely duplicate (same name, or same domain) is shown first; "Create anyway" goes on."""
     form = AccountForm(form_data(request), initial={"owner": request.user})
+    duplicates = []
     if request.method == "POST" and form.is_valid():
-        account = save_with(form, services.account_create, **form.cleaned_data)
-        if account is not None:
-            messages.success(request, f"Account “{account}” created.")
-            return redirect_next(request, account)
-    return render(request, "crm/account_form.html", {"form": form, "account": None})
+        if not request.POST.get("create_anyway"):
+            duplicates = selectors.likely_duplicate_accounts(
+                name=form.cleaned_data["name"], domain=form.cleaned_data.get("domain") or ""
+            )
+        if not duplicates:
+            account = save_with(form, services.account_create, **form.cleaned_data)
+            if account is not None:
+                messages.success(request, f"Account “{account}” created.")
+                return redirect_next(request, account)
+    return render(request, "crm/account_form.html", {"form": form, "account": None, "duplicates": duplicates})
 
 
 def account_edit(request: HttpRequest, pk: int) -> HttpResponse:

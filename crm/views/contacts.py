@@ -6,8 +6,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from crm import exports, selectors, services
-from crm.forms import ActivityLogForm, ContactFilterForm, ContactForm
+from crm import exports, listing, selectors, services
+from crm.forms import ActivityLogForm, BulkContactForm, ContactFilterForm, ContactForm
 from crm.models import Account, Contact
 from crm.views.common import form_data, log_touch, paginate, redirect_next, save_with
 
@@ -21,6 +21,7 @@ def _filtered(request: HttpRequest) -> tuple[ContactFilterForm, QuerySet[Contact
         account=criteria.get("account"),
         owner=criteria.get("owner"),
         consent=criteria.get("consent") or "",
+        ordering=listing.CONTACTS.ordering(criteria.get("sort") or ""),
     )
     return filters, contacts
 
@@ -28,7 +29,17 @@ def _filtered(request: HttpRequest) -> tuple[ContactFilterForm, QuerySet[Contact
 def contact_list(request: HttpRequest) -> HttpResponse:
     filters, contacts = _filtered(request)
     return render(
-        request, "crm/contact_list.html", {"filters": filters, "page_obj": paginate(request, contacts)}
+        request,
+        "crm/contact_list.html",
+        {
+            "filters": filters,
+            "page_obj": paginate(request, contacts),
+            "spec": listing.CONTACTS,
+            "columns": listing.CONTACTS.shown_columns(filters.cleaned_data.get("columns")),
+            "sort": filters.cleaned_data.get("sort") or "",
+            "saved_views": listing.saved_views_for(request.user, listing.CONTACTS.name),
+            "bulk_form": BulkContactForm(),
+        },
     )
 
 

@@ -11,14 +11,15 @@ from crm.views.common import form_data, paginate, redirect_next, save_with
 
 
 def _filtered(request: HttpRequest) -> tuple[TaskFilterForm, str, QuerySet[Task]]:
-    filters = TaskFilterForm(request.GET)
-    filters.is_valid()
+    filters = TaskFilterForm(request.GET, user=request.user)
+    filters.is_valid()  # invalid values are ignored: cleaned_data keeps only the valid ones
     show = filters.cleaned_data.get("show") or "open"
-    return filters, show, selectors.tasks_for(request.user, show=show)
+    due = filters.cleaned_data.get("due") or ""
+    return filters, show, selectors.task_list(**filters.scope(), show=show, due=due)
 
 
 def task_export(request: HttpRequest) -> StreamingHttpResponse:
-    """My tasks as listed (open, or done), as CSV."""
+    """The tasks as listed (whose, open or done, due when), as CSV."""
     _, _, tasks = _filtered(request)
     return exports.csv_response("tasks", tasks, exports.TASK_COLUMNS)
 
@@ -28,7 +29,7 @@ def task_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "crm/task_list.html",
-        {"filters": filters, "show": show, "page_obj": paginate(request, tasks)},
+        {"filters": filters, "show": show, "mine": filters.is_mine(), "page_obj": paginate(request, tasks)},
     )
 
 

@@ -109,5 +109,97 @@
   document.addEventListener("htmx:load", function (event) {
     event.target.querySelectorAll("textarea[data-segment-counter]").forEach(updateCounter);
   });
+  // The global search box: "/" or Ctrl/Cmd+K focuses it from anywhere but a text field;
+  // Escape empties the results; ArrowDown moves into them.
+  function typingInField(target) {
+    return target.closest("input, textarea, select, [contenteditable='true']") !== null;
+  }
+  document.addEventListener("keydown", function (event) {
+    var box = document.getElementById("global-search");
+    if (!box) { return; }
+    var shortcut = (event.key === "/" && !typingInField(event.target)) ||
+      ((event.ctrlKey || event.metaKey) && (event.key === "k" || event.key === "K"));
+    if (shortcut) {
+      event.preventDefault();
+      box.focus();
+      box.select();
+      return;
+    }
+    var results = document.getElementById("global-search-results");
+    if (event.key === "Escape" && results && event.target.closest(".globalsearch")) {
+      results.innerHTML = "";
+      box.blur();
+    } else if (event.key === "ArrowDown" && event.target === box && results) {
+      var first = results.querySelector("a");
+      if (first) { event.preventDefault(); first.focus(); }
+    }
+  });
+  // Searchable pickers (crm.forms.SearchPicker): typing lists matches from the server; a
+  // chosen match fills the hidden input with its id. Clearing the text clears the choice.
+  var pickerTimer = null;
+  function pickerOptions(picker, text) {
+    var list = picker.querySelector(".picker-options");
+    var url = picker.getAttribute("data-picker-url") + "?q=" + encodeURIComponent(text);
+    htmx.ajax("GET", url, { target: list, swap: "innerHTML" }).then(function () {
+      picker.querySelector("[data-picker-text]").setAttribute("aria-expanded", "true");
+    });
+  }
+  function closePicker(picker) {
+    picker.querySelector(".picker-options").innerHTML = "";
+    picker.querySelector("[data-picker-text]").setAttribute("aria-expanded", "false");
+  }
+  document.addEventListener("input", function (event) {
+    var text = event.target.closest("[data-picker-text]");
+    if (!text) { return; }
+    var picker = text.closest("[data-picker]");
+    if (text.value.trim() === "") { picker.querySelector("[data-picker-value]").value = ""; }
+    clearTimeout(pickerTimer);
+    pickerTimer = setTimeout(function () { pickerOptions(picker, text.value); }, 200);
+  });
+  document.addEventListener("focusin", function (event) {
+    var text = event.target.closest("[data-picker-text]");
+    if (text && text.value === "") { pickerOptions(text.closest("[data-picker]"), ""); }
+  });
+  document.addEventListener("click", function (event) {
+    var option = event.target.closest("[data-pick-value]");
+    if (option) {
+      var picker = option.closest("[data-picker]");
+      picker.querySelector("[data-picker-value]").value = option.getAttribute("data-pick-value");
+      var text = picker.querySelector("[data-picker-text]");
+      text.value = option.getAttribute("data-pick-label");
+      closePicker(picker);
+      text.focus();
+      return;
+    }
+    document.querySelectorAll("[data-picker]").forEach(function (picker) {
+      if (!picker.contains(event.target)) { closePicker(picker); }
+    });
+  });
+  document.addEventListener("keydown", function (event) {
+    var picker = event.target.closest("[data-picker]");
+    if (!picker) { return; }
+    var options = Array.from(picker.querySelectorAll("[data-pick-value]"));
+    var at = options.indexOf(event.target);
+    if (event.key === "ArrowDown" && options.length) {
+      event.preventDefault();
+      options[Math.min(at + 1, options.length - 1)].focus();
+    } else if (event.key === "ArrowUp" && at >= 0) {
+      event.preventDefault();
+      if (at === 0) { picker.querySelector("[data-picker-text]").focus(); } else { options[at - 1].focus(); }
+    } else if (event.key === "Escape") {
+      closePicker(picker);
+      picker.querySelector("[data-picker-text]").focus();
+    } else if (event.key === "Enter" && event.target.matches("[data-picker-text]") && options.length === 1) {
+      event.preventDefault();  // one match: Enter picks it instead of submitting the form
+      options[0].click();
+    }
+  });
+  // Lists: the header checkbox ticks every row of the page.
+  document.addEventListener("change", function (event) {
+    var all = event.target.closest("[data-select-all]");
+    if (!all) { return; }
+    var form = all.closest("form");
+    form.querySelectorAll("input[name='ids']").forEach(function (box) { box.checked = all.checked; });
+  });
   window.lifecycleCountSegments = countSegments;
 })();

@@ -282,7 +282,7 @@ def test_dashboard_shows_real_numbers(web, user):
     assert dash.my_overdue_task_count == 1
 
     body = names_in(response)
-    assert ">30,333<" in body and ">11,083<" in body and "12,000 ACV" in body
+    assert ">$30,333<" in body and ">$11,083<" in body and "$12,000 ACV" in body
     assert "Call back Acme" in body and "Send the deck" in body
     assert "Someone else&#x27;s task" not in body
     assert re.search(r'class="task-row is-overdue">\s*<div>\s*<a href="[^"]+">Call back Acme', body)
@@ -507,3 +507,46 @@ def test_account_edit(web, user):
     assert response.status_code == 302
     account.refresh_from_db()
     assert (account.name, account.lifecycle_stage, account.seats) == ("New name", "at_risk", 30)
+
+
+# --- Duplicate warning on a new account (issue 20) ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "domain"), [("acme corp", ""), ("Something else", "ACME.example"), ("Other", "www.acme.example")]
+)
+def test_a_likely_duplicate_account_is_shown_before_it_is_created(web, name, domain):
+    from crm.models import Account
+
+    existing = AccountFactory(name="Acme Corp", domain="acme.example")
+    data = {
+        "name": name,
+        "domain": domain,
+        "lifecycle_stage": "onboarding",
+        "acquisition_channel": "other",
+        "seats": 0,
+        "signed_up_at": "2026-01-01T00:00",
+    }
+    response = web.post(reverse("account_create"), data)
+    assert response.status_code == 200
+    assert "This account may already exist" in response.content.decode()
+    assert response.context["duplicates"] == [existing]
+    assert Account.objects.count() == 1
+    response = web.post(reverse("account_create"), {**data, "create_anyway": "1"})
+    assert response.status_code == 302 and Account.objects.count() == 2
+
+
+def test_a_new_name_and_domain_is_created_without_a_warning(web):
+    from crm.models import Account
+
+    AccountFactory(name="Acme Corp", domain="acme.example")
+    data = {
+        "name": "Globex",
+        "domain": "globex.example",
+        "lifecycle_stage": "onboarding",
+        "acquisition_channel": "other",
+        "seats": 0,
+        "signed_up_at": "2026-01-01T00:00",
+    }
+    assert web.post(reverse("account_create"), data).status_code == 302
+    assert Account.objects.filter(name="Globex").exists()

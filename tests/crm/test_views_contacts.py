@@ -267,4 +267,5 @@ def test_contact_edit_to_another_contacts_email_shows_a_field_error(web):
 def test_contact_create_prefills_account_from_query(web):
     account = AccountFactory(name="Acme Corp")
     body = web.get(reverse("contact_create"), {"account": account.pk}).content.decode()
-    assert f'<option value="{account.pk}" selected>Acme Corp</option>' in body
+    assert f'<input type="hidden" name="account" value="{account.pk}"' in body
+    assert 'value="Acme Corp"' in body

@@ -198,21 +198,23 @@ def test_task_list_runs_a_constant_number_of_queries(web, user, django_assert_ma
             TaskFactory(owner=user, contact=ContactFactory())
 
     add(3)
-    with django_assert_max_num_queries(4):
+    # session, user, the assignee choices (a manager), count, page
+    with django_assert_max_num_queries(5):
         web.get(reverse("task_list"))
     add(30)
-    with django_assert_max_num_queries(4):
+    with django_assert_max_num_queries(5):
         web.get(reverse("task_list"))
 
 
 def test_task_create_prefills_from_query_params(web, user):
     contact = ContactFactory(first_name="Ann", last_name="Lee")
     body = web.get(reverse("task_create"), {"contact": contact.pk}).content.decode()
-    assert f'<option value="{contact.pk}" selected>' in body
-    assert f'<option value="{contact.account_id}" selected>' in body
+    assert f'<input type="hidden" name="contact" value="{contact.pk}"' in body
+    assert f'<input type="hidden" name="account" value="{contact.account_id}"' in body
     account = AccountFactory(name="Solo Account")
     body = web.get(reverse("task_create"), {"account": account.pk}).content.decode()
-    assert f'<option value="{account.pk}" selected>Solo Account</option>' in body
+    assert f'<input type="hidden" name="account" value="{account.pk}"' in body
+    assert 'value="Solo Account"' in body
 
 
 def test_task_create_writes_the_task_and_timeline(web, user):
@@ -251,3 +253,64 @@ def test_task_edit_can_complete_and_reopen(web, user):
     web.post(reverse("task_edit", args=[task.pk]), {**data, "status": "open"})
     task.refresh_from_db()
     assert task.status == "open" and task.completed_at is None
+
+
+# --- Tasks: the team view (issue 20) ----------------------------------------------------------
+
+
+def task_titles(web, **params):
+    response = web.get(reverse("task_list"), params)
+    assert response.status_code == 200
+    return [t.title for t in response.context["page_obj"]]
+
+
+@pytest.fixture
+def team_tasks(user):
+    bob = UserFactory(username="bob", first_name="Bob", last_name="Agent")
+    now = timezone.now()
+    TaskFactory(owner=user, title="Mine later", due_at=now + timedelta(days=3))
+    TaskFactory(owner=bob, title="Bob overdue", due_at=now - timedelta(days=1))
+    TaskFactory(owner=bob, title="Bob next month", due_at=now + timedelta(days=30))
+    TaskFactory(owner=None, title="Nobody's", due_at=None)
+    return bob
+
+
+def test_a_manager_sees_everyone_s_tasks_overdue_first(web, user, team_tasks):
+    assert task_titles(web, owner="all") == ["Bob overdue", "Mine later", "Bob next month", "Nobody's"]
+    assert task_titles(web, owner=team_tasks.pk) == ["Bob overdue", "Bob next month"]
+    assert task_titles(web, owner="none") == ["Nobody's"]
+    assert task_titles(web) == ["Mine later"]
+    body = web.get(reverse("task_list"), {"owner": "all"}).content.decode()
+    assert "<h1>Tasks" in body and "Bob Agent" in body and "Unassigned" in body
+
+
+def test_due_filters(web, user, team_tasks):
+    assert task_titles(web, owner="all", due="overdue") == ["Bob overdue"]
+    assert task_titles(web, owner="all", due="week") == ["Bob overdue", "Mine later"]
+
+
+def test_an_agent_sees_only_their_own_tasks_whatever_they_ask(client, team_tasks):
+    client.force_login(team_tasks)
+    assert task_titles(client, owner="all") == ["Bob overdue", "Bob next month"]
+    body = client.get(reverse("task_list")).content.decode()
+    assert 'name="owner"' not in body
+
+
+def test_the_dashboard_link_opens_the_team_s_tasks(web, user, team_tasks):
+    body = web.get(reverse("dashboard")).content.decode()
+    assert f'href="{reverse("task_list")}?owner=all"' in body
+    assert len(task_titles(web, owner="all")) == 4
+
+
+def test_the_team_view_runs_a_constant_number_of_queries(
+    web, user, team_tasks, django_assert_max_num_queries
+):
+    for n in range(20):
+        TaskFactory(owner=UserFactory(), title=f"t{n}", contact=ContactFactory())
+    with django_assert_max_num_queries(6):
+        web.get(reverse("task_list"), {"owner": "all"})
+
+
+def test_the_export_follows_the_filters(web, user, team_tasks):
+    body = b"".join(web.get(reverse("task_export"), {"owner": "all", "due": "overdue"}).streaming_content)
+    assert b"Bob overdue" in body and b"Mine later" not in body
