@@ -17,6 +17,11 @@ section 3; Good 2005, "Permutation, Parametric and Bootstrap Tests of Hypotheses
 - Zero-inflated revenue makes this cheap: a draw only has to place the non-zero values; how many
   zeros of each arm land in the control arm is one multivariate hypergeometric draw. Every draw is
   summarised by four numbers, from which the statistic for any shift d is O(1).
+- Fewer than MIN_BUYERS buyers in both arms together: no interval is shown at all. There the
+  effect is more than a shift, the arms' means rest on one to four values, and the inverted
+  interval covered a real effect 73-79% of the time in the seeded simulation (arms 90/10, 95/5,
+  45/5); from 5 buyers on, 95-98%. The rule reads only the pooled values, so under "no effect"
+  the test stays exact among the experiments it answers.
 - With many buyers in both arms the studentised permutation distribution is standard normal
   (Janssen 1997), and drawing subsets of a hundred thousand values would cost seconds: there the
   Welch t test and interval are used and labelled so.
@@ -36,6 +41,10 @@ PERMUTATION_SEED = 0
 # Both arms with at least this many non-zero values: the permutation distribution of the
 # studentised statistic is normal to within its own Monte Carlo error, and Welch's t is used.
 LARGE_SAMPLE_NONZERO = 1000
+# Buyers (non-zero values) in both arms together below which no interval is shown: the number of
+# Cochran's rule (``stats.MIN_EXPECTED_COUNT``), and where the seeded simulation's coverage of a
+# real effect crosses 93% (tests/analytics/test_revenue_lift_calibration.py).
+MIN_BUYERS = 5
 # Index draws per chunk when placing non-zero values (memory: ~40 bytes each).
 _CHUNK_DRAWS = 2_000_000
 
@@ -255,6 +264,14 @@ def fall_p_floor(n_t: int, nonzero_t: int, n_c: int, nonzero_c: int) -> float:
     return rise_p_floor(n_c, nonzero_c, n_t, nonzero_t)
 
 
+def enough_data(n_t: int, nonzero_t: int, n_c: int, nonzero_c: int, alpha_half: float) -> bool:
+    """The product's rule for showing a revenue lift: a rise or a fall could be significant (the
+    smaller floor is at most ``alpha_half``) and both arms together hold ``MIN_BUYERS`` buyers.
+    It reads only the pooled values, so the test stays exact among the experiments it answers."""
+    floor = min(rise_p_floor(n_t, nonzero_t, n_c, nonzero_c), fall_p_floor(n_t, nonzero_t, n_c, nonzero_c))
+    return floor <= alpha_half and nonzero_t + nonzero_c >= MIN_BUYERS
+
+
 def more_needed_for_a_rise(
     n_t: int, nonzero_t: int, n_c: int, nonzero_c: int, alpha_half: float
 ) -> tuple[int, int] | None:
@@ -285,3 +302,17 @@ def more_needed_for_a_change(
         return None
     more_c, more_t = more_needed_for_a_rise(n_c, nonzero_c, n_t, nonzero_t, alpha_half)
     return min(rise, (more_t, more_c), key=sum)
+
+
+def more_needed_for_buyers(
+    n_t: int, nonzero_t: int, n_c: int, nonzero_c: int, buyers: int = MIN_BUYERS
+) -> tuple[int, int] | None:
+    """(more treatment, more control) enrollments, at the observed buyer share and holdout share,
+    before both arms together hold ``buyers`` buyers; None without any buyer yet. The total needed
+    is ceil(buyers x N / m), of which ceil(total x n_c / N) in control."""
+    total, nonzero = n_t + n_c, nonzero_t + nonzero_c
+    if nonzero == 0:
+        return None
+    needed = max(total, -(-buyers * total // nonzero))
+    control = -(-needed * n_c // total)
+    return max(0, needed - control - n_t), max(0, control - n_c)

@@ -21,8 +21,9 @@ Methods and references
 - Revenue lift (what the product shows): the studentised permutation test and the interval that
   inverts it for a shift (``analytics.permutation``; Ernst 2004, Good 2005), because Welch's
   interval called zero-inflated revenue significant in up to 23% of no-effect experiments with a
-  10% holdout. Below the size where a rise could reach significance at all it answers "not
-  enough data yet" with how many more enrollments that takes.
+  10% holdout. Below the size where neither a rise nor a fall could reach significance, or under
+  5 buyers in both arms together (where the interval covers a real effect well under 95%), it
+  answers "not enough data yet" with how many more enrollments that takes.
 """
 
 from __future__ import annotations
@@ -523,10 +524,11 @@ def permutation_lift(
     (``analytics.permutation.shift_test``): exact at every arm size, seeded, so deterministic.
 
     When neither "every buyer in the treatment arm" nor "every buyer in the control arm" would be
-    significant (``rise_p_floor`` and ``fall_p_floor`` both above (1 - confidence) / 2), no lift,
-    interval or p-value is given: ``enough_data`` is False and the note says how many more
-    enrollments per arm, at this holdout and buyer share, a rise or a fall needs. Either direction
-    counts: a play can lower revenue as well as raise it.
+    significant (``rise_p_floor`` and ``fall_p_floor`` both above (1 - confidence) / 2), or both
+    arms together hold fewer than ``permutation.MIN_BUYERS`` buyers (where the interval does not
+    hold its coverage), no lift, interval or p-value is given: ``enough_data`` is False and the
+    note says how many more enrollments per arm, at this holdout and buyer share, both conditions
+    need. Either direction counts: a play can lower revenue as well as raise it.
     """
     confidence = _confidence(confidence)
     if _count(permutations, "permutations") < 100:
@@ -548,8 +550,10 @@ def permutation_lift(
     counts = (treatment.size, base.treatment_nonzero, control.size, base.control_nonzero)
     floor, alpha_half = permutation.rise_p_floor(*counts), (1 - confidence) / 2
     fall_floor = permutation.fall_p_floor(*counts)
-    if min(floor, fall_floor) > alpha_half:
+    if not permutation.enough_data(*counts, alpha_half):
         more = permutation.more_needed_for_a_change(*counts, alpha_half)
+        if more is not None:  # both conditions at once: the larger count of each arm
+            more = tuple(map(max, more, permutation.more_needed_for_buyers(*counts)))
         return replace(
             base,
             absolute_lift=None,
@@ -582,6 +586,14 @@ def _not_enough_data_note(counts, floor: float, more: tuple[int, int] | None) ->
         if more_t == more_c
         else f"about {more_t:,} more treatment and {more_c:,} more control enrollments"
     )
+    buyers = nonzero_t + nonzero_c
+    if buyers < permutation.MIN_BUYERS:
+        return (
+            f"Not enough data yet: {amount} (at this holdout and buyer share). With {buyers:,} "
+            f"buyer{'s' if buyers != 1 else ''} among {n_t + n_c:,} enrollments, revenue per "
+            f"enrollment rests on too few purchases for an interval that holds its error rate: one "
+            f"is shown from {permutation.MIN_BUYERS} buyers in both arms together."
+        )
     return (
         f"Not enough data yet: {amount} (at this holdout and buyer share). With "
         f"{nonzero_t + nonzero_c:,} buyers among {n_t + n_c:,} enrollments and {n_c:,} in the control "

@@ -5,12 +5,15 @@ p ~ U(3%, 8%), and each buyer spends lognormal(mu 4, sigma 1.2) (mean $112, SD $
 90/10, 180/20, 450/50, 900/100 (a 10% holdout) and 2000/2000.
 
 - Null (no effect): the false-positive rate of the method (p <= 0.05) over NULL_REPLICATIONS
-  experiments per size (the p-value alone), and the coverage of its 95% interval (it contains 0)
+  experiments per size (the p-value alone), also among those the product answers with a number,
+  and the coverage of its 95% interval (it contains 0)
   over the first NULL_INTERVAL_REPLICATIONS of them, also those where the product would answer
   "not enough data yet" (so the method itself is checked, not only what is shown).
 - Effect: the treatment arm buys 1.5x as often (+50% revenue per contact, a large effect for a
-  text message): coverage of the true difference (1.5 - 1) p E[amount], the share of
-  replications the product answers with a number, and power (answered and interval above 0).
+  text message): coverage of the true difference (1.5 - 1) p E[amount] over every replication
+  and over those the product answers with a number (a rise or a fall could be significant and
+  both arms together hold 5 buyers: ``permutation.enough_data``), the share answered, and power
+  (answered and interval above 0). What the product shows is held to 93% at every size.
 - Welch's t on the same draws, for contrast: it is what the product used before.
 
 The targets are met by the point estimates (FPR <= 6%, coverage >= 93%), with enough
@@ -72,6 +75,7 @@ def simulate_arms(n_t: int, n_c: int, *, lift: float, replications: int, interva
     the first ``intervals`` of them also compute the interval (coverage, answered, power)."""
     rng = np.random.default_rng(seed)
     rejected = covered = answered = detected = welch = 0
+    shown_tests = shown_rejected = 0
     answered_covered = inconsistent = 0
     for replication in range(replications):
         share = rng.uniform(0.03, 0.08)
@@ -88,12 +92,14 @@ def simulate_arms(n_t: int, n_c: int, *, lift: float, replications: int, interva
             interval=with_interval,
         )
         rejected += test is not None and test.p_value <= ALPHA
+        counts = (n_t, np.count_nonzero(treatment), n_c, np.count_nonzero(control))
+        # The product's rule: a number once a rise or a fall could be significant and both arms
+        # together hold 5 buyers.
+        shown = permutation.enough_data(*counts, (1 - CONFIDENCE) / 2) and test is not None
+        shown_tests += shown
+        shown_rejected += shown and test.p_value <= ALPHA
         if not with_interval:
             continue
-        counts = (n_t, np.count_nonzero(treatment), n_c, np.count_nonzero(control))
-        # The product's rule: a number once a rise or a fall could be significant.
-        floor = min(permutation.rise_p_floor(*counts), permutation.fall_p_floor(*counts))
-        shown = floor <= (1 - CONFIDENCE) / 2 and test is not None
         inside = test is None or test.ci_low <= truth <= test.ci_high
         covered += inside
         # The interval inverts the test: it leaves out 0 exactly when p <= ALPHA.
@@ -106,6 +112,9 @@ def simulate_arms(n_t: int, n_c: int, *, lift: float, replications: int, interva
         "replications": replications,
         "rejections": rejected,
         "rejection_rate": rejected / replications,
+        "shown_rejections": shown_rejected,
+        "shown_tests": shown_tests,
+        "shown_rejection_rate": shown_rejected / shown_tests if shown_tests else None,
         "intervals": intervals,
         "coverage": covered / intervals,
         "inconsistent": inconsistent,
@@ -147,7 +156,7 @@ def table(rows: list[dict]) -> str:
         f"Revenue lift: {NULL_REPLICATIONS} null replications per size (intervals on the first "
         f"{NULL_INTERVAL_REPLICATIONS}), {EFFECT_REPLICATIONS} at the effect, {PERMUTATIONS} permutations; "
         f"effect: treatment buys {EFFECT}x as often (+50% revenue/contact)",
-        "arms       FPR  (95% CI)       cover0 | cover@eff  answered  cover(answered)  power  "
+        "arms       FPR  (95% CI)       shown FPR  cover0 | cover@eff  answered  cover(answered)  power  "
         "| Welch FPR  Welch power",
     ]
     for row in rows:
@@ -156,6 +165,7 @@ def table(rows: list[dict]) -> str:
         low, high = clopper_pearson(null["rejections"], null["replications"])
         lines.append(
             f"{row['arms']:<9} {null['rejection_rate']:5.1%} ({low:4.1%}-{high:4.1%}) "
+            f"{null['shown_rejection_rate']:9.1%} "
             f"{null['coverage']:7.1%} | "
             f"{effect['coverage']:8.1%} {effect['answered']:9.1%} "
             f"{'-' if answered_cover is None else f'{answered_cover:.1%}':>15}  {effect['power']:6.1%} | "
@@ -182,31 +192,32 @@ def test_false_positive_rate_holds_at_every_arm_size(report, arms):
     # The replications make the estimate worth its word: the upper end of its 95% interval is
     # within a point and a half of the target.
     assert clopper_pearson(null["rejections"], null["replications"])[1] <= FPR_TARGET + 0.015, null
-
-
-# Under the effect the arms differ by more than a shift (the treatment arm buys more often), and
-# with a 10-contact control arm (about half a buyer) the inverted interval covers the true
-# difference 91.7% of the times the product shows it (it shows a number whenever a rise or a fall
-# could be significant, which at 90/10 is almost always: a fall only needs two buyers, both in
-# control). Stated here and in DEFINITIONS.md rather than hidden; every larger size holds 93%.
-EFFECT_COVERAGE_FLOOR = {"90/10": 0.90}
+    # Among the experiments the product answers with a number too: its rule reads only the pooled
+    # values, so the test stays exact there (at 90/10 it answers about 5 in 6).
+    assert null["shown_rejection_rate"] <= FPR_TARGET, (arms, null)
 
 
 @pytest.mark.parametrize("arms", [f"{t}/{c}" for t, c in ARMS])
-def test_interval_covers_no_effect_and_the_true_effect_at_every_arm_size(report, arms):
+def test_interval_covers_no_effect_at_every_arm_size(report, arms):
     null, effect = _row(report, arms, "null"), _row(report, arms, "effect")
     assert null["coverage"] >= COVERAGE_TARGET, (arms, null)
     # So the coverage of 0 over every null replication is 1 - the false-positive rate.
     assert null["inconsistent"] == effect["inconsistent"] == 0, (null, effect)
-    assert effect["coverage"] >= EFFECT_COVERAGE_FLOOR.get(arms, COVERAGE_TARGET), (arms, effect)
 
 
+# Under the effect the arms differ by more than a shift (the treatment arm buys more often). With a
+# 10-contact control arm (about half a buyer) the inverted interval, computed on every replication,
+# covers the true difference 91.5% of the time: its misses sit where both arms together hold
+# fewer than 5 buyers (about 74% coverage there). The product shows no interval there but "not
+# enough data yet: about N more" (``permutation.enough_data``), so every interval it shows holds
+# 93% at every size, with no exception; the all-replication coverage stays in the printed table.
 @pytest.mark.parametrize("arms", [f"{t}/{c}" for t, c in ARMS])
 def test_intervals_the_product_shows_cover_the_true_effect(report, arms):
     effect = _row(report, arms, "effect")
-    # A rise or a fall can be significant at every size here: the product answers with a number.
-    assert effect["answered"] >= 0.99, (arms, effect)
-    assert effect["answered_coverage"] >= EFFECT_COVERAGE_FLOOR.get(arms, COVERAGE_TARGET), (arms, effect)
+    assert effect["answered_coverage"] >= COVERAGE_TARGET, (arms, effect)
+    # The rule hides the few experiments it must, not most of them: at 90/10 about 5 in 6 are
+    # answered with a number, from 180/20 on nearly all.
+    assert effect["answered"] >= 0.75, (arms, effect)
 
 
 def test_welch_fails_the_same_check_so_the_simulation_can_fail(report):
