@@ -127,6 +127,29 @@ def test_a_fall_can_be_significant_where_a_rise_could_not():
     assert mirrored.absolute_lift == pytest.approx(300 / 90)
 
 
+def test_under_five_buyers_no_interval_even_where_a_fall_could_be_significant():
+    # 90/10, 4 buyers all in control: a fall could be significant (C(10, 4) / C(100, 4) = 5.3e-5),
+    # but 4 values carry revenue per enrollment, where the inverted interval covered a real
+    # effect about 74% of the time in the simulation: no number. 5 buyers at 4/100 takes
+    # ceil(5 x 100 / 4) = 125 enrollments, ceil(125 x 10 / 100) = 13 of them in control.
+    lift = stats.mean_lift([0.0] * 90, [100.0, 80, 60, 40] + [0] * 6, method="permutation")
+    assert lift.fall_p_floor == pytest.approx(math.comb(10, 4) / math.comb(100, 4))
+    assert lift.fall_p_floor < 0.025 and lift.enough_data is False
+    assert lift.absolute_lift is None and lift.ci_low is None and lift.p_value is None
+    assert (lift.more_needed_treatment, lift.more_needed_control) == (22, 3)
+    assert lift.note.startswith("Not enough data yet: about 22 more treatment and 3 more control enrollments")
+    assert "from 5 buyers in both arms together" in lift.note
+    assert permutation.enough_data(90, 0, 10, 4, 0.025) is False
+    assert permutation.enough_data(90, 0, 10, 5, 0.025) is True  # the case above: a number
+
+
+def test_more_needed_for_buyers_by_hand():
+    assert permutation.more_needed_for_buyers(90, 3, 10, 1) == (22, 3)
+    assert permutation.more_needed_for_buyers(10, 1, 10, 1) == (15, 15)  # ceil(5 x 20 / 2) = 50
+    assert permutation.more_needed_for_buyers(90, 5, 10, 0) == (0, 0)
+    assert permutation.more_needed_for_buyers(90, 0, 10, 0) is None
+
+
 def test_revenue_lift_without_any_buyer_says_so():
     lift = stats.mean_lift([0.0] * 20, [0.0] * 20, method="permutation")
     assert lift.enough_data is False and lift.more_needed_control is None
