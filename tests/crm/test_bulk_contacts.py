@@ -69,7 +69,7 @@ def test_add_task_is_a_constant_number_of_queries(web, user):
 
 
 def _exported(response) -> list[dict]:
-    return list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    return list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig"))))
 
 
 def test_export_downloads_the_selection_with_the_list_export_columns(web):
