@@ -285,13 +285,11 @@ def consents_opt_out_bulk(*, contact_ids: Collection[int], proof: dict, actor) -
     constant number of queries. Opt-outs only: an opt-in needs each person's own proof."""
     now = timezone.now()
     # Locked, like consent_record's contact, so concurrent consent events serialise.
-    contacts = list(
-        Contact.objects.select_for_update()
-        .filter(pk__in=sorted(set(contact_ids)))
-        .exclude(sms_consent=SmsConsent.OPTED_OUT)
-        .order_by("pk")
+    selected = list(
+        Contact.objects.select_for_update().filter(pk__in=sorted(set(contact_ids))).order_by("pk")
     )
-    already = len(set(contact_ids)) - len(contacts)
+    contacts = [contact for contact in selected if contact.sms_consent != SmsConsent.OPTED_OUT]
+    already = len(selected) - len(contacts)
     if not contacts:
         return BulkOptOutResult(recorded=0, already=already)
     events = ConsentEvent.objects.bulk_create(

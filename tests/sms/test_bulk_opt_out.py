@@ -82,7 +82,10 @@ def test_contacts_already_opted_out_are_counted_not_recorded_again(web):
     done = ContactFactory()
     consent_record(contact=done, action="opt_out", source="keyword", proof={"message": "STOP"})
     fresh = ContactFactory()
-    response = _opt_out(web, [done.pk, fresh.pk], next="/contacts/")
+    gone = ContactFactory()
+    gone_id = gone.pk
+    gone.delete()  # deleted meanwhile: neither recorded nor counted as opted out
+    response = _opt_out(web, [done.pk, fresh.pk, gone_id], next="/contacts/")
     followed = web.get(response.url)
     assert "Opt-out recorded for 1 contact. 1 already opted out." in followed.content.decode()
     assert ConsentEvent.objects.filter(contact=done).count() == 1
