@@ -37,6 +37,14 @@ IMPORT_KINDS = {
     "consent": "sms.imports.ConsentImporter",
 }
 
+# crm -> sms, plays. Bulk actions on the contact list that belong to the apps above crm: action ->
+# (label, dotted path of a view taking (request, ids=, back=)). Recording an opt-out goes through
+# sms's consent service and enrolling through the plays engine, which crm cannot import.
+CONTACT_BULK_ACTIONS = {
+    "opt_out": ("Record an opt-out…", "sms.bulk.contacts_opt_out"),
+    "enroll": ("Enroll in a play…", "plays.bulk.contacts_enroll"),
+}
+
 # crm -> sms. Panels other apps add to crm's contact page: URL names taking the contact id
 # (the SMS conversation and consent panel), which crm's views cannot import.
 CONTACT_PAGE_PANELS = ["sms_contact_panel"]

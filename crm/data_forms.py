@@ -29,11 +29,18 @@ class ImportOptionsMixin(forms.Form):
         help_text="Contacts only; when off, an unknown account is an error on the row.",
     )
 
+    keep_existing = forms.BooleanField(
+        required=False,
+        label="Keep existing values",
+        help_text="Contacts only: fill blank fields; a value a record already has is never overwritten.",
+    )
+
     def import_options(self) -> dict:
         data = self.cleaned_data
         options = {"phone_region": data["phone_region"], "day_first": data["day_first"]}
-        if "create_accounts" in self.fields:
-            options["create_accounts"] = data["create_accounts"]
+        for name in ("create_accounts", "keep_existing"):
+            if name in self.fields:
+                options[name] = data[name]
         return options
 
 
@@ -44,7 +51,7 @@ class ImportUploadForm(ImportOptionsMixin):
         help_text="UTF-8 (with or without BOM), Windows or Latin-1; comma, semicolon or tab separated.",
         widget=forms.ClearableFileInput(attrs={"accept": ".csv,.txt,text/csv"}),
     )
-    field_order = ("kind", "file", "phone_region", "day_first", "create_accounts")
+    field_order = ("kind", "file", "phone_region", "day_first", "create_accounts", "keep_existing")
 
 
 class ImportMappingForm(ImportOptionsMixin):
@@ -68,6 +75,7 @@ class ImportMappingForm(ImportOptionsMixin):
             self.column_fields.append(name)
         if job.kind != "contacts":
             del self.fields["create_accounts"]
+            del self.fields["keep_existing"]
 
     def mapping(self) -> dict[str, str]:
         return {

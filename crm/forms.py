@@ -468,13 +468,38 @@ class BulkIdsField(forms.Field):
             raise ValidationError("Select at least one row.")
 
 
+def contact_bulk_extensions() -> dict[str, tuple[str, str]]:
+    """Bulk actions on contacts that apps above crm own (settings.CONTACT_BULK_ACTIONS):
+    action -> (label, dotted path of the view that takes ``(request, ids=, back=)``)."""
+    return dict(settings.CONTACT_BULK_ACTIONS)
+
+
 class BulkContactForm(forms.Form):
-    ASSIGN_OWNER, DELETE = "assign_owner", "delete"
+    ASSIGN_OWNER, ADD_TASK, EXPORT, DELETE = "assign_owner", "add_task", "export", "delete"
 
     ids = BulkIdsField()
-    action = forms.ChoiceField(choices=[(ASSIGN_OWNER, "Assign owner"), (DELETE, "Delete…")])
+    action = forms.ChoiceField()
     owner = UserChoiceField(label="Owner", empty_label="Nobody")
     confirm = forms.BooleanField(required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["action"].choices = [
+            (self.ASSIGN_OWNER, "Assign owner"),
+            (self.ADD_TASK, "Add a task…"),
+            *((action, label) for action, (label, _) in contact_bulk_extensions().items()),
+            (self.EXPORT, "Export as CSV"),
+            (self.DELETE, "Delete…"),
+        ]
+
+
+class BulkTaskForm(forms.Form):
+    """The task the bulk action adds to each selected contact."""
+
+    title = forms.CharField(max_length=200)
+    owner = UserChoiceField(label="For", required=True, empty_label=None)
+    due_at = forms.DateTimeField(required=False, label="Due", widget=DATETIME_INPUT)
+    notes = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3}))
 
 
 class BulkAccountForm(forms.Form):

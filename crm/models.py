@@ -527,6 +527,7 @@ class ActivityKind(models.TextChoices):
     INBOX_ACTION = "inbox_action", "Inbox action"
     CONTACT_MERGED = "contact_merged", "Contacts merged"
     ACCOUNT_MERGED = "account_merged", "Accounts merged"
+    RECORD_IMPORTED = "record_imported", "Changed by an import"
 
 
 # Touches that other channels report through the API (and people log by hand).
@@ -700,6 +701,9 @@ class ImportRowOutcome(models.Model):
     warnings = models.TextField(blank=True)
     record_id = models.BigIntegerField(null=True, blank=True)
     cells = models.JSONField(default=list, blank=True, help_text="The row as read, for rows with a problem.")
+    changes = models.JSONField(
+        default=list, blank=True, help_text="An update's [field, old, new] per changed field, as shown."
+    )
 
     class Meta:
         ordering = ["job", "phase", "line"]

@@ -132,6 +132,38 @@ def play_run(
         )
 
 
+def play_enroll_contacts(
+    play: Play, *, contact_ids: Sequence[int], now: datetime | None = None, batch_size: int = BATCH_SIZE
+) -> RunResult:
+    """Enroll chosen contacts (the contact list's bulk action) as if the play's trigger had
+    fired for them today: the same holdout split, governance and consent as a run, then the
+    journey's first steps. A contact is enrolled in a play by hand at most once a day
+    (occurrence ``manual:<date>``). Raises PlayNotRunnable unless the play is active."""
+    now = now or timezone.now()
+    claimed_at = _claim(play)
+    try:
+        result = RunResult(play_id=play.pk, dry_run=False, journey=play.is_journey)
+        occurrence = f"manual:{now:%Y-%m-%d}"
+        rows = [
+            (contact_id, account_id, occurrence)
+            for contact_id, account_id in Contact.objects.filter(bulk.in_ids("pk", set(contact_ids)))
+            .order_by("pk")
+            .values_list("pk", "account_id")
+        ]
+        result.candidates = len(rows)
+        owners: dict[int, str] = {}
+        for start in range(0, len(rows), batch_size):
+            _run_batch(
+                play, rows[start : start + batch_size], now=now, dry_run=False, result=result, owners=owners
+            )
+        if play.is_journey:
+            play.status = PlayStatus.ACTIVE
+            result.advanced = journey.journeys_advance(play, now=now, batch_size=batch_size).as_dict()
+        return result
+    finally:
+        Play.objects.filter(pk=play.pk, running_since=claimed_at).update(running_since=None)
+
+
 def _claim(play: Play) -> datetime:
     claimed_at = timezone.now()
     free = Q(running_since__isnull=True) | Q(running_since__lt=claimed_at - STALE_RUN)

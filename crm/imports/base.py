@@ -65,14 +65,22 @@ class RowPlan:
     reason: str = ""
     record: Any = None  # the instance to create or update
     changed: list[str] = field(default_factory=list)
+    changes: list[tuple[str, str, str]] = field(default_factory=list)  # (field label, old, new) as shown
     context: dict[str, Any] = field(default_factory=dict)  # importer-specific, from prepare
     extra: dict[str, Any] = field(default_factory=dict)  # importer-specific, from plan
 
     def skip(self, reason: str) -> None:
-        self.action, self.reason, self.record, self.changed = ImportAction.SKIP, reason, None, []
+        self.action, self.reason, self.record, self.changed, self.changes = (
+            ImportAction.SKIP,
+            reason,
+            None,
+            [],
+            [],
+        )
 
     def reset_plan(self) -> None:
         self.action, self.reason, self.record, self.changed, self.extra = "", "", None, [], {}
+        self.changes = []
 
     @property
     def writes(self) -> bool:
@@ -178,6 +186,11 @@ class Importer:
     @property
     def day_first(self) -> bool:
         return bool(self.options.get("day_first"))
+
+    @property
+    def keep_existing(self) -> bool:
+        """Only fill blanks: a value already on a record is never overwritten."""
+        return bool(self.options.get("keep_existing"))
 
 
 # --- Cell parsers: typed text in, a value out, ValueError with a reason for a person -------

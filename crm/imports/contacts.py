@@ -21,7 +21,7 @@ from crm.imports.base import (
     parse_phone_cell,
     user_lookup,
 )
-from crm.models import Account, AcquisitionChannel, Contact, ImportAction
+from crm.models import Account, AcquisitionChannel, Activity, ActivityKind, Contact, ImportAction
 from crm.phones import is_region_code
 
 # Fields a row can set on a contact, in the order a change is described.
@@ -34,6 +34,31 @@ _SIMPLE_FIELDS = (
     "timezone",
     "acquisition_channel",
 )
+
+
+# Compared by id, so a batch never loads the users it assigns.
+_ATTNAMES = {"owner": "owner_id"}
+
+
+def _key(value):
+    return getattr(value, "pk", value)
+
+
+def _blank(value) -> bool:
+    return value is None or value == ""
+
+
+def _label(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def _shown(value) -> str:
+    """A value as the dry run shows it: a user or account by name, nothing as ''."""
+    if value is None:
+        return ""
+    if hasattr(value, "get_full_name"):
+        return value.get_full_name() or value.get_username()
+    return str(value)
 
 
 def split_full_name(text: str) -> tuple[str, str]:
@@ -189,7 +214,8 @@ class ContactImporter(Importer):
     # --- plan: the batch, a constant number of queries ---
 
     def plan(self, rows: list[RowPlan]) -> None:
-        contacts = ContactIndex(self._ref(row) for row in rows)
+        # The owner and account come along: the dry run shows their old values by name.
+        contacts = ContactIndex((self._ref(row) for row in rows), select_related=("owner", "account"))
         accounts = AccountIndex(row.context["account_ref"] for row in rows)
         for row in rows:
             found = contacts.matches(self._ref(row))
@@ -212,6 +238,27 @@ class ContactImporter(Importer):
                 if ref and row.writes and ref.key not in self._new_account_keys:
                     self._new_account_keys.add(ref.key)
                     self.extra_counts["accounts created"] += 1
+
+    def _record_on_timeline(self, rows: list[RowPlan]) -> None:
+        """One timeline entry per updated contact naming the fields and their old -> new values,
+        in one INSERT for the batch."""
+        source = f"Import of {self.job.file_name}" if self.job is not None else "Import"
+        services.activities_record_bulk(
+            [
+                Activity(
+                    kind=ActivityKind.RECORD_IMPORTED,
+                    contact=row.record,
+                    actor=self.actor,
+                    summary=f"{source} changed {', '.join(label for label, _, _ in row.changes)}.",
+                    data={
+                        "import_job": self.job.pk if self.job is not None else None,
+                        "line": row.line,
+                        "changes": [list(change) for change in row.changes],
+                    },
+                )
+                for row in rows
+            ]
+        )
 
     def _ref(self, row: RowPlan) -> ContactRef:
         values = row.values
@@ -248,47 +295,67 @@ class ContactImporter(Importer):
         row.reason = "New contact" + (f" in a new {new_account}." if new_account else ".")
 
     def _plan_update(self, row: RowPlan, contact: Contact, matched_on: str, account: Account | None) -> None:
-        values, changed = row.values, []
+        values, changed, changes = row.values, [], []
+        keep = self.keep_existing
         who = f"{contact} (#{contact.pk})"
         for name in _SIMPLE_FIELDS:
-            if name in values and getattr(contact, name) != values[name]:
-                setattr(contact, name, values[name])
-                changed.append(name)
-        if "phone_raw" in values:
-            changed += self._update_phone(row, contact)
+            if name not in values or getattr(contact, _ATTNAMES.get(name, name)) == _key(values[name]):
+                continue
+            old = getattr(contact, name)
+            if keep and not _blank(old):
+                continue
+            changes.append((_label(name), _shown(old), _shown(values[name])))
+            setattr(contact, name, values[name])
+            changed.append(name)
+        if "phone_raw" in values and not (keep and (contact.phone or contact.phone_raw)):
+            old_phone = contact.phone or contact.phone_raw
+            if self._update_phone(row, contact):
+                changed.append("phone")
+                changes.append(("phone", old_phone or "", contact.phone or contact.phone_raw))
         new_account = row.extra.get("new_account")
-        if (account is not None and contact.account_id != account.pk) or new_account:
+        if ((account is not None and contact.account_id != account.pk) or new_account) and not (
+            keep and contact.account_id is not None
+        ):
+            old = contact.account.name if contact.account_id else ""
             contact.account = account
             changed.append("account")
+            changes.append(("account", old, account.name if account is not None else str(new_account)))
+        elif new_account:
+            row.extra.pop("new_account")  # kept the current account: no new one for this row
         if row.attributes:
-            merged = {**(contact.attributes or {}), **row.attributes}
-            if merged != contact.attributes:
-                contact.attributes = merged
+            current = contact.attributes or {}
+            incoming = {
+                key: value
+                for key, value in row.attributes.items()
+                if current.get(key) != value and not (keep and not _blank(current.get(key)))
+            }
+            if incoming:
+                changes += [(key, _shown(current.get(key)), _shown(value)) for key, value in incoming.items()]
+                contact.attributes = {**current, **incoming}
                 changed.append("attributes")
-        row.record, row.changed = contact, changed
+        row.record, row.changed, row.changes = contact, changed, changes
         row.extra["record_key"] = f"contact:{contact.pk}"
         if not changed:
+            kept = " (keeping existing values)" if keep else ""
             row.action, row.reason = (
                 ImportAction.UNCHANGED,
-                f"Matches {who} by {matched_on}; nothing to change.",
+                f"Matches {who} by {matched_on}; nothing to change{kept}.",
             )
             return
-        described = ", ".join(
-            name.replace("_", " ") for name in changed if name not in ("phone_raw", "phone_valid")
-        )
+        described = ", ".join(name.replace("_", " ") for name in changed)
         row.action, row.reason = ImportAction.UPDATE, f"Matches {who} by {matched_on}; changes {described}."
 
-    def _update_phone(self, row: RowPlan, contact: Contact) -> list[str]:
+    def _update_phone(self, row: RowPlan, contact: Contact) -> bool:
         values = row.values
         if values["phone"] is None:
             # Text that is not a number never replaces a number we can text.
             if contact.phone:
                 row.warnings.append(f"Kept the current phone {contact.phone}.")
-                return []
+                return False
             if contact.phone_raw == values["phone_raw"]:
-                return []
+                return False
         elif contact.phone == values["phone"]:
-            return []  # the same number, however it was typed this time
+            return False  # the same number, however it was typed this time
         contact.phone_raw, contact.phone, contact.phone_valid = (
             values["phone_raw"],
             values["phone"],
@@ -296,7 +363,7 @@ class ContactImporter(Importer):
         )
         if "timezone" not in values and not contact.timezone and row.context.get("phone_timezone"):
             contact.timezone = row.context["phone_timezone"]
-        return ["phone"]
+        return True
 
     # --- write ---
 
@@ -329,6 +396,7 @@ class ContactImporter(Importer):
             Contact.objects.bulk_create(creates, batch_size=500)
         for fields, contacts in updates.items():
             Contact.objects.bulk_update(contacts, sorted(fields), batch_size=500)
+        self._record_on_timeline([row for row in rows if row.action == ImportAction.UPDATE and row.changes])
         events_publish("contact.created", creates)
         events_publish("contact.updated", [contact for contacts in updates.values() for contact in contacts])
         # A number that opted out stays opted out whoever gets it (one check for the batch).

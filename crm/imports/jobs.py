@@ -352,6 +352,7 @@ def _outcome(job: ImportJob, phase: str, row: RowPlan) -> ImportRowOutcome:
         warnings=" ".join(row.warnings),
         record_id=row.record_id,
         cells=row.cells if _has_problem(row) else [],
+        changes=[list(change) for change in row.changes] if row.action == ImportAction.UPDATE else [],
     )
 
 

@@ -6,10 +6,19 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.module_loading import import_string
 from django.views.decorators.http import require_POST
 
-from crm import listing, services
-from crm.forms import BulkAccountForm, BulkContactForm, SavedViewForm
+from core import bulk
+from crm import exports, listing, services
+from crm.forms import (
+    BulkAccountForm,
+    BulkContactForm,
+    BulkTaskForm,
+    SavedViewForm,
+    add_service_errors,
+    contact_bulk_extensions,
+)
 from crm.models import Contact, SavedView
 
 LIST_URLS = {SavedView.ListName.CONTACTS: "contact_list", SavedView.ListName.ACCOUNTS: "account_list"}
@@ -58,8 +67,9 @@ def _back(request: HttpRequest, list_name: str) -> str:
 
 @require_POST
 def contacts_bulk(request: HttpRequest) -> HttpResponse:
-    """Assign an owner to, or delete, the selected contacts. Deleting asks for confirmation
-    first (a page listing what will go); the confirmed form deletes."""
+    """Assign an owner to, add a task to, export, or delete the selected contacts, or hand them
+    to a bulk action an app above crm owns (record an opt-out, enroll in a play). Adding a task
+    and deleting show a page first (the task to add; what will go); its confirmed form acts."""
     form = BulkContactForm(request.POST)
     back = _back(request, SavedView.ListName.CONTACTS)
     if not form.is_valid():
@@ -67,7 +77,20 @@ def contacts_bulk(request: HttpRequest) -> HttpResponse:
             messages.error(request, " ".join(error))
         return redirect(back)
     ids, action = form.cleaned_data["ids"], form.cleaned_data["action"]
+    extension = contact_bulk_extensions().get(action)
+    if extension is not None:
+        return import_string(extension[1])(request, ids=ids, back=back)
+    if action == BulkContactForm.ADD_TASK:
+        return _contacts_add_task(request, ids, back, confirmed=form.cleaned_data["confirm"])
     try:
+        if action == BulkContactForm.EXPORT:
+            # The list's own export (same columns), of the selection.
+            selected = Contact.objects.filter(bulk.in_ids("pk", services.bulk_ids(ids)))
+            return exports.csv_response(
+                "contacts-selected",
+                selected.select_related("account", "owner").order_by("pk"),
+                exports.CONTACT_COLUMNS,
+            )
         if action == BulkContactForm.ASSIGN_OWNER:
             owner = form.cleaned_data.get("owner")
             changed = services.contacts_assign_owner(contact_ids=ids, owner=owner, actor=request.user)
@@ -90,6 +113,30 @@ def contacts_bulk(request: HttpRequest) -> HttpResponse:
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     return redirect(back)
+
+
+def _contacts_add_task(request: HttpRequest, ids: list[int], back: str, *, confirmed: bool) -> HttpResponse:
+    """The task form for the selection; once filled in, one task per contact."""
+    task_form = BulkTaskForm(request.POST if confirmed else None, initial={"owner": request.user})
+    if confirmed and task_form.is_valid():
+        try:
+            created = services.contacts_add_task(
+                contact_ids=ids, actor=request.user, **task_form.cleaned_data
+            )
+        except ValidationError as exc:
+            add_service_errors(task_form, exc)
+        else:
+            owner = task_form.cleaned_data["owner"]
+            messages.success(
+                request, f"Task added to {created} contact{'s' if created != 1 else ''}, for {owner}."
+            )
+            return redirect(back)
+    return render(
+        request,
+        "crm/bulk_task.html",
+        {"ids": ids, "count": len(ids), "form": task_form, "next": back},
+        status=400 if confirmed else 200,
+    )
 
 
 @require_POST

@@ -10,17 +10,18 @@ A reply held for review as a possible revocation blocks the number too (``consen
 with ``review_since``); ``contact_texting`` is the effective state the contact page and the API
 show, read the way the send paths read it."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from core.errors import DomainError
 from core.events import events_publish
 from crm import services as crm_services
-from crm.models import ActivityKind, Contact, SmsConsent
+from crm.models import Activity, ActivityKind, Contact, SmsConsent
 from sms.models import (
     ConsentAction,
     ConsentEvent,
@@ -39,6 +40,7 @@ from sms.services.suppression import (
     resubscribe_refusal,
     suppress,
     suppression_for_update,
+    suppressions_extend,
     with_number_blocks,
 )
 
@@ -267,3 +269,72 @@ def consent_opt_out_unsubscribed(*, contact: Contact, message: Message) -> None:
             source=ConsentSource.PROVIDER_ERROR,
             proof={"error_code": UNSUBSCRIBED_CODE, "message": f"message {message.pk}"},
         )
+
+
+@dataclass(frozen=True)
+class BulkOptOutResult:
+    recorded: int  # contacts that were not opted out and now are
+    already: int  # already opted out: nothing new to record
+
+
+@transaction.atomic
+def consents_opt_out_bulk(*, contact_ids: Collection[int], proof: dict, actor) -> BulkOptOutResult:
+    """An agent records that these contacts asked not to be texted (the contact list's bulk
+    action): one ledger event each (source ``agent``, with ``proof`` naming who and how), their
+    numbers suppressed, the contacts opted out, journeys ended and the timeline written, in a
+    constant number of queries. Opt-outs only: an opt-in needs each person's own proof."""
+    now = timezone.now()
+    # Locked, like consent_record's contact, so concurrent consent events serialise.
+    selected = list(
+        Contact.objects.select_for_update().filter(pk__in=sorted(set(contact_ids))).order_by("pk")
+    )
+    contacts = [contact for contact in selected if contact.sms_consent != SmsConsent.OPTED_OUT]
+    already = len(selected) - len(contacts)
+    if not contacts:
+        return BulkOptOutResult(recorded=0, already=already)
+    events = ConsentEvent.objects.bulk_create(
+        [
+            ConsentEvent(
+                contact=contact,
+                phone=contact.phone or "",
+                action=ConsentAction.OPT_OUT,
+                source=ConsentSource.AGENT,
+                proof=dict(proof),
+                actor=actor,
+                occurred_at=now,
+            )
+            for contact in contacts
+        ]
+    )
+    suppressions_extend({event.phone: event for event in events if event.phone}, since=now)
+    phones = {event.phone for event in events if event.phone}
+    if phones:
+        RevocationReview.objects.filter(phone__in=phones, status=ReviewStatus.PENDING).update(
+            status=ReviewStatus.SUPERSEDED,
+            resolved_at=now,
+            consent_event=Subquery(
+                ConsentEvent.objects.filter(
+                    phone=OuterRef("phone"), occurred_at=now, action=ConsentAction.OPT_OUT
+                )
+                .order_by("-id")
+                .values("pk")[:1]
+            ),
+        )
+    ids = [contact.pk for contact in contacts]
+    Contact.objects.filter(pk__in=ids).update(sms_consent=SmsConsent.OPTED_OUT, updated_at=now)
+    events_publish("consent.changed", events)
+    crm_services.contacts_signalled(contact_ids=ids)
+    crm_services.activities_record_bulk(
+        [
+            Activity(
+                kind=ActivityKind.SMS_OPT_OUT,
+                contact=contact,
+                actor=actor,
+                occurred_at=now,
+                summary="Opt-out via agent (bulk)",
+                data={"consent_event": event.pk, "source": ConsentSource.AGENT},
+            )
+            for contact, event in zip(contacts, events, strict=True)
+        ]
+    )
+    return BulkOptOutResult(recorded=len(contacts), already=already)

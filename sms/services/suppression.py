@@ -178,3 +178,27 @@ def contacts_numbered(*, contacts: Sequence[Contact]) -> None:
     )
     for contact in stale:
         contact.sms_consent = SmsConsent.OPTED_OUT
+
+
+def suppressions_extend(events_by_phone: dict, *, since) -> None:
+    """``suppress`` for many numbers at once (a bulk opt-out at ``since``): each number's
+    suppression starts now or is renewed from its event; a STOP's person-only source is kept."""
+    if not events_by_phone:
+        return
+    phones = sorted(events_by_phone)
+    PhoneSuppression.objects.bulk_create(
+        [
+            PhoneSuppression(phone=phone, since=since, source=event.source, event=event)
+            for phone, event in events_by_phone.items()
+        ],
+        ignore_conflicts=True,
+    )
+    event_of = Subquery(
+        ConsentEvent.objects.filter(phone=OuterRef("phone"), occurred_at=since)
+        .order_by("-id")
+        .values("pk")[:1]
+    )
+    earlier = PhoneSuppression.objects.filter(phone__in=phones, since__lt=since)
+    source = next(iter(events_by_phone.values())).source
+    earlier.filter(source__in=PERSON_ONLY_SOURCES).update(since=since, event=event_of)
+    earlier.exclude(source__in=PERSON_ONLY_SOURCES).update(since=since, event=event_of, source=source)

@@ -53,6 +53,11 @@ class Command(BaseCommand):
             help="Contacts: an account that does not exist is an error.",
         )
         parser.add_argument(
+            "--keep-existing",
+            action="store_true",
+            help="Contacts: only fill blank fields; never overwrite a value a record has.",
+        )
+        parser.add_argument(
             "--user", default="", help="Username recorded as the actor (consent, new accounts)."
         )
         parser.add_argument(
@@ -71,6 +76,7 @@ class Command(BaseCommand):
         phone_region,
         day_first,
         no_create_accounts,
+        keep_existing,
         user,
         report,
         **opts,
@@ -85,6 +91,7 @@ class Command(BaseCommand):
             "phone_region": phone_region,
             "day_first": day_first,
             "create_accounts": not no_create_accounts,
+            "keep_existing": keep_existing,
         }
         try:
             job = import_job_create_from_path(
