@@ -40,7 +40,8 @@ lock: ## Re-pin requirements.lock and requirements-dev.lock from pyproject.toml 
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet "pip-tools>=7.4,<8"
 	$(PIP_COMPILE) --extra sentry --output-file $(LOCK) pyproject.toml
-	$(PIP_COMPILE) --extra sentry --extra dev --output-file $(DEV_LOCK) pyproject.toml
+	# The dev lock is solved under the app lock, so the two agree on every shared package.
+	$(PIP_COMPILE) --extra sentry --extra dev --constraint $(LOCK) --output-file $(DEV_LOCK) pyproject.toml
 
 migrate: install
 	$(PY) manage.py migrate --noinput
