@@ -3,7 +3,8 @@ admins (role): a staff member granted every model permission still cannot reach 
 
 - django-q's schedules, tasks and queue: a schedule calls any function by its dotted path;
 - intent rules: they decide what every reply triggers (opt-outs, deferrals, routing);
-- users, groups and API tokens: who may do what, and other people's keys.
+- users, groups and API tokens: who may do what, and other people's keys;
+- two-factor devices: their secrets are second factors (an admin deletes a lost phone's here).
 """
 
 from django.contrib import admin
@@ -29,6 +30,7 @@ ADMIN_ONLY_MODELS = frozenset(
         "crm.user",
         "crm.apitoken",
         "auth.group",
+        "otp_totp.totpdevice",
     }
 )
 
