@@ -8,6 +8,8 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.core import mail
+from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 from django_otp.oath import TOTP
@@ -263,3 +265,19 @@ def test_api_tokens_are_not_affected(root, settings):
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     assert api.get("/api/v1/users/me/").status_code == 200
+
+
+def test_a_password_reset_does_not_skip_the_code(ann):
+    cache.clear()  # the reset's rate-limit counters
+    enrolled(ann)
+    client = Client()
+    client.post("/password-reset/", {"email": ann.email})
+    path = "/password-reset/" + mail.outbox[-1].body.split("/password-reset/", 1)[1].split()[0]
+    form = client.get(path, follow=True)
+    new = "another-password-789"
+    client.post(form.redirect_chain[-1][0], {"new_password1": new, "new_password2": new})
+    assert not signed_in(client)
+    answer = client.post("/login/", {"username": ann.username, "password": new})
+    assert answer["Location"] == "/login/code/"
+    assert not signed_in(client)
+    cache.clear()
