@@ -64,7 +64,9 @@ def sign_in_code(request: HttpRequest) -> HttpResponse:
     status = 200
     if request.method == "POST" and form.is_valid():
         device = two_factor.confirmed_device(user)
-        problem = two_factor.code_check(device, form.cleaned_data["code"]) if device else "No device."
+        if device is None:  # turned off (by an admin) since the password step: start again
+            return redirect("login")
+        problem = two_factor.code_check(device, form.cleaned_data["code"])
         if not problem:
             two_factor.sign_in_complete(request=request, user=user, backend=backend, device=device)
             return redirect(redirect_to)

@@ -44,7 +44,8 @@ def two_factor_disable(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         problem = two_factor.totp_disable(request=request, user=request.user, code=form.cleaned_data["code"])
     if problem:
-        form.add_error("code", problem) if "code" not in form.errors else None
+        if "code" not in form.errors:
+            form.add_error("code", problem)
         context = {"enabled": True, "form": form, "must_keep": two_factor.must_enrol(request.user)}
         return render(request, "crm/two_factor.html", context, status=400)
     messages.success(request, "Two-factor sign-in is off.")
