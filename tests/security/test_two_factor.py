@@ -281,3 +281,14 @@ def test_a_password_reset_does_not_skip_the_code(ann):
     assert answer["Location"] == "/login/code/"
     assert not signed_in(client)
     cache.clear()
+
+
+def test_a_device_removed_after_the_password_step_means_starting_again(ann):
+    device = enrolled(ann)
+    client = Client()
+    password_step(client, ann)
+    code = code_for(device)
+    device.delete()  # an admin removed a lost phone's device meanwhile
+    answer = client.post("/login/code/", {"code": code})
+    assert answer.status_code == 302 and answer["Location"] == "/login/"
+    assert not signed_in(client)
