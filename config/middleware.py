@@ -1,4 +1,5 @@
 from auditlog.middleware import AuditlogMiddleware
+from django.contrib.auth import logout
 from django.contrib.auth.middleware import LoginRequiredMiddleware as _DjangoLoginRequired
 from django.utils.cache import patch_cache_control
 from django.utils.functional import SimpleLazyObject
@@ -16,6 +17,53 @@ class LoginRequiredMiddleware(_DjangoLoginRequired):
         if request.path_info.startswith("/api/"):
             return None
         return super().process_view(request, view_func, view_args, view_kwargs)
+
+
+class TwoFactorMiddleware:
+    """Two-factor sign-in holds whatever path signed the user in (crm.two_factor):
+
+    - a session marked as needing a code that was not verified with one is signed out: the
+      admin's login or any other path is no way around the code;
+    - with REQUIRE_2FA_FOR_ADMINS, an admin without a device gets only the enrolment page (and
+      logging out); the API answers such a session 403. API tokens are not sessions: untouched.
+    """
+
+    EXEMPT_NAMES = frozenset({"two_factor", "logout", "admin:logout"})
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        from django.http import JsonResponse
+        from django.shortcuts import redirect
+        from django.urls import Resolver404, resolve
+
+        from crm import two_factor
+
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated or user.is_verified():
+            return self.get_response(request)
+        if request.session.get(two_factor.CODE_REQUIRED_SESSION_KEY):
+            logout(request)
+            return self.get_response(request)  # now anonymous: the login page or a 401
+        if two_factor.must_enrol(user):
+            if two_factor.confirmed_device(user) is not None:  # enrolled in another session
+                logout(request)
+                return self.get_response(request)
+            try:
+                match = resolve(request.path_info)
+                name = f"{match.namespace}:{match.url_name}" if match.namespace else match.url_name
+            except Resolver404:
+                name = None
+            if name in self.EXEMPT_NAMES or request.path_info.startswith("/static/"):
+                return self.get_response(request)
+            if request.path_info.startswith("/api/"):
+                return JsonResponse(
+                    {"detail": "Admins must turn on two-factor sign-in first (/settings/me/two-factor/)."},
+                    status=403,
+                )
+            return redirect("two_factor")
+        return self.get_response(request)
 
 
 class ContentSecurityPolicyMiddleware:

@@ -53,6 +53,8 @@ INSTALLED_APPS = [
     "django_q",
     "django_htmx",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "auditlog",
     "core",
     "crm",
@@ -73,6 +75,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): the session was confirmed with a two-factor code (django-otp)...
+    "django_otp.middleware.OTPMiddleware",
+    # ...which a session of a user with two-factor sign-in must be (crm.two_factor).
+    "config.middleware.TwoFactorMiddleware",
     # Before the views: a repeated POST with the same Idempotency-Key replays the first answer.
     "core.idempotency.IdempotencyMiddleware",
     # Inside it, so a replayed 201 carries the same Location.
@@ -171,6 +177,15 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Password reset by email (README "Accounts"): a link good for this long, and at most this many
+# emails an hour to one address (the page answers the same either way) and requests from one client.
+PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT_MINUTES", 60, minimum=5) * 60
+PASSWORD_RESET_EMAILS_PER_HOUR = env_int("PASSWORD_RESET_EMAILS_PER_HOUR", 3, minimum=1)
+PASSWORD_RESET_REQUESTS_PER_HOUR = env_int("PASSWORD_RESET_REQUESTS_PER_HOUR", 20, minimum=1)
+# Optional TOTP two-factor sign-in (crm.two_factor); this forces admins to turn it on first.
+REQUIRE_2FA_FOR_ADMINS = env_bool("REQUIRE_2FA_FOR_ADMINS", False)
+OTP_TOTP_ISSUER = "Lifecycle CRM"  # the name authenticator apps show beside the code
 
 # --- I18N / time ------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

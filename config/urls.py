@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from config.api_docs import RedocView
 from core import views as core_views
+from crm.views import sign_in
 from sms import views as sms_views
 from sms.urls import inbox_urlpatterns
 
@@ -39,10 +40,15 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path(
         "login/",
-        login_not_required(auth_views.LoginView.as_view(redirect_authenticated_user=True)),
+        login_not_required(sign_in.SignInView.as_view()),
         name="login",
     ),
+    path("login/code/", sign_in.sign_in_code, name="sign_in_code"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("password-reset/", sign_in.password_reset, name="password_reset"),
+    path("password-reset/sent/", sign_in.password_reset_done, name="password_reset_done"),
+    path("password-reset/<uidb64>/<token>/", sign_in.password_reset_confirm, name="password_reset_confirm"),
+    path("password-reset/complete/", sign_in.password_reset_complete, name="password_reset_complete"),
     path("api/v1/", include(api_v1)),
     path("inbox/", include(inbox_urlpatterns)),
     path("notifications/", include("sms.notifications.urls")),

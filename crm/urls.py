@@ -14,6 +14,7 @@ from crm.views import (
     search,
     tasks,
     tokens,
+    two_factor,
     users,
 )
 
@@ -63,6 +64,8 @@ urlpatterns = [
     path("settings/users/", users.user_list, name="user_list"),
     path("settings/users/<int:pk>/", users.user_edit, name="user_edit"),
     path("settings/me/", users.own_settings, name="own_settings"),
+    path("settings/me/two-factor/", two_factor.two_factor_settings, name="two_factor"),
+    path("settings/me/two-factor/disable/", two_factor.two_factor_disable, name="two_factor_disable"),
     path("settings/api-tokens/", tokens.api_tokens, name="api_tokens"),
     path("settings/api-tokens/<int:pk>/revoke/", tokens.api_token_revoke, name="api_token_revoke"),
 ]

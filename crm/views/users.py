@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from crm import services
+from crm import services, two_factor
 from crm.forms import OwnSettingsForm, UserSettingsForm, add_service_errors
 from crm.roles import can_manage_users
 
@@ -61,4 +61,5 @@ def own_settings(request: HttpRequest) -> HttpResponse:
             return redirect("own_settings")
     else:
         form = OwnSettingsForm(initial={"timezone": user.timezone, "notify_by_email": user.notify_by_email})
-    return render(request, "crm/own_settings.html", {"form": form})
+    two_factor_on = two_factor.confirmed_device(user) is not None
+    return render(request, "crm/own_settings.html", {"form": form, "two_factor_on": two_factor_on})

@@ -1,7 +1,7 @@
 """Walk every URL pattern the project serves and prove an anonymous visitor gets nothing:
 HTML pages redirect to the login page, the API answers 401, and only the Twilio webhooks
-(signature-checked: 403 without a valid signature), tracked links, the login page and the
-admin's own login are reachable."""
+(signature-checked: 403 without a valid signature), tracked links, the login page (and its code
+step), the password reset pages and the admin's own login are reachable."""
 
 import re
 
@@ -12,7 +12,9 @@ pytestmark = pytest.mark.django_db
 
 # Reachable without a session, each for a reason (and each checked below for what it does).
 PUBLIC = {
+    "login/code/": "the sign-in's second step: a code, only after a right password in this session",
     "login/": "the login page",
+    "password-reset/": "password reset by email: the same answer for any address, rate-limited",
     "admin/login/": "the admin's login page",
     "admin/logout/": "logging out",
     "logout/": "logging out",
