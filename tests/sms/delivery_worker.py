@@ -2,20 +2,24 @@
 production delivery task (``sms.tasks.deliver_messages``) on the batches it is given, against
 the database, cache and provider its environment names, on a clock the test controls.
 
-    python -m tests.sms.delivery_worker CLOCK STEPS_JSON
+    python -m tests.sms.delivery_worker CLOCK LAUNCHED STEPS_JSON
 
-CLOCK is an ISO instant; STEPS_JSON a list of ``{"after": seconds, "tasks": [[id, ...], ...]}``:
-each step runs its delivery tasks, one after the other, ``after`` seconds past CLOCK (the clock
-then runs on). Prints one JSON line per task: its results and the clock when it finished."""
+CLOCK is the test's clock (ISO) when it launched the worker at LAUNCHED (``time.monotonic()``,
+which no clock travel moves and every process on the machine shares): the worker's clock runs
+on from there, so it agrees with the test's. STEPS_JSON is a list of ``{"after": seconds,
+"tasks": [[id, ...], ...]}``: each step runs its delivery tasks, one after the other, ``after``
+seconds past CLOCK (or at once, if the clock is already past that).
+Prints one JSON line per task: its results and the clock when it finished."""
 
 import json
 import sys
+import time
 from datetime import datetime, timedelta
 
 import time_machine
 
 
-def main(clock: str, steps: str) -> None:
+def main(clock: str, launched: str, steps: str) -> None:
     import django
 
     django.setup()
@@ -26,7 +30,8 @@ def main(clock: str, steps: str) -> None:
 
     start = datetime.fromisoformat(clock)
     for step in json.loads(steps):
-        with time_machine.travel(start + timedelta(seconds=step["after"]), tick=True):
+        running = time.monotonic() - float(launched)
+        with time_machine.travel(start + timedelta(seconds=max(step["after"], running)), tick=True):
             # Steps are further apart on this clock than the recovery interval, but the cache's
             # expiry (Redis) runs on the real one: the interval has passed, so forget it.
             cache.delete(tasks.RECOVERY_KEY)
