@@ -3,6 +3,7 @@
 import os
 import zoneinfo
 from pathlib import Path
+from urllib.parse import urlparse
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -244,6 +245,15 @@ TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID")
 TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN")
 TWILIO_MESSAGING_SERVICE_SID = env_str("TWILIO_MESSAGING_SERVICE_SID")
 TWILIO_FROM_NUMBER = env_str("TWILIO_FROM_NUMBER")
+# Tests only: the SDK talks to a simulated Twilio at this address instead of api.twilio.com (the
+# crash-recovery fault test). Only a loopback address is accepted, so neither the credentials
+# nor a text can leave the machine through it.
+TWILIO_API_BASE_URL = env_url("TWILIO_API_BASE_URL", schemes={"http", "https"})
+if TWILIO_API_BASE_URL and urlparse(TWILIO_API_BASE_URL).hostname not in {"127.0.0.1", "::1", "localhost"}:
+    raise ImproperlyConfigured(
+        f"TWILIO_API_BASE_URL={TWILIO_API_BASE_URL!r}: only a simulated Twilio on this machine "
+        "(http://127.0.0.1:<port>) may stand in for api.twilio.com"
+    )
 # Quiet hours: automated and manual texts go out only between these local hours
 # (start inclusive, end exclusive) in the contact's timezone; outside, they wait.
 SMS_QUIET_HOURS_START = env_int("SMS_QUIET_HOURS_START", 8, minimum=0)

@@ -17,8 +17,11 @@ os.environ.setdefault("API_THROTTLE_RATE", "100000/min")
 from config.settings import *  # noqa: F403
 
 # The console provider's record of sent texts: one folder per test process, never the project's.
-SMS_CONSOLE_OUTBOX_DIR = os.environ.get("SMS_CONSOLE_OUTBOX_DIR") or tempfile.mkdtemp(prefix="lcrm-console-")
-atexit.register(shutil.rmtree, SMS_CONSOLE_OUTBOX_DIR, ignore_errors=True)
+# A folder given in the environment (a worker process the test started) is the test's to remove.
+SMS_CONSOLE_OUTBOX_DIR = os.environ.get("SMS_CONSOLE_OUTBOX_DIR", "")
+if not SMS_CONSOLE_OUTBOX_DIR:
+    SMS_CONSOLE_OUTBOX_DIR = tempfile.mkdtemp(prefix="lcrm-console-")
+    atexit.register(shutil.rmtree, SMS_CONSOLE_OUTBOX_DIR, ignore_errors=True)
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 SECURE_SSL_REDIRECT = False

@@ -43,6 +43,7 @@ def test_production_settings_pass_check_deploy_without_warnings():
         ({**PRODUCTION_ENV, "PUBLIC_BASE_URL": "crm.example.com"}, "PUBLIC_BASE_URL"),
         ({"SMS_PROVIDER": "carrier-pigeon"}, "SMS_PROVIDER"),
         ({"SMS_PROVIDER": "twilio"}, "TWILIO_ACCOUNT_SID"),
+        ({"TWILIO_API_BASE_URL": "https://api.example.com"}, "TWILIO_API_BASE_URL"),
         ({"DATABASE_URL": "nosuchdb://x"}, "DATABASE_URL"),
         ({"REDIS_URL": "localhost:6379"}, "REDIS_URL"),
         ({"Q_WORKERS": "two"}, "Q_WORKERS"),

@@ -45,6 +45,8 @@ class TwilioProvider(Provider):
         # (connect, read) timeouts stay well inside the task timeout.
         http = TwilioHttpClient(timeout=10, max_retries=0)
         self.client = Client(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN, http_client=http)
+        if settings.TWILIO_API_BASE_URL:  # a simulated Twilio on this machine (the settings refuse others)
+            self.client.api.base_url = settings.TWILIO_API_BASE_URL
 
     @property
     def sender(self) -> str:
