@@ -206,4 +206,5 @@ def play_run_now(request: HttpRequest, pk: int) -> HttpResponse:
 
 def home_panel(request: HttpRequest) -> HttpResponse:
     """The home page's plays panel (settings.HOME_PAGE_PANELS): what the plays did this week."""
-    return render(request, "plays/partials/home_panel.html", {"week": selectors.plays_week(now=timezone.now())})
+    week = selectors.plays_week(now=timezone.now())
+    return render(request, "plays/partials/home_panel.html", {"week": week})
