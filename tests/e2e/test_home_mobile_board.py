@@ -44,7 +44,8 @@ def test_home_page_shows_what_needs_the_team_today(browsing, user):
     expect(page.get_by_test_id("home-replies").get_by_role("link", name="Dana Reyes")).to_be_visible()
     expect(page.get_by_test_id("plays-sent")).to_have_text("0")
     expect(page.get_by_test_id("renewals-arr")).to_have_text("$4,200")
-    expect(page.get_by_test_id("home-renewals").get_by_role("table").get_by_text("At risk", exact=True)).to_be_visible()
+    renewals = page.get_by_test_id("home-renewals").get_by_role("table")
+    expect(renewals.get_by_text("At risk", exact=True)).to_be_visible()
     expect(page.get_by_test_id("home-tasks").get_by_role("link", name="Call Risky Co")).to_be_visible()
     browsing.step("home")
 
