@@ -4,7 +4,7 @@ number of plays or enrollments shown."""
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
@@ -111,7 +111,9 @@ def attach_numbers(plays: Sequence[Play]) -> None:
         )
 
 
-def responses_by_play(play_ids: Iterable[int], *, sent_since=None) -> dict[int, tuple[int, int]]:
+def responses_by_play(
+    play_ids: Iterable[int], *, sent_since: datetime | None = None
+) -> dict[int, tuple[int, int]]:
     """{play id: (contacts who replied, contacts who opted out)} within ATTRIBUTION_WINDOW of
     one of the play's texts (sent since ``sent_since`` when given). One query."""
     by_source = {play_source(play_id): play_id for play_id in play_ids}
@@ -282,7 +284,7 @@ class PlaysWeek:
     """What the plays did in the last seven days: texts sent (treatment arm), contacts who replied
     or opted out after one of those texts, and enrollments of the week that reached a goal."""
 
-    since: object
+    since: datetime
     plays: list[PlayWeek]
 
     @property
@@ -302,7 +304,7 @@ class PlaysWeek:
         return sum(play.goals for play in self.plays)
 
 
-def plays_week(*, now) -> PlaysWeek:
+def plays_week(*, now: datetime) -> PlaysWeek:
     """Two queries, whatever the number of plays or enrollments. A goal is a journey left
     because it reached what it was for: a deal opened or the product event it waited for."""
     since = now - WEEK
