@@ -49,6 +49,11 @@ CONTACT_BULK_ACTIONS = {
 # (the SMS conversation and consent panel), which crm's views cannot import.
 CONTACT_PAGE_PANELS = ["sms_contact_panel"]
 
+# crm -> sms, plays. Panels other apps add to crm's home page, in order: URL names taking no
+# argument (replies waiting and SLAs at risk; what the plays did this week). The home page loads
+# them with htmx, so crm's dashboard never imports the apps above it.
+HOME_PAGE_PANELS = ["sms_home_panel", "plays_home_panel"]
+
 # crm, sms, plays -> webhooks. Called inside the transaction of each change with the events it
 # publishes (core.events.events_publish): the outbound webhooks write their outbox there, so a
 # rolled-back change announces nothing; the apps that publish cannot import the webhooks app.

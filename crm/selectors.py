@@ -66,20 +66,45 @@ class Dashboard:
     my_open_task_count: int
     my_overdue_task_count: int
     recent_activity: list[Activity]
+    renewals_due: list[Renewal] = field(default_factory=list)  # the soonest, with their account
+    renewals_at_risk_count: int = 0
+    renewals_at_risk_acv: Decimal = ZERO
 
 
-def dashboard_for(user, *, renewals_window_days: int = 90, task_limit: int = 10) -> Dashboard:
+# A renewal is at risk when its account is in one of these stages.
+RENEWAL_RISK_STAGES = (LifecycleStage.AT_RISK,)
+
+
+def dashboard_for(
+    user,
+    *,
+    renewals_window_days: int = 90,
+    task_limit: int = 10,
+    renewal_limit: int = 8,
+    activity_limit: int = 6,
+) -> Dashboard:
+    """What the home page shows of the CRM, in six queries whatever the size of the book."""
     today = timezone.localdate()
     pipeline = Deal.objects.filter(stage__is_closed=False).aggregate(
         total=Coalesce(Sum("amount"), ZERO, output_field=MONEY),
         weighted_x100=Coalesce(Sum(_amount_times_probability()), ZERO, output_field=MONEY),
         count=Count("id"),
     )
-    renewals = Renewal.objects.filter(
+    due = Renewal.objects.filter(
         status=RenewalStatus.UPCOMING,
         end_date__gte=today,
         end_date__lte=today + timedelta(days=renewals_window_days),
-    ).aggregate(count=Count("id"), acv=Coalesce(Sum("acv"), ZERO, output_field=MONEY))
+    )
+    at_risk = Q(account__lifecycle_stage__in=RENEWAL_RISK_STAGES)
+    renewals = due.aggregate(
+        count=Count("id"),
+        acv_total=Coalesce(Sum("acv"), ZERO, output_field=MONEY),
+        at_risk=Count("id", filter=at_risk),
+        at_risk_acv=Coalesce(Sum("acv", filter=at_risk), ZERO, output_field=MONEY),
+    )
+    renewals_due = list(due.select_related("account").order_by("end_date", "id")[:renewal_limit])
+    for renewal in renewals_due:
+        renewal.at_risk = renewal.account.lifecycle_stage in RENEWAL_RISK_STAGES
     stage_counts = dict(
         Account.objects.order_by()
         .values_list("lifecycle_stage")
@@ -91,13 +116,13 @@ def dashboard_for(user, *, renewals_window_days: int = 90, task_limit: int = 10)
         open=Count("id"), overdue=Count("id", filter=Q(due_at__lt=timezone.now()))
     )
     my_tasks = list(my_open.select_related("account", "contact").order_by(*DUE_FIRST)[:task_limit])
-    recent = list(Activity.objects.select_related("account", "contact", "actor")[:15])
+    recent = list(Activity.objects.select_related("account", "contact", "actor")[:activity_limit])
     return Dashboard(
         open_pipeline=pipeline["total"],
         weighted_pipeline=(Decimal(pipeline["weighted_x100"]) / 100).quantize(Decimal("0.01")),
         open_deals=pipeline["count"],
         renewals_due_count=renewals["count"],
-        renewals_due_acv=renewals["acv"],
+        renewals_due_acv=renewals["acv_total"],
         renewals_window_days=renewals_window_days,
         accounts_by_stage=[
             (value, label, stage_counts.get(value, 0)) for value, label in LifecycleStage.choices
@@ -107,6 +132,9 @@ def dashboard_for(user, *, renewals_window_days: int = 90, task_limit: int = 10)
         my_open_task_count=task_counts["open"],
         my_overdue_task_count=task_counts["overdue"],
         recent_activity=recent,
+        renewals_due=renewals_due,
+        renewals_at_risk_count=renewals["at_risk"],
+        renewals_at_risk_acv=renewals["at_risk_acv"],
     )
 
 

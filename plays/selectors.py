@@ -4,7 +4,7 @@ number of plays or enrollments shown."""
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
@@ -111,9 +111,11 @@ def attach_numbers(plays: Sequence[Play]) -> None:
         )
 
 
-def responses_by_play(play_ids: Iterable[int]) -> dict[int, tuple[int, int]]:
+def responses_by_play(
+    play_ids: Iterable[int], *, sent_since: datetime | None = None
+) -> dict[int, tuple[int, int]]:
     """{play id: (contacts who replied, contacts who opted out)} within ATTRIBUTION_WINDOW of
-    one of the play's texts. One query."""
+    one of the play's texts (sent since ``sent_since`` when given). One query."""
     by_source = {play_source(play_id): play_id for play_id in play_ids}
     if not by_source:
         return {}
@@ -129,11 +131,13 @@ def responses_by_play(play_ids: Iterable[int]) -> dict[int, tuple[int, int]]:
         occurred_at__gt=OuterRef("created_at"),
         occurred_at__lte=OuterRef("created_at") + ATTRIBUTION_WINDOW,
     )
+    texts = Message.objects.filter(
+        source__in=list(by_source), direction=Direction.OUTBOUND, contact__isnull=False
+    )
+    if sent_since is not None:
+        texts = texts.filter(created_at__gte=sent_since)
     rows = (
-        Message.objects.filter(
-            source__in=list(by_source), direction=Direction.OUTBOUND, contact__isnull=False
-        )
-        .values("source")
+        texts.values("source")
         .annotate(
             replies=Count("contact_id", distinct=True, filter=Q(Exists(replied))),
             opt_outs=Count("contact_id", distinct=True, filter=Q(Exists(opted_out))),
@@ -258,3 +262,67 @@ def describe_audience(audience: dict) -> list[tuple[str, str]]:
     for key, value in (audience.get("account_attributes") or {}).items():
         rows.append(("Account attribute", f"{key} = {value}"))
     return rows
+
+
+# --- The home page ------------------------------------------------------------------------
+
+WEEK = timedelta(days=7)
+
+
+@dataclass
+class PlayWeek:
+    play_id: int
+    name: str
+    sent: int = 0
+    replies: int = 0
+    opt_outs: int = 0
+    goals: int = 0
+
+
+@dataclass
+class PlaysWeek:
+    """What the plays did in the last seven days: texts sent (treatment arm), contacts who replied
+    or opted out after one of those texts, and enrollments of the week that reached a goal."""
+
+    since: datetime
+    plays: list[PlayWeek]
+
+    @property
+    def sent(self) -> int:
+        return sum(play.sent for play in self.plays)
+
+    @property
+    def replies(self) -> int:
+        return sum(play.replies for play in self.plays)
+
+    @property
+    def opt_outs(self) -> int:
+        return sum(play.opt_outs for play in self.plays)
+
+    @property
+    def goals(self) -> int:
+        return sum(play.goals for play in self.plays)
+
+
+def plays_week(*, now: datetime) -> PlaysWeek:
+    """Two queries, whatever the number of plays or enrollments. A goal is a journey left
+    because it reached what it was for: a deal opened or the product event it waited for."""
+    since = now - WEEK
+    goal = Q(exit_reason="deal_opened") | Q(exit_reason__startswith="event:")
+    rows = (
+        Enrollment.objects.filter(decided_at__gte=since, decided_at__lte=now)
+        .values("play_id", "play__name")
+        .annotate(
+            sent=Count("id", filter=Q(arm=Arm.TREATMENT, outcome=Outcome.SENT)),
+            goals=Count("id", filter=goal),
+        )
+        .order_by("play__name", "play_id")
+    )
+    plays = [
+        PlayWeek(play_id=row["play_id"], name=row["play__name"], sent=row["sent"], goals=row["goals"])
+        for row in rows
+    ]
+    responses = responses_by_play([play.play_id for play in plays], sent_since=since)
+    for play in plays:
+        play.replies, play.opt_outs = responses.get(play.play_id, (0, 0))
+    return PlaysWeek(since=since, plays=plays)

@@ -6,6 +6,7 @@ from plays import journey_views, views
 
 urlpatterns = [
     path("", views.play_list, name="play_list"),
+    path("home-panel/", views.home_panel, name="plays_home_panel"),
     path("new/", views.play_create, name="play_create"),
     path("preview/", views.play_preview_form, name="play_preview_form"),
     path("<int:pk>/", views.play_detail, name="play_detail"),

@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from core.errors import DomainError, html_domain_errors
@@ -201,3 +202,9 @@ def play_run_now(request: HttpRequest, pk: int) -> HttpResponse:
         f"{outcomes['failed']} failed); {result.already_decided} already decided earlier.",
     )
     return redirect("play_detail", pk)
+
+
+def home_panel(request: HttpRequest) -> HttpResponse:
+    """The home page's plays panel (settings.HOME_PAGE_PANELS): what the plays did this week."""
+    week = selectors.plays_week(now=timezone.now())
+    return render(request, "plays/partials/home_panel.html", {"week": week})

@@ -17,6 +17,7 @@ inbox_urlpatterns = [
     path("<int:pk>/record-opt-out/", inbox_views.inbox_record_opt_out, name="inbox_record_opt_out"),
     path("<int:pk>/reverse-opt-out/", inbox_views.inbox_reverse_opt_out, name="inbox_reverse_opt_out"),
     path("<int:pk>/review/", inbox_views.inbox_review_decide, name="inbox_review_decide"),
+    path("home-panel/", inbox_views.home_panel, name="sms_home_panel"),
 ]
 
 urlpatterns = [

@@ -3,7 +3,7 @@ queries, however many conversations there are."""
 
 import contextlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -246,3 +246,36 @@ def conversation_revocation(conversation: Conversation) -> RevocationNotice | No
         matched=latest.proof.get("matched", ""),
         reversible=latest.source == ConsentSource.REPLY_WORDS,
     )
+
+
+# An SLA is "at risk" when its reply deadline is this close (or already past).
+SLA_RISK_WINDOW = timedelta(minutes=30)
+HOME_WAITING_LENGTH = 5
+
+
+@dataclass
+class RepliesWaiting:
+    """The home page's inbox panel: replies nobody has answered, mine and the team's."""
+
+    mine: int
+    team: int
+    at_risk_mine: int
+    at_risk_team: int
+    breached_team: int
+    oldest: list[Conversation]  # the team's, in work order
+
+
+def replies_waiting(*, user, now: datetime | None = None, limit: int = HOME_WAITING_LENGTH) -> RepliesWaiting:
+    """Open conversations with an unanswered inbound text. Two queries."""
+    now = now or timezone.now()
+    waiting = Conversation.objects.filter(status=ConversationStatus.OPEN, awaiting_since__isnull=False)
+    at_risk = Q(sla_due_at__lte=now + SLA_RISK_WINDOW)
+    counts = waiting.aggregate(
+        mine=Count("id", filter=Q(assignee=user)),
+        team=Count("id"),
+        at_risk_mine=Count("id", filter=at_risk & Q(assignee=user)),
+        at_risk_team=Count("id", filter=at_risk),
+        breached_team=Count("id", filter=Q(sla_due_at__lt=now)),
+    )
+    oldest = with_sla_breached(waiting.select_related("contact", "assignee"), now).order_by(*QUEUE_ORDER)
+    return RepliesWaiting(**counts, oldest=list(oldest[:limit]))

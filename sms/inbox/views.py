@@ -603,3 +603,12 @@ def inbox_review_decide(request: HttpRequest, pk: int) -> HttpResponse:
         else f"Texts to {conversation.contact} are no longer held; your reason is on their timeline."
     )
     return _done(request, filters, pk, notice=notice)
+
+
+def home_panel(request: HttpRequest) -> HttpResponse:
+    """The home page's inbox panel (settings.HOME_PAGE_PANELS): replies waiting, SLAs at risk."""
+    now = timezone.now()
+    waiting = selectors.replies_waiting(user=request.user, now=now)
+    for conversation in waiting.oldest:
+        conversation.badge = sla_badge(conversation, now)
+    return render(request, "sms/partials/home_panel.html", {"waiting": waiting})

@@ -2,6 +2,68 @@
 (function () {
   "use strict";
 
+  // The small-screen menu folds only when this file runs: without it the menu stays open.
+  document.documentElement.classList.add("js");
+
+  function setMenu(toggle, open) {
+    var menu = document.getElementById(toggle.getAttribute("aria-controls"));
+    toggle.setAttribute("aria-expanded", open ? "true" : "false");
+    if (menu) { menu.classList.toggle("is-open", open); }
+  }
+  document.addEventListener("click", function (event) {
+    var toggle = event.target.closest(".nav-toggle");
+    if (toggle) { setMenu(toggle, toggle.getAttribute("aria-expanded") !== "true"); }
+  });
+  document.addEventListener("keydown", function (event) {
+    var toggle = document.querySelector('.nav-toggle[aria-expanded="true"]');
+    if (event.key === "Escape" && toggle) {
+      setMenu(toggle, false);
+      toggle.focus();
+    }
+  });
+
+  // Deal board: a card dropped on another stage's column is moved by its own "Move to" form
+  // (the same CSRF-protected endpoint and service as the keyboard path; htmx swaps the board).
+  var dragged = null;
+  document.addEventListener("dragstart", function (event) {
+    var card = event.target.closest && event.target.closest(".deal-card[draggable]");
+    if (!card) { return; }
+    dragged = card;
+    card.classList.add("is-dragging");
+    event.dataTransfer.effectAllowed = "move";
+    event.dataTransfer.setData("text/plain", card.getAttribute("data-deal-id"));
+  });
+  document.addEventListener("dragend", function () {
+    if (dragged) { dragged.classList.remove("is-dragging"); }
+    dragged = null;
+    document.querySelectorAll(".board-column.is-drop-target").forEach(function (column) {
+      column.classList.remove("is-drop-target");
+    });
+  });
+  document.addEventListener("dragover", function (event) {
+    var column = dragged && event.target.closest && event.target.closest(".board-column[data-stage-id]");
+    if (!column) { return; }
+    event.preventDefault();
+    event.dataTransfer.dropEffect = "move";
+    column.classList.add("is-drop-target");
+  });
+  document.addEventListener("dragleave", function (event) {
+    var column = event.target.closest && event.target.closest(".board-column[data-stage-id]");
+    if (column && !column.contains(event.relatedTarget)) { column.classList.remove("is-drop-target"); }
+  });
+  document.addEventListener("drop", function (event) {
+    var column = dragged && event.target.closest && event.target.closest(".board-column[data-stage-id]");
+    if (!column) { return; }
+    event.preventDefault();
+    var form = dragged.querySelector("form.deal-move");
+    var select = form && form.querySelector("select[name=stage]");
+    var stage = column.getAttribute("data-stage-id");
+    if (select && select.value !== stage) {
+      select.value = stage;
+      form.requestSubmit();
+    }
+  });
+
   // Selects marked data-autosubmit submit their form on change (the board's stage move).
   // requestSubmit() fires the submit event, so htmx handles forms that carry hx-post.
   document.addEventListener("change", function (event) {
