@@ -69,9 +69,16 @@ class QueueFilterForm(forms.Form):
 
 
 class ReplyForm(forms.Form):
-    body = forms.CharField(max_length=MAX_BODY_CHARS, strip=True)
+    body = forms.CharField(max_length=MAX_BODY_CHARS, strip=True, required=False)
     send_at = forms.DateTimeField(required=False, input_formats=LOCAL_INPUT_FORMATS, label="Send at")
     attachment = forms.FileField(required=False, help_text="An image (JPEG, PNG, GIF) or a PDF, up to 5 MB.")
+
+    def clean(self):
+        data = super().clean()
+        # A photo or a PDF may go alone (an MMS without text); a note always needs its words.
+        if "body" in data and not data["body"] and not data.get("attachment"):
+            self.add_error("body", "Write a reply, or attach a file.")
+        return data
 
 
 def scheduled_texts(contact_id: int) -> list[Message]:

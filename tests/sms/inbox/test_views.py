@@ -495,7 +495,7 @@ def test_a_refused_reply_keeps_the_box_when_consent_changed_since_the_page_loade
 def test_an_empty_reply_is_a_form_error(web):
     conversation = make_conversation()
     response = post(web, "inbox_reply", conversation, {"body": "   "})
-    assert response.status_code == 400 and "This field is required." in response.content.decode()
+    assert response.status_code == 400 and "Write a reply, or attach a file." in response.content.decode()
 
 
 def test_opted_out_contacts_get_no_reply_box(web):
