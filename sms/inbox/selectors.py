@@ -105,9 +105,10 @@ def _filtered(
     status: str,
     q: str,
     unread: bool = False,
+    keep_id: int | None = None,
 ) -> QuerySet[Conversation]:
-    if unread:  # the caller annotated ``with_unread``
-        conversations = conversations.filter(unread=True)
+    if unread:  # the caller annotated ``with_unread``; the open one stays listed, read now
+        conversations = conversations.filter(Q(unread=True) | Q(pk=keep_id))
     if status:
         conversations = conversations.filter(status=status)
     if intent == UNCLASSIFIED:
@@ -129,15 +130,24 @@ def conversation_queue(
     status: str = "",
     q: str = "",
     unread: bool = False,
+    selected_id: int | None = None,
 ) -> QuerySet[Conversation]:
     """The inbox list: filtered, with everything a row shows (``unread`` for ``user``
-    included), in work order."""
+    included), in work order. Under the Unread filter the open conversation (``selected_id``)
+    stays in the list though opening it read it."""
     conversations = with_unread(
         with_sla_breached(Conversation.objects.select_related("contact__account", "assignee", "last_message")),
         user,
     )
     conversations = _filtered(
-        conversations, user=user, view=view, intent=intent, status=status, q=q, unread=unread
+        conversations,
+        user=user,
+        view=view,
+        intent=intent,
+        status=status,
+        q=q,
+        unread=unread,
+        keep_id=selected_id,
     )
     return conversations.order_by(*QUEUE_ORDER)
 

@@ -253,6 +253,7 @@ def _queue_context(request: HttpRequest, filters: InboxFilters, selected_id: int
         status=filters.status,
         q=filters.q,
         unread=filters.unread,
+        selected_id=selected_id,
     )
     page_obj = Paginator(queue, PAGE_SIZE).get_page(filters.page)
     rows = list(page_obj.object_list)

@@ -184,3 +184,11 @@ def test_marking_read_twice_keeps_one_row_with_the_later_time(user):
     services.conversation_mark_read(conversation=conversation, user=user)
     reads = ConversationRead.objects.filter(user=user, conversation=conversation)
     assert reads.count() == 1 and reads.get().read_at > earlier
+
+
+def test_the_open_conversation_stays_in_the_unread_list_once_read(web, user):
+    opened, other = make_conversation(), make_conversation()
+    html = web.get(inbox_url(view="all", unread=1, conversation=opened.pk)).content.decode()
+    assert sorted(queue_ids(html)) == sorted([opened.pk, other.pk])
+    assert unread_ids(html) == [other.pk]
+    assert queue_ids(web.get(inbox_url(view="all", unread=1)).content.decode()) == [other.pk]
