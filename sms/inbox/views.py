@@ -264,6 +264,9 @@ def _queue_context(request: HttpRequest, filters: InboxFilters, selected_id: int
         row.inbox_url = filters.page_url(row.pk)
         row.is_selected = row.pk == selected_id
         row.intent_short = INTENT_SHORT.get(row.intent, row.intent)
+        if row.is_selected and row.unread:  # a reply came in while it is open (the polled list)
+            services.conversation_mark_read(conversation=row, user=request.user, now=now)
+            row.unread = False
     counts = selectors.queue_counts(
         user=request.user, intent=filters.intent, status=filters.status, q=filters.q, unread=filters.unread
     )

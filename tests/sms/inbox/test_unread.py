@@ -192,3 +192,14 @@ def test_the_open_conversation_stays_in_the_unread_list_once_read(web, user):
     assert sorted(queue_ids(html)) == sorted([opened.pk, other.pk])
     assert unread_ids(html) == [other.pk]
     assert queue_ids(web.get(inbox_url(view="all", unread=1)).content.decode()) == [other.pk]
+
+
+def test_a_reply_arriving_while_the_conversation_is_open_is_read_by_the_polled_list(web, user):
+    conversation = make_conversation()
+    now = timezone.now()
+    services.conversation_mark_read(conversation=conversation, user=user, now=now - timedelta(minutes=10))
+    Conversation.objects.filter(pk=conversation.pk).update(last_inbound_at=now - timedelta(minutes=1))
+    assert unread_ids(web.get(reverse("inbox_queue") + "?view=all").content.decode()) == [conversation.pk]
+    polled = web.get(reverse("inbox_queue") + f"?view=all&conversation={conversation.pk}").content.decode()
+    assert queue_ids(polled) == [conversation.pk] and unread_ids(polled) == []
+    assert ConversationRead.objects.get(user=user, conversation=conversation).read_at > now
