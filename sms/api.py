@@ -258,7 +258,6 @@ class MessageSendSerializer(serializers.Serializer):
         "then, through every check as of that moment.",
     )
 
-
     def validate(self, data):
         # DRF trims the body, so one of only spaces is empty here.
         if not data.get("body") and not data.get("media_urls"):

@@ -39,7 +39,7 @@ class ConversationSerializer(serializers.ModelSerializer):
     last_message = LastMessageSerializer(read_only=True, allow_null=True)
     unread = serializers.BooleanField(
         read_only=True,
-        help_text="For the caller: a reply came in after they last read the conversation (or they never did).",
+        help_text="For the caller: a reply came in after they last read it (or they never did).",
     )
 
     class Meta:
@@ -255,7 +255,9 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     ordering_fields = ["sla_due_at", "last_inbound_at", "last_outbound_at", "created_at", "updated_at", "id"]
 
     def get_queryset(self):
-        conversations = selectors.with_sla_breached(Conversation.objects.select_related("contact", "last_message"))
+        conversations = selectors.with_sla_breached(
+            Conversation.objects.select_related("contact", "last_message")
+        )
         return selectors.with_unread(conversations, self.request.user).order_by(*selectors.QUEUE_ORDER)
 
     def _answer(self, conversation: Conversation) -> Response:

@@ -7,7 +7,19 @@ from datetime import datetime
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import BooleanField, Case, Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    Exists,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 from django.utils import timezone
 
 from crm import selectors as crm_selectors
@@ -136,7 +148,9 @@ def conversation_queue(
     included), in work order. Under the Unread filter the open conversation (``selected_id``)
     stays in the list though opening it read it."""
     conversations = with_unread(
-        with_sla_breached(Conversation.objects.select_related("contact__account", "assignee", "last_message")),
+        with_sla_breached(
+            Conversation.objects.select_related("contact__account", "assignee", "last_message")
+        ),
         user,
     )
     conversations = _filtered(

@@ -20,7 +20,9 @@ pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 def _saved_replies():
     SavedReply.objects.create(name="thanks", body="Thanks {first_name}, glad it works!", position=1)
-    SavedReply.objects.create(name="export-fix", body="Try the export again from Settings > Data.", position=2)
+    SavedReply.objects.create(
+        name="export-fix", body="Try the export again from Settings > Data.", position=2
+    )
     SavedReply.objects.create(name="call", body="Can I call you this afternoon?", position=3)
 
 
@@ -81,7 +83,9 @@ def test_slash_opens_saved_replies_by_name(browsing, user):
     browsing.step("slash-clicked")
 
     page.get_by_role("button", name="Send reply", exact=True).click()
-    expect(page.locator("#inbox-messages .sms-outbound", has_text="Can I call you this afternoon?")).to_be_visible()
+    expect(
+        page.locator("#inbox-messages .sms-outbound", has_text="Can I call you this afternoon?")
+    ).to_be_visible()
     assert page.evaluate(NO_RELOAD_MARK)
     browsing.step("slash-sent")
 

@@ -23,7 +23,10 @@ CONVERSATIONS = "/api/v1/sms/conversations/"
 
 
 def unread_ids(html: str) -> list[int]:
-    return [int(pk) for pk in re.findall(r'class="inbox-row[^"]*is-unread[^"]*" data-conversation-row="(\d+)"', html)]
+    return [
+        int(pk)
+        for pk in re.findall(r'class="inbox-row[^"]*is-unread[^"]*" data-conversation-row="(\d+)"', html)
+    ]
 
 
 def a_reply_arrives(conversation: Conversation, *, minutes_later: int = 1) -> None:
@@ -117,7 +120,7 @@ def test_the_unread_filter_shows_only_unread_and_counts_them(web, user):
     filtered = web.get(inbox_url(view="all", unread=1)).content.decode()
     assert queue_ids(filtered) == [unread.pk]
     # The filter is kept by every link, and the toggle turns it off again.
-    assert "unread=1" in filtered.split('data-conversation-row')[1]
+    assert "unread=1" in filtered.split("data-conversation-row")[1]
     services.conversation_mark_read(conversation=unread, user=user)
     assert "Nothing unread here." in web.get(inbox_url(view="all", unread=1)).content.decode()
 
