@@ -16,7 +16,6 @@ from django.db.models import (
     OuterRef,
     Q,
     QuerySet,
-    Subquery,
     Value,
     When,
 )
@@ -69,19 +68,20 @@ def with_sla_breached(conversations: QuerySet[Conversation], now: datetime | Non
     )
 
 
+def unread_condition(user) -> Q:
+    """Unread for ``user``: a reply came in and they have not read the conversation since (or
+    never did). A correlated EXISTS on the (user, conversation) key: no query per row."""
+    read_since = ConversationRead.objects.filter(
+        user=user, conversation=OuterRef("pk"), read_at__gte=OuterRef("last_inbound_at")
+    )
+    return Q(last_inbound_at__isnull=False) & ~Exists(read_since)
+
+
 def with_unread(conversations: QuerySet[Conversation], user) -> QuerySet[Conversation]:
-    """``unread`` for ``user``: a reply came in after they last read the conversation (or they
-    never did). A correlated subquery on the (user, conversation) key: no query per row."""
-    read_at = ConversationRead.objects.filter(user=user, conversation=OuterRef("pk")).values("read_at")[:1]
-    return conversations.annotate(my_read_at=Subquery(read_at)).annotate(
+    """Each conversation with ``unread`` for ``user``."""
+    return conversations.annotate(
         unread=Case(
-            When(
-                Q(last_inbound_at__isnull=False)
-                & (Q(my_read_at__isnull=True) | Q(my_read_at__lt=F("last_inbound_at"))),
-                then=Value(True),
-            ),
-            default=Value(False),
-            output_field=BooleanField(),
+            When(unread_condition(user), then=Value(True)), default=Value(False), output_field=BooleanField()
         )
     )
 
@@ -119,8 +119,8 @@ def _filtered(
     unread: bool = False,
     keep_id: int | None = None,
 ) -> QuerySet[Conversation]:
-    if unread:  # the caller annotated ``with_unread``; the open one stays listed, read now
-        conversations = conversations.filter(Q(unread=True) | Q(pk=keep_id))
+    if unread:  # the open one stays listed, read now
+        conversations = conversations.filter(unread_condition(user) | Q(pk=keep_id))
     if status:
         conversations = conversations.filter(status=status)
     if intent == UNCLASSIFIED:
@@ -178,7 +178,7 @@ def queue_counts(
     """How many conversations each of mine / unassigned / all holds under the other filters,
     how many of those are past their SLA and how many ``user`` has not read (one query)."""
     conversations = _filtered(
-        with_unread(Conversation.objects.all(), user),
+        Conversation.objects.all(),
         user=user,
         view=QueueView.ALL,
         intent=intent,
@@ -191,7 +191,7 @@ def queue_counts(
         unassigned=Count("id", filter=Q(assignee__isnull=True)),
         all=Count("id"),
         breached=Count("id", filter=Q(sla_due_at__lt=timezone.now())),
-        unread=Count("id", filter=Q(unread=True)),
+        unread=Count("id", filter=unread_condition(user)),
     )
 
 
