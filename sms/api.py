@@ -232,7 +232,13 @@ class MessageSerializer(serializers.ModelSerializer):
 
 class MessageSendSerializer(serializers.Serializer):
     contact = serializers.PrimaryKeyRelatedField(queryset=Contact.objects.select_related("account"))
-    body = serializers.CharField(max_length=MAX_BODY_CHARS, help_text=f"Up to {MAX_BODY_CHARS} characters.")
+    body = serializers.CharField(
+        max_length=MAX_BODY_CHARS,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text=f"Up to {MAX_BODY_CHARS} characters. May be left out of an MMS with `media_urls`.",
+    )
     idempotency_key = serializers.CharField(
         max_length=200,
         required=False,
@@ -251,6 +257,12 @@ class MessageSendSerializer(serializers.Serializer):
         help_text="Optional, ISO 8601, future (within a year): store the text as `scheduled` and send it "
         "then, through every check as of that moment.",
     )
+
+    def validate(self, data):
+        # DRF trims the body, so one of only spaces is empty here.
+        if not data.get("body") and not data.get("media_urls"):
+            raise serializers.ValidationError({"body": ["Write a message, or attach media with media_urls."]})
+        return data
 
 
 class MessageRescheduleSerializer(serializers.Serializer):

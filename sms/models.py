@@ -273,6 +273,23 @@ class Conversation(models.Model):
         return f"Conversation with {self.contact}"
 
 
+class ConversationRead(models.Model):
+    """When a user last read a conversation. It is unread for them while a reply came in after
+    ``read_at`` (or they never read it); "mark unread" deletes the row."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="reads")
+    read_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "conversation"], name="conversation_read_once_per_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} read {self.conversation_id} at {self.read_at:%Y-%m-%d %H:%M}"
+
+
 class Direction(models.TextChoices):
     OUTBOUND = "outbound", "Outbound"
     INBOUND = "inbound", "Inbound"

@@ -11,6 +11,7 @@ inbox_urlpatterns = [
     path("<int:pk>/messages/", inbox_views.inbox_messages, name="inbox_messages"),
     path("<int:pk>/reply/", inbox_views.inbox_reply, name="inbox_reply"),
     path("<int:pk>/assign/", inbox_views.inbox_assign, name="inbox_assign"),
+    path("<int:pk>/unread/", inbox_views.inbox_mark_unread, name="inbox_mark_unread"),
     path("<int:pk>/resolve/", inbox_views.inbox_resolve, name="inbox_resolve"),
     path("<int:pk>/snooze/", inbox_views.inbox_snooze, name="inbox_snooze"),
     path("<int:pk>/relabel/", inbox_views.inbox_relabel, name="inbox_relabel"),

@@ -37,6 +37,10 @@ class ConversationSerializer(serializers.ModelSerializer):
         read_only=True, help_text="True when the reply deadline (`sla_due_at`) has passed."
     )
     last_message = LastMessageSerializer(read_only=True, allow_null=True)
+    unread = serializers.BooleanField(
+        read_only=True,
+        help_text="For the caller: a reply came in after they last read it (or they never did).",
+    )
 
     class Meta:
         model = Conversation
@@ -59,6 +63,7 @@ class ConversationSerializer(serializers.ModelSerializer):
             "snoozed_until",
             "last_message",
             "updated_at",
+            "unread",
         ]
         read_only_fields = fields
 
@@ -187,10 +192,13 @@ class ConversationFilter(django_filters.FilterSet):
     sla_breached = StrictBooleanFilter(
         method="filter_sla_breached", help_text="`true`: past the reply deadline; `false`: not."
     )
+    unread = StrictBooleanFilter(
+        method="filter_unread", help_text="`true`: unread by the caller; `false`: read."
+    )
 
     class Meta:
         model = Conversation
-        fields = ["status", "intent", "assignee", "sla_breached"]
+        fields = ["status", "intent", "assignee", "sla_breached", "unread"]
 
     def filter_assignee(self, queryset, name, value):
         value = value.strip().lower()
@@ -204,6 +212,9 @@ class ConversationFilter(django_filters.FilterSet):
 
     def filter_sla_breached(self, queryset, name, value):
         return queryset.filter(sla_breached=value)
+
+    def filter_unread(self, queryset, name, value):
+        return queryset.filter(unread=value)
 
 
 class ConversationSearchFilter(filters.SearchFilter):
@@ -244,9 +255,10 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     ordering_fields = ["sla_due_at", "last_inbound_at", "last_outbound_at", "created_at", "updated_at", "id"]
 
     def get_queryset(self):
-        return selectors.with_sla_breached(
+        conversations = selectors.with_sla_breached(
             Conversation.objects.select_related("contact", "last_message")
-        ).order_by(*selectors.QUEUE_ORDER)
+        )
+        return selectors.with_unread(conversations, self.request.user).order_by(*selectors.QUEUE_ORDER)
 
     def _answer(self, conversation: Conversation) -> Response:
         return Response(self.get_serializer(self.get_queryset().get(pk=conversation.pk)).data)
@@ -291,6 +303,30 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
         conversation = self.get_object()
         data = self._payload(AssignSerializer)
         services.conversation_assign(conversation=conversation, assignee=data["assignee"], actor=request.user)
+        return self._answer(conversation)
+
+    @extend_schema(
+        summary="Mark read for the caller",
+        description="What opening it in the inbox does: `unread` is false until the next reply comes in.",
+        request=None,
+        responses={200: ConversationSerializer, 404: ACTION_ERRORS[404]},
+    )
+    @action(detail=True, methods=["post"])
+    def read(self, request, pk=None):
+        conversation = self.get_object()
+        services.conversation_mark_read(conversation=conversation, user=request.user)
+        return self._answer(conversation)
+
+    @extend_schema(
+        summary="Mark unread for the caller",
+        description="`unread` is true again (for a conversation with a reply from the customer).",
+        request=None,
+        responses={200: ConversationSerializer, 404: ACTION_ERRORS[404]},
+    )
+    @action(detail=True, methods=["post"])
+    def unread(self, request, pk=None):
+        conversation = self.get_object()
+        services.conversation_mark_unread(conversation=conversation, user=request.user)
         return self._answer(conversation)
 
     @extend_schema(

@@ -7,7 +7,18 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import BooleanField, Case, Count, Exists, F, OuterRef, Q, QuerySet, Value, When
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    Exists,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 from django.utils import timezone
 
 from crm import selectors as crm_selectors
@@ -19,6 +30,7 @@ from sms.models import (
     ConsentSource,
     Conversation,
     ConversationNote,
+    ConversationRead,
     ConversationStatus,
     Direction,
     Message,
@@ -56,6 +68,24 @@ def with_sla_breached(conversations: QuerySet[Conversation], now: datetime | Non
     )
 
 
+def unread_condition(user) -> Q:
+    """Unread for ``user``: a reply came in and they have not read the conversation since (or
+    never did). A correlated EXISTS on the (user, conversation) key: no query per row."""
+    read_since = ConversationRead.objects.filter(
+        user=user, conversation=OuterRef("pk"), read_at__gte=OuterRef("last_inbound_at")
+    )
+    return Q(last_inbound_at__isnull=False) & ~Exists(read_since)
+
+
+def with_unread(conversations: QuerySet[Conversation], user) -> QuerySet[Conversation]:
+    """Each conversation with ``unread`` for ``user``."""
+    return conversations.annotate(
+        unread=Case(
+            When(unread_condition(user), then=Value(True)), default=Value(False), output_field=BooleanField()
+        )
+    )
+
+
 def conversation_search(conversations: QuerySet[Conversation], q: str) -> QuerySet[Conversation]:
     """Contact name, phone (however typed), email, account name, or text of any message."""
     q = q.strip()
@@ -79,8 +109,18 @@ def conversation_search(conversations: QuerySet[Conversation], q: str) -> QueryS
 
 
 def _filtered(
-    conversations: QuerySet[Conversation], *, user, view: str, intent: str, status: str, q: str
+    conversations: QuerySet[Conversation],
+    *,
+    user,
+    view: str,
+    intent: str,
+    status: str,
+    q: str,
+    unread: bool = False,
+    keep_id: int | None = None,
 ) -> QuerySet[Conversation]:
+    if unread:  # the open one stays listed, read now
+        conversations = conversations.filter(unread_condition(user) | Q(pk=keep_id))
     if status:
         conversations = conversations.filter(status=status)
     if intent == UNCLASSIFIED:
@@ -95,13 +135,34 @@ def _filtered(
 
 
 def conversation_queue(
-    *, user, view: str = QueueView.ALL, intent: str = "", status: str = "", q: str = ""
+    *,
+    user,
+    view: str = QueueView.ALL,
+    intent: str = "",
+    status: str = "",
+    q: str = "",
+    unread: bool = False,
+    selected_id: int | None = None,
 ) -> QuerySet[Conversation]:
-    """The inbox list: filtered, with everything a row shows, in work order."""
-    conversations = with_sla_breached(
-        Conversation.objects.select_related("contact__account", "assignee", "last_message")
+    """The inbox list: filtered, with everything a row shows (``unread`` for ``user``
+    included), in work order. Under the Unread filter the open conversation (``selected_id``)
+    stays in the list though opening it read it."""
+    conversations = with_unread(
+        with_sla_breached(
+            Conversation.objects.select_related("contact__account", "assignee", "last_message")
+        ),
+        user,
     )
-    conversations = _filtered(conversations, user=user, view=view, intent=intent, status=status, q=q)
+    conversations = _filtered(
+        conversations,
+        user=user,
+        view=view,
+        intent=intent,
+        status=status,
+        q=q,
+        unread=unread,
+        keep_id=selected_id,
+    )
     return conversations.order_by(*QUEUE_ORDER)
 
 
@@ -111,17 +172,26 @@ def default_view(user) -> str:
     return QueueView.MINE if mine else QueueView.ALL
 
 
-def queue_counts(*, user, intent: str = "", status: str = "", q: str = "") -> dict[str, int]:
+def queue_counts(
+    *, user, intent: str = "", status: str = "", q: str = "", unread: bool = False
+) -> dict[str, int]:
     """How many conversations each of mine / unassigned / all holds under the other filters,
-    and how many of those are past their SLA (one query)."""
+    how many of those are past their SLA and how many ``user`` has not read (one query)."""
     conversations = _filtered(
-        Conversation.objects.all(), user=user, view=QueueView.ALL, intent=intent, status=status, q=q
+        Conversation.objects.all(),
+        user=user,
+        view=QueueView.ALL,
+        intent=intent,
+        status=status,
+        q=q,
+        unread=unread,
     )
     return conversations.aggregate(
         mine=Count("id", filter=Q(assignee=user)),
         unassigned=Count("id", filter=Q(assignee__isnull=True)),
         all=Count("id"),
         breached=Count("id", filter=Q(sla_due_at__lt=timezone.now())),
+        unread=Count("id", filter=unread_condition(user)),
     )
 
 

@@ -27,6 +27,7 @@ from sms.models import (
     ConsentSource,
     Conversation,
     ConversationNote,
+    ConversationRead,
     ConversationStatus,
     Deferral,
     Direction,
@@ -292,6 +293,21 @@ def conversation_reply(*, conversation: Conversation, body: str, actor, attachme
         conversation.assignee = actor
     conversation.save()
     return message
+
+
+def conversation_mark_read(*, conversation: Conversation, user, now: datetime | None = None) -> None:
+    """``user`` has read the conversation up to now (one upsert; safe when two tabs race)."""
+    ConversationRead.objects.bulk_create(
+        [ConversationRead(user=user, conversation=conversation, read_at=now or timezone.now())],
+        update_conflicts=True,
+        unique_fields=["user", "conversation"],
+        update_fields=["read_at"],
+    )
+
+
+def conversation_mark_unread(*, conversation: Conversation, user) -> None:
+    """Show the conversation as unread to ``user`` again (while it has a reply from the customer)."""
+    ConversationRead.objects.filter(user=user, conversation=conversation).delete()
 
 
 def _locked(conversation: Conversation) -> Conversation:

@@ -47,7 +47,7 @@ INTENT_SHORT = {
     Intent.POSITIVE: "Positive",
     Intent.OTHER: "Other",
 }
-FILTER_KEYS = ("view", "intent", "status", "q", "page")
+FILTER_KEYS = ("view", "intent", "status", "unread", "q", "page")
 SOON = timedelta(minutes=15)  # an SLA this close is shown as urgent
 SNOOZE_PRESETS = {"1h": "1 hour", "tomorrow": "Tomorrow", "next_week": "Next week"}
 POLL_QUEUE_SECONDS = 5
@@ -63,14 +63,22 @@ class QueueFilterForm(forms.Form):
         choices=[("", "Any intent"), *INTENT_SHORT.items(), (UNCLASSIFIED, "Unclassified")], required=False
     )
     status = forms.ChoiceField(choices=ConversationStatus.choices, required=False)
+    unread = forms.ChoiceField(choices=[("1", "Unread")], required=False)
     q = forms.CharField(max_length=200, required=False, label="Search")
     page = forms.IntegerField(min_value=1, required=False)
 
 
 class ReplyForm(forms.Form):
-    body = forms.CharField(max_length=MAX_BODY_CHARS, strip=True)
+    body = forms.CharField(max_length=MAX_BODY_CHARS, strip=True, required=False)
     send_at = forms.DateTimeField(required=False, input_formats=LOCAL_INPUT_FORMATS, label="Send at")
     attachment = forms.FileField(required=False, help_text="An image (JPEG, PNG, GIF) or a PDF, up to 5 MB.")
+
+    def clean(self):
+        data = super().clean()
+        # A photo or a PDF may go alone (an MMS without text); a note always needs its words.
+        if "body" in data and not data["body"] and not data.get("attachment"):
+            self.add_error("body", "Write a reply, or attach a file.")
+        return data
 
 
 def scheduled_texts(contact_id: int) -> list[Message]:
@@ -142,6 +150,7 @@ class InboxFilters:
     q: str
     page: int | None
     given: dict = field(default_factory=dict)
+    unread: bool = False
 
     def query(self, **changes) -> str:
         params = {**self.given, **changes}
@@ -167,6 +176,7 @@ def inbox_filters(request: HttpRequest, params: QueryDict | None = None) -> Inbo
         q=(data.get("q") or "").strip(),
         page=data.get("page"),
         given=given,
+        unread=data.get("unread") == "1",
     )
 
 
@@ -237,7 +247,13 @@ def _next_after(ids: list[int], selected_id: int | None) -> int | None:
 def _queue_context(request: HttpRequest, filters: InboxFilters, selected_id: int | None) -> dict:
     now = timezone.now()
     queue = selectors.conversation_queue(
-        user=request.user, view=filters.view, intent=filters.intent, status=filters.status, q=filters.q
+        user=request.user,
+        view=filters.view,
+        intent=filters.intent,
+        status=filters.status,
+        q=filters.q,
+        unread=filters.unread,
+        selected_id=selected_id,
     )
     page_obj = Paginator(queue, PAGE_SIZE).get_page(filters.page)
     rows = list(page_obj.object_list)
@@ -248,8 +264,11 @@ def _queue_context(request: HttpRequest, filters: InboxFilters, selected_id: int
         row.inbox_url = filters.page_url(row.pk)
         row.is_selected = row.pk == selected_id
         row.intent_short = INTENT_SHORT.get(row.intent, row.intent)
+        if row.is_selected and row.unread:  # a reply came in while it is open (the polled list)
+            services.conversation_mark_read(conversation=row, user=request.user, now=now)
+            row.unread = False
     counts = selectors.queue_counts(
-        user=request.user, intent=filters.intent, status=filters.status, q=filters.q
+        user=request.user, intent=filters.intent, status=filters.status, q=filters.q, unread=filters.unread
     )
     return {
         "filters": filters,
@@ -270,6 +289,7 @@ def _queue_context(request: HttpRequest, filters: InboxFilters, selected_id: int
             if page_obj.has_next()
             else ""
         ),
+        "unread_url": filters.url(unread="" if filters.unread else "1", page=None, conversation=selected_id),
         "selected_id": selected_id,
         "next_id": _next_after([row.pk for row in rows], selected_id),
         "queue_poll_url": reverse("inbox_queue") + "?" + filters.query(conversation=selected_id),
@@ -353,10 +373,13 @@ def _render_inbox(
     snooze_form: SnoozeForm | None = None,
     notice: str = "",
 ) -> HttpResponse:
+    conversation = selectors.conversation_for_inbox(selected_id) if selected_id else None
+    if conversation is not None:
+        # Opening a conversation (or acting in it) reads it, before the list is drawn.
+        services.conversation_mark_read(conversation=conversation, user=request.user)
     context = _queue_context(request, filters, selected_id)
     context["notice"] = notice
     context["replied_id"] = replied_id  # the drafts kept in the browser for it can go
-    conversation = selectors.conversation_for_inbox(selected_id) if selected_id else None
     context["conversation"] = conversation
     if conversation is not None:
         context.update(
@@ -487,6 +510,14 @@ def inbox_reply(request: HttpRequest, pk: int) -> HttpResponse:
             notice = f"Sent and resolved {conversation.contact}."
             return _done(request, filters, _then(request, conversation), replied_id=pk, notice=notice)
     return _done(request, filters, pk, replied_id=pk)
+
+
+@require_POST
+def inbox_mark_unread(request: HttpRequest, pk: int) -> HttpResponse:
+    """Keep it for later: unread again for this agent, and the thread closes (opening it reads it)."""
+    conversation = get_object_or_404(Conversation.objects.select_related("contact"), pk=pk)
+    services.conversation_mark_unread(conversation=conversation, user=request.user)
+    return _done(request, inbox_filters(request), None, notice=f"Marked {conversation.contact} as unread.")
 
 
 @require_POST

@@ -37,9 +37,9 @@ class NotScheduled(DomainError):
     status = 409
 
 
-def _check(body: str, send_at: datetime, now: datetime) -> str:
+def _check(body: str, send_at: datetime, now: datetime, *, has_media: bool = False) -> str:
     body = clean_body(body)
-    if not body:
+    if not body and not has_media:  # an MMS may be media alone
         raise ScheduleError("The message is empty.", code="empty_body")
     if len(body) > MAX_BODY_CHARS:
         raise ScheduleError(
@@ -70,7 +70,7 @@ def message_schedule(
         if existing is not None:
             return existing
     now = timezone.now()
-    body = _check(body, send_at, now)
+    body = _check(body, send_at, now, has_media=bool(media_urls or attachments))
     if not contact.phone:
         raise refusal(contact, "contact:no_phone")
     media_urls_check(media_urls)

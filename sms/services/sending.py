@@ -153,7 +153,7 @@ def message_send(
         if existing is not None:
             return existing
     body = clean_body(body)
-    if not body:
+    if not body and not (media_urls or attachments):  # an MMS may be media alone
         raise SendRefused("empty_body", "The message is empty.")
     if len(body) > MAX_BODY_CHARS:
         raise SendRefused(

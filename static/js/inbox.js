@@ -151,6 +151,122 @@
     picker.value = "";
   });
 
+  // --- "/" in the reply box: saved replies by name ------------------------------------
+  // "/" at the start of the box or after a space opens the list; what follows filters it by
+  // name; arrows move, Enter or Tab (or a click) puts the reply in place of "/name", Esc closes.
+
+  var SLASH_TOKEN = /(^|\s)\/([^\s\/]*)$/;
+
+  function slashMenu() { return byId("inbox-slash-menu"); }
+
+  function slashOptions(menu) {
+    return Array.prototype.slice.call(menu.querySelectorAll("[role=option]")).filter(function (option) {
+      return !option.hidden;
+    });
+  }
+
+  function slashToken(area) {
+    if (area.selectionStart !== area.selectionEnd) { return null; }
+    var match = SLASH_TOKEN.exec(area.value.slice(0, area.selectionStart));
+    if (!match) { return null; }
+    return { start: area.selectionStart - match[2].length - 1, query: match[2].toLowerCase() };
+  }
+
+  function slashClose(area) {
+    var menu = slashMenu();
+    if (menu) { menu.hidden = true; }
+    if (area) { area.removeAttribute("aria-activedescendant"); }
+  }
+
+  function slashActivate(area, menu, option) {
+    menu.querySelectorAll("[role=option]").forEach(function (other) {
+      other.setAttribute("aria-selected", other === option ? "true" : "false");
+    });
+    if (option) {
+      area.setAttribute("aria-activedescendant", option.id);
+      option.scrollIntoView({ block: "nearest" });
+    } else {
+      area.removeAttribute("aria-activedescendant");
+    }
+  }
+
+  function slashUpdate(area) {
+    var menu = slashMenu();
+    if (!menu) { return; }
+    var token = slashToken(area);
+    if (!token) { slashClose(area); return; }
+    var shown = 0;
+    menu.querySelectorAll("[role=option]").forEach(function (option) {
+      option.hidden = option.getAttribute("data-name").indexOf(token.query) === -1;
+      if (!option.hidden) { shown += 1; }
+    });
+    menu.querySelector(".inbox-slash-none").hidden = shown > 0;
+    menu.hidden = false;
+    slashActivate(area, menu, slashOptions(menu)[0] || null);
+  }
+
+  function slashInsert(area, option) {
+    var token = slashToken(area);
+    if (!token) { slashClose(area); return; }
+    var text = option.getAttribute("data-body");
+    var end = area.selectionStart;
+    area.value = area.value.slice(0, token.start) + text + area.value.slice(end);
+    var caret = token.start + text.length;
+    area.focus();
+    area.setSelectionRange(caret, caret);
+    slashClose(area);
+    area.dispatchEvent(new Event("input", { bubbles: true })); // counter and draft
+  }
+
+  document.addEventListener("input", function (event) {
+    if (event.target.id === "inbox-reply-body") { slashUpdate(event.target); }
+  });
+
+  // Capture phase: ahead of the page's shortcuts (Esc would otherwise leave the box).
+  document.addEventListener("keydown", function (event) {
+    var area = event.target;
+    var menu = slashMenu();
+    if (area.id !== "inbox-reply-body" || !menu || menu.hidden) { return; }
+    var options = slashOptions(menu);
+    var current = options.findIndex(function (option) { return option.getAttribute("aria-selected") === "true"; });
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      if (!options.length) { return; }
+      var step = event.key === "ArrowDown" ? 1 : -1;
+      slashActivate(area, menu, options[(current + step + options.length) % options.length]);
+    } else if ((event.key === "Enter" || event.key === "Tab") && !event.ctrlKey && !event.metaKey && !event.shiftKey) {
+      if (current === -1) { return; }
+      slashInsert(area, options[current]);
+    } else if (event.key === "Escape") {
+      slashClose(area);
+    } else {
+      return;
+    }
+    event.preventDefault();
+    event.stopPropagation();
+  }, true);
+
+  // Keep the caret in the box while picking with the mouse.
+  document.addEventListener("mousedown", function (event) {
+    if (event.target.closest("#inbox-slash-menu")) { event.preventDefault(); }
+  });
+
+  document.addEventListener("click", function (event) {
+    var option = event.target.closest("#inbox-slash-menu [role=option]");
+    var area = byId("inbox-reply-body");
+    if (option && area) { slashInsert(area, option); }
+  });
+
+  document.addEventListener("focusout", function (event) {
+    if (event.target.id === "inbox-reply-body") { slashClose(event.target); }
+  });
+
+  document.addEventListener("keyup", function (event) {
+    // Moving the caret with the arrows or Home/End out of "/name" closes the list.
+    if (event.target.id === "inbox-reply-body" && /^(ArrowLeft|ArrowRight|Home|End)$/.test(event.key)) {
+      slashUpdate(event.target);
+    }
+  });
+
   // --- Swaps ----------------------------------------------------------------------------
 
   function scrollThreadToEnd() {

@@ -55,7 +55,8 @@ class TwilioProvider(Provider):
     def send(
         self, *, to: str, body: str, status_callback: str | None, media_urls: Sequence[str] = ()
     ) -> SendResult:
-        kwargs = {"to": to, "body": body}
+        # A media-only MMS sends no Body at all (Twilio needs Body or MediaUrl, not both).
+        kwargs = {"to": to, "body": body} if body else {"to": to}
         if media_urls:
             kwargs["media_url"] = list(media_urls)
         if self.messaging_service_sid:
@@ -93,6 +94,6 @@ class TwilioProvider(Provider):
             ) from exc
         for candidate in candidates:
             created = candidate.date_created
-            if candidate.body == body and (created is None or created >= since):
+            if (candidate.body or "") == body and (created is None or created >= since):
                 return SendResult(sid=candidate.sid, from_number=candidate.from_ or "")
         return None

@@ -62,6 +62,7 @@ def test_list_and_detail_fields(api, user):
         "snoozed_until",
         "last_message",
         "updated_at",
+        "unread",
     }
     assert (row["contact"], row["contact_name"], row["account"], row["assignee"]) == (
         contact.pk,
