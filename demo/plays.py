@@ -728,7 +728,7 @@ def _write(
     # The engine's own writer of the log; the texts' ids are known by now.
     for enrollment in enrollments:
         enrollment.message_id = enrollment.message.pk if enrollment.message is not None else None
-    enrollments_insert([_journey_row(e) for e in enrollments], columns=JOURNEY_COLUMNS)
+    enrollments_insert([_journey_row(e) for e in enrollments], columns=(*JOURNEY_COLUMNS, "moves"))
     _first_steps_record([e for e in enrollments if e.play.is_journey and e.arm == Arm.TREATMENT])
     for activity in activities:
         if "sms" in activity.data:
@@ -832,9 +832,11 @@ def _variant(play: Play, contact: _Contact) -> tuple[str, str]:
 
 
 def _journey_row(enrollment: Enrollment) -> tuple:
-    """The enrollment in ``JOURNEY_COLUMNS`` order: placed where the engine places a decision at
-    entry, with the variant the history drew."""
+    """The enrollment in ``JOURNEY_COLUMNS`` order, then its moves: placed where the engine places
+    a decision at entry, with the variant the history drew; a treated journey enrollment has
+    taken its first step (``_first_steps_record``)."""
     state, exit_reason, step, variant, _ = journey_place(enrollment.play, enrollment)
+    moves = 1 if enrollment.play.is_journey and enrollment.arm == Arm.TREATMENT else 0
     return (
         *(getattr(enrollment, c) for c in ENROLLMENT_COLUMNS),
         state,
@@ -843,6 +845,7 @@ def _journey_row(enrollment: Enrollment) -> tuple:
         enrollment.variant or variant,
         1,
         None,
+        moves,
     )
 
 
@@ -874,7 +877,6 @@ def _first_steps_record(enrollments: list[Enrollment]) -> None:
         for e in enrollments
     ]
     bulk.rows_insert(StepDecision, DECISION_COLUMNS, rows)
-    Enrollment.objects.filter(bulk.in_ids("pk", [row[0] for row in rows])).update(moves=1)
 
 
 def _message(play, row, accounts, sent_at, status_draw, delay, index, deferred, template) -> Message:

@@ -177,10 +177,10 @@ def test_onboarding_is_a_journey_testing_two_first_texts():
     )
     assert set(treated.values_list("moves", flat=True)) == {1}
     funnel = journey_funnel(onboarding)
-    assert funnel["steps"][0]["variants"] == {
-        name: treated.filter(variant=name, outcome__in=[Outcome.SENT, Outcome.DEFERRED]).count()
-        for name in ("A", "B")
-    }
+    texted = Counter(
+        treated.filter(outcome__in=[Outcome.SENT, Outcome.DEFERRED]).values_list("variant", flat=True)
+    )
+    assert texted and funnel["steps"][0]["variants"] == dict(sorted(texted.items()))
     results = variant_results(onboarding, Scope(start=TODAY - timedelta(days=365), end=TODAY), now=MIDNIGHT)
     assert [row["variant"] for row in results["variants"]] == ["A", "B"]
 
