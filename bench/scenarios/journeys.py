@@ -147,15 +147,16 @@ def _analyze() -> None:
         cursor.execute("ANALYZE")
 
 
-def _clear_texts() -> None:
-    """The previous repetition's texts, timeline, decisions and enqueued delivery tasks."""
+def _clear() -> None:
+    """The previous repetition's enrollments, decisions, texts, timeline and enqueued delivery
+    tasks (in that order: each points at the next)."""
     from django_q.models import OrmQ
 
     from crm.models import Activity
-    from plays.models import StepDecision
+    from plays.models import Enrollment, StepDecision
     from sms.models import Message
 
-    for model in (StepDecision, Message, Activity, OrmQ):
+    for model in (StepDecision, Enrollment, Message, Activity, OrmQ):
         queryset = model.objects.all()
         queryset._raw_delete(queryset.db)  # this throwaway database holds only our rows
 
@@ -165,11 +166,10 @@ def reset_waiting(journey, count: int, now) -> None:
     (they entered three days ago and got the first text), each with its variant; nothing else."""
     from crm.models import Contact
     from plays.engine import enrollments_insert
-    from plays.models import Enrollment, EnrollmentState, Outcome
+    from plays.models import EnrollmentState, Outcome
     from plays.steps import variant_for
 
-    _clear_texts()
-    Enrollment.objects.all()._raw_delete(Enrollment.objects.db)
+    _clear()
     entered = now - timedelta(days=3)
     columns = (
         "play_id", "contact_id", "account_id", "occurrence", "arm", "outcome", "reason", "decided_at",
@@ -200,10 +200,9 @@ def reset_waiting(journey, count: int, now) -> None:
 
 
 def reset_one_text(one_text) -> None:
-    from plays.models import Enrollment, Play
+    from plays.models import Play
 
-    _clear_texts()
-    Enrollment.objects.all()._raw_delete(Enrollment.objects.db)
+    _clear()
     Play.objects.filter(pk=one_text.pk).update(running_since=None, last_run_at=None)
     _analyze()
 
