@@ -164,6 +164,9 @@ def markdown(results: dict) -> str:
     from bench.scenarios import pages
 
     lines += pages.markdown(results["runs"])
+    from bench.scenarios import journeys
+
+    lines += journeys.markdown(results["runs"])
     problems = [
         (run.get("db"), run.get("contacts"), p) for run in results["runs"] for p in run.get("problems", [])
     ]

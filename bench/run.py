@@ -25,6 +25,7 @@ MODULE_SCENARIOS = {
     "outbox": "bench.scenarios.outbox",  # scenario 2 (PostgreSQL only)
     "webhooks": "bench.scenarios.webhooks",  # scenario 3 (PostgreSQL only)
     "pages": "bench.scenarios.pages",  # scenario 5
+    "journeys": "bench.scenarios.journeys",  # scenario 6 (issue 18)
 }
 
 

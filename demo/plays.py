@@ -25,6 +25,7 @@ each enrollment records its own arm.)
 
 Demo plays are recognised by their fixed names and a demo staff owner."""
 
+import hashlib
 import random
 from collections import defaultdict
 from dataclasses import dataclass
@@ -56,9 +57,11 @@ from crm.models import (
 )
 from demo.crm import ORDER_PREFIX
 from demo.vocabulary import STAFF
+from plays import steps as journey_steps
 from plays import templates
 from plays.engine import ENROLLMENT_COLUMNS, JOURNEY_COLUMNS, arm_for, enrollments_insert, journey_place
-from plays.models import Arm, Enrollment, Outcome, Play, PlayStatus
+from plays.journey import DECISION_COLUMNS
+from plays.models import Arm, Enrollment, Outcome, Play, PlayStatus, StepDecision, StepKind
 from plays.services import play_create
 from plays.triggers.milestone_missing import MILESTONE_NUDGE_WINDOW
 from sms.governance import play_source
@@ -74,6 +77,17 @@ BATCH = 1000
 DEMO_USERNAMES = tuple(username for username, *_ in STAFF)
 
 ONBOARDING = "Onboarding: connect your integration"
+ONBOARDING_TEXTS = {
+    "A": "Hi {first_name}, it's {owner} from Lifecycle CRM. {account} is set up, but your integration "
+    "isn't connected yet. It takes about 5 minutes and starts syncing your contacts. Want me to "
+    "walk you through it? Just reply here.",
+    "B": "Hi {first_name}, {account} is one step from syncing: connect your integration (about 5 "
+    "minutes). Reply GUIDE and {owner} will send the setup guide.",
+}
+ONBOARDING_REMINDER = (
+    "Hi {first_name}, {owner} again: {account}'s integration still isn't connected. Most teams "
+    "finish it in one sitting; reply with a time and I'll call you."
+)
 ADOPTION = "Adoption: send your first campaign"
 RENEWAL = "Renewal journey: 60 days out, escalating"
 RENEWAL_TEXTS = (
@@ -91,14 +105,27 @@ REORDER = "Reactivation: reorder reminder"
 ROUTE = {"route_replies_to_owner": True}
 STANDARD_PLAYS: tuple[dict, ...] = (
     {
+        # A journey with an A/B test of its first text: A offers a walkthrough, B is short and
+        # links the guide. A reply hands the contact to the owner at once; silence gets one
+        # reminder, then the owner's task. Connecting the integration (the goal) ends it.
         "name": ONBOARDING,
         "moment": "onboarding",
         "trigger": {"type": "milestone_missing", "event": "integration_connected", "days": 3},
-        "template": (
-            "Hi {first_name}, it's {owner} from Lifecycle CRM. {account} is set up, but your integration "
-            "isn't connected yet. It takes about 5 minutes and starts syncing your contacts. Want me to "
-            "walk you through it? Just reply here."
-        ),
+        "template": ONBOARDING_TEXTS["A"],
+        "steps": [
+            {
+                "type": "send",
+                "variants": [
+                    {"name": name, "template": text, "weight": 1} for name, text in ONBOARDING_TEXTS.items()
+                ],
+            },
+            {"type": "wait", "days": 2},
+            {"type": "branch", "if": "replied", "then": 5},
+            {"type": "send", "variants": [{"name": "A", "template": ONBOARDING_REMINDER, "weight": 1}]},
+            {"type": "wait", "days": 3},
+            {"type": "task", "title": "Onboarding: help them connect the integration", "assignee": "owner"},
+        ],
+        "exit_on": ["opt_out", "event:integration_connected"],
         "next_step": ROUTE,
         "cooldown_days": 7,
         "holdout_percent": 20,
@@ -619,6 +646,8 @@ def _write(
         enrollments.append(enrollment)
         if arm == Arm.CONTROL:
             continue
+        # Assigned at entry whether or not a text goes (the variants are compared intention-to-treat).
+        enrollment.variant, template = _variant(play, contact)
         if contact.consent == SmsConsent.OPTED_OUT:
             enrollment.reason = "consent:opted_out"
             continue
@@ -635,7 +664,9 @@ def _write(
             sent_at = min(morning + timedelta(seconds=delays[2] * 6), ref - timedelta(seconds=30))
             sent_at = max(sent_at, row.decided_at + timedelta(seconds=delays[0]))
         deferred = outcome == Outcome.DEFERRED
-        message = _message(play, row, accounts, sent_at, status_draw, delays[1], len(messages), deferred)
+        message = _message(
+            play, row, accounts, sent_at, status_draw, delays[1], len(messages), deferred, template
+        )
         enrollment.message = message
         message.created_at = row.decided_at
         messages.append(message)
@@ -697,13 +728,8 @@ def _write(
     # The engine's own writer of the log; the texts' ids are known by now.
     for enrollment in enrollments:
         enrollment.message_id = enrollment.message.pk if enrollment.message is not None else None
-    enrollments_insert(
-        [
-            (*(getattr(e, c) for c in ENROLLMENT_COLUMNS), *journey_place(e.play, e)[:4], 1, None)
-            for e in enrollments
-        ],
-        columns=JOURNEY_COLUMNS,
-    )
+    enrollments_insert([_journey_row(e) for e in enrollments], columns=(*JOURNEY_COLUMNS, "moves"))
+    _first_steps_record([e for e in enrollments if e.play.is_journey and e.arm == Arm.TREATMENT])
     for activity in activities:
         if "sms" in activity.data:
             message = activity.data.pop("sms")
@@ -782,12 +808,78 @@ def _cover_both_arms(rows: list[_Row], enrollments: list[Enrollment], seen: set)
                 outcome=Outcome.SUPPRESSED,
                 reason=reason,
                 decided_at=row.decided_at,
+                variant=_variant(play, contact)[0] if arm == Arm.TREATMENT else "",
             )
         )
     return extra
 
 
-def _message(play, row, accounts, sent_at, status_draw, delay, index, deferred) -> Message:
+def _variant(play: Play, contact: _Contact) -> tuple[str, str]:
+    """(variant, template) of the contact's first text. A journey's first send step picks a
+    variant by weight; keyed on the play's name and the phone, like the arm, so ``--force``
+    (new primary keys) draws the same. A one-text play sends its template."""
+    if not play.is_journey:
+        return "", play.template
+    variants = play.steps[journey_steps.first_variant_step(play.steps)]["variants"]
+    weights = [max(int(variant.get("weight", 1)), 0) for variant in variants]
+    digest = hashlib.sha256(f"demo:{play.name}:variant:{contact.phone}".encode()).digest()
+    point = int.from_bytes(digest[:8], "big") % sum(weights)
+    for variant, weight in zip(variants, weights, strict=True):
+        if point < weight:
+            return variant["name"], variant["template"]
+        point -= weight
+    raise AssertionError("unreachable: the weights add up to the total")
+
+
+def _journey_row(enrollment: Enrollment) -> tuple:
+    """The enrollment in ``JOURNEY_COLUMNS`` order, then its moves: placed where the engine places
+    a decision at entry, with the variant the history drew; a treated journey enrollment has
+    taken its first step (``_first_steps_record``)."""
+    state, exit_reason, step, variant, _ = journey_place(enrollment.play, enrollment)
+    moves = 1 if enrollment.play.is_journey and enrollment.arm == Arm.TREATMENT else 0
+    return (
+        *(getattr(enrollment, c) for c in ENROLLMENT_COLUMNS),
+        state,
+        exit_reason,
+        step,
+        enrollment.variant or variant,
+        1,
+        None,
+        moves,
+    )
+
+
+def _first_steps_record(enrollments: list[Enrollment]) -> None:
+    """A journey's first send step, decided for each treated enrollment (its governance outcome,
+    variant and text), as the engine records it: the journey page counts steps from these."""
+    if not enrollments:
+        return
+    ids = {
+        (play_id, contact_id, occurrence): pk
+        for pk, play_id, contact_id, occurrence in Enrollment.objects.filter(
+            play_id__in={e.play.pk for e in enrollments}
+        ).values_list("pk", "play_id", "contact_id", "occurrence")
+    }
+    rows = [
+        (
+            ids[e.play.pk, e.contact_id, e.occurrence],
+            e.play.pk,
+            1,
+            journey_steps.first_variant_step(e.play.steps),
+            StepKind.SEND,
+            e.outcome,
+            e.reason,
+            e.variant,
+            e.message_id,
+            None,
+            e.decided_at,
+        )
+        for e in enrollments
+    ]
+    bulk.rows_insert(StepDecision, DECISION_COLUMNS, rows)
+
+
+def _message(play, row, accounts, sent_at, status_draw, delay, index, deferred, template) -> Message:
     contact = row.contact
     account = accounts.get(contact.account_id)
     renewal_date = renewal_acv = None
@@ -797,7 +889,7 @@ def _message(play, row, accounts, sent_at, status_draw, delay, index, deferred) 
             templates.format_money(row.renewal[1]),
         )
     body = templates.render(
-        play.template,
+        template,
         templates.MessageContext(
             first_name=contact.first_name,
             last_name=contact.last_name,

@@ -5,6 +5,7 @@ read "no measurable effect".
 The README's demo paragraph tells this story; if a change to the statistics or the generator
 moves a verdict, this test says which."""
 
+from collections import Counter
 from datetime import UTC, date, datetime
 from io import StringIO
 
@@ -12,10 +13,11 @@ import pytest
 from django.core.management import call_command
 
 from analytics.metrics.lift import plays_lift
+from analytics.metrics.variants import variant_results
 from analytics.metrics.velocity import plays_velocity
 from analytics.scope import Scope
 from demo import plays as demo
-from plays.models import Play
+from plays.models import Arm, Enrollment, Play
 from tests.plays.conftest import play_settings  # noqa: F401 - autouse: the plays tests' settings
 
 pytestmark = pytest.mark.django_db
@@ -39,6 +41,15 @@ def test_two_plays_show_a_measured_effect_and_the_others_honestly_do_not():
             assert 0 < primary["ci_low"] < primary["absolute_lift"] < primary["ci_high"], (name, primary)
         else:
             assert label.startswith("no measurable effect"), (name, label)
+    # The onboarding journey tests two first texts: about half its treated contacts got each.
+    onboarding = next(play for play in plays if play.name == demo.ONBOARDING)
+    split = Counter(
+        Enrollment.objects.filter(play=onboarding, arm=Arm.TREATMENT).values_list("variant", flat=True)
+    )
+    assert set(split) == {"A", "B"} and min(split.values()) / sum(split.values()) > 0.4, split
+    results = variant_results(onboarding, YEAR, now=NOW)
+    assert [row["variant"] for row in results["variants"]] == ["A", "B"]
+    assert not any(row.get("significant_after_holm") for row in results["variants"])
     velocity = {r["play"]["name"]: r for r in plays_velocity(plays, YEAR, now=NOW)}
     for name in MEASURED:
         assert velocity[name]["significant"] and velocity[name]["ci_high"] < 0, velocity[name]

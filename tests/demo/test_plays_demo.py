@@ -9,11 +9,14 @@ from django.core.management.color import no_style
 from django.db import connection
 from django.db.models import Count, Max, Min
 
+from analytics.metrics.variants import variant_results
+from analytics.scope import Scope
 from crm.models import Contact, Order
 from demo import plays as demo
 from demo.seed import delete_demo
 from plays.engine import arm_for, play_run
-from plays.models import Arm, Enrollment, Outcome, Play, PlayStatus
+from plays.models import Arm, Enrollment, Outcome, Play, PlayStatus, StepDecision
+from plays.selectors import journey_funnel
 from sms.governance import play_source
 from sms.models import Direction, Message, MessageKind, MessageStatus
 from tests.plays.conftest import play_settings  # noqa: F401 - autouse: the plays tests' settings
@@ -35,6 +38,7 @@ def enrollment_rows() -> list[tuple]:
     rows = Enrollment.objects.values_list(
         "play__name", "contact__email", "contact__phone", "occurrence", "arm", "outcome", "reason",
         "decided_at", "message__body", "message__status", "message__created_at", "message__sent_at",
+        "variant", "state", "exit_reason", "moves",
     )  # fmt: skip
     return sorted(rows, key=repr)
 
@@ -140,6 +144,62 @@ def test_outcomes_and_messages_are_plausible():
         re.search(r"[A-Z][a-z]+ \d{1,2}, 20\d\d", body)
         for body in renewal_texts.values_list("body", flat=True)
     )
+
+
+def test_onboarding_is_a_journey_testing_two_first_texts():
+    seed()
+    onboarding = Play.objects.get(name=demo.ONBOARDING)
+    steps = onboarding.steps
+    # send A/B -> wait -> replied? the owner's task : a reminder, a wait, then the task.
+    assert [step["type"] for step in steps] == ["send", "wait", "branch", "send", "wait", "task"]
+    assert [(v["name"], v["template"]) for v in steps[0]["variants"]] == list(demo.ONBOARDING_TEXTS.items())
+    assert (steps[2]["if"], steps[2]["then"], steps[2].get("else", 3)) == ("replied", 5, 3)
+    assert steps[5]["assignee"] == "owner"
+    assert set(onboarding.exit_on) == {"opt_out", "event:integration_connected"}
+
+    enrollments = Enrollment.objects.filter(play=onboarding)
+    treated = enrollments.filter(arm=Arm.TREATMENT).select_related("message", "contact")
+    # Every treated enrollment has its variant (a hash of the play's name and the phone: the same
+    # after --force); the full-size split is in test_demo_story.
+    assert treated.exists() and set(treated.values_list("variant", flat=True)) <= {"A", "B"}
+    assert "" not in set(treated.values_list("variant", flat=True))
+    assert set(enrollments.filter(arm=Arm.CONTROL).values_list("variant", flat=True)) == {""}
+    openings = {"A": "from Lifecycle CRM", "B": "is one step from syncing"}
+    for enrollment in treated.filter(message__isnull=False):
+        assert openings[enrollment.variant] in enrollment.message.body, enrollment.message.body
+    # The first step is decided for every treated enrollment, with its variant and text, as the
+    # engine records it: the journey page counts it, the variants panel compares the two.
+    decisions = StepDecision.objects.filter(play=onboarding)
+    assert decisions.count() == treated.count()
+    assert set(decisions.values_list("step", "kind", "move")) == {(0, "send", 1)}
+    assert sorted(decisions.values_list("enrollment_id", "variant", "outcome", "message_id")) == sorted(
+        treated.values_list("pk", "variant", "outcome", "message_id")
+    )
+    assert set(treated.values_list("moves", flat=True)) == {1}
+    funnel = journey_funnel(onboarding)
+    texted = Counter(
+        treated.filter(outcome__in=[Outcome.SENT, Outcome.DEFERRED]).values_list("variant", flat=True)
+    )
+    assert texted and funnel["steps"][0]["variants"] == dict(sorted(texted.items()))
+    results = variant_results(onboarding, Scope(start=TODAY - timedelta(days=365), end=TODAY), now=MIDNIGHT)
+    assert [row["variant"] for row in results["variants"]] == ["A", "B"]
+
+
+def test_a_contacts_first_text_variant_is_drawn_by_weight_and_stable():
+    play = Play(name=demo.ONBOARDING, steps=[dict(s) for s in demo.STANDARD_PLAYS[0]["steps"]])
+    people = [
+        demo._Contact(n, None, "Ann", "Lee", f"+1415555{n:04d}", "opted_in", MIDNIGHT, "", None)
+        for n in range(2000)
+    ]
+    drawn = Counter(demo._variant(play, person)[0] for person in people)
+    assert set(drawn) == {"A", "B"} and 900 < drawn["A"] < 1100  # weights 1:1
+    assert [demo._variant(play, person) for person in people[:50]] == [
+        demo._variant(play, person) for person in people[:50]
+    ]
+    assert demo._variant(play, people[0])[1] == demo.ONBOARDING_TEXTS[demo._variant(play, people[0])[0]]
+    play.steps[0]["variants"][1]["weight"] = 3
+    drawn = Counter(demo._variant(play, person)[0] for person in people)
+    assert 400 < drawn["A"] < 600  # weights 1:3
 
 
 def test_outcomes_differ_between_arms():

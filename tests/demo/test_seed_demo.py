@@ -27,7 +27,7 @@ from crm.models import (
 )
 from demo.crm import EVENT_PREFIX, ORDER_PREFIX
 from demo.vocabulary import STAFF
-from plays.models import Enrollment, Play
+from plays.models import Enrollment, Play, StepDecision
 from sms.governance import play_source
 from sms.models import ConsentEvent, Conversation, Deferral, Message
 from tests.factories import AccountFactory, ContactFactory, OrderFactory
@@ -184,6 +184,22 @@ def snapshot() -> dict[str, list]:
             "reason",
             "decided_at",
             "message__provider_sid",
+            "variant",
+            "state",
+            "exit_reason",
+        ),
+        "step_decisions": rows(
+            StepDecision.objects.all(),
+            "play__name",
+            "enrollment__contact__email",
+            "enrollment__occurrence",
+            "step",
+            "kind",
+            "outcome",
+            "reason",
+            "variant",
+            "message__provider_sid",
+            "decided_at",
         ),
     }
 

@@ -1,0 +1,76 @@
+"""Scenario 6's harness on a small data set: every repetition advances every waiting enrollment
+through the wait to the two-variant send, the baselines do the same work, the batched advance
+takes a fixed number of queries whatever the size, and the report states the ratios."""
+
+import pytest
+from django.utils import timezone
+
+from bench.scenarios import journeys
+from tests.plays.conftest import play_settings  # noqa: F401 - autouse: the plays tests' settings
+
+pytestmark = pytest.mark.django_db
+
+
+def test_advance_and_baselines_do_the_same_work_in_every_repetition():
+    journey, one_text = journeys.build(60)
+    now = timezone.now()
+    runs = [journeys.repetition(journey, one_text, count=60, baseline_count=12, now=now) for _ in range(2)]
+    summary, problems = journeys.summarize(runs, 60, 12)
+    assert problems == []
+    advance = runs[0]["advance"]["outcome"]
+    assert advance["enrollments"] == {"completed/2/-": 60} and advance["texts_queued"] == 60
+    variants = advance["decisions"]
+    assert set(variants) == {"send/sent/A", "send/sent/B"} and sum(variants.values()) == 60
+    assert runs[0]["entry"]["outcome"]["texts_queued"] == 60
+    assert runs[0]["per_enrollment"]["outcome"]["texts_queued"] == 12
+    assert summary["per_enrollment_extrapolated"] is True
+    # Set-based: the batched advance costs a handful of queries, the baseline pays them per row.
+    assert runs[0]["advance"]["queries"] < runs[0]["per_enrollment"]["queries"] / 6
+
+
+def test_the_advance_takes_the_same_queries_as_the_enrollments_grow():
+    journey, one_text = journeys.build(120)
+    now = timezone.now()
+    small = journeys.repetition(journey, one_text, count=30, baseline_count=1, now=now)
+    large = journeys.repetition(journey, one_text, count=120, baseline_count=1, now=now)
+    assert small["advance"]["queries"] == large["advance"]["queries"]
+
+
+def test_a_disagreeing_repetition_is_a_problem():
+    journey, one_text = journeys.build(10)
+    now = timezone.now()
+    first = journeys.repetition(journey, one_text, count=10, baseline_count=2, now=now)
+    second = journeys.repetition(journey, one_text, count=10, baseline_count=2, now=now)
+    second["advance"]["outcome"] = {**second["advance"]["outcome"], "texts_queued": 9}
+    _, problems = journeys.summarize([first, second], 10, 2)
+    assert "advance: repetitions wrote different outcomes" in problems
+
+
+def test_report_states_the_ratios_and_the_budget():
+    run = {
+        "scenario": "journeys",
+        "db": "postgres",
+        "db_version": "16",
+        "enrollments": 100_000,
+        "baseline_enrollments": 1000,
+        "repeat": 3,
+        "summary": {
+            "advance_seconds": 10.0,
+            "advance_per_second": 10_000,
+            "advance_queries": 2000,
+            "entry_seconds": 8.0,
+            "per_enrollment_seconds": 3.0,
+            "per_enrollment_full_seconds": 300.0,
+            "per_enrollment_extrapolated": True,
+            "advance_vs_entry": 1.25,
+            "speedup_vs_per_enrollment": 30.0,
+        },
+        "load_average": {"start": [2.5, 2, 2], "end": [3.0, 2, 2]},
+        "cpus": 2,
+    }
+    row = next(line for line in journeys.markdown([run]) if line.startswith("| postgres"))
+    assert "1.25x" in row and "30.0x" in row and "extrapolated from 1,000" in row
+    assert "✅ ≥ 20x" in row and "✅ < 15 s" in row
+    slow = {**run, "summary": {**run["summary"], "advance_seconds": 20.0, "speedup_vs_per_enrollment": 15.0}}
+    row = next(line for line in journeys.markdown([slow]) if line.startswith("| postgres"))
+    assert "❌ ≥ 20x" in row and "❌ < 15 s" in row
