@@ -25,7 +25,7 @@ BODIES = [
 
 HARNESS = """
 const fs = require("fs");
-global.document = { addEventListener() {} };
+global.document = { addEventListener() {}, documentElement: { classList: { add() {} } } };
 global.window = {};
 eval(fs.readFileSync(process.argv[1], "utf8"));
 const input = JSON.parse(fs.readFileSync(0, "utf8"));
