@@ -51,6 +51,24 @@ def console_outbox(settings):
     settings.SMS_CONSOLE_OUTBOX_DIR = os.path.join(settings.SMS_CONSOLE_OUTBOX_DIR, uuid.uuid4().hex)
 
 
+@pytest.fixture(autouse=True)
+def content_types_read_afresh(request):
+    """A test that commits (transaction=True, a live server) reads content types from the table,
+    not from the process-wide cache: the flush between committing tests (and the browser tests'
+    serialized rollback) re-creates or empties that table, so a cached id can name a row that is
+    gone, and the change history's rows (django-auditlog) then break their foreign key on
+    PostgreSQL."""
+    marker = request.node.get_closest_marker("django_db")
+    commits = (marker is not None and marker.kwargs.get("transaction")) or bool(
+        {"transactional_db", "live_server"} & set(request.fixturenames)
+    )
+    if commits:
+        from django.contrib.contenttypes.models import ContentType
+
+        ContentType.objects.clear_cache()
+    yield
+
+
 @pytest.fixture
 def user(db):
     # The account owner setting the product up: a manager (agents cannot change plays).
