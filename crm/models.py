@@ -127,6 +127,23 @@ class LifecycleStage(models.TextChoices):
     CHURNED = "churned", "Churned"
 
 
+class HealthBand(models.TextChoices):
+    GOOD = "good", "Healthy"
+    WATCH = "watch", "Watch"
+    AT_RISK = "at_risk", "At risk"
+
+
+class HealthSource(models.TextChoices):
+    MODEL = "model", "Model trained on this team's history"
+    RULES = "rules", "Rules (too little history for a model)"
+
+
+class ClvTier(models.TextChoices):
+    HIGH = "high", "High"
+    MID = "mid", "Mid"
+    LOW = "low", "Low"
+
+
 class AcquisitionChannel(models.TextChoices):
     SMS = "sms", "SMS"
     EMAIL = "email", "Email"
@@ -160,6 +177,26 @@ class Account(TimestampedModel):
     lifecycle_stage = models.CharField(
         max_length=20, choices=LifecycleStage.choices, default=LifecycleStage.ONBOARDING, db_index=True
     )
+    lifecycle_stage_override = models.CharField(
+        max_length=20,
+        choices=LifecycleStage.choices,
+        blank=True,
+        help_text="A stage set by hand: it sticks (the derived stage does not replace it) until cleared.",
+    )
+    lifecycle_stage_reason = models.CharField(
+        max_length=255, blank=True, help_text="Why the account is in its stage (the rule that placed it)."
+    )
+    lifecycle_stage_derived_at = models.DateTimeField(null=True, blank=True)
+    # Health / churn risk (B2B): written by the scoring job, never by hand.
+    churn_risk = models.FloatField(
+        null=True, blank=True, help_text="Probability of churn at the next renewal, 0-1."
+    )
+    health_band = models.CharField(max_length=16, choices=HealthBand.choices, blank=True, db_index=True)
+    health_factors = models.JSONField(
+        default=list, blank=True, help_text="The top factors behind the score, strongest first."
+    )
+    health_source = models.CharField(max_length=8, choices=HealthSource.choices, blank=True)
+    health_scored_at = models.DateTimeField(null=True, blank=True)
     signed_up_at = models.DateTimeField(default=timezone.now, db_index=True, help_text="Cohort key.")
     churned_at = models.DateTimeField(null=True, blank=True)
     acquisition_channel = models.CharField(
@@ -230,6 +267,17 @@ class Contact(TimestampedModel):
         db_index=True,
         help_text="Derived from the consent ledger; never edited directly.",
     )
+    # CLV (B2C order customers): BG/NBD + Gamma-Gamma, written nightly by the scoring job.
+    clv_p_alive = models.FloatField(null=True, blank=True, help_text="P(alive), 0-1.")
+    clv_expected_12m = models.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="Expected value in the next 12 months.",
+    )
+    clv_tier = models.CharField(max_length=8, choices=ClvTier.choices, blank=True, db_index=True)
+    clv_scored_at = models.DateTimeField(null=True, blank=True)
     attributes = models.JSONField(default=dict, blank=True)
 
     class Meta:
