@@ -396,6 +396,7 @@ AUDITLOG_INCLUDE_TRACKING_MODELS = (
     {"model": "plays.play", "exclude_fields": ["running_since", "last_run_at", "updated_at"]},
     {"model": "sms.intentrule"},
     {"model": "analytics.assumption", "exclude_fields": ["updated_at"]},
+    {"model": "crm.customfield", "exclude_fields": ["updated_at"]},
     {
         "model": "crm.user",
         "include_fields": [

@@ -6,15 +6,19 @@ inclusive. References (``account``, ``owner`` ...) take an id; an unknown id ans
 
 import django_filters as filters
 from django.contrib.auth import get_user_model
+from django.db.models import Exists, OuterRef
 from drf_spectacular.utils import extend_schema_field
 
 from core.filters import updated_after_filter
+from crm import custom_fields
 from crm.models import (
     Account,
     AcquisitionChannel,
     Activity,
     ActivityKind,
     Contact,
+    ContactTag,
+    CustomFieldObject,
     Deal,
     DealKind,
     Event,
@@ -32,7 +36,39 @@ from crm.models import (
 User = get_user_model()
 
 
-class AccountFilter(filters.FilterSet):
+class CustomFieldFilterMixin:
+    """``attr.<key>`` parameters on the custom fields of ``object_type`` (crm.custom_fields:
+    ``attr.<key>=v`` equals, repeat for any of, contains for text; ``attr.<key>.min`` /
+    ``.max`` for number and date). An unknown field or a value that does not fit is a 400
+    naming the parameter."""
+
+    object_type = ""
+
+    def _custom(self):
+        if not hasattr(self, "_custom_parsed"):
+            asked = any(name.startswith(custom_fields.PARAM_PREFIX) for name in self.data)
+            fields = custom_fields.by_key(self.object_type) if asked else {}  # no query otherwise
+            conditions, problems = custom_fields.conditions_from_params(self.data, fields)
+            self._custom_parsed = (fields, conditions, problems)
+        return self._custom_parsed
+
+    def is_valid(self):
+        valid = super().is_valid()
+        problems = self._custom()[2]
+        for problem in problems:
+            name, _, message = problem.partition(": ")
+            self.form.errors.setdefault(name, self.form.error_class()).append(message)
+        return valid and not problems
+
+    def filter_queryset(self, queryset):
+        queryset = super().filter_queryset(queryset)
+        fields, conditions, _ = self._custom()
+        return queryset.filter(custom_fields.conditions_q(conditions, fields)) if conditions else queryset
+
+
+class AccountFilter(CustomFieldFilterMixin, filters.FilterSet):
+    object_type = CustomFieldObject.ACCOUNT
+
     owner = filters.ModelChoiceFilter(
         queryset=User.objects.all(), help_text="Customer success manager (user id)."
     )
@@ -51,8 +87,15 @@ class AccountFilter(filters.FilterSet):
         fields = ["owner", "ae", "lifecycle_stage", "plan", "acquisition_channel", "signed_up_at", "churned"]
 
 
-class ContactFilter(filters.FilterSet):
+def contacts_tagged(queryset, name, value):
+    tagged = ContactTag.objects.filter(contact_id=OuterRef("pk"), tag__name__iexact=value.strip())
+    return queryset.filter(Exists(tagged)) if value.strip() else queryset
+
+
+class ContactFilter(CustomFieldFilterMixin, filters.FilterSet):
+    object_type = CustomFieldObject.CONTACT
     account = filters.ModelChoiceFilter(queryset=Account.objects.all())
+    tag = filters.CharFilter(method=contacts_tagged, help_text="Has this tag (any case).")
     owner = filters.ModelChoiceFilter(queryset=User.objects.all())
     sms_consent = filters.ChoiceFilter(choices=SmsConsent.choices)
     phone_valid = filters.BooleanFilter()
@@ -73,6 +116,7 @@ class ContactFilter(filters.FilterSet):
             "external_id",
             "acquisition_channel",
             "created_at",
+            "tag",
         ]
 
 

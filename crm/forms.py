@@ -5,6 +5,7 @@ Forms render and clean typed input only. Model validation and saving belong to
 ``add_service_errors`` so a user sees the message next to the field that caused it.
 """
 
+import re
 import zoneinfo
 from functools import cache
 
@@ -19,12 +20,15 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from core.dates import bound_form_dates
-from crm import listing
+from crm import custom_fields, listing
 from crm.models import (
     MANUAL_ACTIVITY_KINDS,
     Account,
     ApiToken,
     Contact,
+    CustomField,
+    CustomFieldObject,
+    CustomFieldType,
     Deal,
     DealKind,
     LifecycleStage,
@@ -179,11 +183,134 @@ def contact_label(contact: Contact) -> str:
     return f"{contact} ({contact.account.name})" if contact.account_id else str(contact)
 
 
+# --- Custom fields -------------------------------------------------------------------------
+
+CUSTOM_PREFIX = "cf_"
+YES_NO_CHOICES = [("", "—"), ("true", "Yes"), ("false", "No")]
+
+
+def custom_form_field(field: CustomField) -> forms.Field:
+    """The typed input of a custom field on a record's form."""
+    common = {"required": False, "label": field.label, "help_text": field.help_text}
+    kind = field.field_type
+    if kind == CustomFieldType.NUMBER:
+        return forms.DecimalField(**common, max_digits=20, decimal_places=6)
+    if kind == CustomFieldType.DATE:
+        return forms.DateField(**common, widget=DATE_INPUT)
+    if kind == CustomFieldType.YES_NO:
+        return forms.ChoiceField(**common, choices=YES_NO_CHOICES)
+    if kind == CustomFieldType.CHOICE:
+        return forms.ChoiceField(**common, choices=[("", "—"), *map(tuple, field.choices)])
+    if kind == CustomFieldType.MULTI_CHOICE:
+        return forms.MultipleChoiceField(
+            **common, choices=list(map(tuple, field.choices)), widget=forms.CheckboxSelectMultiple
+        )
+    return forms.CharField(**common, max_length=custom_fields.MAX_TEXT)
+
+
+def _initial_value(field: CustomField, value):
+    if field.field_type == CustomFieldType.YES_NO and isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+class CustomFieldsMixin:
+    """A record form with an input per custom field of ``object_type`` (``cf_<key>``, one
+    query for the definitions); ``custom_attributes()`` merges them into the record's
+    attributes, leaving undefined keys alone."""
+
+    object_type = ""
+
+    def add_custom_fields(self) -> None:
+        self.custom_definitions = custom_fields.definitions(self.object_type)
+        stored = (getattr(self.instance, "attributes", None) or {}) if self.instance is not None else {}
+        for field in self.custom_definitions:
+            name = CUSTOM_PREFIX + field.key
+            self.fields[name] = custom_form_field(field)
+            if field.key in stored and name not in self.initial:
+                self.initial[name] = _initial_value(field, stored[field.key])
+
+    @property
+    def custom_bound_fields(self) -> list:
+        return [self[CUSTOM_PREFIX + field.key] for field in self.custom_definitions]
+
+    def plain_data(self) -> dict:
+        """cleaned_data without the custom fields' inputs."""
+        return {
+            name: value for name, value in self.cleaned_data.items() if not name.startswith(CUSTOM_PREFIX)
+        }
+
+    def custom_attributes(self) -> dict:
+        attributes = dict(
+            (getattr(self.instance, "attributes", None) or {}) if self.instance is not None else {}
+        )
+        for field in self.custom_definitions:
+            value = self.cleaned_data.get(CUSTOM_PREFIX + field.key)
+            if value in (None, "", []):
+                attributes.pop(field.key, None)
+            else:
+                attributes[field.key] = str(value) if field.field_type == CustomFieldType.NUMBER else value
+        return attributes
+
+
+class CustomFieldForm(forms.Form):
+    """A custom field's definition on the settings page."""
+
+    object_type = forms.ChoiceField(label="For", choices=CustomFieldObject.choices)
+    label = forms.CharField(max_length=80)
+    key = forms.CharField(
+        max_length=50,
+        required=False,
+        help_text="Where values are kept (and imported columns of that name land). "
+        "Lowercase letters, digits and _; from the label when empty. Cannot change later.",
+    )
+    field_type = forms.ChoiceField(label="Type", choices=CustomFieldType.choices)
+    choices = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "placeholder": "gold = Gold\nsilver = Silver"}),
+        help_text="For choice types: one per line, value = Label (or just a label).",
+    )
+    help_text = forms.CharField(max_length=200, required=False)
+    show_in_list = forms.BooleanField(required=False, label="Show as a column on the list")
+
+    def __init__(self, *args, instance: CustomField | None = None, **kwargs):
+        self.instance = instance
+        if instance is not None:
+            kwargs["initial"] = {
+                "object_type": instance.object_type,
+                "label": instance.label,
+                "key": instance.key,
+                "field_type": instance.field_type,
+                "choices": custom_fields.choices_text(instance.choices),
+                "help_text": instance.help_text,
+                "show_in_list": instance.show_in_list,
+            }
+        super().__init__(*args, **kwargs)
+        if instance is not None:
+            self.fields["object_type"].disabled = True
+            self.fields["key"].disabled = True
+
+    def clean_choices(self):
+        try:
+            return custom_fields.parse_choices(self.cleaned_data["choices"])
+        except ValidationError as exc:
+            raise ValidationError(exc.message_dict["choices"]) from None
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("key") and data.get("label") and self.instance is None:
+            data["key"] = re.sub(r"[^a-z0-9]+", "_", data["label"].lower()).strip("_")[:50] or "field"
+            if not data["key"][0].isalpha():
+                data["key"] = f"f_{data['key']}"[:50]
+        return data
+
+
 # --- Records --------------------------------------------------------------------------------
 
 
-class AccountForm(ServiceForm):
+class AccountForm(CustomFieldsMixin, ServiceForm):
     model = Account
+    object_type = CustomFieldObject.ACCOUNT
     model_fields = (
         "name",
         "domain",
@@ -204,9 +331,18 @@ class AccountForm(ServiceForm):
     ae = UserChoiceField(label="Account executive")
     timezone = forms.ChoiceField(choices=timezone_choices, required=False)
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.add_custom_fields()
 
-class ContactForm(ServiceForm):
+    def service_fields(self) -> dict:
+        """Arguments for account_create/account_update, custom fields in ``attributes``."""
+        return {**self.plain_data(), "attributes": self.custom_attributes()}
+
+
+class ContactForm(CustomFieldsMixin, ServiceForm):
     model = Contact
+    object_type = CustomFieldObject.CONTACT
     model_fields = (
         "first_name",
         "last_name",
@@ -232,15 +368,30 @@ class ContactForm(ServiceForm):
         choices=timezone_choices, required=False, help_text="Leave empty to infer it from the phone number."
     )
 
+    tags = forms.CharField(
+        required=False,
+        max_length=1000,
+        help_text="Separated by commas, e.g. vip, beta.",
+        widget=forms.TextInput(attrs={"list": "tag-names", "autocomplete": "off"}),
+    )
+
     def __init__(self, *args, instance: Contact | None = None, **kwargs):
         super().__init__(*args, instance=instance, **kwargs)
         if instance is not None:
             self.initial.setdefault("phone", instance.phone_raw)
+            if instance.pk:
+                self.initial.setdefault("tags", ", ".join(tag.name for tag in instance.tags.all()))
+        self.add_custom_fields()
+
+    def tag_names(self) -> list[str]:
+        return [name for name in (self.cleaned_data.get("tags") or "").split(",") if name.strip()]
 
     def service_fields(self) -> dict:
-        """Arguments for contact_create/contact_update. An edit passes the timezone only when
-        the user changed it, so a new phone number can re-infer a timezone it had inferred."""
-        data = dict(self.cleaned_data)
+        """Arguments for contact_create/contact_update (custom fields in ``attributes``; the
+        tags are set apart). An edit passes the timezone only when the user changed it, so a new
+        phone number can re-infer a timezone it had inferred."""
+        data = {**self.plain_data(), "attributes": self.custom_attributes()}
+        data["tags"] = self.tag_names()
         data["email"] = data.get("email") or None
         if self.instance is not None and "timezone" not in self.changed_data:
             data.pop("timezone", None)
@@ -349,6 +500,32 @@ def _with_all(choices, label: str = "All") -> list[tuple[str, str]]:
     return [("", label), *choices]
 
 
+def add_custom_filters(form: forms.Form, definitions: list[CustomField]) -> None:
+    """Filter inputs for custom fields, named as the API's parameters (crm.custom_fields):
+    ``attr.<key>`` (choice, yes/no: is; text: contains), ``attr.<key>.min`` / ``.max``."""
+    for field in definitions:
+        base = custom_fields.PARAM_PREFIX + field.key
+        kind = field.field_type
+        if kind in custom_fields.RANGE_TYPES:
+            widget = DATE_INPUT if kind == CustomFieldType.DATE else forms.NumberInput(attrs={"step": "any"})
+            form.fields[f"{base}.min"] = forms.CharField(
+                required=False, label=f"{field.label} from", widget=widget
+            )
+            form.fields[f"{base}.max"] = forms.CharField(
+                required=False, label=f"{field.label} to", widget=widget
+            )
+        elif kind == CustomFieldType.TEXT:
+            form.fields[base] = forms.CharField(required=False, label=f"{field.label} contains")
+        elif kind == CustomFieldType.YES_NO:
+            form.fields[base] = forms.ChoiceField(
+                required=False, label=field.label, choices=[("", "Any"), ("true", "Yes"), ("false", "No")]
+            )
+        else:
+            form.fields[base] = forms.ChoiceField(
+                required=False, label=field.label, choices=_with_all(map(tuple, field.choices), "Any")
+            )
+
+
 class AccountFilterForm(forms.Form):
     q = forms.CharField(
         required=False, label="Search", widget=forms.SearchInput(attrs={"placeholder": "Name or domain"})
@@ -358,9 +535,10 @@ class AccountFilterForm(forms.Form):
     plan = forms.ChoiceField(required=False, label="Plan")
     sort = forms.CharField(required=False, widget=forms.HiddenInput)
 
-    def __init__(self, *args, plans: list[str], **kwargs):
+    def __init__(self, *args, plans: list[str], custom: list[CustomField] = (), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["plan"].choices = _with_all([(plan, plan) for plan in plans])
+        add_custom_filters(self, list(custom))
 
 
 class ContactFilterForm(forms.Form):
@@ -372,12 +550,22 @@ class ContactFilterForm(forms.Form):
     account = AccountFilterField(label="Account", empty_label="Any account")
     owner = UserChoiceField(label="Owner", empty_label="Any owner")
     consent = forms.ChoiceField(required=False, label="SMS consent", choices=_with_all(SmsConsent.choices))
+    tag = forms.CharField(
+        required=False,
+        label="Tag",
+        max_length=50,
+        widget=forms.TextInput(attrs={"list": "tag-names", "autocomplete": "off", "placeholder": "Any tag"}),
+    )
     sort = forms.CharField(required=False, widget=forms.HiddenInput)
     columns = forms.MultipleChoiceField(
         required=False,
         choices=list(listing.CONTACTS.columns.items()),
         widget=forms.CheckboxSelectMultiple,
     )
+
+    def __init__(self, *args, custom: list[CustomField] = (), **kwargs):
+        super().__init__(*args, **kwargs)
+        add_custom_filters(self, list(custom))
 
 
 class DealFilterForm(forms.Form):
@@ -476,17 +664,27 @@ def contact_bulk_extensions() -> dict[str, tuple[str, str]]:
 
 class BulkContactForm(forms.Form):
     ASSIGN_OWNER, ADD_TASK, EXPORT, DELETE = "assign_owner", "add_task", "export", "delete"
+    ADD_TAG, REMOVE_TAG = "add_tag", "remove_tag"
 
     ids = BulkIdsField()
     action = forms.ChoiceField()
     owner = UserChoiceField(label="Owner", empty_label="Nobody")
+    tag = forms.CharField(required=False, max_length=50)
     confirm = forms.BooleanField(required=False)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("action") in (self.ADD_TAG, self.REMOVE_TAG) and not (data.get("tag") or "").strip():
+            self.add_error("tag", "Type the tag to add or remove.")
+        return data
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["action"].choices = [
             (self.ASSIGN_OWNER, "Assign owner"),
             (self.ADD_TASK, "Add a task…"),
+            (self.ADD_TAG, "Add tag"),
+            (self.REMOVE_TAG, "Remove tag"),
             *((action, label) for action, (label, _) in contact_bulk_extensions().items()),
             (self.EXPORT, "Export as CSV"),
             (self.DELETE, "Delete…"),

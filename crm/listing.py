@@ -10,6 +10,7 @@ from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Lower
 from django.http import QueryDict
 
+from crm.custom_fields import PARAM_PREFIX as CUSTOM_FILTER_PREFIX
 from crm.models import SavedView
 
 
@@ -42,7 +43,8 @@ class ListSpec:
         """The part of a list's query string a saved view keeps: its filters, sort and columns
         (not the page, nor anything unknown)."""
         kept = QueryDict(mutable=True)
-        for key in (*self.filter_keys, "sort", "columns"):
+        custom = sorted(key for key in params if key.startswith(CUSTOM_FILTER_PREFIX))  # custom fields
+        for key in (*self.filter_keys, *custom, "sort", "columns"):
             values = [value for value in params.getlist(key) if value]
             if values:
                 kept.setlist(key, values)
@@ -66,7 +68,7 @@ CONTACTS = ListSpec(
         "created": "Added",
     },
     default_columns=("account", "email", "phone", "consent", "owner"),
-    filter_keys=("q", "account", "owner", "consent"),
+    filter_keys=("q", "account", "owner", "consent", "tag"),
 )
 
 ACCOUNTS = ListSpec(

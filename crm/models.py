@@ -279,6 +279,7 @@ class Contact(TimestampedModel):
     clv_tier = models.CharField(max_length=8, choices=ClvTier.choices, blank=True, db_index=True)
     clv_scored_at = models.DateTimeField(null=True, blank=True)
     attributes = models.JSONField(default=dict, blank=True)
+    tags = models.ManyToManyField("Tag", through="ContactTag", blank=True, related_name="contacts")
 
     class Meta:
         ordering = ["last_name", "first_name", "id"]
@@ -576,6 +577,7 @@ class ActivityKind(models.TextChoices):
     CONTACT_MERGED = "contact_merged", "Contacts merged"
     ACCOUNT_MERGED = "account_merged", "Accounts merged"
     RECORD_IMPORTED = "record_imported", "Changed by an import"
+    TAGS_CHANGED = "tags_changed", "Tags changed"
 
 
 # Touches that other channels report through the API (and people log by hand).
@@ -636,6 +638,82 @@ class SavedView(TimestampedModel):
 
     def __str__(self) -> str:
         return self.name
+
+
+class CustomFieldType(models.TextChoices):
+    TEXT = "text", "Text"
+    NUMBER = "number", "Number"
+    DATE = "date", "Date"
+    YES_NO = "yes_no", "Yes / no"
+    CHOICE = "choice", "Choice (one of a list)"
+    MULTI_CHOICE = "multi_choice", "Multiple choice"
+
+
+class CustomFieldObject(models.TextChoices):
+    ACCOUNT = "account", "Accounts"
+    CONTACT = "contact", "Contacts"
+
+
+class CustomField(TimestampedModel):
+    """A field the team defined for accounts or contacts. Its values live in the records'
+    ``attributes`` under ``key`` (so imported attributes with that key show up typed);
+    ``crm.custom_fields`` reads, checks and filters them."""
+
+    object_type = models.CharField(max_length=16, choices=CustomFieldObject.choices)
+    key = models.CharField(
+        max_length=50, help_text="Where values live in attributes: lowercase letters, digits and _."
+    )
+    label = models.CharField(max_length=80)
+    field_type = models.CharField(
+        max_length=16, choices=CustomFieldType.choices, default=CustomFieldType.TEXT
+    )
+    choices = models.JSONField(
+        default=list, blank=True, help_text="For choice types: [[value, label], ...] in display order."
+    )
+    help_text = models.CharField(max_length=200, blank=True)
+    position = models.PositiveSmallIntegerField(default=0)
+    show_in_list = models.BooleanField(default=False, help_text="Shown as a column on the list.")
+
+    class Meta:
+        ordering = ["object_type", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["object_type", "key"], name="crm_customfield_key_once"),
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+    @property
+    def choice_labels(self) -> dict[str, str]:
+        return dict(self.choices or [])
+
+
+class Tag(models.Model):
+    """A label on contacts (``vip``, ``beta``), unique whatever the case."""
+
+    name = models.CharField(max_length=50)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [models.UniqueConstraint(Lower("name"), name="crm_tag_name_ci_unique")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ContactTag(models.Model):
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="tag_links")
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="contact_links")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["contact", "tag"], name="crm_contacttag_once")]
+        # Filtering the list by tag reads the contacts of a tag from here.
+        indexes = [models.Index(fields=["tag", "contact"], name="crm_contacttag_tag_contact")]
+
+    def __str__(self) -> str:
+        return f"{self.contact_id}:{self.tag_id}"
 
 
 # --- Imports --------------------------------------------------------------------------------

@@ -5,15 +5,17 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, DecimalField, ExpressionWrapper, F, Q, QuerySet, Sum
+from django.db.models import Count, DecimalField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from crm import search
+from crm import custom_fields, search
 from crm.models import (
     Account,
     Activity,
     Contact,
+    ContactTag,
+    CustomFieldObject,
     Deal,
     LifecycleStage,
     PipelineStage,
@@ -146,9 +148,19 @@ def account_plans() -> list[str]:
 
 
 def account_list(
-    *, q: str = "", stage: str = "", owner=None, plan: str = "", ordering: tuple | None = None
+    *,
+    q: str = "",
+    stage: str = "",
+    owner=None,
+    plan: str = "",
+    ordering: tuple | None = None,
+    conditions: list | None = None,
+    fields: dict | None = None,
 ) -> QuerySet[Account]:
+    """``conditions`` on custom fields (crm.custom_fields), ``fields`` their definitions by key."""
     accounts = Account.objects.select_related("owner").annotate(contacts_count=Count("contacts"))
+    if conditions:
+        accounts = accounts.filter(custom_fields.conditions_q(conditions, fields or {}))
     accounts = search.accounts_search(accounts, q)
     if stage:
         accounts = accounts.filter(lifecycle_stage=stage)
@@ -179,6 +191,8 @@ class AccountDetail:
     open_tasks: list[Task]
     timeline: list[Activity]
     open_pipeline: Decimal = ZERO
+    custom: list = field(default_factory=list)  # custom_fields.Shown, in order
+    other_attributes: dict = field(default_factory=dict)
 
 
 def account_detail(account_id: int) -> AccountDetail | None:
@@ -186,7 +200,12 @@ def account_detail(account_id: int) -> AccountDetail | None:
     if account is None:
         return None
     deals = list(account.deals.select_related("stage", "owner", "contact"))
+    custom, other = custom_fields.present(
+        account.attributes, custom_fields.definitions(CustomFieldObject.ACCOUNT)
+    )
     return AccountDetail(
+        custom=custom,
+        other_attributes=other,
         account=account,
         contacts=list(account.contacts.select_related("owner")),
         deals=deals,
@@ -205,11 +224,27 @@ def account_detail(account_id: int) -> AccountDetail | None:
 
 
 def contact_list(
-    *, q: str = "", account=None, owner=None, consent: str = "", ordering: tuple | None = None
+    *,
+    q: str = "",
+    account=None,
+    owner=None,
+    consent: str = "",
+    ordering: tuple | None = None,
+    tag: str = "",
+    conditions: list | None = None,
+    fields: dict | None = None,
 ) -> QuerySet[Contact]:
     """``ordering`` one of crm.listing's whitelisted sorts; by default by name (case-insensitive
-    when searching: see search.CONTACT_RESULT_ORDER)."""
-    contacts = search.contacts_search(Contact.objects.select_related("account", "owner"), q)
+    when searching: see search.CONTACT_RESULT_ORDER). ``tag``: contacts with that tag (any
+    case); ``conditions`` on custom fields (crm.custom_fields), ``fields`` their definitions."""
+    contacts = search.contacts_search(
+        Contact.objects.select_related("account", "owner").prefetch_related("tags"), q
+    )
+    if tag.strip():
+        tagged = ContactTag.objects.filter(contact_id=OuterRef("pk"), tag__name__iexact=tag.strip())
+        contacts = contacts.filter(Exists(tagged))
+    if conditions:
+        contacts = contacts.filter(custom_fields.conditions_q(conditions, fields or {}))
     order = ordering or (
         search.CONTACT_RESULT_ORDER if search.normalize_query(q) else ("last_name", "first_name", "id")
     )
@@ -232,12 +267,18 @@ class ContactDetail:
     timeline: list[Activity]
     orders_total: Decimal = ZERO
     orders_count: int = 0
+    custom: list = field(default_factory=list)  # custom_fields.Shown, in order
+    other_attributes: dict = field(default_factory=dict)
+    tags: list = field(default_factory=list)
 
 
 def contact_detail(contact_id: int, *, recent: int = 20) -> ContactDetail | None:
     contact = Contact.objects.select_related("account", "owner").filter(pk=contact_id).first()
     if contact is None:
         return None
+    custom, other = custom_fields.present(
+        contact.attributes, custom_fields.definitions(CustomFieldObject.CONTACT)
+    )
     order_totals = contact.orders.aggregate(
         total=Coalesce(Sum("amount"), ZERO, output_field=MONEY), count=Count("id")
     )
@@ -250,6 +291,9 @@ def contact_detail(contact_id: int, *, recent: int = 20) -> ContactDetail | None
         timeline=timeline_for_contact(contact),
         orders_total=order_totals["total"],
         orders_count=order_totals["count"],
+        custom=custom,
+        other_attributes=other,
+        tags=list(contact.tags.all()),
     )
 
 

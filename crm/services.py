@@ -14,11 +14,16 @@ from django.utils.module_loading import import_string
 
 from core import bulk
 from core.events import events_publish
+from crm import custom_fields
 from crm.models import (
     Account,
     Activity,
     ActivityKind,
     Contact,
+    ContactTag,
+    CustomField,
+    CustomFieldObject,
+    CustomFieldType,
     Deal,
     Event,
     LifecycleStage,
@@ -27,6 +32,7 @@ from crm.models import (
     Renewal,
     RenewalStatus,
     SavedView,
+    Tag,
     Task,
     TaskStatus,
     User,
@@ -51,8 +57,16 @@ def check_contact_account(contact: Contact | None, account: Account | None) -> N
 # --- Accounts -------------------------------------------------------------------------------
 
 
+def _typed_attributes(object_type: str, fields: dict) -> None:
+    """Defined custom fields in ``attributes`` to their canonical form, or a ValidationError
+    naming the field (crm.custom_fields)."""
+    if "attributes" in fields:
+        fields["attributes"] = custom_fields.check_attributes(object_type, fields["attributes"] or {})
+
+
 @transaction.atomic
 def account_create(**fields) -> Account:
+    _typed_attributes(CustomFieldObject.ACCOUNT, fields)
     account = Account(**fields)
     account.full_clean()
     account.save()
@@ -61,6 +75,7 @@ def account_create(**fields) -> Account:
 
 @transaction.atomic
 def account_update(*, account: Account, **fields) -> Account:
+    _typed_attributes(CustomFieldObject.ACCOUNT, fields)
     for name, value in fields.items():
         setattr(account, name, value)
     account.full_clean()
@@ -280,22 +295,39 @@ def _contact_finish(contact: Contact, *, renumbered: bool) -> Contact:
 
 
 @transaction.atomic
-def contact_create(*, phone: str = "", phone_region: str | None = None, **fields) -> Contact:
+def contact_create(
+    *,
+    phone: str = "",
+    phone_region: str | None = None,
+    tags: Sequence[str] | None = None,
+    actor=None,
+    **fields,
+) -> Contact:
     """Create a contact from typed input: email lowercased, phone parsed to E.164 with
     ``phone_region`` (default setting DEFAULT_PHONE_REGION), timezone inferred from the
     number when not given. Raises ValidationError with per-field messages."""
+    _typed_attributes(CustomFieldObject.CONTACT, fields)
     contact = Contact(**fields)
     contact_apply_phone(contact, phone, region=phone_region)
     _contact_finish(contact, renumbered=True)
+    if tags:
+        contact_set_tags(contact=contact, names=tags, actor=actor)
     events_publish("contact.created", [contact])
     return contact
 
 
 @transaction.atomic
 def contact_update(
-    *, contact: Contact, phone: str | None = _UNSET, phone_region: str | None = None, **fields
+    *,
+    contact: Contact,
+    phone: str | None = _UNSET,
+    phone_region: str | None = None,
+    tags: Sequence[str] | None = None,
+    actor=None,
+    **fields,
 ) -> Contact:
     """Change the given fields; ``phone`` re-parses the number only when it is passed."""
+    _typed_attributes(CustomFieldObject.CONTACT, fields)
     previous = contact.phone
     for name, value in fields.items():
         setattr(contact, name, value)
@@ -305,6 +337,8 @@ def contact_update(
         contact_apply_phone(contact, phone or "", region=phone_region)
     # A form may have put the new value on the instance already: any phone passed counts.
     _contact_finish(contact, renumbered=phone is not _UNSET or contact.phone != previous)
+    if tags is not None:  # None: leave the tags alone
+        contact_set_tags(contact=contact, names=tags, actor=actor)
     events_publish("contact.updated", [contact])
     return contact
 
@@ -674,3 +708,227 @@ def saved_view_delete(*, view: SavedView, actor) -> None:
     if view.owner_id != actor.pk:
         raise PermissionDenied("Only the person who saved this view can delete it.")
     view.delete()
+
+
+# --- Custom fields ----------------------------------------------------------------------------
+
+CUSTOM_FIELD_CHOICE_TYPES = (CustomFieldType.CHOICE, CustomFieldType.MULTI_CHOICE)
+CUSTOM_FIELD_MODELS = {CustomFieldObject.ACCOUNT: Account, CustomFieldObject.CONTACT: Contact}
+_NORMALIZE_BATCH = 1000
+
+
+def _custom_field_values_fit(field: CustomField) -> None:
+    """Every stored value under the field's key fits its type (a ValidationError with the count
+    of rows that do not, and an example); values that fit but are not in canonical form (text
+    "42" for a number, "Gold" for the choice gold) are rewritten in batches."""
+    model = CUSTOM_FIELD_MODELS[field.object_type]
+    rows = (
+        model.objects.filter(attributes__has_key=field.key)
+        .order_by("pk")
+        .values_list("pk", "attributes")
+        .iterator(chunk_size=_NORMALIZE_BATCH)
+    )
+    misfits, example, rewrite = 0, None, []
+    for pk, attributes in rows:
+        stored = attributes.get(field.key)
+        try:
+            value = custom_fields.parse(field, stored)
+        except ValueError as exc:
+            misfits += 1
+            example = example or str(exc)
+            continue
+        if value != stored:
+            rewrite.append(model(pk=pk, attributes={**attributes, field.key: value}))
+            if value is None:
+                rewrite[-1].attributes.pop(field.key)
+    if misfits:
+        noun = model._meta.verbose_name if misfits == 1 else model._meta.verbose_name_plural
+        raise ValidationError(
+            {
+                "field_type": f"{misfits} {noun} have a “{field.key}” value that does not fit a "
+                f"{field.get_field_type_display().lower()} field (e.g. {example}). Change or clear "
+                "those values first, or pick another type."
+            }
+        )
+    model.objects.bulk_update(rewrite, ["attributes"], batch_size=_NORMALIZE_BATCH)
+
+
+@transaction.atomic
+def custom_field_save(*, field: CustomField | None = None, actor=None, **values) -> CustomField:
+    """Define a custom field, or change one. The key is a slug unique per object type (it
+    cannot change once defined: the values live under it); choice types need choices; a type or
+    choice change that stored values would not fit is refused with their count."""
+    creating = field is None
+    field = field or CustomField(position=0)
+    before = (field.field_type, list(field.choices or [])) if not creating else None
+    if not creating:
+        values.pop("object_type", None)
+        if values.get("key", field.key) != field.key:
+            raise ValidationError({"key": "A field's key cannot change: its values are stored under it."})
+    for name, value in values.items():
+        setattr(field, name, value)
+    if field.object_type not in CustomFieldObject.values:
+        raise ValidationError({"object_type": "Fields are for accounts or contacts."})
+    field.key = custom_fields.check_key(field.key)
+    field.label = (field.label or "").strip()
+    if not field.label:
+        raise ValidationError({"label": "Give the field a label."})
+    if field.field_type not in CustomFieldType.values:
+        raise ValidationError({"field_type": f"Unknown type {field.field_type!r}."})
+    if field.field_type in CUSTOM_FIELD_CHOICE_TYPES:
+        if not field.choices:
+            raise ValidationError({"choices": "A choice field needs at least one choice."})
+    else:
+        field.choices = []
+    clash = CustomField.objects.filter(object_type=field.object_type, key=field.key).exclude(pk=field.pk)
+    if clash.exists():
+        raise ValidationError({"key": f"The {field.object_type}s already have a field “{field.key}”."})
+    if creating:
+        last = CustomField.objects.filter(object_type=field.object_type).order_by("-position").first()
+        field.position = (last.position + 1) if last else 0
+    if creating or before != (field.field_type, list(field.choices)):
+        _custom_field_values_fit(field)
+    field.full_clean(validate_constraints=False)
+    field.save()
+    return field
+
+
+@transaction.atomic
+def custom_field_delete(*, field: CustomField, actor=None) -> None:
+    """Remove the definition; the values stay in the records' attributes (shown untyped)."""
+    field.delete()
+
+
+@transaction.atomic
+def custom_fields_reorder(*, object_type: str, keys: Sequence[str], actor=None) -> None:
+    """Put the fields in the order of ``keys`` (the others after them, as they were)."""
+    fields = list(CustomField.objects.filter(object_type=object_type).order_by("position", "id"))
+    rank = {key: index for index, key in enumerate(keys)}
+    fields.sort(key=lambda f: (rank.get(f.key, len(rank)), f.position, f.pk))
+    for position, field in enumerate(fields):
+        field.position = position
+    CustomField.objects.bulk_update(fields, ["position"])
+
+
+# --- Tags -------------------------------------------------------------------------------------
+
+TAG_MAX = 50
+
+
+def tag_names(names: Iterable[str]) -> list[str]:
+    """Clean tag names: trimmed, inner spaces collapsed, at most 50 characters, each once
+    whatever the case (the first spelling wins)."""
+    cleaned, seen = [], set()
+    for name in names:
+        name = " ".join(str(name or "").split())
+        if not name:
+            continue
+        if len(name) > TAG_MAX:
+            raise ValidationError({"tags": f"“{name[:20]}…” is longer than {TAG_MAX} characters."})
+        if name.lower() not in seen:
+            seen.add(name.lower())
+            cleaned.append(name)
+    return cleaned
+
+
+def tags_get_or_create(names: Sequence[str]) -> list[Tag]:
+    """The tags of these names (any case), created when new: two queries."""
+    names = tag_names(names)
+    if not names:
+        return []
+    Tag.objects.bulk_create([Tag(name=name) for name in names], ignore_conflicts=True)
+    found = {tag.name.lower(): tag for tag in Tag.objects.filter(_tag_named(names))}
+    return [found[name.lower()] for name in names]
+
+
+def _tag_named(names: Sequence[str]) -> models.Q:
+    q = models.Q(pk__in=[])
+    for name in names:
+        q |= models.Q(name__iexact=name)
+    return q
+
+
+def _tags_on_timeline(rows: Sequence[tuple[int, int | None]], summary: str, data: dict, actor) -> None:
+    activities_record_bulk(
+        [
+            Activity(
+                kind=ActivityKind.TAGS_CHANGED,
+                contact_id=contact_id,
+                account_id=account_id,
+                actor=actor,
+                summary=summary,
+                data=data,
+            )
+            for contact_id, account_id in rows
+        ],
+        batch_size=500,
+    )
+
+
+@transaction.atomic
+def contacts_add_tag(*, contact_ids: Sequence[int], name: str, actor=None) -> int:
+    """Tag the contacts (those that have it already are left alone) with a timeline entry on
+    each one tagged, in a constant number of queries; returns how many were tagged."""
+    ids = bulk_ids(contact_ids)
+    tags = tags_get_or_create([name])
+    if not tags:
+        raise ValidationError({"tag": "Give the tag a name."})
+    tag = tags[0]
+    untagged = list(
+        Contact.objects.filter(pk__in=ids)
+        .exclude(Exists(ContactTag.objects.filter(contact_id=OuterRef("pk"), tag=tag)))
+        .order_by("pk")
+        .values_list("pk", "account_id")
+    )
+    ContactTag.objects.bulk_create(
+        [ContactTag(contact_id=pk, tag=tag) for pk, _ in untagged], ignore_conflicts=True, batch_size=500
+    )
+    _tags_on_timeline(untagged, f"Tagged “{tag.name}”", {"added": [tag.name]}, actor)
+    return len(untagged)
+
+
+@transaction.atomic
+def contacts_remove_tag(*, contact_ids: Sequence[int], name: str, actor=None) -> int:
+    """Take the tag off the contacts that have it, with a timeline entry on each; returns how
+    many lost it. An unknown tag changes nothing."""
+    ids = bulk_ids(contact_ids)
+    names = tag_names([name])
+    if not names:
+        raise ValidationError({"tag": "Give the tag a name."})
+    links = ContactTag.objects.filter(contact_id__in=ids, tag__name__iexact=names[0])
+    tagged = list(links.order_by("contact_id").values_list("contact_id", "contact__account_id", "tag__name"))
+    if not tagged:
+        return 0
+    ContactTag.objects.filter(pk__in=links.values("pk")).delete()
+    shown = tagged[0][2]
+    _tags_on_timeline([(c, a) for c, a, _ in tagged], f"Untagged “{shown}”", {"removed": [shown]}, actor)
+    return len(tagged)
+
+
+@transaction.atomic
+def contact_set_tags(*, contact: Contact, names: Sequence[str], actor=None) -> list[Tag]:
+    """Give the contact exactly these tags; one timeline entry names what was added and removed."""
+    wanted = tags_get_or_create(names)
+    current = {tag.pk: tag for tag in contact.tags.all()}
+    added = [tag for tag in wanted if tag.pk not in current]
+    wanted_ids = {tag.pk for tag in wanted}
+    removed = [tag for pk, tag in current.items() if pk not in wanted_ids]
+    if removed:
+        ContactTag.objects.filter(contact=contact, tag__in=removed).delete()
+    if added:
+        ContactTag.objects.bulk_create(
+            [ContactTag(contact=contact, tag=tag) for tag in added], ignore_conflicts=True
+        )
+    if added or removed:
+        parts = [f"Tagged {', '.join(f'“{t.name}”' for t in added)}" if added else ""]
+        parts.append(f"untagged {', '.join(f'“{t.name}”' for t in removed)}" if removed else "")
+        summary = "; ".join(part for part in parts if part)
+        _tags_on_timeline(
+            [(contact.pk, contact.account_id)],
+            summary[0].upper() + summary[1:],
+            {"added": [t.name for t in added], "removed": [t.name for t in removed]},
+            actor,
+        )
+    if hasattr(contact, "_prefetched_objects_cache"):
+        contact._prefetched_objects_cache.pop("tags", None)
+    return wanted

@@ -5,6 +5,7 @@ from django.urls import path
 from crm.views import (
     accounts,
     contacts,
+    custom_fields,
     dashboard,
     deals,
     imports,
@@ -66,6 +67,14 @@ urlpatterns = [
     path("settings/me/", users.own_settings, name="own_settings"),
     path("settings/me/two-factor/", two_factor.two_factor_settings, name="two_factor"),
     path("settings/me/two-factor/disable/", two_factor.two_factor_disable, name="two_factor_disable"),
+    path("settings/custom-fields/", custom_fields.custom_field_list, name="custom_field_list"),
+    path("settings/custom-fields/<int:pk>/", custom_fields.custom_field_edit, name="custom_field_edit"),
+    path(
+        "settings/custom-fields/<int:pk>/delete/",
+        custom_fields.custom_field_delete,
+        name="custom_field_delete",
+    ),
+    path("settings/custom-fields/<int:pk>/move/", custom_fields.custom_field_move, name="custom_field_move"),
     path("settings/api-tokens/", tokens.api_tokens, name="api_tokens"),
     path("settings/api-tokens/<int:pk>/revoke/", tokens.api_token_revoke, name="api_token_revoke"),
 ]

@@ -6,12 +6,13 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
-from crm import services
+from crm import custom_fields, services
 from crm.models import (
     MANUAL_ACTIVITY_KINDS,
     Account,
     Activity,
     Contact,
+    CustomFieldObject,
     Deal,
     PipelineStage,
     Renewal,
@@ -42,11 +43,48 @@ class AttributesField(serializers.DictField):
         super().__init__(**kwargs)
 
 
+class TypedAttributesField(AttributesField):
+    """A record's attributes: values of the custom fields defined for its type are checked
+    against their type and stored in canonical form (400 naming the field otherwise); other
+    keys are kept as given."""
+
+    def __init__(self, object_type: str, **kwargs):
+        self.object_type = object_type
+        kwargs.setdefault(
+            "help_text",
+            "Custom fields as a JSON object. Keys defined in settings (custom fields) take typed "
+            "values: text, number, date (YYYY-MM-DD), true/false, a choice's value, or a list of "
+            "values for multiple choice; other keys are stored as given.",
+        )
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        data = super().to_internal_value(data)
+        try:
+            return custom_fields.check_attributes(self.object_type, data)
+        except DjangoValidationError as exc:
+            raise ValidationError(exc.message_dict["attributes"]) from None
+
+
+class TagsField(serializers.ListField):
+    """The contact's tags by name; writing replaces them (new names create tags)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("child", serializers.CharField(max_length=services.TAG_MAX))
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("max_length", 50)
+        kwargs.setdefault("help_text", 'Tags by name, e.g. ["vip", "beta"]; writing replaces them.')
+        super().__init__(**kwargs)
+
+    def to_representation(self, value):
+        return [tag.name for tag in value.all()]
+
+
 # --- Accounts and contacts --------------------------------------------------------------------
 
 
 class AccountSerializer(serializers.ModelSerializer):
-    attributes = AttributesField(help_text="Custom fields as a JSON object.")
+    attributes = TypedAttributesField(CustomFieldObject.ACCOUNT)
 
     class Meta:
         model = Account
@@ -100,7 +138,8 @@ class ContactSerializer(serializers.ModelSerializer):
             f"Default `{settings.DEFAULT_PHONE_REGION}`."
         ),
     )
-    attributes = AttributesField(help_text="Custom fields as a JSON object.")
+    attributes = TypedAttributesField(CustomFieldObject.CONTACT)
+    tags = TagsField()
 
     class Meta:
         model = Contact
@@ -120,6 +159,7 @@ class ContactSerializer(serializers.ModelSerializer):
             "acquisition_channel",
             "sms_consent",
             "attributes",
+            "tags",
             "created_at",
             "updated_at",
         ]
@@ -147,13 +187,15 @@ class ContactSerializer(serializers.ModelSerializer):
     def create(self, validated_data: dict) -> Contact:
         phone = validated_data.pop("phone", "") or ""
         region = validated_data.pop("phone_region", None)
-        return services.contact_create(phone=phone, phone_region=region, **validated_data)
+        return services.contact_create(phone=phone, phone_region=region, actor=_actor(self), **validated_data)
 
     def update(self, instance: Contact, validated_data: dict) -> Contact:
         region = validated_data.pop("phone_region", None)
         if "phone" in validated_data:
             validated_data["phone"] = validated_data["phone"] or ""
-        return services.contact_update(contact=instance, phone_region=region, **validated_data)
+        return services.contact_update(
+            contact=instance, phone_region=region, actor=_actor(self), **validated_data
+        )
 
 
 # --- Deals, renewals, tasks -------------------------------------------------------------------

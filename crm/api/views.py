@@ -1,7 +1,8 @@
 """Viewsets of the CRM API. Each resource allows only the methods of the integration contract
 (/work/shared/API.md): no PUT anywhere, and the timeline, orders and events are append-only."""
 
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException
@@ -60,6 +61,25 @@ READ_WRITE = ["get", "post", "patch", "head", "options"]
 APPEND_ONLY = ["get", "post", "head", "options"]
 
 
+def custom_field_parameters(record: str) -> list[OpenApiParameter]:
+    """The ``attr.<key>`` filters on the custom fields of the record (crm.custom_fields)."""
+    return [
+        OpenApiParameter(
+            name="attr.{key}",
+            type=OpenApiTypes.STR,
+            description=(
+                f"Filter {record}s by a custom field, `{{key}}` being the field's key: "
+                "`attr.plan_tier=gold` (choice, yes/no `true`/`false`, number, date: equals; repeat "
+                "the parameter for any of the values; multiple choice: has any of them), "
+                "`attr.notes=vip` (text: contains, any case), `attr.seats.min=10` / "
+                "`attr.renews_on.max=2027-01-01` (number and date: at least / at most, inclusive). "
+                "An unknown key or a value the field's type cannot hold is a 400 naming the parameter."
+            ),
+        )
+    ]
+
+
+@extend_schema_view(list=extend_schema(parameters=custom_field_parameters("account")))
 class AccountViewSet(viewsets.ModelViewSet):
     """Customer accounts. Deleting one keeps its contacts (detached) and deletes its deals,
     renewals, events, tasks and timeline; an account with orders cannot be deleted (409):
@@ -82,11 +102,12 @@ class AccountViewSet(viewsets.ModelViewSet):
         )
 
 
+@extend_schema_view(list=extend_schema(parameters=custom_field_parameters("contact")))
 class ContactViewSet(viewsets.ModelViewSet):
     """People. Phones are read in any common format and stored as E.164; SMS consent is
     read-only here (it changes through sms/consent/)."""
 
-    queryset = Contact.objects.all()
+    queryset = Contact.objects.prefetch_related("tags")
     serializer_class = ContactSerializer
     filterset_class = ContactFilter
     search_fields = ["first_name", "last_name", "email", "phone"]

@@ -8,6 +8,8 @@ from django.conf import settings
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.utils import dateformat, timezone
 
+from crm import custom_fields
+
 register = template.Library()
 
 # url name prefix -> the main navigation item it belongs to
@@ -174,3 +176,9 @@ def attribute_value(value) -> str:
 def attribute_label(key: str) -> str:
     """``seats_used`` -> "Seats used"."""
     return str(key).replace("_", " ").strip().capitalize()
+
+
+@register.simple_tag
+def custom_value(record, field) -> str:
+    """A record's value of a custom field as a person reads it (crm.custom_fields.display)."""
+    return custom_fields.display(field, (record.attributes or {}).get(field.key))

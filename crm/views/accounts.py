@@ -4,17 +4,23 @@ from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpRespons
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from crm import exports, listing, selectors, services
+from crm import custom_fields, exports, listing, selectors, services
 from crm.forms import AccountFilterForm, AccountForm, ActivityLogForm, BulkAccountForm
-from crm.models import Account
+from crm.models import Account, CustomFieldObject
 from crm.views.common import form_data, log_touch, paginate, redirect_next, save_with
 
 
 def _filtered(request: HttpRequest) -> tuple[AccountFilterForm, QuerySet[Account]]:
-    filters = AccountFilterForm(request.GET, plans=selectors.account_plans())
+    definitions = custom_fields.definitions(CustomFieldObject.ACCOUNT)
+    filters = AccountFilterForm(request.GET, plans=selectors.account_plans(), custom=definitions)
     filters.is_valid()  # invalid values are ignored: cleaned_data keeps only the valid ones
     criteria = filters.cleaned_data
+    fields = {field.key: field for field in definitions}
+    conditions, filters.custom_problems = custom_fields.conditions_from_params(request.GET, fields)
+    filters.custom_columns = [field for field in definitions if field.show_in_list]
     accounts = selectors.account_list(
+        conditions=conditions,
+        fields=fields,
         q=criteria.get("q") or "",
         stage=criteria.get("stage") or "",
         owner=criteria.get("owner"),
@@ -76,7 +82,7 @@ def account_create(request: HttpRequest) -> HttpResponse:
                 name=form.cleaned_data["name"], domain=form.cleaned_data.get("domain") or ""
             )
         if not duplicates:
-            account = save_with(form, services.account_create, **form.cleaned_data)
+            account = save_with(form, services.account_create, **form.service_fields())
             if account is not None:
                 messages.success(request, f"Account “{account}” created.")
                 return redirect_next(request, account)
@@ -88,7 +94,7 @@ def account_edit(request: HttpRequest, pk: int) -> HttpResponse:
     title = str(account)  # the service may change the instance before it fails validation
     form = AccountForm(form_data(request), instance=account)
     if request.method == "POST" and form.is_valid():
-        saved = save_with(form, services.account_update, account=account, **form.cleaned_data)
+        saved = save_with(form, services.account_update, account=account, **form.service_fields())
         if saved is not None:
             messages.success(request, f"Account “{account}” saved.")
             return redirect_next(request, account)

@@ -6,17 +6,24 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from crm import exports, listing, selectors, services
+from crm import custom_fields, exports, listing, selectors, services
 from crm.forms import ActivityLogForm, BulkContactForm, ContactFilterForm, ContactForm
-from crm.models import Account, Contact
+from crm.models import Account, Contact, CustomFieldObject, Tag
 from crm.views.common import form_data, log_touch, paginate, redirect_next, save_with
 
 
 def _filtered(request: HttpRequest) -> tuple[ContactFilterForm, QuerySet[Contact]]:
-    filters = ContactFilterForm(request.GET)
+    definitions = custom_fields.definitions(CustomFieldObject.CONTACT)
+    filters = ContactFilterForm(request.GET, custom=definitions)
     filters.is_valid()  # invalid values are ignored: cleaned_data keeps only the valid ones
     criteria = filters.cleaned_data
+    fields = {field.key: field for field in definitions}
+    conditions, filters.custom_problems = custom_fields.conditions_from_params(request.GET, fields)
+    filters.custom_columns = [field for field in definitions if field.show_in_list]
     contacts = selectors.contact_list(
+        tag=criteria.get("tag") or "",
+        conditions=conditions,
+        fields=fields,
         q=criteria.get("q") or "",
         account=criteria.get("account"),
         owner=criteria.get("owner"),
@@ -39,6 +46,7 @@ def contact_list(request: HttpRequest) -> HttpResponse:
             "sort": filters.cleaned_data.get("sort") or "",
             "saved_views": listing.saved_views_for(request.user, listing.CONTACTS.name),
             "bulk_form": BulkContactForm(),
+            "tag_names": list(Tag.objects.order_by("name").values_list("name", flat=True)[:500]),
         },
     )
 
@@ -81,7 +89,7 @@ def contact_create(request: HttpRequest) -> HttpResponse:
         initial["account"] = Account.objects.filter(pk=account_id).first()
     form = ContactForm(form_data(request), initial=initial)
     if request.method == "POST" and form.is_valid():
-        contact = save_with(form, services.contact_create, **form.service_fields())
+        contact = save_with(form, services.contact_create, actor=request.user, **form.service_fields())
         if contact is not None:
             messages.success(request, f"Contact “{contact}” created.")
             return redirect_next(request, contact)
@@ -93,7 +101,9 @@ def contact_edit(request: HttpRequest, pk: int) -> HttpResponse:
     title = str(contact)  # the service may change the instance before it fails validation
     form = ContactForm(form_data(request), instance=contact)
     if request.method == "POST" and form.is_valid():
-        saved = save_with(form, services.contact_update, contact=contact, **form.service_fields())
+        saved = save_with(
+            form, services.contact_update, contact=contact, actor=request.user, **form.service_fields()
+        )
         if saved is not None:
             messages.success(request, f"Contact “{contact}” saved.")
             return redirect_next(request, contact)

@@ -67,7 +67,7 @@ def _back(request: HttpRequest, list_name: str) -> str:
 
 @require_POST
 def contacts_bulk(request: HttpRequest) -> HttpResponse:
-    """Assign an owner to, add a task to, export, or delete the selected contacts, or hand them
+    """Assign an owner to, add a task to, tag or untag, export, or delete the selected contacts, or hand them
     to a bulk action an app above crm owns (record an opt-out, enroll in a play). Adding a task
     and deleting show a page first (the task to add; what will go); its confirmed form acts."""
     form = BulkContactForm(request.POST)
@@ -97,6 +97,15 @@ def contacts_bulk(request: HttpRequest) -> HttpResponse:
             messages.success(
                 request, f"{changed} contact{'s' if changed != 1 else ''} now owned by {owner or 'nobody'}."
             )
+        elif action in (BulkContactForm.ADD_TAG, BulkContactForm.REMOVE_TAG):
+            name = form.cleaned_data["tag"]
+            if action == BulkContactForm.ADD_TAG:
+                changed = services.contacts_add_tag(contact_ids=ids, name=name, actor=request.user)
+                done = f"Tagged {changed} contact{'s' if changed != 1 else ''} “{name.strip()}”."
+            else:
+                changed = services.contacts_remove_tag(contact_ids=ids, name=name, actor=request.user)
+                done = f"Removed “{name.strip()}” from {changed} contact{'s' if changed != 1 else ''}."
+            messages.success(request, done)
         elif not form.cleaned_data["confirm"]:
             doomed = Contact.objects.filter(pk__in=ids).order_by("last_name", "first_name", "id")
             return render(
