@@ -3,7 +3,7 @@
 from django.utils import timezone
 
 from core.events import events_publish
-from crm import services
+from crm import custom_fields, services
 from crm.imports.base import (
     AccountIndex,
     AccountRef,
@@ -16,12 +16,22 @@ from crm.imports.base import (
     check_length,
     check_timezone,
     conflict_reason,
+    normalize_header,
     parse_choice,
     parse_email,
     parse_phone_cell,
     user_lookup,
 )
-from crm.models import Account, AcquisitionChannel, Activity, ActivityKind, Contact, ImportAction
+from crm.models import (
+    Account,
+    AcquisitionChannel,
+    Activity,
+    ActivityKind,
+    Contact,
+    CustomField,
+    CustomFieldObject,
+    ImportAction,
+)
 from crm.phones import is_region_code
 
 # Fields a row can set on a contact, in the order a change is described.
@@ -119,6 +129,7 @@ class ContactImporter(Importer):
         super().__init__(**kwargs)
         self._users = None
         self._new_account_keys: set[str] = set()
+        self._custom: dict[str, CustomField] | None = None  # normalized header -> field
 
     @property
     def create_accounts(self) -> bool:
@@ -151,6 +162,7 @@ class ContactImporter(Importer):
             except ValueError as exc:
                 row.errors.append(str(exc))
         self._prepare_phone(row, texts)
+        self._prepare_custom_fields(row)
         row.context["account_ref"] = account_ref_from(row, texts)
         self._prepare_optional(row, texts)
         if "external_id" in values:
@@ -187,6 +199,33 @@ class ContactImporter(Importer):
                 row.warnings.append(f"Phone {phone.problem} Kept, marked invalid.")
             else:
                 row.warnings.append(f"Phone kept as typed: {phone.problem}")
+
+    def _custom_field_for(self, header: str) -> CustomField | None:
+        """The contact custom field an attribute column fills: by key or label, any case."""
+        if self._custom is None:
+            self._custom = {}
+            for field in custom_fields.definitions(CustomFieldObject.CONTACT):
+                self._custom.setdefault(normalize_header(field.label), field)
+                self._custom[normalize_header(field.key)] = field
+        return self._custom.get(normalize_header(header))
+
+    def _prepare_custom_fields(self, row: RowPlan) -> None:
+        """Attribute columns of defined custom fields are read as their type (stored under the
+        field's key); a value that does not fit is a row error, so the row is skipped whole."""
+        typed = {}
+        for header, text in row.attributes.items():
+            field = self._custom_field_for(header)
+            if field is None:
+                typed[header] = text
+                continue
+            try:
+                value = custom_fields.parse(field, text)
+            except ValueError as exc:
+                row.errors.append(f"{field.label}: {exc}.")
+                continue
+            if value is not None:
+                typed[field.key] = value
+        row.attributes = typed
 
     def _prepare_optional(self, row: RowPlan, texts: dict[str, str]) -> None:
         """Owner, timezone and channel never block a row: a bad value is left out with a warning."""
