@@ -336,7 +336,7 @@ def describe(condition: Condition, field: CustomField | None) -> str:
         shown = f"“{condition.value}”"
     else:
         shown = display(field, condition.value)
-    return f"{field.label} {OPERATOR_WORDS[condition.op]} {shown}"
+    return f"{field.label} {OPERATOR_WORDS.get(condition.op, condition.op)} {shown}"
 
 
 # --- Query strings: attr.<key>, attr.<key>.min, attr.<key>.max ---------------------------------

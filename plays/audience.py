@@ -6,11 +6,24 @@ import re
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 
+from crm import custom_fields
 from crm.global_control import REASON as GLOBAL_CONTROL  # noqa: F401 - the engine's reason
 from crm.global_control import in_global_control  # noqa: F401 - who no play texts, asked per contact
-from crm.models import Contact, LifecycleStage
+from crm.models import Contact, CustomFieldObject, LifecycleStage
 
-AUDIENCE_KEYS = ("lifecycle_stages", "plans", "owners", "account_attributes")
+AUDIENCE_KEYS = (
+    "lifecycle_stages",
+    "plans",
+    "owners",
+    "account_attributes",
+    "contact_fields",
+    "account_fields",
+)
+# Conditions on custom fields: audience key -> (the records' type, the path from a contact).
+FIELD_CONDITION_KEYS = {
+    "contact_fields": (CustomFieldObject.CONTACT, ""),
+    "account_fields": (CustomFieldObject.ACCOUNT, "account__"),
+}
 ATTRIBUTE_KEY = re.compile(r"[A-Za-z0-9_-]{1,100}")
 
 
@@ -24,7 +37,10 @@ def validate_attribute_key(value, key: str) -> str:
 def validate_audience(audience) -> None:
     """``{}`` is everyone. Keys: ``lifecycle_stages`` and ``plans`` (lists of the account's),
     ``owners`` (user ids owning the account, or the contact when it has none),
-    ``account_attributes`` ({key: value} the account's attributes must equal)."""
+    ``account_attributes`` ({key: value} the account's attributes must equal),
+    ``contact_fields`` / ``account_fields`` (lists of ``{"field": key, "op": op, "value": v}`` on
+    the custom fields defined for contacts / accounts; the operators of crm.custom_fields: ``eq``,
+    ``in`` (a list), ``gte``, ``lte``, ``contains``, as the field's type allows)."""
     if not isinstance(audience, dict):
         raise ValidationError("The audience is an object (use {} for everyone).")
     unknown = sorted(set(audience) - set(AUDIENCE_KEYS))
@@ -50,6 +66,49 @@ def validate_audience(audience) -> None:
         validate_attribute_key(key, "account_attributes")
         if not isinstance(value, str | int | float | bool):
             raise ValidationError("`account_attributes` values must be text, numbers or true/false.")
+    for key in FIELD_CONDITION_KEYS:
+        if key in audience:
+            field_conditions(audience, key)
+
+
+def field_conditions(audience: dict, key: str, fields: dict | None = None) -> list[custom_fields.Condition]:
+    """The audience's conditions under ``key`` (contact_fields or account_fields), checked
+    against the fields defined now and in canonical form; ValidationError saying which and why."""
+    object_type, _ = FIELD_CONDITION_KEYS[key]
+    raw = audience.get(key) or []
+    if not isinstance(raw, list):
+        raise ValidationError(f"`{key}` must be a list of {{field, op, value}} conditions.")
+    fields = custom_fields.by_key(object_type) if fields is None and raw else (fields or {})
+    conditions = []
+    for index, item in enumerate(raw):
+        if not isinstance(item, dict) or set(item) != {"field", "op", "value"}:
+            raise ValidationError(f"`{key}`[{index}] must be an object with field, op and value.")
+        field = fields.get(item["field"]) if isinstance(item["field"], str) else None
+        if field is None:
+            raise ValidationError(
+                f"`{key}`[{index}]: there is no {object_type} custom field {item['field']!r}."
+            )
+        try:
+            conditions.append(custom_fields.condition_check(field, item["op"], item["value"]))
+        except ValueError as exc:
+            raise ValidationError(f"`{key}`[{index}] ({field.key}): {exc}.") from None
+    return conditions
+
+
+def _field_conditions_q(audience: dict) -> Q:
+    """Custom-field conditions as one filter; a condition that no longer holds up against the
+    definitions (the field deleted, its choices changed) matches nobody."""
+    q = Q()
+    for key, (object_type, prefix) in FIELD_CONDITION_KEYS.items():
+        if not audience.get(key):
+            continue
+        fields = custom_fields.by_key(object_type)
+        try:
+            conditions = field_conditions(audience, key, fields)
+        except ValidationError:
+            return Q(pk__in=[])
+        q &= custom_fields.conditions_q(conditions, fields, prefix=prefix)
+    return q
 
 
 def audience_q(audience: dict) -> Q:
@@ -63,7 +122,7 @@ def audience_q(audience: dict) -> Q:
         q &= Q(account__owner_id__in=owners) | Q(account__isnull=True, owner_id__in=owners)
     for key, value in (audience.get("account_attributes") or {}).items():
         q &= Q(**{f"account__attributes__{key}": value})
-    return q
+    return q & _field_conditions_q(audience)
 
 
 def reachable_contacts(audience: dict) -> QuerySet[Contact]:

@@ -4,14 +4,17 @@ The editor shows a play's JSON definition (trigger, audience, next step) as plai
 puts it back together in ``clean()``, checking each part with the validators the model uses,
 so an error lands next to the field that caused it. Saving goes through ``plays.services``."""
 
+import re
+
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
+from crm import custom_fields
 from crm.forms import active_users
 from crm.models import LifecycleStage
 from crm.selectors import account_plans
 from plays import triggers
-from plays.audience import validate_audience
+from plays.audience import FIELD_CONDITION_KEYS, field_conditions, validate_audience
 from plays.models import (
     MAX_HOLDOUT_PERCENT,
     Arm,
@@ -58,6 +61,51 @@ def _attribute_text(value) -> str:
     return str(value)
 
 
+FIELD_CONDITION_LINE = re.compile(r"\s*([A-Za-z0-9_]+)\s*(>=|<=|=|\bin\b|\bcontains\b)\s*(.*?)\s*$", re.I)
+LINE_OPS = {">=": "gte", "<=": "lte", "=": "eq", "in": "in", "contains": "contains"}
+OP_TEXT = {"gte": ">=", "lte": "<=", "eq": "=", "in": "in", "contains": "contains"}
+
+
+def field_condition_lines(text: str, key: str) -> list[dict]:
+    """Editor lines (``plan_tier in gold, silver``, ``seats >= 10``, ``renews_on <= 2027-01-01``,
+    ``vip = yes``, ``notes contains vip``) as audience conditions, checked against the custom
+    fields (plays.audience.field_conditions) and in canonical form."""
+    raw = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        match = FIELD_CONDITION_LINE.fullmatch(line)
+        if match is None:
+            raise ValidationError(
+                f"Line {number}: write field = value, field in a, b, field >= value, "
+                "field <= value or field contains text."
+            )
+        name, op, value = match.group(1), LINE_OPS[match.group(2).lower()], match.group(3)
+        raw.append({"field": name, "op": op, "value": value.split(",") if op == "in" else value})
+    object_type = FIELD_CONDITION_KEYS[key][0]
+    fields = custom_fields.by_key(object_type) if raw else {}
+    for item in raw:  # "=" reads as the field's own equality: has (multiple choice), contains (text)
+        field = fields.get(item["field"])
+        if field is not None and item["op"] == "eq":
+            item["op"] = {"multi_choice": "in", "text": "contains"}.get(field.field_type, "eq")
+            if item["op"] == "in":
+                item["value"] = [item["value"]]
+    conditions = field_conditions({key: raw}, key, fields)
+    return [condition.as_dict() for condition in conditions]
+
+
+def field_condition_text(conditions: list[dict]) -> str:
+    lines = []
+    for item in conditions or []:
+        value = item.get("value")
+        if isinstance(value, list):
+            value = ", ".join(str(v) for v in value)
+        elif isinstance(value, bool):
+            value = "yes" if value else "no"
+        lines.append(f"{item.get('field')} {OP_TEXT.get(item.get('op'), item.get('op'))} {value}")
+    return "\n".join(lines)
+
+
 class PlayForm(forms.Form):
     name = forms.CharField(max_length=200)
     moment = forms.ChoiceField(
@@ -84,6 +132,20 @@ class PlayForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": "region = emea"}),
         help_text="One key = value per line; the account's attribute must equal it. "
         'Numbers and true/false match as such; write "42" for text.',
+    )
+
+    contact_fields = forms.CharField(
+        label="Contact fields",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "plan_tier in gold, silver\nseats >= 10"}),
+        help_text="Conditions on the contacts' custom fields, one per line: field = value, "
+        "field in a, b, field >= value, field <= value (numbers, dates), field contains text.",
+    )
+    account_fields = forms.CharField(
+        label="Account fields",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "region = emea"}),
+        help_text="The same, on the accounts' custom fields.",
     )
 
     template = forms.CharField(
@@ -167,6 +229,8 @@ class PlayForm(forms.Form):
                 # Sorted: PostgreSQL's jsonb does not keep the order they were typed in.
                 for key, value in sorted((audience.get("account_attributes") or {}).items())
             ),
+            "contact_fields": field_condition_text(audience.get("contact_fields")),
+            "account_fields": field_condition_text(audience.get("account_fields")),
             "template": play.template,
             "link_url": play.link_url,
             "create_task": next_step.get("create_task", False),
@@ -207,6 +271,12 @@ class PlayForm(forms.Form):
             attributes[key.strip()] = _attribute_value(value.strip())
         return attributes
 
+    def clean_contact_fields(self) -> list[dict]:
+        return field_condition_lines(self.cleaned_data["contact_fields"], "contact_fields")
+
+    def clean_account_fields(self) -> list[dict]:
+        return field_condition_lines(self.cleaned_data["account_fields"], "account_fields")
+
     def clean(self) -> dict:
         data = super().clean()
         self.cleaned_data["trigger"] = self._clean_trigger(data)
@@ -225,6 +295,9 @@ class PlayForm(forms.Form):
                 self.add_error(field, exc)
         if attributes["account_attributes"]:
             audience.update(attributes)
+        for key in FIELD_CONDITION_KEYS:  # checked in their clean_ methods
+            if data.get(key):
+                audience[key] = data[key]
         self.cleaned_data["audience"] = audience
         next_step = {
             "create_task": bool(data.get("create_task")),

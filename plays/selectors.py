@@ -9,7 +9,9 @@ from datetime import datetime, timedelta
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
+from crm import custom_fields
 from crm.models import LifecycleStage
+from plays.audience import FIELD_CONDITION_KEYS
 from plays.models import Arm, Enrollment, Outcome, Play
 from sms.governance import play_source
 from sms.models import ConsentAction, ConsentEvent, Direction, Message
@@ -261,6 +263,14 @@ def describe_audience(audience: dict) -> list[tuple[str, str]]:
         rows.append(("Owners", ", ".join(sorted(u.get_full_name() or u.get_username() for u in users))))
     for key, value in (audience.get("account_attributes") or {}).items():
         rows.append(("Account attribute", f"{key} = {value}"))
+    for key, label in (("contact_fields", "Contact field"), ("account_fields", "Account field")):
+        if not audience.get(key):
+            continue
+        object_type = FIELD_CONDITION_KEYS[key][0]
+        fields = custom_fields.by_key(object_type)
+        for item in audience[key]:
+            condition = custom_fields.Condition(item.get("field"), item.get("op"), item.get("value"))
+            rows.append((label, custom_fields.describe(condition, fields.get(condition.key))))
     return rows
 
 
