@@ -18,6 +18,7 @@ from crm.models import (
     Deal,
     DealKind,
     Event,
+    HealthBand,
     LifecycleStage,
     Order,
     PipelineStage,
@@ -38,6 +39,9 @@ class AccountFilter(filters.FilterSet):
     )
     ae = filters.ModelChoiceFilter(queryset=User.objects.all(), help_text="Account executive (user id).")
     lifecycle_stage = filters.MultipleChoiceFilter(choices=LifecycleStage.choices)
+    health_band = filters.MultipleChoiceFilter(
+        choices=HealthBand.choices, help_text="Health band from the daily health score."
+    )
     plan = filters.CharFilter(lookup_expr="iexact")
     acquisition_channel = filters.ChoiceFilter(choices=AcquisitionChannel.choices)
     signed_up_at = filters.IsoDateTimeFromToRangeFilter(help_text="Cohort range.")
@@ -48,7 +52,16 @@ class AccountFilter(filters.FilterSet):
 
     class Meta:
         model = Account
-        fields = ["owner", "ae", "lifecycle_stage", "plan", "acquisition_channel", "signed_up_at", "churned"]
+        fields = [
+            "owner",
+            "ae",
+            "lifecycle_stage",
+            "health_band",
+            "plan",
+            "acquisition_channel",
+            "signed_up_at",
+            "churned",
+        ]
 
 
 class ContactFilter(filters.FilterSet):
