@@ -183,13 +183,13 @@ METRICS: dict[str, Metric] = {
 DAILY_METRICS = frozenset({"health-model"})
 
 
-def health_model_latest() -> dict:
-    """The health model's latest report, however old (the daily job stores one); computed now
-    only when there is none yet."""
+def health_model_latest() -> dict | None:
+    """The health model's latest report, however old (the daily job stores one; the API's
+    `health-model/` trains on demand); None before the first."""
     latest = Snapshot.objects.filter(metric="health-model").order_by("-computed_at").first()
-    if latest is not None:
-        return {**latest.payload, "snapshot": {"computed_at": latest.computed_at.isoformat()}}
-    return answer("health-model", parse("health-model", {}))
+    if latest is None:
+        return None
+    return {**latest.payload, "snapshot": {"computed_at": latest.computed_at.isoformat()}}
 
 
 def parse(metric: str, params: Mapping, *, today: date | None = None) -> Scope:

@@ -521,6 +521,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # One name for a choice set several fields use (the effective stage and the stage set by hand).
+    "ENUM_NAME_OVERRIDES": {"LifecycleStageEnum": "crm.models.LifecycleStage"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         # Every operation's error answers (one Error shape), Idempotency-Key, Location, RateLimit.
