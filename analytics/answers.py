@@ -16,6 +16,7 @@ from analytics.metrics.maturity import maturity
 from analytics.metrics.retention import DEFAULT_REPEAT_WINDOW_DAYS, retention
 from analytics.metrics.roi import roi
 from analytics.metrics.velocity import plays_velocity
+from analytics.models import Snapshot
 from analytics.scope import Scope, ScopeError, date_param, int_param, scope_from_params
 from analytics.snapshots import snapshot_get_or_compute
 from crm.models import Order
@@ -154,6 +155,14 @@ def _clv(scope):
     return {"scope": scope.as_dict(), **report}
 
 
+def _health_model(scope):
+    """The account health model as trained now (the period and segment filters do not apply:
+    the model learns from the whole history)."""
+    from analytics.scores.health import train
+
+    return train().report
+
+
 METRICS: dict[str, Metric] = {
     "ltv": Metric(_ltv),
     "retention": Metric(
@@ -168,7 +177,19 @@ METRICS: dict[str, Metric] = {
     "clv": Metric(_clv, _clv_params),
     "velocity": Metric(_velocity, _velocity_params),
     "global-control": Metric(global_control),
+    "health-model": Metric(_health_model),
 }
+# Refreshed by their own daily job (analytics.tasks.score_account_health), not every 30 minutes.
+DAILY_METRICS = frozenset({"health-model"})
+
+
+def health_model_latest() -> dict | None:
+    """The health model's latest report, however old (the daily job stores one; the API's
+    `health-model/` trains on demand); None before the first."""
+    latest = Snapshot.objects.filter(metric="health-model").order_by("-computed_at").first()
+    if latest is None:
+        return None
+    return {**latest.payload, "snapshot": {"computed_at": latest.computed_at.isoformat()}}
 
 
 def parse(metric: str, params: Mapping, *, today: date | None = None) -> Scope:

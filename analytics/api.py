@@ -96,6 +96,12 @@ DESCRIPTIONS = {
         "restricted mean time without the outcome up to the horizon, with its 95% interval; "
         "enrollments without the outcome by the observation end are censored."
     ),
+    "health-model": (
+        "The account health model: source (a model trained on this team's renewals, or the rules "
+        "while the history is too small), labelled renewals and churns, the time-based backtest "
+        "(AUC on the held-out period and a calibration table), coefficients, features and "
+        "definitions. Period and segment filters do not apply."
+    ),
     "ltv": "Purchase-based and subscription LTV with their inputs; LTV:CAC by acquisition channel.",
     "cohorts": "Cohort triangle: retained share, cumulative revenue per customer and NRR by months since.",
     "retention": (

@@ -19,6 +19,7 @@ urlpatterns = [
             "lift",
             "velocity",
             "global-control",
+            "health-model",
         )
     ],
     path("plays/<int:id>/lift/", api.PlayLiftView.as_view(), name="api-analytics-play-lift"),

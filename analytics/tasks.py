@@ -2,7 +2,12 @@
 
 import logging
 
-from analytics.answers import METRICS, answer, parse
+from django.utils import timezone
+
+from analytics.answers import DAILY_METRICS, METRICS, answer, parse
+from analytics.scores import health
+from analytics.snapshots import snapshot_get_or_compute
+from crm import services as crm_services
 
 logger = logging.getLogger(__name__)
 
@@ -11,6 +16,8 @@ def refresh_snapshots() -> dict[str, int]:
     """Recompute the dashboard's answers (default period, no segment) so pages open instantly."""
     timings = {}
     for metric in METRICS:
+        if metric in DAILY_METRICS:
+            continue
         try:
             result = answer(metric, parse(metric, {}), refresh=True)
         except ValueError as exc:  # e.g. too few repeat buyers to fit the CLV model yet
@@ -19,3 +26,17 @@ def refresh_snapshots() -> dict[str, int]:
         timings[metric] = result["snapshot"]["duration_ms"]
     logger.info("analytics snapshots refreshed: %s", timings)
     return timings
+
+
+def score_account_health(now=None) -> dict[str, object]:
+    """Daily: train the health model on the history (rules while it is small), score every
+    account set-based, then derive every lifecycle stage (which reads the new health bands).
+    The model's report becomes the `health-model` answer's snapshot. Idempotent."""
+    now = now or timezone.now()
+    trained = health.train(now)
+    scored = crm_services.accounts_health_write(rows=health.score(trained, now), scored_at=now)
+    staged = crm_services.lifecycle_stages_refresh(now=now)
+    snapshot_get_or_compute("health-model", parse("health-model", {}), lambda: trained.report, refresh=True)
+    result = {"source": trained.source, "scored": scored, "staged": staged}
+    logger.info("account health scored: %s", result)
+    return result

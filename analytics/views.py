@@ -222,6 +222,7 @@ def dashboard(request):
         "r": results,
         "velocity_play": velocity_play,
         "global_rows": global_control_rows(results["global_control"]),
+        "health_model": answers.health_model_latest(),
         "charts": _charts(results, velocity_play),
         "tables": {table.name: table for table in built},
         "snapshot": datetime.fromisoformat(min(r["snapshot"]["computed_at"] for r in results.values())),

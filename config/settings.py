@@ -372,6 +372,8 @@ PERIODIC_JOBS = {
     "plays: advance journeys": ("plays.tasks.advance_journeys", "I", 5),
     "crm: resume stalled imports": ("crm.imports.tasks.imports_resume_stalled", "I", 5),
     "analytics: refresh dashboard snapshots": ("analytics.tasks.refresh_snapshots", "I", 30),
+    # Daily: train (or fall back to rules), score every account, then derive lifecycle stages.
+    "analytics: score account health, derive stages": ("analytics.tasks.score_account_health", "D", None),
     "webhooks: sweep due deliveries": ("webhooks.tasks.deliveries_sweep", "I", 1),
     "core: forget expired idempotency keys": ("core.idempotency.idempotency_keys_purge", "I", 60),
     "core: worker heartbeat": ("core.health.worker_heartbeat", "I", 1),
@@ -464,6 +466,18 @@ AXES_VERBOSE = False
 # minutes, and an answer for other filters is reused for this long before it is recomputed.
 ANALYTICS_SNAPSHOT_MAX_AGE_MINUTES = env_int("ANALYTICS_SNAPSHOT_MAX_AGE_MINUTES", 60, minimum=0)
 
+# Account health (analytics/DEFINITIONS.md "Account health and churn risk"): the model learns
+# from the team's history once it holds this many labelled renewals and churns; rules before.
+HEALTH_MIN_RENEWALS = env_int("HEALTH_MIN_RENEWALS", 100, minimum=10)
+HEALTH_MIN_CHURNS = env_int("HEALTH_MIN_CHURNS", 20, minimum=5)
+# Lifecycle stage from data (crm/stages.py): the first days after sign-up are onboarding (or
+# adopting, once the activation event came); a term ending within the window is the renewal
+# window; seat use from this percent is an expansion signal.
+LIFECYCLE_ONBOARDING_DAYS = env_int("LIFECYCLE_ONBOARDING_DAYS", 90, minimum=1)
+LIFECYCLE_ACTIVATION_EVENT = env_str("LIFECYCLE_ACTIVATION_EVENT", "integration_connected")
+LIFECYCLE_RENEWAL_WINDOW_DAYS = env_int("LIFECYCLE_RENEWAL_WINDOW_DAYS", 60, minimum=1)
+LIFECYCLE_EXPANSION_SEAT_USE = env_int("LIFECYCLE_EXPANSION_SEAT_PERCENT", 90, minimum=1) / 100
+
 # --- REST API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -508,6 +522,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # One name for a choice set several fields use (the effective stage and the stage set by hand).
+    "ENUM_NAME_OVERRIDES": {"LifecycleStageEnum": "crm.models.LifecycleStage"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         # Every operation's error answers (one Error shape), Idempotency-Key, Location, RateLimit.

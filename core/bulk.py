@@ -311,3 +311,91 @@ def _insert_parts(
         f"({', '.join(qn(field.column) for field in fields)}) "
     )
     return head, suffix
+
+
+def rows_update(
+    model: type[models.Model],
+    columns: Sequence[str],
+    rows: Iterable[Sequence],
+    *,
+    key: str = "id",
+    using: str = "default",
+) -> int:
+    """Set ``columns`` of many rows of ``model`` at once: ``rows`` are tuples ``(key value,
+    *values for columns)``. One ``UPDATE ... FROM`` per chunk of PG_ROWS_PER_STATEMENT rows,
+    the values sent as one JSON parameter (``json_array_elements`` on PostgreSQL, ``json_each``
+    on SQLite 3.33+). ``bulk_update`` writes a CASE arm per row and column instead, which the
+    database evaluates row by row. No validation, no signals, no ``save()``; ``auto_now`` fields
+    are not touched unless named. Returns how many rows the database updated."""
+    connection = connections[using]
+    opts = model._meta
+    qn = connection.ops.quote_name
+    key_field = opts.get_field(key)
+    fields = [opts.get_field(name) for name in columns]
+    table = qn(opts.db_table)
+    if connection.vendor == "postgresql":
+        assignments = []
+        for index, field in enumerate(fields, start=1):
+            if field.get_internal_type() == "JSONField":
+                assignments.append(f"{qn(field.column)} = (r->{index})::jsonb")
+            else:
+                assignments.append(f"{qn(field.column)} = (r->>{index})::{field.db_type(connection)}")
+        sql = (
+            f"UPDATE {table} SET {', '.join(assignments)} FROM json_array_elements(%s::json) AS r "  # noqa: S608
+            f"WHERE {table}.{qn(key_field.column)} = (r->>0)::{key_field.rel_db_type(connection)}"
+        )
+
+        def prepared(row: Sequence) -> list:
+            return [
+                row[0],
+                *(_pg_json_ready(field, value) for field, value in zip(fields, row[1:], strict=True)),
+            ]
+
+    elif connection.vendor == "sqlite":
+        assignments = [
+            f"{qn(field.column)} = json_extract(j.value, '$[{index}]')"
+            for index, field in enumerate(fields, start=1)
+        ]
+        sql = (
+            f"UPDATE {table} SET {', '.join(assignments)} FROM json_each(%s) AS j "  # noqa: S608
+            f"WHERE {table}.{qn(key_field.column)} = json_extract(j.value, '$[0]')"
+        )
+
+        def prepared(row: Sequence) -> list:
+            return [
+                row[0],
+                *(
+                    field.get_db_prep_save(value, connection)
+                    for field, value in zip(fields, row[1:], strict=True)
+                ),
+            ]
+
+    else:
+        raise NotSupportedError(f"rows_update: {connection.vendor} is not supported")
+    updated = 0
+    pending: list[list] = []
+
+    def flush() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [json.dumps(pending, default=_json_value, ensure_ascii=False)])
+            count = cursor.rowcount
+        pending.clear()
+        return count
+
+    for row in rows:
+        pending.append(prepared(row))
+        if len(pending) == PG_ROWS_PER_STATEMENT:
+            updated += flush()
+    if pending:
+        updated += flush()
+    return updated
+
+
+def _pg_json_ready(field: models.Field, value):
+    """A value as it goes into the JSON document of ``rows_update`` on PostgreSQL: JSON
+    columns as their structure, everything else as the text PostgreSQL casts back."""
+    if value is None or field.get_internal_type() == "JSONField":
+        return value
+    if isinstance(value, bool | int | float | str):
+        return value
+    return _json_value(value)

@@ -22,6 +22,7 @@ from crm.models import (
     Deal,
     DealKind,
     Event,
+    HealthBand,
     LifecycleStage,
     Order,
     PipelineStage,
@@ -74,6 +75,9 @@ class AccountFilter(CustomFieldFilterMixin, filters.FilterSet):
     )
     ae = filters.ModelChoiceFilter(queryset=User.objects.all(), help_text="Account executive (user id).")
     lifecycle_stage = filters.MultipleChoiceFilter(choices=LifecycleStage.choices)
+    health_band = filters.MultipleChoiceFilter(
+        choices=HealthBand.choices, help_text="Health band from the daily health score."
+    )
     plan = filters.CharFilter(lookup_expr="iexact")
     acquisition_channel = filters.ChoiceFilter(choices=AcquisitionChannel.choices)
     signed_up_at = filters.IsoDateTimeFromToRangeFilter(help_text="Cohort range.")
@@ -84,7 +88,16 @@ class AccountFilter(CustomFieldFilterMixin, filters.FilterSet):
 
     class Meta:
         model = Account
-        fields = ["owner", "ae", "lifecycle_stage", "plan", "acquisition_channel", "signed_up_at", "churned"]
+        fields = [
+            "owner",
+            "ae",
+            "lifecycle_stage",
+            "health_band",
+            "plan",
+            "acquisition_channel",
+            "signed_up_at",
+            "churned",
+        ]
 
 
 def contacts_tagged(queryset, name, value):

@@ -14,7 +14,7 @@ from django.utils.module_loading import import_string
 
 from core import bulk
 from core.events import events_publish
-from crm import custom_fields
+from crm import custom_fields, stages
 from crm.models import (
     Account,
     Activity,
@@ -26,6 +26,8 @@ from crm.models import (
     CustomFieldType,
     Deal,
     Event,
+    HealthBand,
+    HealthSource,
     LifecycleStage,
     Order,
     PipelineStage,
@@ -73,9 +75,17 @@ def account_create(**fields) -> Account:
     return account
 
 
+HAND_SET_REASON = "Set by hand."
+
+
 @transaction.atomic
 def account_update(*, account: Account, **fields) -> Account:
+    """A changed ``lifecycle_stage`` is a stage set by hand: it sticks through the daily
+    derivation until cleared (``account_stage_override``)."""
     _typed_attributes(CustomFieldObject.ACCOUNT, fields)
+    stage = fields.get("lifecycle_stage")
+    if stage and stage != account.lifecycle_stage:
+        fields.update(lifecycle_stage_override=stage, lifecycle_stage_reason=HAND_SET_REASON)
     for name, value in fields.items():
         setattr(account, name, value)
     account.full_clean()
@@ -671,14 +681,20 @@ def contacts_add_task(
 
 @transaction.atomic
 def accounts_set_stage(*, account_ids: Sequence[int], stage: str, actor=None) -> int:
-    """Move the accounts to a lifecycle stage in one UPDATE; returns how many changed."""
+    """Set the accounts' lifecycle stage by hand in one UPDATE: it sticks (the daily derivation
+    does not replace it) until cleared on the account's page. Returns how many changed."""
     if stage not in LifecycleStage.values:
         raise ValidationError({"stage": f"{stage!r} is not a lifecycle stage."})
     ids = bulk_ids(account_ids)
     return (
         Account.objects.filter(pk__in=ids)
-        .exclude(lifecycle_stage=stage)
-        .update(lifecycle_stage=stage, updated_at=timezone.now())
+        .exclude(lifecycle_stage=stage, lifecycle_stage_override=stage)
+        .update(
+            lifecycle_stage=stage,
+            lifecycle_stage_override=stage,
+            lifecycle_stage_reason=HAND_SET_REASON,
+            updated_at=timezone.now(),
+        )
     )
 
 
@@ -686,6 +702,54 @@ def accounts_set_stage(*, account_ids: Sequence[int], stage: str, actor=None) ->
 def accounts_assign_owner(*, account_ids: Sequence[int], owner, actor=None) -> int:
     ids = bulk_ids(account_ids)
     return Account.objects.filter(pk__in=ids).update(owner=owner, updated_at=timezone.now())
+
+
+# --- Scores and derived stages (set-based, by the daily jobs) -------------------------------------
+
+HEALTH_COLUMNS = ("churn_risk", "health_band", "health_factors", "health_source", "health_scored_at")
+
+
+@transaction.atomic
+def accounts_health_write(*, rows: Iterable[tuple], scored_at) -> int:
+    """Store health scores: ``rows`` of (account id, churn risk 0-1 or None, band, factors,
+    source), one bulk UPDATE per chunk of rows whatever their number. ``updated_at`` is left
+    alone: a nightly score is not an edit (sync feeds would otherwise resend every account).
+    Returns how many accounts were written."""
+    bands, sources = {"", *HealthBand.values}, {"", *HealthSource.values}
+
+    def checked():
+        for pk, risk, band, factors, source in rows:
+            if band not in bands or source not in sources:
+                raise ValidationError(f"Account {pk}: {band!r} / {source!r} is not a health band / source.")
+            if risk is not None and not 0.0 <= risk <= 1.0:
+                raise ValidationError(f"Account {pk}: churn risk {risk!r} is not between 0 and 1.")
+            yield (pk, risk, band, list(factors), source, scored_at)
+
+    return bulk.rows_update(Account, HEALTH_COLUMNS, checked())
+
+
+@transaction.atomic
+def lifecycle_stages_refresh(*, now=None, account_ids: Sequence[int] | None = None) -> int:
+    """Derive every account's lifecycle stage (``crm.stages``: the documented rules, a stage set
+    by hand sticking until cleared) and store it with its reason, one bulk UPDATE per chunk.
+    Returns how many accounts were written."""
+    now = now or timezone.now()
+    rows = ((pk, stage, reason, now) for pk, stage, reason in stages.derive(now, account_ids))
+    return bulk.rows_update(
+        Account, ("lifecycle_stage", "lifecycle_stage_reason", "lifecycle_stage_derived_at"), rows
+    )
+
+
+@transaction.atomic
+def account_stage_override(*, account: Account, stage: str, actor=None) -> Account:
+    """Set the account's stage by hand (it sticks through every derivation until cleared) or,
+    with ``stage`` blank, clear it: the derived stage applies again at once."""
+    if stage and stage not in LifecycleStage.values:
+        raise ValidationError({"stage": f"{stage!r} is not a lifecycle stage."})
+    Account.objects.filter(pk=account.pk).update(lifecycle_stage_override=stage, updated_at=timezone.now())
+    lifecycle_stages_refresh(account_ids=[account.pk])
+    account.refresh_from_db()
+    return account
 
 
 # --- Saved views ------------------------------------------------------------------------------

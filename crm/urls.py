@@ -34,6 +34,7 @@ urlpatterns = [
     path("accounts/<int:pk>/", accounts.account_detail, name="account_detail"),
     path("accounts/<int:pk>/edit/", accounts.account_edit, name="account_edit"),
     path("accounts/<int:pk>/touch/", accounts.account_log_touch, name="account_log_touch"),
+    path("accounts/<int:pk>/stage/", accounts.account_stage_override, name="account_stage_override"),
     path("contacts/", contacts.contact_list, name="contact_list"),
     path("contacts/new/", contacts.contact_create, name="contact_create"),
     path("contacts/export.csv", contacts.contact_export, name="contact_export"),

@@ -97,6 +97,14 @@ class AccountSerializer(serializers.ModelSerializer):
             "plan",
             "seats",
             "lifecycle_stage",
+            "lifecycle_stage_override",
+            "lifecycle_stage_reason",
+            "lifecycle_stage_derived_at",
+            "churn_risk",
+            "health_band",
+            "health_factors",
+            "health_source",
+            "health_scored_at",
             "signed_up_at",
             "churned_at",
             "acquisition_channel",
@@ -106,8 +114,29 @@ class AccountSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["created_at", "updated_at"]
+        # Written by the daily health job and the stage derivation; a changed `lifecycle_stage`
+        # is a stage set by hand (`lifecycle_stage_override`), cleared on the account's page.
+        read_only_fields = [
+            "created_at",
+            "updated_at",
+            "lifecycle_stage_override",
+            "lifecycle_stage_reason",
+            "lifecycle_stage_derived_at",
+            "churn_risk",
+            "health_band",
+            "health_factors",
+            "health_source",
+            "health_scored_at",
+        ]
         extra_kwargs = {"timezone": {"help_text": "IANA name, e.g. America/Chicago."}}
+
+    def update(self, instance, validated_data):
+        stage = validated_data.get("lifecycle_stage")
+        if stage and stage != instance.lifecycle_stage:  # a stage set by hand sticks until cleared
+            validated_data.update(
+                lifecycle_stage_override=stage, lifecycle_stage_reason=services.HAND_SET_REASON
+            )
+        return super().update(instance, validated_data)
 
 
 class ContactSerializer(serializers.ModelSerializer):

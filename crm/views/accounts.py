@@ -1,4 +1,5 @@
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -6,7 +7,7 @@ from django.views.decorators.http import require_POST
 
 from crm import custom_fields, exports, listing, selectors, services
 from crm.forms import AccountFilterForm, AccountForm, ActivityLogForm, BulkAccountForm
-from crm.models import Account, CustomFieldObject
+from crm.models import Account, CustomFieldObject, LifecycleStage
 from crm.views.common import form_data, log_touch, paginate, redirect_next, save_with
 
 
@@ -56,7 +57,8 @@ def _render_detail(request: HttpRequest, pk: int, touch_form: ActivityLogForm) -
     detail = selectors.account_detail(pk)
     if detail is None:
         raise Http404("No such account.")
-    return render(request, "crm/account_detail.html", {"detail": detail, "touch_form": touch_form})
+    context = {"detail": detail, "touch_form": touch_form, "stages": LifecycleStage.choices}
+    return render(request, "crm/account_detail.html", context)
 
 
 def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
@@ -99,3 +101,25 @@ def account_edit(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(request, f"Account “{account}” saved.")
             return redirect_next(request, account)
     return render(request, "crm/account_form.html", {"form": form, "account": account, "title": title})
+
+
+@require_POST
+def account_stage_override(request: HttpRequest, pk: int) -> HttpResponse:
+    """ "Set stage by hand" (``stage``) or "Clear, go back to derived" (``clear``)."""
+    account = get_object_or_404(Account, pk=pk)
+    stage = "" if request.POST.get("clear") else (request.POST.get("stage") or "").strip()
+    if not stage and not request.POST.get("clear"):
+        messages.error(request, "Choose a stage to set by hand.")
+        return redirect(account)
+    try:
+        services.account_stage_override(account=account, stage=stage, actor=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect(account)
+    if stage:
+        messages.success(
+            request, f"Stage set by hand to {account.get_lifecycle_stage_display()}; it stays until cleared."
+        )
+    else:
+        messages.success(request, f"Back to the derived stage: {account.get_lifecycle_stage_display()}.")
+    return redirect(account)
