@@ -19,6 +19,8 @@ urlpatterns = [
             "lift",
             "velocity",
             "global-control",
+            "subscription-clv",
+            "sms-converted",
         )
     ],
     path("plays/<int:id>/lift/", api.PlayLiftView.as_view(), name="api-analytics-play-lift"),

@@ -19,3 +19,16 @@ def refresh_snapshots() -> dict[str, int]:
         timings[metric] = result["snapshot"]["duration_ms"]
     logger.info("analytics snapshots refreshed: %s", timings)
     return timings
+
+
+def score_clv_tiers() -> dict:
+    """Nightly: each order customer's P(alive), expected 12-month value and CLV tier
+    (analytics.clv.tiers), stored on the contact."""
+    from analytics.clv.tiers import clv_tiers_score
+
+    run = clv_tiers_score()
+    if run.skipped:
+        logger.info("CLV tiers not scored: %s", run.skipped)
+    else:
+        logger.info("CLV tiers: %s contacts scored, %s cleared", run.scored, run.cleared)
+    return {"scored": run.scored, "cleared": run.cleared, "skipped": run.skipped}

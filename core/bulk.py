@@ -311,3 +311,59 @@ def _insert_parts(
         f"({', '.join(qn(field.column) for field in fields)}) "
     )
     return head, suffix
+
+
+def rows_update(
+    model: type[models.Model],
+    columns: Sequence[str],
+    rows: Iterable[Sequence],
+    *,
+    using: str = "default",
+) -> int:
+    """Set ``columns`` (field names or attnames) of ``model`` rows by primary key: each row is
+    ``(pk, value, ...)``. One UPDATE ... FROM per PG_ROWS_PER_STATEMENT rows, the rows sent as one
+    JSON parameter (PostgreSQL: ``json_array_elements``; SQLite 3.33+: ``json_each``), so the
+    number of statements does not grow with the rows until a statement is full. Like
+    ``QuerySet.update``: no validation, no signals, no ``save()``. Returns the rows updated."""
+    connection = connections[using]
+    opts = model._meta
+    fields = [opts.get_field(name) for name in columns]
+    table, pk = connection.ops.quote_name(opts.db_table), connection.ops.quote_name(opts.pk.column)
+    if connection.vendor == "postgresql":
+        sets = ", ".join(
+            f"{connection.ops.quote_name(field.column)} = (r->>{n})::{field.db_type(connection)}"
+            for n, field in enumerate(fields, start=1)
+        )
+        sql = (
+            f"UPDATE {table} SET {sets} FROM json_array_elements(%s::json) AS r "  # noqa: S608
+            f"WHERE {table}.{pk} = (r->>0)::bigint"
+        )
+    else:
+        sets = ", ".join(
+            f"{connection.ops.quote_name(field.column)} = json_extract(r.value, '$[{n}]')"
+            for n, field in enumerate(fields, start=1)
+        )
+        sql = (
+            f"UPDATE {table} SET {sets} FROM json_each(%s) AS r "  # noqa: S608
+            f"WHERE {table}.{pk} = json_extract(r.value, '$[0]')"
+        )
+    adapters = [_memo(partial(field.get_db_prep_save, connection=connection)) for field in fields]
+    updated = 0
+    pending: list[list] = []
+
+    def flush() -> int:
+        document = json.dumps(pending, default=_json_value, ensure_ascii=False)
+        pending.clear()
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [document])
+            return cursor.rowcount
+
+    for pk_value, *values in rows:
+        pending.append(
+            [int(pk_value), *(adapt(value) for adapt, value in zip(adapters, values, strict=True))]
+        )
+        if len(pending) == PG_ROWS_PER_STATEMENT:
+            updated += flush()
+    if pending:
+        updated += flush()
+    return updated

@@ -24,6 +24,7 @@ from crm.models import (
     MANUAL_ACTIVITY_KINDS,
     Account,
     ApiToken,
+    ClvTier,
     Contact,
     Deal,
     DealKind,
@@ -372,6 +373,11 @@ class ContactFilterForm(forms.Form):
     account = AccountFilterField(label="Account", empty_label="Any account")
     owner = UserChoiceField(label="Owner", empty_label="Any owner")
     consent = forms.ChoiceField(required=False, label="SMS consent", choices=_with_all(SmsConsent.choices))
+    clv_tier = forms.ChoiceField(
+        required=False,
+        label="CLV tier",
+        choices=_with_all([*ClvTier.choices, ("none", "Not scored")], "Any tier"),
+    )
     sort = forms.CharField(required=False, widget=forms.HiddenInput)
     columns = forms.MultipleChoiceField(
         required=False,

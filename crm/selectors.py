@@ -205,10 +205,16 @@ def account_detail(account_id: int) -> AccountDetail | None:
 
 
 def contact_list(
-    *, q: str = "", account=None, owner=None, consent: str = "", ordering: tuple | None = None
+    *,
+    q: str = "",
+    account=None,
+    owner=None,
+    consent: str = "",
+    clv_tier: str = "",
+    ordering: tuple | None = None,
 ) -> QuerySet[Contact]:
     """``ordering`` one of crm.listing's whitelisted sorts; by default by name (case-insensitive
-    when searching: see search.CONTACT_RESULT_ORDER)."""
+    when searching: see search.CONTACT_RESULT_ORDER). ``clv_tier`` "none": not scored."""
     contacts = search.contacts_search(Contact.objects.select_related("account", "owner"), q)
     order = ordering or (
         search.CONTACT_RESULT_ORDER if search.normalize_query(q) else ("last_name", "first_name", "id")
@@ -219,6 +225,8 @@ def contact_list(
         contacts = contacts.filter(owner=owner)
     if consent:
         contacts = contacts.filter(sms_consent=consent)
+    if clv_tier:
+        contacts = contacts.filter(clv_tier="" if clv_tier == "none" else clv_tier)
     return contacts.order_by(*order)
 
 
