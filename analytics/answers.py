@@ -15,6 +15,8 @@ from analytics.metrics.ltv import ltv
 from analytics.metrics.maturity import maturity
 from analytics.metrics.retention import DEFAULT_REPEAT_WINDOW_DAYS, retention
 from analytics.metrics.roi import roi
+from analytics.metrics.sms_converted import DEFAULT_CHURN_DAYS, DEFAULT_WINDOW_DAYS, sms_converted
+from analytics.metrics.subscription_clv import COHORT_KINDS, subscription_clv
 from analytics.metrics.velocity import plays_velocity
 from analytics.models import Snapshot
 from analytics.scope import Scope, ScopeError, date_param, int_param, scope_from_params
@@ -163,6 +165,28 @@ def _health_model(scope):
     return train().report
 
 
+def _subscription_clv_params(params, errors) -> dict:
+    kind = (params.get("cohort") or "year").strip()
+    if kind not in COHORT_KINDS:
+        errors["cohort"] = f"'{kind}' is not one of: {', '.join(COHORT_KINDS)}."
+    return {"cohort": kind}
+
+
+def _subscription_clv(scope):
+    return subscription_clv(scope, assumption_values(), cohort=scope.extra["cohort"])
+
+
+def _sms_converted_params(params, errors) -> dict:
+    return {
+        "window_days": int_param(params, "window_days", DEFAULT_WINDOW_DAYS, errors, lo=1, hi=90),
+        "churn_days": int_param(params, "churn_days", DEFAULT_CHURN_DAYS, errors, lo=30, hi=730),
+    }
+
+
+def _sms_converted(scope):
+    return sms_converted(scope, window_days=scope.extra["window_days"], churn_days=scope.extra["churn_days"])
+
+
 METRICS: dict[str, Metric] = {
     "ltv": Metric(_ltv),
     "retention": Metric(
@@ -178,6 +202,8 @@ METRICS: dict[str, Metric] = {
     "velocity": Metric(_velocity, _velocity_params),
     "global-control": Metric(global_control),
     "health-model": Metric(_health_model),
+    "subscription-clv": Metric(_subscription_clv, _subscription_clv_params),
+    "sms-converted": Metric(_sms_converted, _sms_converted_params),
 }
 # Refreshed by their own daily job (analytics.tasks.score_account_health), not every 30 minutes.
 DAILY_METRICS = frozenset({"health-model"})

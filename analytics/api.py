@@ -82,6 +82,29 @@ EXTRA_PARAMETERS = {
             "customers", int, description="How many customers to list, most valuable first (default 100)."
         ),
     ],
+    "subscription-clv": [
+        OpenApiParameter(
+            "cohort",
+            str,
+            enum=["year", "quarter"],
+            description="Sign-up cohorts by year (default) or quarter of the account's signed_up_at.",
+        ),
+    ],
+    "sms-converted": [
+        OpenApiParameter(
+            "window_days",
+            int,
+            description="Days before the first purchase a tracked SMS link click converts (1-90, default 7).",
+        ),
+        OpenApiParameter(
+            "churn_days",
+            int,
+            description=(
+                "A customer is churned with no purchase in the period's last churn_days "
+                "(30-730, default 180)."
+            ),
+        ),
+    ],
 }
 DESCRIPTIONS = {
     "global-control": (
@@ -122,6 +145,16 @@ DESCRIPTIONS = {
     "sms-health": "Delivery, reply, click and opt-out rates by play; median first response; SLA attainment.",
     "maturity": "Program maturity stage 1-3 per dimension, with the evidence and the next step.",
     "clv": "BG/NBD + Gamma-Gamma fit on orders: parameters, per-customer and per-cohort predictions.",
+    "subscription-clv": (
+        "Subscription LTV by sign-up cohort: the shifted-beta-geometric model (Fader & Hardie 2007) "
+        "fitted on contract renewals, alpha and beta, observed and projected retention by period, "
+        "discounted expected (residual) lifetime (Fader & Hardie 2010) and LTV; constant churn "
+        "where a cohort is too small."
+    ),
+    "sms-converted": (
+        "Customers whose first purchase came within window_days after a tracked SMS link click, against the "
+        "other customers acquired in the period: LTV to date, AOV, repeat purchase rate and churn."
+    ),
     "lift": (
         "Lift of every live play (treatment vs control), with each play's opt-out leakage "
         "(incremental opt-outs vs the holdout, Newcombe interval)."

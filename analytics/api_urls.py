@@ -20,6 +20,8 @@ urlpatterns = [
             "velocity",
             "global-control",
             "health-model",
+            "subscription-clv",
+            "sms-converted",
         )
     ],
     path("plays/<int:id>/lift/", api.PlayLiftView.as_view(), name="api-analytics-play-lift"),

@@ -95,6 +95,13 @@ DEFAULT_ASSUMPTIONS: tuple[tuple[str, str, Decimal, str, str], ...] = (
         "years",
         "For purchase-based LTV, where there is no contract to churn from.",
     ),
+    (
+        "annual_discount_rate",
+        "Discount rate",
+        Decimal("0.10"),
+        "fraction",
+        "Per year; discounts future contract periods in the subscription LTV (sBG).",
+    ),
     ("cost_per_hour", "Cost to serve per hour", Decimal("45"), "USD", "Fully loaded CSM cost."),
     (
         "minutes_saved_per_message",

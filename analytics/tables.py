@@ -305,6 +305,75 @@ def velocity(answer: dict) -> Table:
     return Table("velocity", "Lifecycle velocity: days to the primary outcome", headers, rows)
 
 
+def subscription_clv(answer: dict) -> Table:
+    rows = [
+        [
+            c["cohort"],
+            c["method"],
+            c["accounts"],
+            c["lost"],
+            c["active"],
+            "" if c["alpha"] is None else f"{c['alpha']:.3f}",
+            "" if c["beta"] is None else f"{c['beta']:.3f}",
+            " / ".join(_pct(p["retention"]) for p in c["observed"]),
+            " / ".join(_pct(p["retention"]) for p in c["projected"][:5]),
+            _num(c["expected_lifetime_periods"], 2),
+            _num(c["expected_remaining_periods"], 2),
+            c["revenue_per_period"],
+            c["subscription_ltv"],
+            c["residual_value_per_active_account"],
+            c["note"],
+        ]
+        for c in answer["cohorts"]
+    ]
+    headers = [
+        "Cohort",
+        "Model",
+        "Accounts",
+        "Lost",
+        "Active",
+        "alpha",
+        "beta",
+        "Observed retention by period",
+        "Projected retention, periods 1-5",
+        "Expected lifetime, periods",
+        "Expected remaining periods (DERL)",
+        "Revenue per period",
+        "Subscription LTV",
+        "Residual value per active account",
+        "Note",
+    ]
+    return Table("subscription_clv", "Subscription LTV by sign-up cohort (sBG)", headers, rows)
+
+
+SMS_CONVERTED_ROWS = (
+    ("Customers", "customers"),
+    ("LTV to date", "ltv_to_date"),
+    ("Net LTV to date (after refunds)", "net_ltv_to_date"),
+    ("Average order value", "aov"),
+    ("Repeat purchase rate", "repeat_purchase_rate"),
+    ("Churn rate", "churn_rate"),
+    ("Refunds", "refunds"),
+)
+
+
+def sms_converted(answer: dict) -> Table:
+    def shown(key, value):
+        return _pct(value) if key.endswith("_rate") else ("" if value is None else value)
+
+    rows = [
+        [
+            label,
+            shown(key, answer["sms_converted"][key]),
+            shown(key, answer["other"][key]),
+            shown(key, answer["differences"].get(key)) if key in answer["differences"] else "",
+        ]
+        for label, key in SMS_CONVERTED_ROWS
+    ]
+    headers = ["Measure", "SMS-converted", "Other customers", "Difference"]
+    return Table("sms_converted", "SMS-converted customers vs the others", headers, rows)
+
+
 # table name -> (answer it is built from, builder)
 TABLES = {
     "ltv_cac": ("ltv", ltv_cac),
@@ -317,4 +386,6 @@ TABLES = {
     "sms_health": ("sms-health", sms_health),
     "maturity": ("maturity", maturity),
     "velocity": ("velocity", velocity),
+    "subscription_clv": ("subscription-clv", subscription_clv),
+    "sms_converted": ("sms-converted", sms_converted),
 }

@@ -40,3 +40,16 @@ def score_account_health(now=None) -> dict[str, object]:
     result = {"source": trained.source, "scored": scored, "staged": staged}
     logger.info("account health scored: %s", result)
     return result
+
+
+def score_clv_tiers() -> dict:
+    """Nightly: each order customer's P(alive), expected 12-month value and CLV tier
+    (analytics.clv.tiers), stored on the contact."""
+    from analytics.clv.tiers import clv_tiers_score
+
+    run = clv_tiers_score()
+    if run.skipped:
+        logger.info("CLV tiers not scored: %s", run.skipped)
+    else:
+        logger.info("CLV tiers: %s contacts scored, %s cleared", run.scored, run.cleared)
+    return {"scored": run.scored, "cleared": run.cleared, "skipped": run.skipped}

@@ -30,6 +30,8 @@ DASHBOARD_METRICS = (
     "maturity",
     "velocity",
     "global-control",
+    "subscription-clv",
+    "sms-converted",
 )
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 

@@ -299,6 +299,12 @@ GOVERNANCE_ACCOUNT_WEEKLY_CAP = env_int("GOVERNANCE_ACCOUNT_WEEKLY_CAP", 5, mini
 # so the whole programme can be measured against them. 0 (the default) turns it off; at most 50.
 GLOBAL_CONTROL_PERCENT = min(env_int("GLOBAL_CONTROL_PERCENT", 0, minimum=0), 50)
 GLOBAL_CONTROL_SALT = env_str("GLOBAL_CONTROL_SALT", "lcrm-global-control-v1")
+# CLV tiers (issue 21): the nightly job ranks order customers by expected 12-month value; the top
+# CLV_TIER_HIGH_PERCENTILE percent are "high", the bottom CLV_TIER_LOW_PERCENTILE percent "low".
+CLV_TIER_HIGH_PERCENTILE = min(env_int("CLV_TIER_HIGH_PERCENTILE", 20, minimum=1), 99)
+CLV_TIER_LOW_PERCENTILE = min(
+    env_int("CLV_TIER_LOW_PERCENTILE", 50, minimum=0), 100 - CLV_TIER_HIGH_PERCENTILE
+)
 # A human is engaged: hold automated texts while an agent replied this recently...
 GOVERNANCE_AGENT_REPLY_HOURS = env_int("GOVERNANCE_AGENT_REPLY_HOURS", 48, minimum=0)
 # ...or another channel (email, call, meeting on the timeline) touched them this recently...
@@ -374,6 +380,7 @@ PERIODIC_JOBS = {
     "analytics: refresh dashboard snapshots": ("analytics.tasks.refresh_snapshots", "I", 30),
     # Daily: train (or fall back to rules), score every account, then derive lifecycle stages.
     "analytics: score account health, derive stages": ("analytics.tasks.score_account_health", "D", None),
+    "analytics: score CLV tiers": ("analytics.tasks.score_clv_tiers", "I", 1440),
     "webhooks: sweep due deliveries": ("webhooks.tasks.deliveries_sweep", "I", 1),
     "core: forget expired idempotency keys": ("core.idempotency.idempotency_keys_purge", "I", 60),
     "core: worker heartbeat": ("core.health.worker_heartbeat", "I", 1),

@@ -16,6 +16,7 @@ from crm.models import (
     AcquisitionChannel,
     Activity,
     ActivityKind,
+    ClvTier,
     Contact,
     ContactTag,
     CustomFieldObject,
@@ -35,6 +36,7 @@ from crm.models import (
 )
 
 User = get_user_model()
+NOT_SCORED = "none"
 
 
 class CustomFieldFilterMixin:
@@ -115,8 +117,16 @@ class ContactFilter(CustomFieldFilterMixin, filters.FilterSet):
     email = filters.CharFilter(lookup_expr="iexact", help_text="Exact address, any case.")
     external_id = filters.CharFilter(help_text="The contact's id in your system.")
     acquisition_channel = filters.ChoiceFilter(choices=AcquisitionChannel.choices)
+    clv_tier = filters.ChoiceFilter(
+        choices=[*ClvTier.choices, (NOT_SCORED, "Not scored")],
+        method="filter_clv_tier",
+        help_text="CLV tier: high, mid, low, or none (not scored).",
+    )
     updated_after = updated_after_filter()
     created_at = filters.IsoDateTimeFromToRangeFilter()
+
+    def filter_clv_tier(self, queryset, name, value):
+        return queryset.filter(clv_tier="" if value == NOT_SCORED else value)
 
     class Meta:
         model = Contact

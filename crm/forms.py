@@ -25,6 +25,7 @@ from crm.models import (
     MANUAL_ACTIVITY_KINDS,
     Account,
     ApiToken,
+    ClvTier,
     Contact,
     CustomField,
     CustomFieldObject,
@@ -555,6 +556,11 @@ class ContactFilterForm(forms.Form):
         label="Tag",
         max_length=50,
         widget=forms.TextInput(attrs={"list": "tag-names", "autocomplete": "off", "placeholder": "Any tag"}),
+    )
+    clv_tier = forms.ChoiceField(
+        required=False,
+        label="CLV tier",
+        choices=_with_all([*ClvTier.choices, ("none", "Not scored")], "Any tier"),
     )
     sort = forms.CharField(required=False, widget=forms.HiddenInput)
     columns = forms.MultipleChoiceField(

@@ -66,9 +66,10 @@ CONTACTS = ListSpec(
         "consent": "SMS consent",
         "owner": "Owner",
         "created": "Added",
+        "clv_tier": "CLV tier",
     },
     default_columns=("account", "email", "phone", "consent", "owner"),
-    filter_keys=("q", "account", "owner", "consent", "tag"),
+    filter_keys=("q", "account", "owner", "consent", "tag", "clv_tier"),
 )
 
 ACCOUNTS = ListSpec(

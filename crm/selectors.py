@@ -229,14 +229,16 @@ def contact_list(
     account=None,
     owner=None,
     consent: str = "",
+    clv_tier: str = "",
     ordering: tuple | None = None,
     tag: str = "",
     conditions: list | None = None,
     fields: dict | None = None,
 ) -> QuerySet[Contact]:
     """``ordering`` one of crm.listing's whitelisted sorts; by default by name (case-insensitive
-    when searching: see search.CONTACT_RESULT_ORDER). ``tag``: contacts with that tag (any
-    case); ``conditions`` on custom fields (crm.custom_fields), ``fields`` their definitions."""
+    when searching: see search.CONTACT_RESULT_ORDER). ``clv_tier`` "none": not scored. ``tag``:
+    contacts with that tag (any case); ``conditions`` on custom fields (crm.custom_fields),
+    ``fields`` their definitions."""
     contacts = search.contacts_search(
         Contact.objects.select_related("account", "owner").prefetch_related("tags"), q
     )
@@ -254,6 +256,8 @@ def contact_list(
         contacts = contacts.filter(owner=owner)
     if consent:
         contacts = contacts.filter(sms_consent=consent)
+    if clv_tier:
+        contacts = contacts.filter(clv_tier="" if clv_tier == "none" else clv_tier)
     return contacts.order_by(*order)
 
 

@@ -19,6 +19,7 @@ from crm.models import (
     Account,
     Activity,
     ActivityKind,
+    ClvTier,
     Contact,
     ContactTag,
     CustomField,
@@ -996,3 +997,33 @@ def contact_set_tags(*, contact: Contact, names: Sequence[str], actor=None) -> l
     if hasattr(contact, "_prefetched_objects_cache"):
         contact._prefetched_objects_cache.pop("tags", None)
     return wanted
+
+
+# --- Scores written by jobs (issue 21) ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClvScoresWritten:
+    scored: int
+    cleared: int
+
+
+@transaction.atomic
+def contacts_clv_scores_set(*, scores: Iterable[tuple[int, float, Any, str]], scored_at) -> ClvScoresWritten:
+    """Store each contact's CLV score ``(contact id, P(alive), expected 12-month value, tier)``,
+    set-based: one UPDATE ... FROM per 5,000 contacts (core.bulk.rows_update), whatever the
+    number of contacts up to that. Contacts scored before but absent from ``scores`` (no
+    purchase any more) are cleared to "not scored" in one more UPDATE. Tiers must be high, mid,
+    low; P(alive) within 0-1. Scores are derived, so ``updated_at`` is left alone. Not on the
+    timeline (no one did anything)."""
+    rows = []
+    for contact_id, p_alive, value, tier in scores:
+        if tier not in ClvTier.values:
+            raise ValidationError({"clv_tier": f"{tier!r} is not a CLV tier."})
+        if p_alive is None or not (0.0 <= float(p_alive) <= 1.0):
+            raise ValidationError({"clv_p_alive": f"P(alive) must be within 0-1, not {p_alive!r}."})
+        rows.append((contact_id, float(p_alive), value, tier, scored_at))
+    scored = bulk.rows_update(Contact, ["clv_p_alive", "clv_expected_12m", "clv_tier", "clv_scored_at"], rows)
+    stale = Contact.objects.filter(clv_scored_at__isnull=False).exclude(clv_scored_at=scored_at)
+    cleared = stale.update(clv_p_alive=None, clv_expected_12m=None, clv_tier="", clv_scored_at=None)
+    return ClvScoresWritten(scored=scored, cleared=cleared)

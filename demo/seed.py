@@ -9,7 +9,7 @@ from datetime import date
 from django.db import transaction
 from django.utils import timezone
 
-from demo import crm, plays, sms
+from demo import clv, crm, plays, sms
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,7 @@ class SeedResult:
 
 def delete_demo() -> int:
     """Delete every demo row: the SMS and plays rows first, as they point at demo contacts."""
-    return sms.delete() + plays.delete() + crm.delete_demo_data()
+    return clv.delete() + sms.delete() + plays.delete() + crm.delete_demo_data()
 
 
 def seed_demo(
@@ -41,4 +41,5 @@ def seed_demo(
         counts = crm.seed(seed=seed, accounts=accounts, today=today)
         counts.update(sms.seed(seed=seed, today=today))
         counts.update(plays.seed(seed=seed, today=today))
+        counts.update(clv.seed(seed=seed, today=today))
     return SeedResult(created=True, counts=counts, deleted=deleted, elapsed=time.perf_counter() - started)

@@ -1,15 +1,16 @@
 """The predictive customer value report: BG/NBD + Gamma-Gamma fitted on the orders, with
 per-customer and per-cohort predictions, as a JSON-ready dict that shows its inputs."""
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
 from django.db.models import QuerySet
 
-from .bgnbd import bgnbd_fit, bgnbd_probability_alive
-from .gamma_gamma import gamma_gamma_expected_value, gamma_gamma_fit
-from .summary import purchase_summary
+from .bgnbd import BGNBDParams, bgnbd_fit, bgnbd_probability_alive
+from .gamma_gamma import GGParams, gamma_gamma_expected_value, gamma_gamma_fit
+from .summary import PurchaseSummary, purchase_summary
 from .value import expected_customer_value
 
 CENT = Decimal("0.01")
@@ -75,6 +76,54 @@ def definitions(time_unit: str) -> dict:
     }
 
 
+@dataclass(frozen=True)
+class Prediction:
+    bgnbd: BGNBDParams
+    gg: GGParams
+    margin: Decimal
+    margin_source: str
+    alive: np.ndarray  # P(alive) per customer of the summary
+    avg_value: np.ndarray  # expected value per purchase (Gamma-Gamma)
+    purchases: np.ndarray  # expected purchases over the horizon
+    value: np.ndarray  # expected value over the horizon, margin applied
+
+
+def predict(
+    summary: PurchaseSummary,
+    *,
+    horizon_months: int = 12,
+    margin: Decimal | float | None = None,
+    monthly_discount_rate: float = 0.0,
+    penalizer: float = 0.0,
+) -> Prediction:
+    """Fit BG/NBD and Gamma-Gamma on ``summary`` and predict each customer's P(alive) and value
+    over the next ``horizon_months``: what the CLV answer shows and the tier job stores."""
+    if summary.customers == 0:
+        raise ValueError("No orders before the observation end: there is nothing to fit.")
+    bgnbd = bgnbd_fit(summary.frequency, summary.recency, summary.T, penalizer=penalizer)
+    # $0 orders are purchases, so a repeat customer can have spent $0 after the first purchase;
+    # spend per purchase is Gamma-distributed (positive), so the spend model leaves them out
+    # (the usual filter with lifetimes and pymc-marketing) and predicts their value from it.
+    spend_frequency = np.where(summary.monetary_value > 0, summary.frequency, 0)
+    gg = gamma_gamma_fit(spend_frequency, summary.monetary_value, penalizer=penalizer)
+    margin_used, margin_source = _margin(summary, margin)
+    x, t_x, T = summary.frequency, summary.recency, summary.T
+    alive = bgnbd_probability_alive(bgnbd, x, t_x, T)
+    avg_value = gamma_gamma_expected_value(gg, x, summary.monetary_value)
+    purchases, value = expected_customer_value(
+        bgnbd,
+        frequency=x,
+        recency=t_x,
+        T=T,
+        expected_avg_value=avg_value,
+        horizon_months=horizon_months,
+        time_unit=summary.time_unit,
+        margin=float(margin_used),
+        monthly_discount_rate=monthly_discount_rate,
+    )
+    return Prediction(bgnbd, gg, margin_used, margin_source, alive, avg_value, purchases, value)
+
+
 def clv_report(
     *,
     observation_end: date | datetime,
@@ -89,31 +138,17 @@ def clv_report(
     next ``horizon_months``. Raises ValueError with a user-facing message when the data cannot
     support a fit (no orders, nobody repeats, too few repeat customers)."""
     summary = purchase_summary(observation_end=observation_end, time_unit=time_unit, orders=orders)
-    if summary.customers == 0:
-        raise ValueError("No orders before the observation end: there is nothing to fit.")
-    bgnbd = bgnbd_fit(summary.frequency, summary.recency, summary.T, penalizer=penalizer)
-    # $0 orders are purchases, so a repeat customer can have spent $0 after the first purchase;
-    # spend per purchase is Gamma-distributed (positive), so the spend model leaves them out
-    # (the usual filter with lifetimes and pymc-marketing) and predicts their value from it.
-    repeaters = summary.frequency > 0
-    spend_frequency = np.where(summary.monetary_value > 0, summary.frequency, 0)
-    gg = gamma_gamma_fit(spend_frequency, summary.monetary_value, penalizer=penalizer)
-    margin_used, margin_source = _margin(summary, margin)
-
-    x, t_x, T = summary.frequency, summary.recency, summary.T
-    alive = bgnbd_probability_alive(bgnbd, x, t_x, T)
-    avg_value = gamma_gamma_expected_value(gg, x, summary.monetary_value)
-    purchases, value = expected_customer_value(
-        bgnbd,
-        frequency=x,
-        recency=t_x,
-        T=T,
-        expected_avg_value=avg_value,
+    p = predict(
+        summary,
         horizon_months=horizon_months,
-        time_unit=time_unit,
-        margin=float(margin_used),
+        margin=margin,
         monthly_discount_rate=monthly_discount_rate,
+        penalizer=penalizer,
     )
+    bgnbd, gg, margin_used, margin_source = p.bgnbd, p.gg, p.margin, p.margin_source
+    x, t_x, T = summary.frequency, summary.recency, summary.T
+    alive, avg_value, purchases, value = p.alive, p.avg_value, p.purchases, p.value
+    repeaters = summary.frequency > 0
 
     warnings = []
     if not bgnbd.converged:

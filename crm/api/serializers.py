@@ -189,10 +189,24 @@ class ContactSerializer(serializers.ModelSerializer):
             "sms_consent",
             "attributes",
             "tags",
+            "clv_p_alive",
+            "clv_expected_12m",
+            "clv_tier",
+            "clv_scored_at",
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["phone_raw", "phone_valid", "sms_consent", "created_at", "updated_at"]
+        read_only_fields = [
+            "phone_raw",
+            "phone_valid",
+            "sms_consent",
+            "clv_p_alive",
+            "clv_expected_12m",
+            "clv_tier",
+            "clv_scored_at",
+            "created_at",
+            "updated_at",
+        ]
         extra_kwargs = {
             "timezone": {
                 "help_text": (
@@ -203,6 +217,12 @@ class ContactSerializer(serializers.ModelSerializer):
             "phone_valid": {"help_text": "Whether the number is assigned (not just the right length)."},
             "external_id": {"help_text": "The contact's id in your system; unique. CSV imports match on it."},
             "sms_consent": {"help_text": "Derived from the consent ledger (sms/consent/)."},
+            "clv_p_alive": {"help_text": "BG/NBD probability the customer is still active (0-1), nightly."},
+            "clv_expected_12m": {
+                "help_text": "Expected value in the next 12 months (margin applied), nightly."
+            },
+            "clv_tier": {"help_text": "high, mid or low by expected 12-month value; blank: not scored."},
+            "clv_scored_at": {"help_text": "When the nightly CLV job scored the contact."},
         }
 
     def validate_external_id(self, value: str | None) -> str | None:

@@ -28,6 +28,7 @@ def _filtered(request: HttpRequest) -> tuple[ContactFilterForm, QuerySet[Contact
         account=criteria.get("account"),
         owner=criteria.get("owner"),
         consent=criteria.get("consent") or "",
+        clv_tier=criteria.get("clv_tier") or "",
         ordering=listing.CONTACTS.ordering(criteria.get("sort") or ""),
     )
     return filters, contacts
