@@ -35,10 +35,12 @@ from crm.models import (
     Account,
     Activity,
     ActivityKind,
+    ClvTier,
     Contact,
     Deal,
     DealKind,
     Event,
+    HealthBand,
     LifecycleStage,
     Order,
     PipelineStage,
@@ -519,6 +521,7 @@ def _decide_health(ctx: _Ctx, st: _AccountState) -> None:
             rng,
             (("healthy", 100 - declining - expanding), ("expanding", expanding), ("declining", declining)),
         )
+    account.health_band = HEALTH_STAND_IN[st.health]
     # Integration milestone: everyone past onboarding has it; some recent sign-ups do not yet.
     reach = 1.0 if age >= 90 else 0.35 if age < 7 else 0.7 if age < 30 else 0.92
     if age >= 2 and rng.random() < reach:
@@ -945,6 +948,27 @@ def _build_account_orders(ctx: _Ctx, st: _AccountState) -> None:
             day += timedelta(days=max(3, round(rng.expovariate(1 / mean_gap))))
 
 
+# The demo's stand-in scores (no random draw, so the rest of the book is unchanged): a consumer's
+# CLV tier from their typical basket (the tertiles of its lognormal: below 45, 45-67, above 67)
+# and P(alive) from how the generator made them buy; an account's health band from its simulated
+# health. The scoring jobs (issue 21) recompute both from the data when they run; the demo sets
+# them itself so the plays' audiences and lift by segment have scores to read.
+CLV_TIER_BASKETS = ((67.0, ClvTier.HIGH), (45.0, ClvTier.MID), (0.0, ClvTier.LOW))
+P_ALIVE_STAND_IN = {"loyal": 0.9, "occasional": 0.55, "once": 0.15}
+HEALTH_STAND_IN = {
+    "healthy": HealthBand.GOOD,
+    "expanding": HealthBand.GOOD,
+    "onboarding": HealthBand.WATCH,
+    "declining": HealthBand.AT_RISK,
+}
+
+
+def _stand_in_clv(ctx: _Ctx, contact: Contact, segment: str, basket: float) -> None:
+    contact.clv_tier = next(tier for floor, tier in CLV_TIER_BASKETS if basket >= floor)
+    contact.clv_p_alive = P_ALIVE_STAND_IN[segment]
+    contact.clv_scored_at = datetime(ctx.today.year, ctx.today.month, ctx.today.day, tzinfo=UTC)
+
+
 def _build_b2c_contact(ctx: _Ctx) -> None:
     """A consumer who buys directly: some once, some now and then, some all the time."""
     rng = ctx.rng
@@ -971,6 +995,7 @@ def _build_b2c_contact(ctx: _Ctx) -> None:
     segment = _pick(rng, (("once", 35), ("occasional", 40), ("loyal", 25)))
     mean_gap, lapse = {"once": (0, 1.0), "occasional": (60, 0.12), "loyal": (12, 0.015)}[segment]
     basket = rng.lognormvariate(math.log(55), 0.45)
+    _stand_in_clv(ctx, contact, segment, basket)
     attribution = _pick(rng, (("", 70), ("email:newsletter", 15), ("paid:search", 10), ("referral", 5)))
     day = first_day
     while day < ctx.today:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
-from crm.models import LifecycleStage
+from crm.models import ClvTier, HealthBand, LifecycleStage
 from plays.models import Arm, Enrollment, Outcome, Play
 from sms.governance import play_source
 from sms.models import ConsentAction, ConsentEvent, Direction, Message
@@ -261,6 +261,27 @@ def describe_audience(audience: dict) -> list[tuple[str, str]]:
         rows.append(("Owners", ", ".join(sorted(u.get_full_name() or u.get_username() for u in users))))
     for key, value in (audience.get("account_attributes") or {}).items():
         rows.append(("Account attribute", f"{key} = {value}"))
+    return rows + _describe_scores(audience)
+
+
+def _describe_scores(audience: dict) -> list[tuple[str, str]]:
+    rows = []
+    for key, label, choices in (
+        ("clv_tiers", "CLV tiers", ClvTier),
+        ("health_bands", "Health bands", HealthBand),
+    ):
+        if audience.get(key):
+            names = dict(choices.choices)
+            rows.append(
+                (label, ", ".join(names.get(v, v) for v in audience[key]) + " (scored contacts only)")
+            )
+    low, high = audience.get("p_alive_min"), audience.get("p_alive_max")
+    if low is not None or high is not None:
+        bounds = [
+            f"at least {low:g}" if low is not None else "",
+            f"at most {high:g}" if high is not None else "",
+        ]
+        rows.append(("P(alive)", " and ".join(b for b in bounds if b)))
     return rows
 
 
