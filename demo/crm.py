@@ -305,7 +305,40 @@ def build(
     for _ in range(max(6, round(accounts * 0.2))):
         _build_b2c_contact(ctx)
     _ensure_stage_coverage(ctx, states)
+    _stand_in_clv(ctx)
     return ctx.data
+
+
+# The demo's stand-in scores, read from what it generated (no random draw, so the rest of the book
+# is unchanged): every order customer's CLV tier from their spend over the last year (the top
+# third of customers high, the bottom third low) and P(alive) from their last order's age, exp(-days / 180);
+# an account's health band from its simulated health. The scoring jobs (issue 21) recompute them
+# from the data when they run; the demo sets them so plays' audiences and lift by segment have
+# scores to read.
+P_ALIVE_STAND_IN_DAYS = 180
+HEALTH_STAND_IN = {
+    "healthy": HealthBand.GOOD,
+    "expanding": HealthBand.GOOD,
+    "onboarding": HealthBand.WATCH,
+    "declining": HealthBand.AT_RISK,
+}
+
+
+def _stand_in_clv(ctx: _Ctx) -> None:
+    orders: dict[int, list[Order]] = {}
+    for order in ctx.data.orders:
+        orders.setdefault(id(order.contact), []).append(order)
+    year_ago = ctx.ref - timedelta(days=365)
+    customers = [(sum(o.amount for o in mine if o.ordered_at >= year_ago), mine) for mine in orders.values()]
+    customers.sort(key=lambda customer: customer[0])
+    scored_at = datetime(ctx.today.year, ctx.today.month, ctx.today.day, tzinfo=UTC)
+    for rank, (_, mine) in enumerate(customers):
+        contact = mine[0].contact
+        third = 3 * rank // len(customers)
+        contact.clv_tier = (ClvTier.LOW, ClvTier.MID, ClvTier.HIGH)[third]
+        days = (ctx.ref - max(o.ordered_at for o in mine)).days
+        contact.clv_p_alive = round(math.exp(-max(days, 0) / P_ALIVE_STAND_IN_DAYS), 3)
+        contact.clv_scored_at = scored_at
 
 
 def _company_name(ctx: _Ctx, industry: Industry, city: str) -> str:
@@ -948,27 +981,6 @@ def _build_account_orders(ctx: _Ctx, st: _AccountState) -> None:
             day += timedelta(days=max(3, round(rng.expovariate(1 / mean_gap))))
 
 
-# The demo's stand-in scores (no random draw, so the rest of the book is unchanged): a consumer's
-# CLV tier from their typical basket (the tertiles of its lognormal: below 45, 45-67, above 67)
-# and P(alive) from how the generator made them buy; an account's health band from its simulated
-# health. The scoring jobs (issue 21) recompute both from the data when they run; the demo sets
-# them itself so the plays' audiences and lift by segment have scores to read.
-CLV_TIER_BASKETS = ((67.0, ClvTier.HIGH), (45.0, ClvTier.MID), (0.0, ClvTier.LOW))
-P_ALIVE_STAND_IN = {"loyal": 0.9, "occasional": 0.55, "once": 0.15}
-HEALTH_STAND_IN = {
-    "healthy": HealthBand.GOOD,
-    "expanding": HealthBand.GOOD,
-    "onboarding": HealthBand.WATCH,
-    "declining": HealthBand.AT_RISK,
-}
-
-
-def _stand_in_clv(ctx: _Ctx, contact: Contact, segment: str, basket: float) -> None:
-    contact.clv_tier = next(tier for floor, tier in CLV_TIER_BASKETS if basket >= floor)
-    contact.clv_p_alive = P_ALIVE_STAND_IN[segment]
-    contact.clv_scored_at = datetime(ctx.today.year, ctx.today.month, ctx.today.day, tzinfo=UTC)
-
-
 def _build_b2c_contact(ctx: _Ctx) -> None:
     """A consumer who buys directly: some once, some now and then, some all the time."""
     rng = ctx.rng
@@ -995,7 +1007,6 @@ def _build_b2c_contact(ctx: _Ctx) -> None:
     segment = _pick(rng, (("once", 35), ("occasional", 40), ("loyal", 25)))
     mean_gap, lapse = {"once": (0, 1.0), "occasional": (60, 0.12), "loyal": (12, 0.015)}[segment]
     basket = rng.lognormvariate(math.log(55), 0.45)
-    _stand_in_clv(ctx, contact, segment, basket)
     attribution = _pick(rng, (("", 70), ("email:newsletter", 15), ("paid:search", 10), ("referral", 5)))
     day = first_day
     while day < ctx.today:

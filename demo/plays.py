@@ -250,8 +250,8 @@ REPLY_RATE = {
 REORDER_RATE = 0.45
 # The reorder reminder helps high-tier customers most and low-tier ones not at all: the play lift
 # page's split by CLV tier shows it (tests/demo/test_demo_story.py). Tiers are the demo's stand-ins
-# (demo/crm.py ``CLV_TIER_BASKETS``).
-REORDER_RATE_BY_TIER = {"high": 0.6, "mid": 0.45, "low": 0.0}
+# (demo/crm.py ``_stand_in_clv``).
+REORDER_RATE_BY_TIER = {"high": 0.9, "mid": 0.45, "low": 0.0}
 REPLIES = {
     "onboarding": (
         "Thanks! Can you send me the setup guide?",

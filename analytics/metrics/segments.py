@@ -273,6 +273,7 @@ def recommend(result: dict) -> dict:
     if harmful_leakage and not better:
         return answer("retire", "Retire: it costs opt-outs and shows no gain")
     if better:
+        evidence.extend(_significant_segments(result.get("segments") or {}, revenue))
         return answer("promote", f"Promote: {primary} is better with the play")
     target = _retarget(result.get("segments") or {}, evidence)
     if target is not None:
@@ -286,6 +287,28 @@ def recommend(result: dict) -> dict:
             return answer("retire", "Retire: the interval rules out a useful effect")
     evidence.append("The interval still includes both no effect and a useful one.")
     return answer("keep_testing", "Keep testing")
+
+
+def _significant_segments(segments: dict, revenue: bool) -> list[str]:
+    """Where a promoted play's effect shows: each segment significant after Holm, in words."""
+    lines = []
+    for dimension in segments.get("dimensions", []):
+        shown = [row for row in dimension["segments"] if row.get("significant_after_holm")]
+        for row in shown:
+            lifted = (
+                f"{row['absolute_lift']:+,.2f} per enrollment"
+                if revenue
+                else f"{row['absolute_lift'] * 100:+.1f} points"
+            )
+            line = (
+                f"By {dimension['label']}: {row['segment']} {'better' if row['better'] else 'worse'} "
+                f"({lifted}, Holm p {row['holm_p_value']:.4f})"
+            )
+            others = [r["segment"] for r in dimension["segments"] if r is not row]
+            if len(shown) == 1 and others:
+                line += f"; {', '.join(others)} not significant on their own"
+            lines.append(line + ".")
+    return lines
 
 
 def _retarget(segments: dict, evidence: list[str]) -> dict | None:

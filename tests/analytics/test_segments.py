@@ -238,6 +238,19 @@ def test_promote_when_the_interval_is_above_zero():
     ]
 
 
+def test_a_promoted_play_says_where_its_effect_shows():
+    tiers = {
+        "key": "clv_tier",
+        "label": "CLV tier",
+        "segments": [_tier("high", 0.0087, 0.347), _tier("mid", 0.16, 0.23), _tier("low", 0.7, 0.08)],
+    }
+    verdict = recommend(_answer(0.08, 0.38, dimensions=[tiers]))
+    assert verdict["action"] == "promote"
+    assert verdict["evidence"][1] == (
+        "By CLV tier: high better (+34.7 points, Holm p 0.0087); mid, low not significant on their own."
+    )
+
+
 def test_retarget_to_the_one_segment_that_benefits():
     tiers = {
         "key": "clv_tier",

@@ -63,6 +63,7 @@ def test_two_plays_show_a_measured_effect_and_the_others_honestly_do_not():
     assert low["enough_data"] and not low["significant_after_holm"], low
     assert low["ci_low"] < 0 < low["ci_high"]
     assert answer["recommendation"]["action"] == "promote", answer["recommendation"]
+    assert answer["recommendation"]["evidence"][1].startswith("By CLV tier: high better")
     velocity = {r["play"]["name"]: r for r in plays_velocity(plays, YEAR, now=NOW)}
     for name in MEASURED:
         assert velocity[name]["significant"] and velocity[name]["ci_high"] < 0, velocity[name]
