@@ -15,6 +15,7 @@ from analytics.metrics.ltv import ltv
 from analytics.metrics.maturity import maturity
 from analytics.metrics.retention import DEFAULT_REPEAT_WINDOW_DAYS, retention
 from analytics.metrics.roi import roi
+from analytics.metrics.segments import with_segments
 from analytics.metrics.sms_converted import DEFAULT_CHURN_DAYS, DEFAULT_WINDOW_DAYS, sms_converted
 from analytics.metrics.subscription_clv import COHORT_KINDS, subscription_clv
 from analytics.metrics.velocity import plays_velocity
@@ -246,7 +247,9 @@ def lift_for_play(play: Play, scope: Scope, *, refresh: bool = False) -> dict:
     return snapshot_get_or_compute(
         "play-lift",
         keyed,
-        lambda: play_lift(play, scope, window_days=window, opt_out_days=_opt_out_days()),
+        lambda: with_segments(
+            play_lift(play, scope, window_days=window, opt_out_days=_opt_out_days()), play, scope
+        ),
         refresh=refresh,
     )
 

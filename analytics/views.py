@@ -334,3 +334,23 @@ def play_variants(request, pk: int):
             },
         },
     )
+
+
+def play_lift(request, pk: int):
+    """One play's lift page: its primary outcome overall, split by CLV tier, health band and
+    lifecycle stage, and the recommendation (promote, keep testing, retarget, retire)."""
+    from django.shortcuts import get_object_or_404
+
+    from plays.models import Play
+
+    play = get_object_or_404(Play, pk=pk)
+    try:
+        scope = answers.parse("lift", request.GET)
+    except ScopeError:
+        scope = answers.parse("lift", {})
+    result = answers.lift_for_play(play, scope, refresh=request.GET.get("refresh") == "1")
+    return render(
+        request,
+        "analytics/play_lift.html",
+        {"play": play, "r": result},
+    )

@@ -248,6 +248,10 @@ REPLY_RATE = {
     "reactivation": 0.06,
 }
 REORDER_RATE = 0.45
+# The reorder reminder helps high-tier customers most and low-tier ones not at all: the play lift
+# page's split by CLV tier shows it (tests/demo/test_demo_story.py). Tiers are the demo's stand-ins
+# (demo/crm.py ``_stand_in_clv``).
+REORDER_RATE_BY_TIER = {"high": 0.9, "mid": 0.45, "low": 0.0}
 REPLIES = {
     "onboarding": (
         "Thanks! Can you send me the setup guide?",
@@ -293,6 +297,7 @@ class _Contact:
     created_at: datetime
     owner: str
     owner_id: int | None
+    clv_tier: str = ""
 
 
 @dataclass
@@ -401,9 +406,10 @@ def _load_people() -> tuple[dict[int, _Contact], dict[int, list[_Contact]], dict
             "owner__first_name",
             "owner__last_name",
             "owner__username",
+            "clv_tier",
         )
     ):
-        pk, account_id, first, last, phone, consent, created_at, owner_id, *owner = row
+        pk, account_id, first, last, phone, consent, created_at, owner_id, *owner, tier = row
         account = accounts.get(account_id)
         contact = _Contact(
             pk,
@@ -415,6 +421,7 @@ def _load_people() -> tuple[dict[int, _Contact], dict[int, list[_Contact]], dict
             created_at,
             (account["owner"] if account else "") or _owner_name(tuple(owner)),
             (account["owner_id"] if account else None) or owner_id,
+            tier,
         )
         contacts[pk] = contact
         if account_id:
@@ -702,7 +709,8 @@ def _write(
                     data={"sms": reply},
                 )
             )
-        if play.moment == "reactivation" and order_draw < REORDER_RATE and contact.pk in typical:
+        reorder_rate = REORDER_RATE_BY_TIER.get(contact.clv_tier, REORDER_RATE)
+        if play.moment == "reactivation" and order_draw < reorder_rate and contact.pk in typical:
             at = min(sent_at + timedelta(days=delays[3], hours=delays[0] % 8), ref - timedelta(seconds=1))
             orders.append(
                 Order(

@@ -38,6 +38,14 @@ EXIT_ON_HELP = (
 )
 
 
+AUDIENCE_HELP = (
+    "Who may get it; {} is everyone. Keys: lifecycle_stages (the account's effective stage, derived "
+    "or overridden), plans, owners (user ids), account_attributes ({key: value}), clv_tiers "
+    "(high/mid/low), health_bands (good/watch/at_risk), p_alive_min / p_alive_max (0-1). A contact "
+    "not scored matches no tier, band or P(alive) filter. Bad keys or values: 400 naming the key."
+)
+
+
 class PlaySerializer(serializers.ModelSerializer):
     owner = serializers.PrimaryKeyRelatedField(
         queryset=get_user_model().objects.all(),
@@ -79,6 +87,7 @@ class PlaySerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "version", "activated_at", "last_run_at", "created_at", "updated_at"]
         extra_kwargs = {
             "trigger": {"help_text": triggers.api_help()},
+            "audience": {"help_text": AUDIENCE_HELP},
             "steps": {"help_text": STEPS_HELP},
             "exit_on": {"help_text": EXIT_ON_HELP},
         }

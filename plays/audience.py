@@ -9,7 +9,7 @@ from django.db.models import Q, QuerySet
 from crm import custom_fields
 from crm.global_control import REASON as GLOBAL_CONTROL  # noqa: F401 - the engine's reason
 from crm.global_control import in_global_control  # noqa: F401 - who no play texts, asked per contact
-from crm.models import Contact, CustomFieldObject, LifecycleStage
+from crm.models import ClvTier, Contact, CustomFieldObject, HealthBand, LifecycleStage
 
 AUDIENCE_KEYS = (
     "lifecycle_stages",
@@ -24,6 +24,10 @@ FIELD_CONDITION_KEYS = {
     "contact_fields": (CustomFieldObject.CONTACT, ""),
     "account_fields": (CustomFieldObject.ACCOUNT, "account__"),
 }
+# Score filters (issue 21): the contact's CLV tier and P(alive), the account's health band. A
+# contact not scored (blank tier, no account band, no P(alive)) matches none of them.
+SCORE_KEYS = ("clv_tiers", "health_bands", "p_alive_min", "p_alive_max")
+AUDIENCE_KEYS += SCORE_KEYS
 ATTRIBUTE_KEY = re.compile(r"[A-Za-z0-9_-]{1,100}")
 
 
@@ -69,6 +73,25 @@ def validate_audience(audience) -> None:
     for key in FIELD_CONDITION_KEYS:
         if key in audience:
             field_conditions(audience, key)
+    validate_score_filters(audience)
+
+
+def validate_score_filters(audience: dict) -> None:
+    """``clv_tiers`` / ``health_bands``: lists of tiers / bands; ``p_alive_min`` / ``p_alive_max``:
+    numbers from 0 to 1, the minimum at most the maximum."""
+    for key, choices in (("clv_tiers", ClvTier), ("health_bands", HealthBand)):
+        values = audience.get(key, [])
+        if not isinstance(values, list) or any(value not in choices.values for value in values):
+            raise ValidationError(f"`{key}` must list values from: {', '.join(choices.values)}.")
+    for key in ("p_alive_min", "p_alive_max"):
+        value = audience.get(key)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1
+        ):
+            raise ValidationError(f"`{key}` must be a number from 0 to 1.")
+    low, high = audience.get("p_alive_min"), audience.get("p_alive_max")
+    if low is not None and high is not None and low > high:
+        raise ValidationError("`p_alive_min` must not be above `p_alive_max`.")
 
 
 def field_conditions(audience: dict, key: str, fields: dict | None = None) -> list[custom_fields.Condition]:
@@ -122,7 +145,20 @@ def audience_q(audience: dict) -> Q:
         q &= Q(account__owner_id__in=owners) | Q(account__isnull=True, owner_id__in=owners)
     for key, value in (audience.get("account_attributes") or {}).items():
         q &= Q(**{f"account__attributes__{key}": value})
-    return q & _field_conditions_q(audience)
+    return q & _field_conditions_q(audience) & score_q(audience)
+
+
+def score_q(audience: dict) -> Q:
+    q = Q()
+    if audience.get("clv_tiers"):
+        q &= Q(clv_tier__in=audience["clv_tiers"])
+    if audience.get("health_bands"):
+        q &= Q(account__health_band__in=audience["health_bands"])
+    if audience.get("p_alive_min") is not None:
+        q &= Q(clv_p_alive__gte=audience["p_alive_min"])
+    if audience.get("p_alive_max") is not None:
+        q &= Q(clv_p_alive__lte=audience["p_alive_max"])
+    return q
 
 
 def reachable_contacts(audience: dict) -> QuerySet[Contact]:

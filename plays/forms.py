@@ -11,10 +11,10 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 from crm import custom_fields
 from crm.forms import active_users
-from crm.models import LifecycleStage
+from crm.models import ClvTier, HealthBand, LifecycleStage
 from crm.selectors import account_plans
 from plays import triggers
-from plays.audience import FIELD_CONDITION_KEYS, field_conditions, validate_audience
+from plays.audience import FIELD_CONDITION_KEYS, field_conditions, validate_audience, validate_score_filters
 from plays.models import (
     MAX_HOLDOUT_PERCENT,
     Arm,
@@ -126,6 +126,38 @@ class PlayForm(forms.Form):
     owners = forms.ModelMultipleChoiceField(
         label="Owners", queryset=active_users(), required=False, help_text="None selected: every owner."
     )
+    clv_tiers = forms.MultipleChoiceField(
+        label="CLV tiers",
+        choices=ClvTier.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None checked: every contact. Checked: only contacts scored in these tiers "
+        "(contacts not scored yet never match).",
+    )
+    health_bands = forms.MultipleChoiceField(
+        label="Account health bands",
+        choices=HealthBand.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None checked: every account. Checked: only contacts at accounts scored in these "
+        "bands (accounts not scored yet and contacts without an account never match).",
+    )
+    p_alive_min = forms.FloatField(
+        label="P(alive) at least",
+        required=False,
+        min_value=0,
+        max_value=1,
+        widget=forms.NumberInput(attrs={"step": "0.05"}),
+        help_text="0 to 1. Empty: no limit. Set: contacts without a P(alive) never match.",
+    )
+    p_alive_max = forms.FloatField(
+        label="P(alive) at most",
+        required=False,
+        min_value=0,
+        max_value=1,
+        widget=forms.NumberInput(attrs={"step": "0.05"}),
+        help_text="0 to 1. Empty: no limit.",
+    )
     account_attributes = forms.CharField(
         label="Account attributes",
         required=False,
@@ -224,6 +256,8 @@ class PlayForm(forms.Form):
             "lifecycle_stages": audience.get("lifecycle_stages", []),
             "plans": audience.get("plans", []),
             "owners": audience.get("owners", []),
+            **{key: audience.get(key, []) for key in ("clv_tiers", "health_bands")},
+            **{key: audience.get(key) for key in ("p_alive_min", "p_alive_max")},
             "account_attributes": "\n".join(
                 f"{key} = {_attribute_text(value)}"
                 # Sorted: PostgreSQL's jsonb does not keep the order they were typed in.
@@ -245,6 +279,10 @@ class PlayForm(forms.Form):
             if param in trigger:
                 initial[trigger_field(param)] = spec.to_field(trigger[param])
         return initial
+
+    @property
+    def score_checkboxes(self) -> list[forms.BoundField]:
+        return [self["clv_tiers"], self["health_bands"]]
 
     @property
     def trigger_params(self) -> list[tuple[forms.BoundField, str]]:
@@ -285,8 +323,16 @@ class PlayForm(forms.Form):
             "plans": data.get("plans") or [],
             "owners": [user.pk for user in data.get("owners") or []],
             "account_attributes": data.get("account_attributes") or {},
+            "clv_tiers": data.get("clv_tiers") or [],
+            "health_bands": data.get("health_bands") or [],
         }
         audience = {key: value for key, value in audience.items() if value}
+        scores = {key: data[key] for key in ("p_alive_min", "p_alive_max") if data.get(key) is not None}
+        try:
+            validate_score_filters(scores)
+            audience.update(scores)
+        except ValidationError as exc:
+            self.add_error("p_alive_min", exc)
         attributes = {"account_attributes": audience.pop("account_attributes", {})}
         for part, field in ((audience, "lifecycle_stages"), (attributes, "account_attributes")):
             try:

@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from crm import custom_fields
-from crm.models import LifecycleStage
+from crm.models import ClvTier, HealthBand, LifecycleStage
 from plays.audience import FIELD_CONDITION_KEYS
 from plays.models import Arm, Enrollment, Outcome, Play
 from sms.governance import play_source
@@ -271,6 +271,27 @@ def describe_audience(audience: dict) -> list[tuple[str, str]]:
         for item in audience[key]:
             condition = custom_fields.Condition(item.get("field"), item.get("op"), item.get("value"))
             rows.append((label, custom_fields.describe(condition, fields.get(condition.key))))
+    return rows + _describe_scores(audience)
+
+
+def _describe_scores(audience: dict) -> list[tuple[str, str]]:
+    rows = []
+    for key, label, choices in (
+        ("clv_tiers", "CLV tiers", ClvTier),
+        ("health_bands", "Health bands", HealthBand),
+    ):
+        if audience.get(key):
+            names = dict(choices.choices)
+            rows.append(
+                (label, ", ".join(names.get(v, v) for v in audience[key]) + " (scored contacts only)")
+            )
+    low, high = audience.get("p_alive_min"), audience.get("p_alive_max")
+    if low is not None or high is not None:
+        bounds = [
+            f"at least {low:g}" if low is not None else "",
+            f"at most {high:g}" if high is not None else "",
+        ]
+        rows.append(("P(alive)", " and ".join(b for b in bounds if b)))
     return rows
 
 

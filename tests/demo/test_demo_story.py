@@ -1,7 +1,8 @@
 """The demo's story under the product's statistics: on a fresh default seed for 2026-12-06, two
 plays show a measured effect with its interval (seat-limit offers lead to expansions, sooner;
 reorder reminders to reorders, sooner) and the four others (the renewal journey among them) honestly
-read "no measurable effect".
+read "no measurable effect". The reorder reminder's lift splits by CLV tier: better for high-tier
+customers after Holm, no effect for low-tier ones; it is recommended for promotion.
 The README's demo paragraph tells this story; if a change to the statistics or the generator
 moves a verdict, this test says which."""
 
@@ -13,6 +14,7 @@ import pytest
 from django.core.management import call_command
 
 from analytics.metrics.lift import plays_lift
+from analytics.metrics.segments import with_segments
 from analytics.metrics.variants import variant_results
 from analytics.metrics.velocity import plays_velocity
 from analytics.scope import Scope
@@ -50,6 +52,18 @@ def test_two_plays_show_a_measured_effect_and_the_others_honestly_do_not():
     results = variant_results(onboarding, YEAR, now=NOW)
     assert [row["variant"] for row in results["variants"]] == ["A", "B"]
     assert not any(row.get("significant_after_holm") for row in results["variants"])
+    # The reorder reminder helps high-tier customers and not low-tier ones (issue 21): the split
+    # by CLV tier shows it after Holm, and the recommendation is to promote it.
+    reorder = next(play for play in plays if play.name == demo.REORDER)
+    answer = with_segments(verdicts[demo.REORDER], reorder, YEAR, now=NOW)
+    tiers = {row["segment"]: row for row in answer["segments"]["dimensions"][0]["segments"]}
+    assert tiers["high"]["significant_after_holm"] and tiers["high"]["better"], tiers["high"]
+    assert tiers["high"]["ci_low"] > 0
+    low = tiers["low"]
+    assert low["enough_data"] and not low["significant_after_holm"], low
+    assert low["ci_low"] < 0 < low["ci_high"]
+    assert answer["recommendation"]["action"] == "promote", answer["recommendation"]
+    assert answer["recommendation"]["evidence"][1].startswith("By CLV tier: high better")
     velocity = {r["play"]["name"]: r for r in plays_velocity(plays, YEAR, now=NOW)}
     for name in MEASURED:
         assert velocity[name]["significant"] and velocity[name]["ci_high"] < 0, velocity[name]
