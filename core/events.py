@@ -59,6 +59,19 @@ _MESSAGE = (
     "created_at",
 )
 
+# An enrollment's fields after its id, in the order the play engine writes them.
+_ENROLLMENT = (
+    "play",
+    "contact",
+    "account",
+    "occurrence",
+    "arm",
+    "outcome",
+    "reason",
+    "message",
+    "decided_at",
+)
+
 EVENT_TYPES: dict[str, EventType] = {
     "contact.created": EventType("A contact was created (form, API, import).", _CONTACT),
     "contact.updated": EventType("A contact's fields were changed.", _CONTACT),
@@ -79,7 +92,7 @@ EVENT_TYPES: dict[str, EventType] = {
     ),
     "enrollment.decided": EventType(
         "A play decided a contact's entry: arm (treatment or control) and outcome.",
-        ("play", "contact", "account", "occurrence", "arm", "outcome", "reason", "message", "decided_at"),
+        ("id", *_ENROLLMENT),
     ),
     "deal.created": EventType(
         "A deal was opened.",

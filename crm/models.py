@@ -65,6 +65,8 @@ class User(AbstractUser):
         default=False,
         help_text="Also email this user their notifications (assignments, replies, SLA alerts, escalations).",
     )
+    # When the user's record last changed (not their sign-ins): `users/?updated_after=`.
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["username"]

@@ -133,7 +133,7 @@ def user_update(*, user: User, **fields) -> User:
     for name, value in fields.items():
         setattr(user, name, value)
     if fields:
-        user.save(update_fields=list(fields))
+        user.save(update_fields=[*fields, "updated_at"])
     return user
 
 

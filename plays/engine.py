@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from core import bulk
 from core.errors import DomainError
-from core.events import events_publish
+from core.events import EVENT_TYPES, events_publish
 from crm import services as crm_services
 from crm.models import Contact, Task, TaskSource
 from plays import audience, journey, steps, triggers
@@ -332,18 +332,9 @@ ENROLLMENT_COLUMNS = (
     "decided_at",
     "run_token",
 )
-# The enrollment.decided event's fields, in ENROLLMENT_COLUMNS order (the run token stays ours).
-DECIDED_EVENT = (
-    "play",
-    "contact",
-    "account",
-    "occurrence",
-    "arm",
-    "outcome",
-    "reason",
-    "message",
-    "decided_at",
-)
+# The enrollment.decided event's fields after the enrollment's id, in ENROLLMENT_COLUMNS order
+# (the run token stays ours).
+DECIDED_EVENT = EVENT_TYPES["enrollment.decided"].fields[1:]
 # With where the enrollment stands in its journey (what the engine writes since journeys).
 JOURNEY_COLUMNS = (*ENROLLMENT_COLUMNS, "state", "exit_reason", "step", "variant", "version", "next_at")
 
@@ -411,18 +402,20 @@ def _write(play: Play, decided: list[Decided], *, now, result: RunResult) -> Non
                     now if state == EnrollmentState.ACTIVE else None,
                 )
             )
+        key = ("id", "contact_id", "occurrence")
         if connection.features.can_return_rows_from_bulk_insert:
-            ours = set(
-                enrollments_insert(rows, returning=("contact_id", "occurrence"), columns=JOURNEY_COLUMNS)
-            )
+            inserted = enrollments_insert(rows, returning=key, columns=JOURNEY_COLUMNS)
         else:  # SQLite before 3.35: read back what this run inserted
             enrollments_insert(rows, columns=JOURNEY_COLUMNS)
-            ours = set(
-                Enrollment.objects.filter(play=play, run_token=token).values_list("contact_id", "occurrence")
-            )
+            inserted = Enrollment.objects.filter(play=play, run_token=token).values_list(*key)
+        ours = {(contact_id, occurrence): pk for pk, contact_id, occurrence in inserted}
         events_publish(
             "enrollment.decided",
-            (dict(zip(DECIDED_EVENT, row[:9], strict=True)) for row in rows if row[1:4:2] in ours),
+            (
+                {"id": ours[row[1:4:2]], **dict(zip(DECIDED_EVENT, row[:9], strict=True))}
+                for row in rows
+                if row[1:4:2] in ours
+            ),
         )
         sending = [item for item in sending if (item.contact_id, item.occurrence) in ours]
         messages_queue_bulk(

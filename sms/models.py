@@ -632,6 +632,8 @@ class Notification(models.Model):
     read_at = models.DateTimeField(null=True, blank=True)
     email_wanted = models.BooleanField(default=False, help_text="The recipient asked for email.")
     emailed_at = models.DateTimeField(null=True, blank=True)
+    # Created or read (what a client syncing the bell sees change): `notifications/?updated_after=`.
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

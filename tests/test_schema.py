@@ -85,3 +85,53 @@ def test_docs_render_offline_for_logged_in_users(web):
     page = response.content.decode()
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in page
     assert not re.search(r"cdn|jsdelivr|unpkg", page, re.IGNORECASE)
+
+
+# Lists whose records never change once written, so there is nothing to ask "since" about,
+# and that are small enough not to need a cursor. Each with its reason; a new list either
+# takes `updated_after` (core.filters) and returns `updated_at`, pages by cursor
+# (core.pagination.FeedPagination) as an append-only feed, or is added here with why.
+LISTS_WITHOUT_UPDATED_AFTER: dict[str, str] = {
+    "/api/v1/contacts/duplicates/": "likely duplicate pairs computed per request, not stored records",
+    "/api/v1/pipeline-stages/": "the pipeline's configuration: a few rows edited in the admin, read whole",
+}
+
+
+def _list_operations(schema: dict):
+    """(path, operation, item schema) of every GET whose answer is a page of records."""
+    components = schema["components"]["schemas"]
+
+    def resolve(node):
+        while "$ref" in node:
+            node = components[node["$ref"].rsplit("/", 1)[1]]
+        return node
+
+    for path, operations in schema["paths"].items():
+        get = operations.get("get")
+        if not get:
+            continue
+        body = get["responses"].get("200", {}).get("content", {}).get("application/json", {})
+        page = resolve(body.get("schema", {}))
+        results = page.get("properties", {}).get("results")
+        if results and "next" in page["properties"]:
+            yield path, get, resolve(results["items"])
+
+
+def test_the_walk_finds_the_lists(schema):
+    paths = {path for path, _, _ in _list_operations(schema)}
+    assert {"/api/v1/contacts/", "/api/v1/sms/messages/", "/api/v1/users/", "/api/v1/webhooks/"} <= paths
+    assert "/api/v1/webhooks/{id}/deliveries/" in paths and "/api/v1/contacts/{id}/" not in paths
+
+
+def test_every_list_syncs_by_updated_after_or_is_a_cursor_feed(schema):
+    """API.md: every list of records that change accepts `updated_after` and returns
+    `updated_at`; append-only feeds page by cursor. A future list cannot miss both."""
+    missing = []
+    for path, operation, item in _list_operations(schema):
+        parameters = {p["name"] for p in operation.get("parameters", []) if p.get("in") == "query"}
+        syncs = "updated_after" in parameters and "updated_at" in item.get("properties", {})
+        feed = "cursor" in parameters
+        if not (syncs or feed or path in LISTS_WITHOUT_UPDATED_AFTER):
+            missing.append(path)
+    assert missing == []
+    assert set(LISTS_WITHOUT_UPDATED_AFTER) <= {path for path, _, _ in _list_operations(schema)}

@@ -1,15 +1,18 @@
 """REST API of the outbound webhooks under /api/v1/webhooks/: admins only."""
 
-from drf_spectacular.utils import extend_schema
+import django_filters
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 
 from core.events import EVENT_TYPES
+from core.filters import updated_after_filter
+from core.pagination import FeedPagination
 from crm.roles import can_manage_users
 from webhooks import services
-from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 
 class AdminOnly(permissions.BasePermission):
@@ -30,6 +33,11 @@ class WebhookEndpointSerializer(serializers.ModelSerializer):
         "response shows it.",
     )
     secret_hint = serializers.CharField(read_only=True)
+    previous_secret_expires_at = serializers.DateTimeField(
+        read_only=True,
+        allow_null=True,
+        help_text="After a rotation: until when the replaced secret also signs deliveries.",
+    )
 
     class Meta:
         model = WebhookEndpoint
@@ -40,6 +48,7 @@ class WebhookEndpointSerializer(serializers.ModelSerializer):
             "events",
             "secret",
             "secret_hint",
+            "previous_secret_expires_at",
             "is_active",
             "failing_since",
             "last_success_at",
@@ -113,6 +122,14 @@ class WebhookDeliverySerializer(serializers.ModelSerializer):
         ]
 
 
+class WebhookEndpointFilter(django_filters.FilterSet):
+    updated_after = updated_after_filter()
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["is_active"]
+
+
 class WebhookEndpointViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -127,24 +144,55 @@ class WebhookEndpointViewSet(
     serializer_class = WebhookEndpointSerializer
     permission_classes = [permissions.IsAuthenticated, AdminOnly]
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
-    filterset_fields = ["is_active"]
+    filterset_class = WebhookEndpointFilter
     search_fields = ["url", "description"]
+    ordering_fields = ["id", "updated_at"]
+    ordering = ["id"]
 
     def get_serializer_context(self):
         context = super().get_serializer_context()
-        context["show_secret"] = self.action == "create"
+        context["show_secret"] = self.action in ("create", "rotate_secret")
         return context
 
-    @extend_schema(responses=WebhookDeliverySerializer(many=True))
-    @action(detail=True, methods=["get"])
+    @extend_schema(request=None, responses=WebhookEndpointSerializer)
+    @action(detail=True, methods=["post"], url_path="rotate-secret")
+    def rotate_secret(self, request, pk=None):
+        """A new secret, shown in this answer only. For 24 hours deliveries carry two signatures
+        in `webhook-signature` (new secret, then the old one), then only the new one."""
+        endpoint = services.endpoint_rotate_secret(endpoint=self.get_object())
+        return Response(self.get_serializer(endpoint).data)
+
+    @extend_schema(
+        responses=WebhookDeliverySerializer(many=True),
+        parameters=[
+            OpenApiParameter(
+                "status", enum=DeliveryStatus.values, description="Only deliveries in this status."
+            )
+        ],
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        pagination_class=FeedPagination,  # newest first (its default ordering)
+        filter_backends=[],
+    )
     def deliveries(self, request, pk=None):
-        """Deliveries to this endpoint, newest first, each with its attempts."""
+        """Deliveries to this endpoint, newest first, each with its attempts: an append-only
+        feed paged by cursor (follow `next`), like the other feeds."""
         endpoint = self.get_object()
         deliveries = WebhookDelivery.objects.filter(endpoint=endpoint).prefetch_related("attempt_log")
         status_filter = request.query_params.get("status")
         if status_filter:
+            if status_filter not in DeliveryStatus.values:
+                raise serializers.ValidationError(
+                    {
+                        "status": [
+                            f"Unknown status {status_filter!r}: one of {', '.join(DeliveryStatus.values)}."
+                        ]
+                    }
+                )
             deliveries = deliveries.filter(status=status_filter)
-        page = self.paginate_queryset(deliveries.order_by("-id"))
+        page = self.paginate_queryset(deliveries)
         return self.get_paginated_response(WebhookDeliverySerializer(page, many=True).data)
 
     @extend_schema(request=None, responses={201: WebhookDeliverySerializer})

@@ -85,7 +85,7 @@ def delivery_attempt(delivery: WebhookDelivery) -> bool:
     endpoint = delivery.endpoint
     now = timezone.now()
     timestamp = int(now.timestamp())
-    headers = signing.headers(endpoint.signing_key(), delivery.message_id, timestamp, delivery.body)
+    headers = signing.headers(endpoint.signing_keys(now), delivery.message_id, timestamp, delivery.body)
     status, answer, error, duration_ms = None, "", "", 0
     started = time.monotonic()
     try:

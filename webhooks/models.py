@@ -23,6 +23,10 @@ class WebhookEndpoint(models.Model):
     description = models.CharField(max_length=200, blank=True)
     events = models.JSONField(default=list, help_text="Event types this endpoint receives.")
     secret = models.CharField(max_length=120, default=secret_generate)
+    # After a rotation the replaced secret also signs until it expires (24 hours), so receivers
+    # can switch over without dropping a delivery.
+    previous_secret = models.CharField(max_length=120, blank=True)
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
     is_active = models.BooleanField(default=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -45,8 +49,27 @@ class WebhookEndpoint(models.Model):
     def secret_hint(self) -> str:
         return f"{self.secret[:10]}…"
 
+    @property
+    def rotation_ends_at(self):
+        """Until when the replaced secret still signs, or None outside a rotation."""
+        ends = self.previous_secret_expires_at
+        return ends if self.previous_secret and ends and timezone.now() < ends else None
+
     def signing_key(self) -> bytes:
-        return base64.b64decode(self.secret.removeprefix(SECRET_PREFIX))
+        return _key(self.secret)
+
+    def signing_keys(self, now) -> list[bytes]:
+        """The keys a delivery is signed with at ``now``: the secret, and the one it replaced
+        while that is still within its 24 hours."""
+        keys = [self.signing_key()]
+        ends = self.previous_secret_expires_at
+        if self.previous_secret and ends and now < ends:
+            keys.append(_key(self.previous_secret))
+        return keys
+
+
+def _key(secret: str) -> bytes:
+    return base64.b64decode(secret.removeprefix(SECRET_PREFIX))
 
 
 class DeliveryStatus(models.TextChoices):

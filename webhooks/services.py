@@ -4,6 +4,7 @@ raises a ``WebhookRefused`` (400) or ``ReplayRefused`` (409) a client can read."
 import base64
 import binascii
 import ipaddress
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -12,7 +13,13 @@ from django.utils import timezone
 
 from core.errors import DomainError
 from core.events import EVENT_TYPES
-from webhooks.models import SECRET_PREFIX, DeliveryStatus, WebhookDelivery, WebhookEndpoint
+from webhooks.models import (
+    SECRET_PREFIX,
+    DeliveryStatus,
+    WebhookDelivery,
+    WebhookEndpoint,
+    secret_generate,
+)
 from webhooks.outbox import endpoints_drain_enqueue
 from webhooks.transport import TransportError, address_refusal, resolve
 
@@ -123,6 +130,24 @@ def endpoint_update(*, endpoint: WebhookEndpoint, **fields) -> WebhookEndpoint:
         endpoint.is_active = bool(fields["is_active"])
     endpoint.save()
     return endpoint
+
+
+# How long the replaced secret keeps signing after a rotation (receivers switch over meanwhile).
+PREVIOUS_SECRET_HOURS = 24
+
+
+@transaction.atomic
+def endpoint_rotate_secret(*, endpoint: WebhookEndpoint) -> WebhookEndpoint:
+    """A new generated secret (the caller shows it once). For ``PREVIOUS_SECRET_HOURS`` every
+    delivery is signed with both the new and the replaced secret, then with the new one only.
+    A second rotation within the window drops the oldest secret at once."""
+    locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+    now = timezone.now()
+    locked.previous_secret = locked.secret
+    locked.previous_secret_expires_at = now + timedelta(hours=PREVIOUS_SECRET_HOURS)
+    locked.secret = secret_generate()
+    locked.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at", "updated_at"])
+    return locked
 
 
 @transaction.atomic

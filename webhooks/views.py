@@ -62,14 +62,31 @@ def endpoint_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-@never_cache
-@admin_required
-def endpoint_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    endpoint = get_object_or_404(WebhookEndpoint, pk=pk)
+def _detail(request: HttpRequest, endpoint: WebhookEndpoint, *, rotated: bool = False) -> HttpResponse:
     deliveries = (
         WebhookDelivery.objects.filter(endpoint=endpoint).prefetch_related("attempt_log").order_by("-id")
     )[:DELIVERIES_SHOWN]
-    return render(request, "webhooks/endpoint_detail.html", {"endpoint": endpoint, "deliveries": deliveries})
+    return render(
+        request,
+        "webhooks/endpoint_detail.html",
+        {"endpoint": endpoint, "deliveries": deliveries, "rotated": rotated},
+    )
+
+
+@never_cache
+@admin_required
+def endpoint_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return _detail(request, get_object_or_404(WebhookEndpoint, pk=pk))
+
+
+@never_cache
+@require_POST
+@admin_required
+def endpoint_rotate_secret(request: HttpRequest, pk: int) -> HttpResponse:
+    """The new secret is shown in this answer and never again (no redirect to a page that could
+    show it twice)."""
+    endpoint = services.endpoint_rotate_secret(endpoint=get_object_or_404(WebhookEndpoint, pk=pk))
+    return _detail(request, endpoint, rotated=True)
 
 
 @require_POST

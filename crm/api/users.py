@@ -1,12 +1,14 @@
 """``users/`` and ``users/me/``: the team. Everyone signed in reads; admins change a user's
 role, manager and timezone; each user changes their own timezone and email opt-in on ``me``."""
 
+import django_filters
 from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, permissions, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from core.filters import updated_after_filter
 from crm import services
 from crm.models import _timezone_names
 from crm.roles import can_manage_users
@@ -41,8 +43,9 @@ class UserSerializer(serializers.ModelSerializer):
             "timezone",
             "notify_by_email",
             "is_active",
+            "updated_at",
         ]
-        read_only_fields = ["id", "username", "full_name", "email", "is_active"]
+        read_only_fields = ["id", "username", "full_name", "email", "is_active", "updated_at"]
 
     def get_full_name(self, user) -> str:
         return user.get_full_name() or user.username
@@ -66,6 +69,14 @@ class OwnSettingsSerializer(UserSerializer):
         read_only_fields = [*UserSerializer.Meta.read_only_fields, "role", "manager"]
 
 
+class UserFilter(django_filters.FilterSet):
+    updated_after = updated_after_filter()
+
+    class Meta:
+        model = User
+        fields = ["role", "is_active", "manager"]
+
+
 class AdminChangesUsers(permissions.BasePermission):
     message = "Only admins can change users."
 
@@ -83,12 +94,12 @@ class UserViewSet(mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = UserSerializer
     permission_classes = [permissions.IsAuthenticated, AdminChangesUsers]
     search_fields = ["username", "first_name", "last_name", "email"]
-    filterset_fields = ["role", "is_active", "manager"]
-    ordering_fields = ["username", "id"]
+    filterset_class = UserFilter
+    ordering_fields = ["username", "id", "updated_at"]
     http_method_names = ["get", "patch", "head", "options"]
 
     @extend_schema(request=OwnSettingsSerializer, responses=OwnSettingsSerializer)
-    @action(detail=False, methods=["get", "patch"], filterset_fields=[], search_fields=[])
+    @action(detail=False, methods=["get", "patch"], filterset_class=None, search_fields=[])
     def me(self, request):
         """The caller; PATCH changes their own ``timezone`` and ``notify_by_email``."""
         if request.method == "GET":

@@ -6,6 +6,7 @@ from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from core.filters import updated_after_filter
 from sms.inbox.api import StrictBooleanFilter
 from sms.models import Notification
 from sms.notifications import services
@@ -14,17 +15,18 @@ from sms.notifications import services
 class NotificationSerializer(serializers.ModelSerializer):
     class Meta:
         model = Notification
-        fields = ["id", "kind", "conversation", "text", "created_at", "read_at"]
+        fields = ["id", "kind", "conversation", "text", "created_at", "read_at", "updated_at"]
         read_only_fields = fields
 
 
 class NotificationFilter(django_filters.FilterSet):
     unread = StrictBooleanFilter(method="filter_unread", help_text="`true`: only unread; `false`: only read.")
     kind = django_filters.CharFilter()
+    updated_after = updated_after_filter()
 
     class Meta:
         model = Notification
-        fields = ["unread", "kind", "conversation"]
+        fields = ["unread", "kind", "conversation", "updated_after"]
 
     def filter_unread(self, queryset, name, value):
         return queryset.filter(read_at__isnull=value)
@@ -36,7 +38,7 @@ class NotificationViewSet(viewsets.ReadOnlyModelViewSet):
 
     serializer_class = NotificationSerializer
     filterset_class = NotificationFilter
-    ordering_fields = ["created_at", "id"]
+    ordering_fields = ["created_at", "updated_at", "id"]
     search_fields = ["text"]
 
     queryset = Notification.objects.none()  # for the schema; each caller sees their own

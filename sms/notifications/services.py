@@ -114,12 +114,15 @@ def _email_body(notification: Notification) -> str:
 def notification_read(*, notification: Notification) -> Notification:
     if notification.read_at is None:
         now = timezone.now()
-        Notification.objects.filter(pk=notification.pk, read_at__isnull=True).update(read_at=now)
-        notification.read_at = now
+        Notification.objects.filter(pk=notification.pk, read_at__isnull=True).update(
+            read_at=now, updated_at=now
+        )
+        notification.read_at = notification.updated_at = now
     return notification
 
 
 def notifications_read_all(*, recipient) -> int:
+    now = timezone.now()
     return Notification.objects.filter(recipient=recipient, read_at__isnull=True).update(
-        read_at=timezone.now()
+        read_at=now, updated_at=now
     )

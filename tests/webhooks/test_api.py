@@ -220,3 +220,27 @@ def test_the_django_admin_shows_webhooks_to_admins_only(client, public_dns, loop
     client.force_login(manager)
     assert client.get("/admin/webhooks/webhookendpoint/").status_code == 403
     assert "webhooks" not in client.get("/admin/").content.decode().lower()
+
+
+def test_deliveries_are_a_cursor_feed_newest_first(admin_api, loopback_allowed, receiver):
+    """Deliveries are appended, never reordered: walked by cursor like the other feeds, rows
+    arriving during the walk neither shift nor repeat it."""
+    from tests.test_api_feeds import walk
+
+    endpoint = services.endpoint_create(url=receiver.url, events=["task.created"])
+    owner = UserFactory()
+    with transaction.atomic():
+        for n in range(5):
+            crm_services.task_create(owner=owner, title=f"T{n}")
+    ids = list(WebhookDelivery.objects.order_by("-id").values_list("pk", flat=True))
+    url = f"/api/v1/webhooks/{endpoint.pk}/deliveries/"
+    first = admin_api.get(url, {"page_size": 2}).json()
+    assert "count" not in first and "cursor=" in first["next"]
+    with transaction.atomic():
+        crm_services.task_create(owner=owner, title="Newer")
+    rest, pages = walk(admin_api, first["next"])
+    assert [row["id"] for row in first["results"]] + rest == ids and pages == 2
+    assert admin_api.get(url, {"cursor": "bz1hYmM="}).status_code == 400
+    assert [row["id"] for row in admin_api.get(url, {"status": "pending"}).json()["results"]][:2] != []
+    unknown = admin_api.get(url, {"status": "lost"})
+    assert unknown.status_code == 400 and "status" in unknown.json()

@@ -184,7 +184,8 @@ def test_a_play_run_publishes_its_decisions_in_one_insert(subscribe):
     by_contact = {e.contact_id: e for e in Enrollment.objects.filter(play=play)}
     for data in decided:
         enrollment = by_contact[data["contact"]]
-        assert (data["arm"], data["outcome"], data["message"]) == (
+        assert (data["id"], data["arm"], data["outcome"], data["message"]) == (
+            enrollment.pk,
             enrollment.arm,
             enrollment.outcome,
             enrollment.message_id,
