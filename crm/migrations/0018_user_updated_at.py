@@ -11,7 +11,7 @@ def fill(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("crm", "0015_scores_health_clv_stage")]
+    dependencies = [("crm", "0017_custom_field_gin_indexes")]
 
     operations = [
         migrations.AddField(model_name="user", name="updated_at", field=models.DateTimeField(auto_now=True)),

@@ -16,6 +16,6 @@ def drop(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("crm", "0016_user_updated_at")]
+    dependencies = [("crm", "0018_user_updated_at")]
 
     operations = [migrations.RunPython(create, drop)]
