@@ -199,6 +199,10 @@ class PlayLiftView(APIView):
     @extend_schema(
         operation_id="analytics_play_lift",
         summary="One play's lift: treatment vs control within the window, CIs, p-values, strata.",
+        description="Also `segments`: the primary outcome split by CLV tier, health band and lifecycle "
+        "stage (current values), Holm-adjusted within each dimension, 'too small to tell' where no split "
+        "could be significant; and `recommendation`: promote, keep_testing, retarget (with the segment) or "
+        "retire, with its evidence in words (rules in analytics/DEFINITIONS.md).",
         parameters=SCOPE_PARAMETERS + EXTRA_PARAMETERS["lift"],
         responses={200: OpenApiTypes.OBJECT},
         tags=["analytics"],

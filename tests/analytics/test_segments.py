@@ -44,9 +44,20 @@ def _enroll(play, arm, *, tier="", band=None, reorders=False, amount=40, decided
         )
 
 
-def reorder_play_helping_high_tiers(decided=DECIDED, name="Reorder") -> Play:
-    """Helps high-tier customers (14/20 vs 4/20 reorder), not low ones (5/20 vs 5/20); the mid
-    tier is too small to tell (1/3 vs 0/2)."""
+HIGH_TIERS_HELPED = (
+    (Arm.TREATMENT, ClvTier.HIGH, HealthBand.GOOD, 20, 14),
+    (Arm.CONTROL, ClvTier.HIGH, HealthBand.GOOD, 20, 4),
+    (Arm.TREATMENT, ClvTier.LOW, None, 20, 5),
+    (Arm.CONTROL, ClvTier.LOW, None, 20, 5),
+    (Arm.TREATMENT, ClvTier.MID, None, 3, 1),
+    (Arm.CONTROL, ClvTier.MID, None, 2, 0),
+)
+
+
+def reorder_play_helping_high_tiers(decided=DECIDED, name="Reorder", cohorts=HIGH_TIERS_HELPED) -> Play:
+    """By default: helps high-tier customers (14/20 vs 4/20 reorder), not low ones (5/20 vs
+    5/20); the mid tier is too small to tell (1/3 vs 0/2). ``cohorts``: (arm, tier, band, n,
+    how many reorder)."""
     play = Play.objects.create(
         name=name,
         moment="reactivation",
@@ -54,14 +65,7 @@ def reorder_play_helping_high_tiers(decided=DECIDED, name="Reorder") -> Play:
         template="Hi {first_name}",
         holdout_percent=50,
     )
-    for arm, tier, band, n, reordered in (
-        (Arm.TREATMENT, ClvTier.HIGH, HealthBand.GOOD, 20, 14),
-        (Arm.CONTROL, ClvTier.HIGH, HealthBand.GOOD, 20, 4),
-        (Arm.TREATMENT, ClvTier.LOW, None, 20, 5),
-        (Arm.CONTROL, ClvTier.LOW, None, 20, 5),
-        (Arm.TREATMENT, ClvTier.MID, None, 3, 1),
-        (Arm.CONTROL, ClvTier.MID, None, 2, 0),
-    ):
+    for arm, tier, band, n, reordered in cohorts:
         for i in range(n):
             _enroll(play, arm, tier=tier, band=band, reorders=i < reordered, decided=decided)
     return play
@@ -346,3 +350,34 @@ def test_the_api_and_the_page_show_segments_and_the_recommendation(reorder_play,
     page = response.content.decode()
     assert 'data-testid="segments-clv_tier"' in page and "too small to tell (about" in page
     assert f"Recommendation: {body['recommendation']['label']}" in page
+
+
+@pytest.mark.django_db
+def test_a_play_that_helps_only_high_tiers_is_retargeted_to_them(api, time_machine):
+    """Overall 24/60 vs 18/60 (not significant); high 15/20 vs 3/20 (Holm p far below 0.0167);
+    mid 5/20 vs 8/20 and low 4/20 vs 7/20, neither significant."""
+    time_machine.move_to(NOW)
+    play = reorder_play_helping_high_tiers(
+        cohorts=(
+            (Arm.TREATMENT, ClvTier.HIGH, None, 20, 15),
+            (Arm.CONTROL, ClvTier.HIGH, None, 20, 3),
+            (Arm.TREATMENT, ClvTier.MID, None, 20, 5),
+            (Arm.CONTROL, ClvTier.MID, None, 20, 8),
+            (Arm.TREATMENT, ClvTier.LOW, None, 20, 4),
+            (Arm.CONTROL, ClvTier.LOW, None, 20, 7),
+        )
+    )
+    body = api.get(f"/api/v1/analytics/plays/{play.pk}/lift/?start=2025-01-01&end=2025-12-31").json()
+    assert body["verdict"]["significant"] is False
+    tiers = {row["segment"]: row for row in body["segments"]["dimensions"][0]["segments"]}
+    assert tiers["high"]["holm_p_value"] < segments.RETARGET_ALPHA and tiers["high"]["better"]
+    assert not tiers["mid"]["significant_after_holm"] and not tiers["low"]["significant_after_holm"]
+    recommendation = body["recommendation"]
+    assert recommendation["action"] == "retarget" and recommendation["label"] == "Retarget to CLV tier high"
+    assert recommendation["segment"] == {"dimension": "clv_tier", "label": "CLV tier", "name": "high"}
+
+
+@pytest.mark.django_db
+def test_the_lift_page_needs_a_signed_in_user(client, reorder_play):
+    response = client.get(reverse("analytics_play_lift", args=[reorder_play.pk]))
+    assert response.status_code == 302 and "/login/" in response["Location"]
