@@ -85,3 +85,19 @@ def test_docs_render_offline_for_logged_in_users(web):
     page = response.content.decode()
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in page
     assert not re.search(r"cdn|jsdelivr|unpkg", page, re.IGNORECASE)
+
+
+def test_schema_documents_custom_field_filters_and_tags(schema):
+    """Issue 20: the lists of accounts and contacts take attr.<key> filters on custom fields;
+    contacts have tags (read, written, filtered by)."""
+    for resource in ("accounts", "contacts"):
+        parameters = {p["name"]: p for p in schema["paths"][f"/api/v1/{resource}/"]["get"]["parameters"]}
+        assert "attr.{key}" in parameters
+        assert "attr.plan_tier=gold" in parameters["attr.{key}"]["description"]
+    contact_list = {p["name"] for p in schema["paths"]["/api/v1/contacts/"]["get"]["parameters"]}
+    assert "tag" in contact_list
+    assert schema["components"]["schemas"]["Contact"]["properties"]["tags"]["type"] == "array"
+    assert (
+        "typed values"
+        in schema["components"]["schemas"]["Contact"]["properties"]["attributes"]["description"]
+    )
