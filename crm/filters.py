@@ -55,9 +55,11 @@ class CustomFieldFilterMixin:
     def is_valid(self):
         valid = super().is_valid()
         problems = self._custom()[2]
-        for problem in problems:
-            name, _, message = problem.partition(": ")
-            self.form.errors.setdefault(name, self.form.error_class()).append(message)
+        if problems and not getattr(self, "_custom_reported", False):
+            self._custom_reported = True
+            for problem in problems:
+                name, _, message = problem.partition(": ")
+                self.form.errors.setdefault(name, self.form.error_class()).append(message)
         return valid and not problems
 
     def filter_queryset(self, queryset):

@@ -65,6 +65,7 @@ def test_values_are_read_into_their_canonical_form(field_type, raw, expected):
     [
         ("number", "ten", "'ten' is not a number"),
         ("number", True, "True is not a number"),
+        ("number", "1e400", "'1e400' is not a number"),
         ("date", "03/01/2027", "'03/01/2027' is not a date (YYYY-MM-DD)"),
         ("date", "1800-01-01", "is not a date"),
         ("yes_no", "maybe", "'maybe' is not yes or no"),
