@@ -506,3 +506,11 @@ def _query(params: dict) -> QueryDict:
     for key, value in params.items():
         query.setlist(key, value if isinstance(value, list) else [value])
     return query
+
+
+def test_the_api_lists_the_definitions(api):
+    define("plan_tier", "choice", choices=TIERS)
+    define("region", "text", "account")
+    rows = api.get("/api/v1/custom-fields/", {"object_type": "contact"}).json()["results"]
+    assert [(r["key"], r["field_type"], r["choices"]) for r in rows] == [("plan_tier", "choice", TIERS)]
+    assert api.post("/api/v1/custom-fields/", {}, format="json").status_code == 405
