@@ -6,7 +6,6 @@ inclusive. References (``account``, ``owner`` ...) take an id; an unknown id ans
 
 import django_filters as filters
 from django.contrib.auth import get_user_model
-from django.db.models import Exists, OuterRef
 from drf_spectacular.utils import extend_schema_field
 
 from core.filters import updated_after_filter
@@ -17,7 +16,6 @@ from crm.models import (
     Activity,
     ActivityKind,
     Contact,
-    ContactTag,
     CustomFieldObject,
     Deal,
     DealKind,
@@ -32,6 +30,7 @@ from crm.models import (
     TaskSource,
     TaskStatus,
 )
+from crm.selectors import tagged_with
 
 User = get_user_model()
 
@@ -90,8 +89,7 @@ class AccountFilter(CustomFieldFilterMixin, filters.FilterSet):
 
 
 def contacts_tagged(queryset, name, value):
-    tagged = ContactTag.objects.filter(contact_id=OuterRef("pk"), tag__name__iexact=value.strip())
-    return queryset.filter(Exists(tagged)) if value.strip() else queryset
+    return queryset.filter(tagged_with(value)) if value.strip() else queryset
 
 
 class ContactFilter(CustomFieldFilterMixin, filters.FilterSet):
