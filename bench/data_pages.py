@@ -7,7 +7,9 @@ term, an open deal, an open task and 4 timeline entries each (5 per contact spre
 account); N/10 open conversations, each with an inbound text, an agent's reply and a newer
 inbound text (so 3 messages, the last one linked), an intent, a reply deadline (a fifth already
 missed) and an assignee (a third the benchmark user's, a third another agent's, a third
-unassigned). Written with COPY / executemany (bench.bulkload)."""
+unassigned). Custom fields and tags (issue 20): a contact choice field ``plan_tier`` shown as
+a list column, every 50th contact "platinum" and the rest "gold"; every 100th contact tagged
+"vip". Written with COPY / executemany (bench.bulkload)."""
 
 import random
 import time
@@ -22,6 +24,8 @@ from bench.data import AREAS, FIRST, LAST, PLANS, STAGES, phone_for
 INTENTS = ["help", "deferral", "pricing", "meeting", "positive", "other", ""]
 CONTACTS_PER_ACCOUNT = 10
 CONVERSATION_SHARE = 10  # one open conversation per this many contacts
+PLATINUM_EVERY = 50  # every this many contacts is "platinum" (the filtered pages' rare value)
+TAGGED_EVERY = 100  # every this many contacts is tagged "vip"
 
 
 class PagesData:
@@ -46,6 +50,18 @@ class PagesData:
         )
         self.agent_ids = [a.pk for a in agents]
         self.seconds = 0.0
+        from crm import services
+        from crm.models import Tag
+
+        services.custom_field_save(
+            object_type="contact",
+            key="plan_tier",
+            label="Plan tier",
+            field_type="choice",
+            choices=[["gold", "Gold"], ["platinum", "Platinum"]],
+            show_in_list=True,
+        )
+        self.tag = Tag.objects.create(name="vip")
 
     def grow(self, *, to: int) -> dict:
         """Add contacts (with their accounts, records and conversations) until there are ``to``."""
@@ -121,6 +137,7 @@ class PagesData:
             Contact.objects.filter(pk__gt=top_contact).order_by("pk").values_list("pk", "account_id")
         )
         self.contacts = to
+        self._custom_fields_and_tags(top_contact, [pk for pk, _ in contacts])
 
         # What an account page shows.
         today = now.date()
@@ -235,6 +252,15 @@ class PagesData:
         bulkload.analyze()
         self.seconds += time.perf_counter() - started
         return self.describe()
+
+    def _custom_fields_and_tags(self, top_contact: int, ids: list[int]) -> None:
+        from core.bulk import in_ids
+        from crm.models import Contact, ContactTag
+
+        platinum = ids[::PLATINUM_EVERY]
+        Contact.objects.filter(pk__gt=top_contact).update(attributes={"plan_tier": "gold"})
+        Contact.objects.filter(in_ids("pk", platinum)).update(attributes={"plan_tier": "platinum"})
+        bulkload.load(ContactTag, ["contact_id", "tag_id"], ((pk, self.tag.pk) for pk in ids[::TAGGED_EVERY]))
 
     def describe(self) -> dict:
         from crm.models import Account, Activity, Contact

@@ -8,6 +8,7 @@ router = DefaultRouter()
 router.include_format_suffixes = False
 router.register("accounts", views.AccountViewSet, basename="api-account")
 router.register("contacts", views.ContactViewSet, basename="api-contact")
+router.register("custom-fields", views.CustomFieldViewSet, basename="api-custom-field")
 router.register("pipeline-stages", views.PipelineStageViewSet, basename="api-pipeline-stage")
 router.register("deals", views.DealViewSet, basename="api-deal")
 router.register("renewals", views.RenewalViewSet, basename="api-renewal")

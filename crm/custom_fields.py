@@ -30,6 +30,7 @@ TRUE_WORDS = {"yes", "y", "true", "t", "1", "on"}
 FALSE_WORDS = {"no", "n", "false", "f", "0", "off"}
 MULTI_SEPARATORS = re.compile(r"\s*[;,|]\s*")
 MAX_TEXT = 1000
+MAX_NUMBER = Decimal("1e15")  # JSON numbers every database and client reads exactly enough
 
 # Operators each type allows, and what each reads as (the editor and summaries use them).
 OPERATORS = {
@@ -101,7 +102,7 @@ def _number(raw):
     if isinstance(raw, bool):
         raise ValueError
     number = Decimal(str(raw)) if isinstance(raw, int | float) else Decimal(str(raw).strip().replace(",", ""))
-    if not number.is_finite():
+    if not number.is_finite() or abs(number) >= MAX_NUMBER:
         raise ValueError
     return int(number) if number == number.to_integral_value() else float(number)
 

@@ -6,7 +6,6 @@ inclusive. References (``account``, ``owner`` ...) take an id; an unknown id ans
 
 import django_filters as filters
 from django.contrib.auth import get_user_model
-from django.db.models import Exists, OuterRef
 from drf_spectacular.utils import extend_schema_field
 
 from core.filters import updated_after_filter
@@ -18,7 +17,6 @@ from crm.models import (
     ActivityKind,
     ClvTier,
     Contact,
-    ContactTag,
     CustomFieldObject,
     Deal,
     DealKind,
@@ -34,6 +32,7 @@ from crm.models import (
     TaskSource,
     TaskStatus,
 )
+from crm.selectors import tagged_with
 
 User = get_user_model()
 NOT_SCORED = "none"
@@ -58,9 +57,11 @@ class CustomFieldFilterMixin:
     def is_valid(self):
         valid = super().is_valid()
         problems = self._custom()[2]
-        for problem in problems:
-            name, _, message = problem.partition(": ")
-            self.form.errors.setdefault(name, self.form.error_class()).append(message)
+        if problems and not getattr(self, "_custom_reported", False):
+            self._custom_reported = True
+            for problem in problems:
+                name, _, message = problem.partition(": ")
+                self.form.errors.setdefault(name, self.form.error_class()).append(message)
         return valid and not problems
 
     def filter_queryset(self, queryset):
@@ -103,8 +104,7 @@ class AccountFilter(CustomFieldFilterMixin, filters.FilterSet):
 
 
 def contacts_tagged(queryset, name, value):
-    tagged = ContactTag.objects.filter(contact_id=OuterRef("pk"), tag__name__iexact=value.strip())
-    return queryset.filter(Exists(tagged)) if value.strip() else queryset
+    return queryset.filter(tagged_with(value)) if value.strip() else queryset
 
 
 class ContactFilter(CustomFieldFilterMixin, filters.FilterSet):

@@ -20,7 +20,7 @@ from django.db.models.functions import Coalesce, Concat, Length, Lower, Replace,
 from django.utils.module_loading import import_string
 
 from crm import services
-from crm.models import Account, ActivityKind, Contact
+from crm.models import Account, ActivityKind, Contact, ContactTag
 
 SURVIVOR, OTHER = "survivor", "other"
 
@@ -168,6 +168,10 @@ def contact_merge(
     moved = Counter()
     for path in settings.MERGE_HOOKS:
         moved.update(import_string(path)(survivor=survivor, loser=other, actor=actor) or {})
+    # Tags: the survivor takes the other's; one both have stays once (a contact has a tag once).
+    ContactTag.objects.filter(
+        contact=other, tag__in=ContactTag.objects.filter(contact=survivor).values("tag")
+    ).delete()
     moved.update(_move_related(Contact, survivor, other))
     other.delete()
     survivor.refresh_from_db()

@@ -135,3 +135,19 @@ def test_every_list_syncs_by_updated_after_or_is_a_cursor_feed(schema):
             missing.append(path)
     assert missing == []
     assert set(LISTS_WITHOUT_UPDATED_AFTER) <= {path for path, _, _ in _list_operations(schema)}
+
+
+def test_schema_documents_custom_field_filters_and_tags(schema):
+    """Issue 20: the lists of accounts and contacts take attr.<key> filters on custom fields;
+    contacts have tags (read, written, filtered by)."""
+    for resource in ("accounts", "contacts"):
+        parameters = {p["name"]: p for p in schema["paths"][f"/api/v1/{resource}/"]["get"]["parameters"]}
+        assert "attr.{key}" in parameters
+        assert "attr.plan_tier=gold" in parameters["attr.{key}"]["description"]
+    contact_list = {p["name"] for p in schema["paths"]["/api/v1/contacts/"]["get"]["parameters"]}
+    assert "tag" in contact_list
+    assert schema["components"]["schemas"]["Contact"]["properties"]["tags"]["type"] == "array"
+    assert (
+        "typed values"
+        in schema["components"]["schemas"]["Contact"]["properties"]["attributes"]["description"]
+    )

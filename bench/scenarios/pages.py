@@ -36,6 +36,11 @@ PAGES = [
     ("search: rare substring", "/search/?q=kai+tanak"),
     ("search: national phone", "/search/?q={phone}"),
     ("contacts API search", "/api/v1/contacts/?search={phone}"),
+    # Custom fields and tags (issue 20): a choice field's rare value (2% of the contacts), in the
+    # list (with its column) and the API; the list filtered by a tag (1% of the contacts).
+    ("contacts list: custom field", "/contacts/?attr.plan_tier=platinum"),
+    ("contacts API: custom field", "/api/v1/contacts/?attr.plan_tier=platinum"),
+    ("contacts list: tag", "/contacts/?tag=vip"),
 ]
 
 

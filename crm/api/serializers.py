@@ -12,6 +12,7 @@ from crm.models import (
     Account,
     Activity,
     Contact,
+    CustomField,
     CustomFieldObject,
     Deal,
     PipelineStage,
@@ -248,6 +249,28 @@ class ContactSerializer(serializers.ModelSerializer):
 
 
 # --- Deals, renewals, tasks -------------------------------------------------------------------
+
+
+class CustomFieldSerializer(serializers.ModelSerializer):
+    choices = serializers.ListField(
+        child=serializers.ListField(child=serializers.CharField(), min_length=2, max_length=2),
+        help_text="For choice types: [value, label] pairs in display order; values are what is stored.",
+    )
+
+    class Meta:
+        model = CustomField
+        fields = [
+            "id",
+            "object_type",
+            "key",
+            "label",
+            "field_type",
+            "choices",
+            "help_text",
+            "position",
+            "show_in_list",
+        ]
+        extra_kwargs = {"key": {"help_text": "The key of the value in the records' `attributes`."}}
 
 
 class PipelineStageSerializer(serializers.ModelSerializer):

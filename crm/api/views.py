@@ -31,6 +31,7 @@ from crm.api.serializers import (
     ActivityRecordSerializer,
     ActivitySerializer,
     ContactSerializer,
+    CustomFieldSerializer,
     DealSerializer,
     PipelineStageSerializer,
     RenewalSerializer,
@@ -47,7 +48,18 @@ from crm.filters import (
     TaskFilter,
 )
 from crm.merge import account_merge, contact_merge
-from crm.models import Account, Activity, Contact, Deal, Event, Order, PipelineStage, Renewal, Task
+from crm.models import (
+    Account,
+    Activity,
+    Contact,
+    CustomField,
+    Deal,
+    Event,
+    Order,
+    PipelineStage,
+    Renewal,
+    Task,
+)
 
 
 class Conflict(APIException):
@@ -128,6 +140,16 @@ class ContactViewSet(viewsets.ModelViewSet):
     @action(detail=False, methods=["get"], filterset_class=None, search_fields=[], ordering_fields=[])
     def duplicates(self, request):
         return duplicates_response(self, request)
+
+
+class CustomFieldViewSet(viewsets.ReadOnlyModelViewSet):
+    """The custom fields defined for accounts and contacts (admins define them in the UI):
+    what the typed values of ``attributes`` and the ``attr.<key>`` filters accept."""
+
+    queryset = CustomField.objects.order_by("object_type", "position", "id")
+    serializer_class = CustomFieldSerializer
+    filterset_fields = ["object_type"]
+    ordering_fields = ["position"]
 
 
 class PipelineStageViewSet(viewsets.ReadOnlyModelViewSet):

@@ -65,6 +65,7 @@ def test_values_are_read_into_their_canonical_form(field_type, raw, expected):
     [
         ("number", "ten", "'ten' is not a number"),
         ("number", True, "True is not a number"),
+        ("number", "1e400", "'1e400' is not a number"),
         ("date", "03/01/2027", "'03/01/2027' is not a date (YYYY-MM-DD)"),
         ("date", "1800-01-01", "is not a date"),
         ("yes_no", "maybe", "'maybe' is not yes or no"),
@@ -505,3 +506,11 @@ def _query(params: dict) -> QueryDict:
     for key, value in params.items():
         query.setlist(key, value if isinstance(value, list) else [value])
     return query
+
+
+def test_the_api_lists_the_definitions(api):
+    define("plan_tier", "choice", choices=TIERS)
+    define("region", "text", "account")
+    rows = api.get("/api/v1/custom-fields/", {"object_type": "contact"}).json()["results"]
+    assert [(r["key"], r["field_type"], r["choices"]) for r in rows] == [("plan_tier", "choice", TIERS)]
+    assert api.post("/api/v1/custom-fields/", {}, format="json").status_code == 405

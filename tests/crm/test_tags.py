@@ -8,6 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from crm import services
+from crm.merge import contact_merge
 from crm.models import Activity, ActivityKind, ContactTag, SavedView, Tag
 from tests.factories import ContactFactory
 
@@ -125,3 +126,11 @@ def test_the_api_reads_writes_and_filters_tags(api):
 def test_a_saved_view_keeps_the_tag_filter(web):
     web.post(reverse("saved_view_save", args=["contacts"]), {"name": "VIPs", "query": "tag=vip&page=2"})
     assert SavedView.objects.get(name="VIPs").query == "tag=vip"
+
+
+def test_a_merge_keeps_the_tags_of_both_contacts_once():
+    survivor, other = ContactFactory(), ContactFactory()
+    services.contact_set_tags(contact=survivor, names=["vip", "beta"])
+    services.contact_set_tags(contact=other, names=["beta", "churn-risk"])
+    contact_merge(survivor=survivor, other=other)
+    assert _tags(survivor) == ["beta", "churn-risk", "vip"]
