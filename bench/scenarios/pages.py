@@ -40,10 +40,10 @@ PAGES = [
     ("search: email fragment", "/search/?q=p{n}%40pages"),
     ("search: domain", "/search/?q=pg{n}.example.com"),
     ("search: company name", "/search/?q=Pages+Account+{n}"),
-    ("contacts list search", "/contacts/?q=kai+tanak"),
+    ("contacts list search", "/contacts/?q=patel"),
     ("contacts API search", "/api/v1/contacts/?search={phone}"),
     ("contacts API search: name", "/api/v1/contacts/?search=patel"),
-    ("contacts API search: rare", "/api/v1/contacts/?search=kai+tanak"),
+    ("contacts API search: email", "/api/v1/contacts/?search=p{n}%40pages"),
 ]
 
 
