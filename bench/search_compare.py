@@ -54,7 +54,8 @@ def before(connection, commit: str):
 
     saved = {name: getattr(search, name) for name in PATCHED}
     views_saved = {
-        v: v.search_records for v in (views.AccountViewSet, views.ContactViewSet, views.DealViewSet)
+        v: v.__dict__["search_records"]
+        for v in (views.AccountViewSet, views.ContactViewSet, views.DealViewSet)
     }
     inbox_saved, fts_saved = inbox_search.contact_match, fts.fts_available
     if connection.vendor == "sqlite":
@@ -82,6 +83,7 @@ def main(argv=None) -> int:
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--requests", type=int, default=40)
     parser.add_argument("--before", default=BEFORE, help="commit whose crm/search.py is the baseline")
+    parser.add_argument("--only", default="", help="only the searches whose label contains this")
     args = parser.parse_args(argv)
 
     from bench.worker import configure
@@ -102,7 +104,9 @@ def main(argv=None) -> int:
 
     client = Client(SERVER_NAME="127.0.0.1")
     client.force_login(User.objects.get(username="bench-pages"))
-    searches = [(label, path) for label, path in PAGES if "q=" in path or "search=" in path]
+    searches = [
+        (label, path) for label, path in PAGES if ("q=" in path or "search=" in path) and args.only in label
+    ]
     load_start = os.getloadavg()
     baseline = "FTS5 off (LIKE)" if connection.vendor == "sqlite" else args.before
     print(f"{connection.vendor}: baseline = {baseline}")
