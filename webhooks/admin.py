@@ -30,7 +30,7 @@ class WebhookEndpointAdmin(AdminsOnly, admin.ModelAdmin):
     search_fields = ("url", "description")
     # Endpoints are created on the webhooks page, where the URL is checked (https, public
     # address) and the secret shown once; here they can be described and turned on or off.
-    exclude = ("secret",)
+    exclude = ("secret", "previous_secret")
     readonly_fields = (
         "url",
         "events",
@@ -39,6 +39,7 @@ class WebhookEndpointAdmin(AdminsOnly, admin.ModelAdmin):
         "disabled_at",
         "disabled_reason",
         "created_by",
+        "previous_secret_expires_at",
     )
 
     def has_add_permission(self, request, *args):

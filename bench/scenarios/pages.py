@@ -31,11 +31,19 @@ PAGES = [
     ("contacts API", "/api/v1/contacts/"),
     # The global search box (issue 20): a surname shared by a tenth of the contacts, a rare
     # substring, and a phone number typed in national format ({phone}: a different contact's
-    # "(AAA) EEE-NNNN" each time, one present in the baseline data too); the API's search.
+    # "(AAA) EEE-NNNN" each time, one present in the baseline data too); an email fragment, a
+    # domain and a company name ({n}: a different one of the first 100 each time); the list's
+    # ?q= and the API's ?search=.
     ("search: name", "/search/?q=patel"),
     ("search: rare substring", "/search/?q=kai+tanak"),
     ("search: national phone", "/search/?q={phone}"),
+    ("search: email fragment", "/search/?q=p{n}%40pages"),
+    ("search: domain", "/search/?q=pg{n}.example.com"),
+    ("search: company name", "/search/?q=Pages+Account+{n}"),
+    ("contacts list search", "/contacts/?q=patel"),
     ("contacts API search", "/api/v1/contacts/?search={phone}"),
+    ("contacts API search: name", "/api/v1/contacts/?search=patel"),
+    ("contacts API search: email", "/api/v1/contacts/?search=p{n}%40pages"),
     # Custom fields and tags (issue 20): a choice field's rare value (2% of the contacts), in the
     # list (with its column) and the API; the list filtered by a tag (1% of the contacts).
     ("contacts list: custom field", "/contacts/?attr.plan_tier=platinum"),
@@ -114,7 +122,9 @@ def measure(client, data, *, requests: int, profile_path: Path | None = None) ->
     for label, template in PAGES:
 
         def path(i: int, template=template) -> str:
-            return template.format(account=accounts[(i * 7919) % len(accounts)], phone=_national_phone(i))
+            return template.format(
+                account=accounts[(i * 7919) % len(accounts)], phone=_national_phone(i), n=(i * 7919) % 100
+            )
 
         def get(i: int, label=label):
             response = client.get(path(i), secure=True)
