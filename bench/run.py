@@ -26,6 +26,7 @@ MODULE_SCENARIOS = {
     "webhooks": "bench.scenarios.webhooks",  # scenario 3 (PostgreSQL only)
     "pages": "bench.scenarios.pages",  # scenario 5
     "journeys": "bench.scenarios.journeys",  # scenario 6 (issue 18)
+    "health": "bench.scenarios.health",  # scenario 7 (issue 21)
 }
 
 
