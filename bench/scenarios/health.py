@@ -78,6 +78,7 @@ def build(accounts: int, *, seed: int = 42) -> dict:
     started = time.perf_counter()
     rng = random.Random(seed)
     today = NOW.date()
+    offset = Account.objects.count()  # a second call grows the data (the harness's test)
     ids = [
         row[0]
         for row in rows_insert(
@@ -116,7 +117,7 @@ def build(accounts: int, *, seed: int = 42) -> dict:
         for row in rows_insert(
             Contact,
             ("account_id", "first_name", "phone", "phone_valid"),
-            ((pk, "Bench", f"+1415{2000000 + n:07d}", True) for n, pk in enumerate(replying)),
+            ((pk, "Bench", f"+1415{2000000 + offset + n:07d}", True) for n, pk in enumerate(replying)),
             returning=("id",),
         )
     ]
@@ -269,7 +270,8 @@ def main(argv=None) -> int:
         "accounts": args.accounts,
         "baseline_accounts": args.baseline_accounts,
         "dataset": dataset,
-        "engine": {**engine_s, "queries": engine_queries},
+        # Not "engine": the plays report (scenario 1) reads every run that has one.
+        "scoring": {**engine_s, "queries": engine_queries},
         "baseline_sample": sample_s,
         "baseline_extrapolated_seconds": extrapolated,
         "speedup": extrapolated / engine_s["median"],
@@ -296,7 +298,7 @@ def main(argv=None) -> int:
 
 
 def markdown(runs: list[dict]) -> list[str]:
-    runs = [run for run in runs if run.get("scenario") == NAME and run.get("engine")]
+    runs = [run for run in runs if run.get("scenario") == NAME and run.get("scoring")]
     if not runs:
         return []
     lines = [
@@ -314,7 +316,7 @@ def markdown(runs: list[dict]) -> list[str]:
         "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for run in runs:
-        engine_s, sample_s = run["engine"], run["baseline_sample"]
+        engine_s, sample_s = run["scoring"], run["baseline_sample"]
         met = run["speedup"] >= SPEEDUP_BUDGET
         lines.append(
             f"| {run['db']} | {run['accounts']:,} | {engine_s['median']:.2f} s ({engine_s['min']:.2f}-"

@@ -37,7 +37,7 @@ def test_report_states_the_budget_and_the_extrapolation():
         "db": "postgres",
         "accounts": 100_000,
         "baseline_accounts": 2_000,
-        "engine": {"median": 10.0, "min": 9.0, "max": 11.0, "queries": 30},
+        "scoring": {"median": 10.0, "min": 9.0, "max": 11.0, "queries": 30},
         "baseline_sample": {"median": 20.0},
         "baseline_extrapolated_seconds": 1000.0,
         "speedup": 100.0,
