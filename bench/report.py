@@ -170,6 +170,9 @@ def markdown(results: dict) -> str:
     from bench.scenarios import clv_tiers
 
     lines += clv_tiers.markdown(results["runs"])
+    from bench.scenarios import health
+
+    lines += health.markdown(results["runs"])
     problems = [
         (run.get("db"), run.get("contacts"), p) for run in results["runs"] for p in run.get("problems", [])
     ]

@@ -27,6 +27,7 @@ MODULE_SCENARIOS = {
     "pages": "bench.scenarios.pages",  # scenario 5
     "journeys": "bench.scenarios.journeys",  # scenario 6 (issue 18)
     "clv_tiers": "bench.scenarios.clv_tiers",  # scenario 7 (issue 21)
+    "health": "bench.scenarios.health",  # scenario 8 (issue 21)
 }
 
 

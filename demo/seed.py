@@ -1,6 +1,8 @@
 """``seed_demo``: the CRM book first, then the SMS inbox and the plays' history on top of it,
-in one transaction. Deterministic for a seed and a day; a second run does nothing unless
-``force``, which replaces the previous demo rows (and only those)."""
+in one transaction; last, the usage before past renewals and the daily health job (health
+scores, the model's report, derived lifecycle stages). Deterministic for a seed and a day; a
+second run does nothing unless ``force``, which replaces the previous demo rows (and only
+those)."""
 
 import time
 from dataclasses import dataclass
@@ -9,7 +11,7 @@ from datetime import date
 from django.db import transaction
 from django.utils import timezone
 
-from demo import clv, crm, plays, sms
+from demo import clv, crm, health, plays, sms
 
 
 @dataclass(frozen=True)
@@ -42,4 +44,6 @@ def seed_demo(
         counts.update(sms.seed(seed=seed, today=today))
         counts.update(plays.seed(seed=seed, today=today))
         counts.update(clv.seed(seed=seed, today=today))
+        # Last: the plays' history above reads the CRM as the generator left it.
+        counts.update(health.seed(seed=seed, today=today))
     return SeedResult(created=True, counts=counts, deleted=deleted, elapsed=time.perf_counter() - started)

@@ -7,13 +7,16 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from sklearn.metrics import roc_auc_score
 
+from analytics.models import Snapshot
 from analytics.scores import health
 from analytics.tasks import score_account_health
 from crm.models import Account, Event, HealthBand, HealthSource, Renewal, RenewalStatus
+from crm.services import accounts_health_write
 from tests.analytics.health_history import NOW, build_history
 
 pytestmark = pytest.mark.django_db
@@ -144,3 +147,34 @@ def test_the_job_is_idempotent():
     assert list(Account.objects.order_by("pk").values_list(*fields)) == before
     assert set(Account.objects.values_list("health_scored_at", flat=True)) == {NOW}
     assert Account.objects.filter(churned_at__isnull=True, health_band="").count() == 0
+
+
+def test_the_answer_and_the_analytics_page_show_the_model(api, web):
+    build_history(accounts=300, signal=True)
+    score_account_health(now=NOW)
+    page = web.get("/analytics/").content.decode()
+    stored = Snapshot.objects.get(metric="health-model").payload
+    assert stored["source"] == HealthSource.MODEL
+    auc = stored["backtest"]["auc"]
+    assert f"{auc:.3f}" in page and "Backtest AUC" in page and 'data-testid="health-calibration"' in page
+    assert stored["backtest"]["test_period"]["start"] in page
+    response = api.get("/api/v1/analytics/health-model/")
+    assert response.status_code == 200
+    body = response.json()
+    assert {"source", "labelled_renewals", "backtest", "coefficients", "features", "definitions"} <= set(body)
+    account = Account.objects.filter(churned_at__isnull=True).first()
+    row = api.get(f"/api/v1/accounts/{account.pk}/").json()
+    assert row["health_band"] == account.health_band and row["churn_risk"] == account.churn_risk
+    assert api.get("/api/v1/accounts/?health_band=at_risk").json()["count"] == (
+        Account.objects.filter(health_band="at_risk").count()
+    )
+
+
+def test_the_writer_refuses_what_is_not_a_score():
+    account = Account.objects.create(name="One", signed_up_at=NOW)
+    with pytest.raises(ValidationError):
+        accounts_health_write(rows=[(account.pk, 1.5, "good", [], "model")], scored_at=NOW)
+    with pytest.raises(ValidationError):
+        accounts_health_write(rows=[(account.pk, 0.5, "fine", [], "model")], scored_at=NOW)
+    account.refresh_from_db()
+    assert account.churn_risk is None and account.health_band == ""

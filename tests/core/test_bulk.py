@@ -158,3 +158,28 @@ def test_one_row_insert_refuses_to_leave_a_column_to_chance():
 
     with pytest.raises(ValueError, match="received_at"):
         bulk.row_insert(StatusCallback, {"provider_sid": "SM1", "status": "sent", "error_code": ""})
+
+
+def test_rows_update_sets_columns_of_many_rows_in_one_statement(monkeypatch):
+    monkeypatch.setattr(bulk, "PG_ROWS_PER_STATEMENT", 2)  # three rows: two statements
+    accounts = [AccountFactory(name=f"U{k}") for k in range(4)]
+    when = timezone.now().replace(microsecond=0) - timedelta(days=1)
+    factors = [{"feature": "seat_use", "text": "30% of seats in use", "effect": 1.2, "raises": True}]
+    rows = [
+        (accounts[0].pk, 0.25, "watch", factors, when),
+        (accounts[1].pk, None, "", [], None),
+        (accounts[2].pk, 1.0, "at_risk", [], when),
+        (10**9, 0.5, "good", [], when),  # no such row: nothing happens
+    ]
+    columns = ("churn_risk", "health_band", "health_factors", "health_scored_at")
+    with CaptureQueriesContext(connection) as captured:
+        assert bulk.rows_update(type(accounts[0]), columns, rows) == 3
+    assert len(captured) == 2
+    got = {
+        a.pk: (a.churn_risk, a.health_band, a.health_factors, a.health_scored_at)
+        for a in type(accounts[0]).objects.all()
+    }
+    assert got[accounts[0].pk] == (0.25, "watch", factors, when)
+    assert got[accounts[1].pk] == (None, "", [], None)
+    assert got[accounts[2].pk] == (1.0, "at_risk", [], when)
+    assert got[accounts[3].pk] == (None, "", [], None)  # untouched
