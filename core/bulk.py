@@ -347,7 +347,13 @@ def rows_update(
             f"UPDATE {table} SET {sets} FROM json_each(%s) AS r "  # noqa: S608
             f"WHERE {table}.{pk} = json_extract(r.value, '$[0]')"
         )
-    adapters = [_memo(partial(field.get_db_prep_save, connection=connection)) for field in fields]
+    # Plain values and decimals go into the JSON as they are (a decimal as its text, which the
+    # column reads exactly); dates and times through the backend's own adaptation.
+    adapters = [
+        None if field.get_internal_type() == "DecimalField" else _adapter(field, connection)
+        for field in fields
+    ]
+    adapters = [_memo(adapt) if adapt else None for adapt in adapters]
     updated = 0
     pending: list[list] = []
 
@@ -360,7 +366,13 @@ def rows_update(
 
     for pk_value, *values in rows:
         pending.append(
-            [int(pk_value), *(adapt(value) for adapt, value in zip(adapters, values, strict=True))]
+            [
+                int(pk_value),
+                *(
+                    value if adapt is None else adapt(value)
+                    for adapt, value in zip(adapters, values, strict=True)
+                ),
+            ]
         )
         if len(pending) == PG_ROWS_PER_STATEMENT:
             updated += flush()
