@@ -174,6 +174,8 @@ def test_subscription_clv_api_on_a_contract_fixture(api, django_assert_max_num_q
     assert big["subscription_ltv"] == str((per_period * Decimal(str(lifetime))).quantize(Decimal("0.01")))
     # The headline alpha and beta are the pooled fit over every account.
     assert body["overall"]["accounts"] == 23 and body["alpha"] == body["overall"]["alpha"]
+    for key in ("beta", "observed", "projected", "expected_remaining_periods", "subscription_ltv"):
+        assert body[key] == body["overall"][key]
 
     quarter = api.get(
         "/api/v1/analytics/subscription-clv/", {"end": "2025-12-31", "cohort": "quarter"}
