@@ -10,7 +10,7 @@ from django.utils import timezone
 from analytics.models import DEFAULT_ASSUMPTIONS, Assumption, AssumptionChange, Snapshot
 
 # Answers computed with the assumptions: their snapshots are dropped when one changes.
-DEPENDS_ON_ASSUMPTIONS = ("ltv", "roi", "clv", "lift", "play-lift", "subscription-clv", "sms-converted")
+DEPENDS_ON_ASSUMPTIONS = ("ltv", "roi", "clv", "lift", "play-lift", "subscription-clv")
 
 # Bounds a value must respect, by unit.
 LIMITS = {

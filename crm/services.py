@@ -1002,6 +1002,9 @@ def contact_set_tags(*, contact: Contact, names: Sequence[str], actor=None) -> l
 # --- Scores written by jobs (issue 21) ------------------------------------------------------
 
 
+CLV_TIERS = frozenset(ClvTier.values)
+
+
 @dataclass(frozen=True)
 class ClvScoresWritten:
     scored: int
@@ -1018,7 +1021,7 @@ def contacts_clv_scores_set(*, scores: Iterable[tuple[int, float, Any, str]], sc
     timeline (no one did anything)."""
     rows = []
     for contact_id, p_alive, value, tier in scores:
-        if tier not in ClvTier.values:
+        if tier not in CLV_TIERS:
             raise ValidationError({"clv_tier": f"{tier!r} is not a CLV tier."})
         if p_alive is None or not (0.0 <= float(p_alive) <= 1.0):
             raise ValidationError({"clv_p_alive": f"P(alive) must be within 0-1, not {p_alive!r}."})

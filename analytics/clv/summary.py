@@ -36,9 +36,9 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from analytics.metrics.common import TruncDateUTC
 from crm.models import Order
 
 from .value import TIME_UNIT_DAYS
@@ -111,7 +111,7 @@ def purchase_summary(
     rows = list(
         orders.filter(ordered_at__lt=end, amount__gte=0)
         .annotate(
-            day=TruncDate("ordered_at", tzinfo=UTC),
+            day=TruncDateUTC("ordered_at"),
             # Account orders only count for the account when they have no contact.
             account_customer=Case(
                 When(contact__isnull=True, then=F("account_id")),

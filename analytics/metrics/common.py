@@ -6,7 +6,7 @@ from decimal import ROUND_HALF_UP, Context, Decimal
 
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import DateTimeField, DecimalField, Q, QuerySet, Sum, Value
-from django.db.models.functions import Coalesce, TruncMonth
+from django.db.models.functions import Coalesce, TruncDate, TruncMonth
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0")
@@ -60,6 +60,21 @@ class TruncMonthUTC(TruncMonth):
             return self.as_sql(compiler, connection, **extra_context)
         sql, params = compiler.compile(self.lhs)
         return SQLITE_MONTH_START.format(sql), params
+
+
+class TruncDateUTC(TruncDate):
+    """A timestamp's UTC date. On SQLite the stored text's first ten characters: Django's
+    TruncDate calls a Python function there for every row (a third of the CLV tier job's time at
+    20,000 customers, bench scenario 7). Elsewhere, TruncDate."""
+
+    def __init__(self, expression, **extra):
+        super().__init__(expression, tzinfo=UTC, **extra)
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        if not isinstance(self.lhs.output_field, DateTimeField):
+            return self.as_sql(compiler, connection, **extra_context)
+        sql, params = compiler.compile(self.lhs)
+        return f"substr({sql}, 1, 10)", params
 
 
 def sum_money(expression, **extra):

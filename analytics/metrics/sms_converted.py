@@ -5,13 +5,12 @@ UTC day, and the clicks of those contacts."""
 
 from bisect import bisect_left
 from collections import defaultdict
-from datetime import UTC, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 from django.db.models import Count, Max, Min, Sum
-from django.db.models.functions import TruncDate
 
-from analytics.metrics.common import PURCHASE, REFUND, dec, money, rate, ratio
+from analytics.metrics.common import PURCHASE, REFUND, TruncDateUTC, dec, money, rate, ratio
 from analytics.scope import Scope
 from crm.models import Order
 from sms.models import LinkClick
@@ -121,7 +120,7 @@ def _orders_by_contact(scope: Scope) -> dict[int, dict]:
     the period's end. One query, grouped in SQL by contact and UTC day."""
     rows = (
         scope.segment(Order.objects.filter(contact__isnull=False, ordered_at__lt=scope.end_at))
-        .annotate(day=TruncDate("ordered_at", tzinfo=UTC))
+        .annotate(day=TruncDateUTC("ordered_at"))
         .values("contact_id", "day")
         .annotate(
             first_at=Min("ordered_at", filter=PURCHASE),

@@ -250,9 +250,20 @@ def subscription_clv(scope: Scope, assumptions: dict[str, Decimal], *, cohort: s
             "min_accounts": MIN_ACCOUNTS,
             "min_periods_decided": MIN_PERIODS_DECIDED,
         },
-        # The pooled fit over every cohort: the headline alpha and beta.
-        "alpha": overall["alpha"] if overall else None,
-        "beta": overall["beta"] if overall else None,
+        # The pooled fit over every cohort: the headline figures (API.md's fields), then by cohort.
+        **{
+            key: overall[key] if overall else default
+            for key, default in (
+                ("method", None),
+                ("alpha", None),
+                ("beta", None),
+                ("observed", []),
+                ("projected", []),
+                ("expected_lifetime_periods", None),
+                ("expected_remaining_periods", None),
+                ("subscription_ltv", None),
+            )
+        },
         "overall": overall,
         "cohorts": cohorts,
     }

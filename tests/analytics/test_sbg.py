@@ -8,6 +8,8 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
+from analytics.answers import parse
+from analytics.assumptions import assumption_values
 from analytics.clv.sbg import (
     sbg_churn_probability,
     sbg_del,
@@ -18,6 +20,7 @@ from analytics.clv.sbg import (
     sbg_retention_rate,
     sbg_survival,
 )
+from analytics.metrics.subscription_clv import subscription_clv
 from crm.models import RenewalStatus
 from tests.factories import AccountFactory, RenewalFactory
 
@@ -124,7 +127,7 @@ R, C, U = RenewalStatus.RENEWED, RenewalStatus.CHURNED, RenewalStatus.UPCOMING
 
 
 @pytest.mark.django_db
-def test_subscription_clv_api_on_a_contract_fixture(api):
+def test_subscription_clv_api_on_a_contract_fixture(api, django_assert_max_num_queries):
     """2021 cohort, 3 accounts (too few for the sBG: constant churn):
     A renews twice then churns (lost in period 3), B renews once and its next term is open (active
     after 1), C churns at its first decision (lost in period 1). Decisions: period 1 3 (2 renewed),
@@ -143,6 +146,10 @@ def test_subscription_clv_api_on_a_contract_fixture(api):
             _account(day, [(R, "500"), (C, "500")])
         else:
             _account(day, [(R, "500"), (R, "500"), (U, "500")])
+    scope = parse("subscription-clv", {"end": "2025-12-31"})
+    values = assumption_values()
+    with django_assert_max_num_queries(1):  # one grouped query, whatever the number of accounts
+        subscription_clv(scope, values)
     body = api.get("/api/v1/analytics/subscription-clv/", {"end": "2025-12-31"}).json()
     assert body["cohort"] == "year" and body["inputs"]["discount_rate"] == 0.1
     small, big = body["cohorts"]
@@ -167,6 +174,8 @@ def test_subscription_clv_api_on_a_contract_fixture(api):
     assert big["subscription_ltv"] == str((per_period * Decimal(str(lifetime))).quantize(Decimal("0.01")))
     # The headline alpha and beta are the pooled fit over every account.
     assert body["overall"]["accounts"] == 23 and body["alpha"] == body["overall"]["alpha"]
+    for key in ("beta", "observed", "projected", "expected_remaining_periods", "subscription_ltv"):
+        assert body[key] == body["overall"][key]
 
     quarter = api.get(
         "/api/v1/analytics/subscription-clv/", {"end": "2025-12-31", "cohort": "quarter"}
