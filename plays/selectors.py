@@ -224,6 +224,7 @@ def journey_funnel(play: Play, version: int | None = None) -> dict:
             rows[step]["decisions"][outcome] += n
             if variant and outcome in (Outcome.SENT, Outcome.DEFERRED):
                 rows[step]["variants"][variant] += n
+    ends["goal_reached"] = sum(n for reason, n in ends["exited"].items() if is_goal(reason))
     ends["exited"] = dict(ends["exited"].most_common())
     for row in rows:
         row["decisions"] = dict(row["decisions"])
@@ -339,11 +340,20 @@ class PlaysWeek:
         return sum(play.goals for play in self.plays)
 
 
+GOAL_EXIT_PREFIXES = ("deal_opened", "event:")
+
+
+def is_goal(exit_reason: str) -> bool:
+    """A journey left because it reached what it was for: a deal opened or the product event it
+    waited for (the home panel's goals and the journey page's "goal reached")."""
+    return exit_reason.startswith(GOAL_EXIT_PREFIXES)
+
+
 def plays_week(*, now: datetime) -> PlaysWeek:
     """Two queries, whatever the number of plays or enrollments. A goal is a journey left
     because it reached what it was for: a deal opened or the product event it waited for."""
     since = now - WEEK
-    goal = Q(exit_reason="deal_opened") | Q(exit_reason__startswith="event:")
+    goal = Q(exit_reason=GOAL_EXIT_PREFIXES[0]) | Q(exit_reason__startswith=GOAL_EXIT_PREFIXES[1])
     rows = (
         Enrollment.objects.filter(decided_at__gte=since, decided_at__lte=now)
         .values("play_id", "play__name")
