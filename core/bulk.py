@@ -44,6 +44,8 @@ _PLAIN_TYPES = frozenset(
 )
 # Rows per statement on PostgreSQL: bounds one statement to a few megabytes.
 PG_ROWS_PER_STATEMENT = 5000
+# Rows per UPDATE on SQLite (one JSON parameter, so no parameter limit applies).
+SQLITE_ROWS_PER_UPDATE = 5000
 
 
 def max_query_params(using: str = "default") -> int:
@@ -257,7 +259,7 @@ def rows_update(
             f"UPDATE {table} SET {assign} FROM (SELECT {select} FROM json_each(%s)) AS v "  # noqa: S608 - names from _meta
             f"WHERE {table}.{key} = v.c0"
         )
-        per_statement = 5000
+        per_statement = SQLITE_ROWS_PER_UPDATE
         adapters = [_memo(partial(field.get_db_prep_save, connection=connection)) for field in fields]
 
         def encode(row):
