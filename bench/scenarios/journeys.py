@@ -63,6 +63,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=1000,
         help="enrollments the one-at-a-time baseline advances (extrapolated above; default 1000)",
     )
+    group.add_argument(
+        "--journey-entry-enrollments",
+        type=int,
+        default=10_000,
+        help="contacts the one-text entry baseline enters, compared per enrollment (default 10000)",
+    )
 
 
 def worker_runs(args) -> list[tuple[str, list[str]]]:
@@ -73,6 +79,8 @@ def worker_runs(args) -> list[tuple[str, list[str]]]:
         str(args.journey_enrollments or 0),
         "--baseline-enrollments",
         str(args.journey_baseline_enrollments),
+        "--entry-enrollments",
+        str(args.journey_entry_enrollments),
         "--repeat",
         str(args.repeat),
     ]
