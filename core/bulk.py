@@ -44,6 +44,8 @@ _PLAIN_TYPES = frozenset(
 )
 # Rows per statement on PostgreSQL: bounds one statement to a few megabytes.
 PG_ROWS_PER_STATEMENT = 5000
+# Rows per UPDATE on SQLite (one JSON parameter, so no parameter limit applies).
+SQLITE_ROWS_PER_UPDATE = 5000
 
 
 def max_query_params(using: str = "default") -> int:
@@ -321,12 +323,13 @@ def rows_update(
     key: str = "id",
     using: str = "default",
 ) -> int:
-    """Set ``columns`` of many rows of ``model`` at once: ``rows`` are tuples ``(key value,
-    *values for columns)``. One ``UPDATE ... FROM`` per chunk of PG_ROWS_PER_STATEMENT rows,
-    the values sent as one JSON parameter (``json_array_elements`` on PostgreSQL, ``json_each``
-    on SQLite 3.33+). ``bulk_update`` writes a CASE arm per row and column instead, which the
-    database evaluates row by row. No validation, no signals, no ``save()``; ``auto_now`` fields
-    are not touched unless named. Returns how many rows the database updated."""
+    """Set ``columns`` of many rows of ``model``, each to its own values: ``rows`` are tuples
+    ``(key value, *values for columns)``. One ``UPDATE ... FROM`` per chunk of rows (PG_ROWS_PER_
+    STATEMENT on PostgreSQL, SQLITE_ROWS_PER_UPDATE on SQLite), the values sent as one JSON
+    parameter: PostgreSQL reads it with ``json_to_recordset`` (the document parsed once, not once
+    per value), SQLite 3.33+ with ``json_each``. ``bulk_update`` writes a CASE arm per row and
+    column instead, which the database evaluates row by row. No validation, no signals, no
+    ``save()``; ``auto_now`` fields are not touched unless named. Returns the rows updated."""
     connection = connections[using]
     opts = model._meta
     qn = connection.ops.quote_name
@@ -334,46 +337,46 @@ def rows_update(
     fields = [opts.get_field(name) for name in columns]
     table = qn(opts.db_table)
     if connection.vendor == "postgresql":
-        assignments = []
-        for index, field in enumerate(fields, start=1):
-            if field.get_internal_type() == "JSONField":
-                assignments.append(f"{qn(field.column)} = (r->{index})::jsonb")
-            else:
-                assignments.append(f"{qn(field.column)} = (r->>{index})::{field.db_type(connection)}")
-        sql = (
-            f"UPDATE {table} SET {', '.join(assignments)} FROM json_array_elements(%s::json) AS r "  # noqa: S608
-            f"WHERE {table}.{qn(key_field.column)} = (r->>0)::{key_field.rel_db_type(connection)}"
-        )
-
-        def prepared(row: Sequence) -> list:
-            return [
-                row[0],
-                *(_pg_json_ready(field, value) for field, value in zip(fields, row[1:], strict=True)),
+        names = [f"c{index}" for index in range(len(fields) + 1)]
+        record = ", ".join(
+            [f"c0 {key_field.rel_db_type(connection)}"]
+            + [
+                f"c{index} {'jsonb' if field.get_internal_type() == 'JSONField' else field.db_type(connection)}"
+                for index, field in enumerate(fields, start=1)
             ]
+        )
+        assignments = ", ".join(
+            f"{qn(field.column)} = v.c{index}" for index, field in enumerate(fields, start=1)
+        )
+        sql = (
+            f"UPDATE {table} SET {assignments} FROM json_to_recordset(%s::json) AS v({record}) "  # noqa: S608
+            f"WHERE {table}.{qn(key_field.column)} = v.c0"
+        )
+        per_statement = PG_ROWS_PER_STATEMENT
+
+        def prepared(row: Sequence):
+            values = [row[0], *(_pg_json_ready(f, value) for f, value in zip(fields, row[1:], strict=True))]
+            return dict(zip(names, values, strict=True))
 
     elif connection.vendor == "sqlite":
-        assignments = [
+        assignments = ", ".join(
             f"{qn(field.column)} = json_extract(j.value, '$[{index}]')"
             for index, field in enumerate(fields, start=1)
-        ]
+        )
         sql = (
-            f"UPDATE {table} SET {', '.join(assignments)} FROM json_each(%s) AS j "  # noqa: S608
+            f"UPDATE {table} SET {assignments} FROM json_each(%s) AS j "  # noqa: S608
             f"WHERE {table}.{qn(key_field.column)} = json_extract(j.value, '$[0]')"
         )
+        per_statement = SQLITE_ROWS_PER_UPDATE
+        adapters = [_memo(partial(field.get_db_prep_save, connection=connection)) for field in fields]
 
-        def prepared(row: Sequence) -> list:
-            return [
-                row[0],
-                *(
-                    field.get_db_prep_save(value, connection)
-                    for field, value in zip(fields, row[1:], strict=True)
-                ),
-            ]
+        def prepared(row: Sequence):
+            return [row[0], *(adapt(value) for adapt, value in zip(adapters, row[1:], strict=True))]
 
     else:
         raise NotSupportedError(f"rows_update: {connection.vendor} is not supported")
     updated = 0
-    pending: list[list] = []
+    pending: list = []
 
     def flush() -> int:
         with connection.cursor() as cursor:
@@ -384,7 +387,7 @@ def rows_update(
 
     for row in rows:
         pending.append(prepared(row))
-        if len(pending) == PG_ROWS_PER_STATEMENT:
+        if len(pending) == per_statement:
             updated += flush()
     if pending:
         updated += flush()

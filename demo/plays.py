@@ -55,6 +55,7 @@ from crm.models import (
     TaskStatus,
     User,
 )
+from demo import journeys as demo_journeys
 from demo.crm import ORDER_PREFIX
 from demo.vocabulary import STAFF
 from plays import steps as journey_steps
@@ -624,6 +625,7 @@ def _write(
     rows: list[_Row], accounts: dict, typical: dict, ref: datetime, rng: random.Random
 ) -> dict[str, int]:
     enrollments, messages, activities, tasks, orders = [], [], [], [], []
+    walking: list[list] = []  # [enrollment, row, first text, reply time]: journeys to walk on
     seen = set()
     for row in rows:
         play, contact = row.play, row.contact
@@ -680,6 +682,9 @@ def _write(
         activities += _timeline(play, contact, message)
         if play.next_step.get("create_task"):
             tasks.append(_task(play, contact, accounts, message, ref))
+        walked = [enrollment, row, message, None] if play.is_journey else None
+        if walked:
+            walking.append(walked)
         if message.status != MessageStatus.DELIVERED:
             continue
         if reply_draw < REPLY_RATE[play.moment]:
@@ -699,6 +704,8 @@ def _write(
             )
             reply.created_at = at
             messages.append(reply)
+            if walked:
+                walked[3] = at
             activities.append(
                 Activity(
                     kind=ActivityKind.SMS_REPLY,
@@ -727,6 +734,7 @@ def _write(
                 )
             )
     enrollments += _cover_both_arms(rows, enrollments, seen)
+    _journeys_walk(walking, accounts, ref, rng, messages, activities, tasks)
     for message, message_id in zip(messages, message_ids_reserve(count=len(messages)), strict=True):
         message.pk = message_id
     # created_at is the past: a plain INSERT keeps it (``bulk_create`` would stamp it now).
@@ -736,8 +744,10 @@ def _write(
     # The engine's own writer of the log; the texts' ids are known by now.
     for enrollment in enrollments:
         enrollment.message_id = enrollment.message.pk if enrollment.message is not None else None
-    enrollments_insert([_journey_row(e) for e in enrollments], columns=(*JOURNEY_COLUMNS, "moves"))
-    _first_steps_record([e for e in enrollments if e.play.is_journey and e.arm == Arm.TREATMENT])
+    enrollments_insert(
+        [_journey_row(e) for e in enrollments], columns=(*JOURNEY_COLUMNS, "moves", "waited_since")
+    )
+    ids = _first_steps_record([e for e in enrollments if e.play.is_journey and e.arm == Arm.TREATMENT])
     for activity in activities:
         if "sms" in activity.data:
             message = activity.data.pop("sms")
@@ -747,6 +757,7 @@ def _write(
     for task in tasks:
         task.created_at = task.due_at - timedelta(days=1)
     Task.objects.bulk_update(tasks, ["created_at"], batch_size=BATCH)
+    _later_steps_record(walking, ids)
     Order.objects.bulk_create(orders, batch_size=BATCH)
     for order in orders:
         order.created_at = order.ordered_at
@@ -843,8 +854,14 @@ def _journey_row(enrollment: Enrollment) -> tuple:
     """The enrollment in ``JOURNEY_COLUMNS`` order, then its moves: placed where the engine places
     a decision at entry, with the variant the history drew; a treated journey enrollment has
     taken its first step (``_first_steps_record``)."""
-    state, exit_reason, step, variant, _ = journey_place(enrollment.play, enrollment)
+    state, exit_reason, step, variant, next_at = journey_place(enrollment.play, enrollment)
     moves = 1 if enrollment.play.is_journey and enrollment.arm == Arm.TREATMENT else 0
+    waited_since = None
+    walk = getattr(enrollment, "walk", None)
+    if walk is not None:  # where the rest of its journey left it (demo.journeys)
+        state, exit_reason, step, next_at = walk.state, walk.exit_reason, walk.step, walk.next_at
+        moves += len(walk.decisions)
+        waited_since = walk.waited_since
     return (
         *(getattr(enrollment, c) for c in ENROLLMENT_COLUMNS),
         state,
@@ -852,16 +869,18 @@ def _journey_row(enrollment: Enrollment) -> tuple:
         step,
         enrollment.variant or variant,
         1,
-        None,
+        next_at,
         moves,
+        waited_since,
     )
 
 
-def _first_steps_record(enrollments: list[Enrollment]) -> None:
+def _first_steps_record(enrollments: list[Enrollment]) -> dict[tuple, int]:
     """A journey's first send step, decided for each treated enrollment (its governance outcome,
-    variant and text), as the engine records it: the journey page counts steps from these."""
+    variant and text), as the engine records it: the journey page counts steps from these.
+    Returns the enrollments' ids by (play, contact, occurrence)."""
     if not enrollments:
-        return
+        return {}
     ids = {
         (play_id, contact_id, occurrence): pk
         for pk, play_id, contact_id, occurrence in Enrollment.objects.filter(
@@ -883,6 +902,56 @@ def _first_steps_record(enrollments: list[Enrollment]) -> None:
             e.decided_at,
         )
         for e in enrollments
+    ]
+    bulk.rows_insert(StepDecision, DECISION_COLUMNS, rows)
+    return ids
+
+
+def _journeys_walk(walking, accounts, ref, rng, messages, activities, tasks) -> None:
+    """The rest of each treated journey enrollment whose first text went (``demo.journeys``):
+    its later texts join the history's messages and timeline, its tasks the tasks; the walk is
+    kept on the enrollment for ``_journey_row`` and ``_later_steps_record``."""
+    if not walking:
+        return
+    names = {
+        item.split(":", 1)[1]
+        for enrollment, *_ in walking
+        for item in enrollment.play.exit_on or []
+        if item.startswith("event:")
+    }
+
+    def send(enrollment, row, template, sent_at, deferred):
+        draws = (rng.random(), rng.randint(2, 25))
+        message = _message(enrollment.play, row, accounts, sent_at, *draws, len(messages), deferred, template)
+        message.created_at = sent_at
+        messages.append(message)
+        activities.extend(_timeline(enrollment.play, row.contact, message))
+        return message
+
+    walker = demo_journeys.Walker(demo_journeys.Facts.load(names, _first_events), ref, rng, GOVERNANCE, send)
+    for enrollment, row, first, reply_at in walking:
+        enrollment.walk = walker.walk(enrollment, row, first.sent_at, reply_at)
+        tasks.extend(task for *_, task, _ in enrollment.walk.decisions if task is not None)
+
+
+def _later_steps_record(walking, ids: dict[tuple, int]) -> None:
+    """Each walked enrollment's steps after its first, as the advancer records them (moves 2...)."""
+    rows = [
+        (
+            ids[e.play.pk, e.contact_id, e.occurrence],
+            e.play.pk,
+            move,
+            step,
+            kind,
+            outcome,
+            reason[:100],
+            variant,
+            message.pk if message is not None else None,
+            task.pk if task is not None else None,
+            at,
+        )
+        for e, *_ in walking
+        for move, (step, kind, outcome, reason, variant, message, task, at) in enumerate(e.walk.decisions, 2)
     ]
     bulk.rows_insert(StepDecision, DECISION_COLUMNS, rows)
 

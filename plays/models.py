@@ -194,6 +194,33 @@ class Play(models.Model):
         return self.trigger_type in event_driven_types()
 
 
+class PlayVersion(models.Model):
+    """What one version of a play sends: its steps and template as they stood while contacts
+    entered it (``plays.services`` writes one per version). Enrollments continue on the version
+    they entered: the advancer reads their version's steps here, so editing a live journey
+    changes the path of new entrants only."""
+
+    play = models.ForeignKey(Play, on_delete=models.CASCADE, related_name="versions", db_index=False)
+    version = models.PositiveIntegerField()
+    steps = models.JSONField(default=list, blank=True)
+    template = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["play", "version"]
+        constraints = [models.UniqueConstraint(fields=["play", "version"], name="plays_version_once")]
+
+    def __str__(self) -> str:
+        return f"{self.play_id} v{self.version}"
+
+    @property
+    def journey_steps(self) -> list[dict]:
+        """The steps as the engine runs them (a version without steps sent its template once)."""
+        if self.steps:
+            return self.steps
+        return [{"type": "send", "variants": [{"name": "A", "template": self.template, "weight": 1}]}]
+
+
 class Arm(models.TextChoices):
     TREATMENT = "treatment", "Treatment"
     CONTROL = "control", "Control"
@@ -274,8 +301,16 @@ class Enrollment(models.Model):
         indexes = [
             models.Index(fields=["play", "arm", "outcome"]),
             models.Index(fields=["play", "-decided_at"]),
-            models.Index(fields=["play", "state", "next_at"], name="plays_enrollment_due"),
-            models.Index(fields=["contact", "state"], name="plays_enrollment_in_flight"),
+            # A contact's enrollments in flight are found by the contact's index (a contact has
+            # few); an index on (contact, state) cost every advance's UPDATE one more entry.
+            # Only enrollments in flight, in the order they fall due: the advancer reads a batch
+            # off its front, however many finished enrollments the play has (a full index on
+            # the state led PostgreSQL to scan and sort the play's rows for every batch).
+            models.Index(
+                fields=["play", "next_at", "id"],
+                condition=models.Q(state__in=["active", "waiting"]),
+                name="plays_enrollment_due_next",
+            ),
         ]
 
     def __str__(self) -> str:

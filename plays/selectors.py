@@ -168,13 +168,17 @@ def enrollment_log(play: Play, *, arm: str = "", outcome: str = "") -> QuerySet[
 # --- Journeys -----------------------------------------------------------------------------------
 
 
-def journey_funnel(play: Play) -> dict:
+def journey_funnel(play: Play, version: int | None = None) -> dict:
     """Each step's numbers (waiting there now, texts by outcome, tasks, branch ways, exits
-    there by reason), the journey's ends (completed, exited by reason) and entries. Two queries."""
-    from plays.models import EnrollmentState, StepDecision
+    there by reason), the journey's ends (completed, exited by reason) and entries, for the
+    enrollments of one version of the journey (default: the current one) on that version's
+    steps; and every version's counts (``versions``). Four queries."""
+    from plays.models import EnrollmentState, PlayVersion, StepDecision
     from plays.steps import describe_step
 
-    steps = play.journey_steps
+    version = play.version if version is None else version
+    kept = PlayVersion.objects.filter(play=play, version=version).first()
+    steps = kept.journey_steps if kept is not None and version != play.version else play.journey_steps
     rows = [
         {
             "index": index,
@@ -190,7 +194,7 @@ def journey_funnel(play: Play) -> dict:
     ]
     ends = {"entered": 0, "control": 0, "in_flight": 0, "completed": 0, "exited": Counter()}
     for arm, state, step, exit_reason, n in (
-        Enrollment.objects.filter(play=play)
+        Enrollment.objects.filter(play=play, version=version)
         .values_list("arm", "state", "step", "exit_reason")
         .annotate(n=Count("pk"))
         .order_by()
@@ -213,7 +217,7 @@ def journey_funnel(play: Play) -> dict:
             if row:
                 row["exits"][exit_reason] += n
     for step, outcome, variant, n in (
-        StepDecision.objects.filter(play=play)
+        StepDecision.objects.filter(play=play, enrollment__version=version)
         .values_list("step", "outcome", "variant")
         .annotate(n=Count("pk"))
         .order_by()
@@ -222,12 +226,44 @@ def journey_funnel(play: Play) -> dict:
             rows[step]["decisions"][outcome] += n
             if variant and outcome in (Outcome.SENT, Outcome.DEFERRED):
                 rows[step]["variants"][variant] += n
+    ends["goal_reached"] = sum(n for reason, n in ends["exited"].items() if is_goal(reason))
     ends["exited"] = dict(ends["exited"].most_common())
     for row in rows:
         row["decisions"] = dict(row["decisions"])
         row["exits"] = dict(row["exits"].most_common())
         row["variants"] = dict(sorted(row["variants"].items()))
-    return {"steps": rows, **ends}
+    return {"steps": rows, **ends, "version": version, "versions": version_counts(play)}
+
+
+VERSION_COUNTS = ("entered", "control", "in_flight", "completed", "exited")
+
+
+def version_counts(play: Play) -> list[dict]:
+    """Per version of the play, newest first: when it started (when kept), contacts entered
+    (treatment and control), in flight, completed and exited. Two queries."""
+    from plays.models import EnrollmentState, PlayVersion
+
+    started = dict(PlayVersion.objects.filter(play=play).values_list("version", "created_at"))
+    counts: dict[int, Counter] = defaultdict(Counter)
+    for version, arm, state, n in (
+        Enrollment.objects.filter(play=play)
+        .values_list("version", "arm", "state")
+        .annotate(n=Count("pk"))
+        .order_by()
+    ):
+        counts[version]["control" if arm == Arm.CONTROL else "entered"] += n
+        if arm != Arm.CONTROL:
+            in_flight = state in (EnrollmentState.ACTIVE, EnrollmentState.WAITING)
+            counts[version]["in_flight" if in_flight else state] += n
+    return [
+        {
+            "version": version,
+            "started_at": started.get(version),
+            "current": version == play.version,
+            **{key: counts[version][key] for key in VERSION_COUNTS},
+        }
+        for version in sorted(set(counts) | {play.version}, reverse=True)
+    ]
 
 
 def attach_paths(enrollments: Sequence[Enrollment]) -> None:
@@ -335,11 +371,20 @@ class PlaysWeek:
         return sum(play.goals for play in self.plays)
 
 
+GOAL_EXIT_PREFIXES = ("deal_opened", "event:")
+
+
+def is_goal(exit_reason: str) -> bool:
+    """A journey left because it reached what it was for: a deal opened or the product event it
+    waited for (the home panel's goals and the journey page's "goal reached")."""
+    return exit_reason.startswith(GOAL_EXIT_PREFIXES)
+
+
 def plays_week(*, now: datetime) -> PlaysWeek:
     """Two queries, whatever the number of plays or enrollments. A goal is a journey left
     because it reached what it was for: a deal opened or the product event it waited for."""
     since = now - WEEK
-    goal = Q(exit_reason="deal_opened") | Q(exit_reason__startswith="event:")
+    goal = Q(exit_reason=GOAL_EXIT_PREFIXES[0]) | Q(exit_reason__startswith=GOAL_EXIT_PREFIXES[1])
     rows = (
         Enrollment.objects.filter(decided_at__gte=since, decided_at__lte=now)
         .values("play_id", "play__name")

@@ -7,7 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.errors import DomainError
-from plays.models import Play, PlayStatus
+from plays.models import Play, PlayStatus, PlayVersion
 
 EDITABLE_FIELDS = (
     "name",
@@ -45,6 +45,7 @@ def play_create(*, status: str = PlayStatus.DRAFT, **fields) -> Play:
     play = Play(**fields)
     play.full_clean()
     play.save()
+    version_record(play)
     if status != PlayStatus.DRAFT:
         play_set_status(play=play, status=status)
     return play
@@ -63,13 +64,29 @@ def play_update(*, play: Play, status: str | None = None, **fields) -> Play:
         setattr(play, name, value)
     if play.activated_at is not None and (play.steps, play.template) != content_before:
         # What a contact gets changed after the play went live: enrollments from now on carry the
-        # new version, so lift can be split by version.
+        # new version, so lift can be split by version; those in flight keep the old one's steps.
+        PlayVersion.objects.get_or_create(
+            play=play,
+            version=play.version,
+            defaults={"steps": content_before[0] or [], "template": content_before[1] or ""},
+        )
         play.version += 1
     play.full_clean()
     play.save()
+    version_record(play)
     if status is not None and status != play.status:
         play = play_set_status(play=play, status=status)
     return play
+
+
+@transaction.atomic
+def version_record(play: Play) -> PlayVersion:
+    """Keep the play's current version's steps and template (the version's own, until the
+    next edit of a live play starts another)."""
+    version, _ = PlayVersion.objects.update_or_create(
+        play=play, version=play.version, defaults={"steps": play.steps or [], "template": play.template}
+    )
+    return version
 
 
 @transaction.atomic

@@ -149,9 +149,19 @@ def play_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "filters": filters,
             "page_obj": page,
             "attribution_days": selectors.ATTRIBUTION_WINDOW.days,
-            "funnel": selectors.journey_funnel(play) if play.is_journey else None,
+            "funnel": (
+                selectors.journey_funnel(play, _version_asked(request, play)) if play.is_journey else None
+            ),
         },
     )
+
+
+def _version_asked(request: HttpRequest, play: Play) -> int:
+    """``?version=N`` for the journey's funnel: one of the play's versions, else the current."""
+    asked = request.GET.get("version", "")
+    if asked.isdigit() and 1 <= int(asked) <= play.version:
+        return int(asked)
+    return play.version
 
 
 def _transition(request: HttpRequest, pk: int, change, done: str) -> HttpResponse:

@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from core.bulk import in_ids
 from crm.global_control import REASON as GLOBAL_CONTROL
-from crm.global_control import in_global_control
+from crm.global_control import global_control_ids
 from crm.models import Account, ActivityKind, Contact, Deal
 from sms import quiet_hours, state_rules
 from sms.models import Deferral, Direction, Message, MessageKind, MessageStatus
@@ -166,6 +166,7 @@ class _Facts:
         self.play_times: dict[tuple[int, int], list[datetime]] = defaultdict(list)
         self.states: dict[int, str | None] = {}  # contact_id -> US state, from attributes or number
         self.account_timezones: dict[int, str] = {}
+        self.global_control: set[int] = set()  # the programme's control group among the contacts
 
     @classmethod
     def load(cls, contact_ids, candidates, *, now, policy: Policy, automated: bool) -> "_Facts":
@@ -201,6 +202,7 @@ class _Facts:
             )
         if not automated:
             return facts
+        facts.global_control = global_control_ids(contact_ids)
         # Everyone at these accounts (the account-wide rules) and the contacts themselves.
         account_of = {contact_id: row["account_id"] for contact_id, row in facts.contacts.items()}
         for chunk in _chunks(account_ids):
@@ -337,7 +339,7 @@ class _Facts:
             return reason
         if not automated:
             return None
-        if in_global_control(candidate.contact_id):  # no automated text: the programme's control
+        if candidate.contact_id in self.global_control:  # no automated text: the programme's control
             return GLOBAL_CONTROL
         account_id = self.account_of(candidate)
         if candidate.contact_id in self.deferred_contacts:

@@ -9,6 +9,7 @@ GSM7_BASIC = set(
 )
 # Extension table: each costs two septets (escape + char).
 GSM7_EXTENDED = set("^{}\\[~]|€\f")
+GSM7_ALL = frozenset(GSM7_BASIC | GSM7_EXTENDED)
 
 GSM7_SINGLE, GSM7_MULTI = 160, 153
 UCS2_SINGLE, UCS2_MULTI = 70, 67
@@ -25,14 +26,14 @@ class SegmentInfo:
 
 
 def is_gsm7(body: str) -> bool:
-    return all(ch in GSM7_BASIC or ch in GSM7_EXTENDED for ch in body)
+    return GSM7_ALL.issuperset(body)  # in C: a play queues texts by the ten thousand
 
 
 def count_segments(body: str) -> SegmentInfo:
     """Segments as carriers bill them. A concatenated message loses 7 septets (GSM-7) or
     3 characters (UCS-2) per segment to the header, and an escape pair is never split."""
     if is_gsm7(body):
-        units = sum(2 if ch in GSM7_EXTENDED else 1 for ch in body)
+        units = len(body) + sum(body.count(ch) for ch in GSM7_EXTENDED)
         if units <= GSM7_SINGLE:
             return SegmentInfo("GSM-7", 1 if body else 0, units, len(body), GSM7_SINGLE)
         segments, used = 1, 0

@@ -12,16 +12,20 @@ pytestmark = pytest.mark.django_db
 
 
 def test_advance_and_baselines_do_the_same_work_in_every_repetition():
-    journey, one_text = journeys.build(60)
+    journey, one_text = journeys.build(60, 20)
     now = timezone.now()
-    runs = [journeys.repetition(journey, one_text, count=60, baseline_count=12, now=now) for _ in range(2)]
-    summary, problems = journeys.summarize(runs, 60, 12)
+    runs = [
+        journeys.repetition(journey, one_text, count=60, baseline_count=12, entry_count=20, now=now)
+        for _ in range(2)
+    ]
+    summary, problems = journeys.summarize(runs, 60, 12, 20)
     assert problems == []
     advance = runs[0]["advance"]["outcome"]
     assert advance["enrollments"] == {"completed/2/-": 60} and advance["texts_queued"] == 60
     variants = advance["decisions"]
     assert set(variants) == {"send/sent/A", "send/sent/B"} and sum(variants.values()) == 60
-    assert runs[0]["entry"]["outcome"]["texts_queued"] == 60
+    # The entry baseline enters its sample (the contacts with the play's event), compared per enrollment.
+    assert runs[0]["entry"]["outcome"]["texts_queued"] == 20 and summary["entry_enrollments"] == 20
     assert runs[0]["per_enrollment"]["outcome"]["texts_queued"] == 12
     assert summary["per_enrollment_extrapolated"] is True
     # Set-based: the batched advance costs a handful of queries, the baseline pays them per row.
@@ -29,20 +33,20 @@ def test_advance_and_baselines_do_the_same_work_in_every_repetition():
 
 
 def test_the_advance_takes_the_same_queries_as_the_enrollments_grow():
-    journey, one_text = journeys.build(120)
+    journey, one_text = journeys.build(120, 5)
     now = timezone.now()
-    small = journeys.repetition(journey, one_text, count=30, baseline_count=1, now=now)
-    large = journeys.repetition(journey, one_text, count=120, baseline_count=1, now=now)
+    small = journeys.repetition(journey, one_text, count=30, baseline_count=1, entry_count=5, now=now)
+    large = journeys.repetition(journey, one_text, count=120, baseline_count=1, entry_count=5, now=now)
     assert small["advance"]["queries"] == large["advance"]["queries"]
 
 
 def test_a_disagreeing_repetition_is_a_problem():
-    journey, one_text = journeys.build(10)
+    journey, one_text = journeys.build(10, 10)
     now = timezone.now()
-    first = journeys.repetition(journey, one_text, count=10, baseline_count=2, now=now)
-    second = journeys.repetition(journey, one_text, count=10, baseline_count=2, now=now)
+    first = journeys.repetition(journey, one_text, count=10, baseline_count=2, entry_count=10, now=now)
+    second = journeys.repetition(journey, one_text, count=10, baseline_count=2, entry_count=10, now=now)
     second["advance"]["outcome"] = {**second["advance"]["outcome"], "texts_queued": 9}
-    _, problems = journeys.summarize([first, second], 10, 2)
+    _, problems = journeys.summarize([first, second], 10, 2, 10)
     assert "advance: repetitions wrote different outcomes" in problems
 
 
@@ -58,7 +62,8 @@ def test_report_states_the_ratios_and_the_budget():
             "advance_seconds": 10.0,
             "advance_per_second": 10_000,
             "advance_queries": 2000,
-            "entry_seconds": 8.0,
+            "entry_seconds": 0.8,
+            "entry_enrollments": 10_000,
             "per_enrollment_seconds": 3.0,
             "per_enrollment_full_seconds": 300.0,
             "per_enrollment_extrapolated": True,
@@ -69,8 +74,22 @@ def test_report_states_the_ratios_and_the_budget():
         "cpus": 2,
     }
     row = next(line for line in journeys.markdown([run]) if line.startswith("| postgres"))
-    assert "1.25x" in row and "30.0x" in row and "extrapolated from 1,000" in row
+    assert "1.25x" in row and "30.0x" in row and "extrapolated from 1,000" in row and "for 10,000" in row
     assert "✅ ≥ 20x" in row and "✅ < 15 s" in row
     slow = {**run, "summary": {**run["summary"], "advance_seconds": 20.0, "speedup_vs_per_enrollment": 15.0}}
     row = next(line for line in journeys.markdown([slow]) if line.startswith("| postgres"))
     assert "❌ ≥ 20x" in row and "❌ < 15 s" in row
+
+
+def test_report_states_how_the_time_grew_with_the_enrollments():
+    def run(n, seconds):
+        summary = {
+            "advance_seconds": seconds, "advance_per_second": 1, "advance_queries": 1, "entry_seconds": 1.0,
+            "per_enrollment_full_seconds": 1.0, "per_enrollment_extrapolated": False, "advance_vs_entry": 1.0,
+            "speedup_vs_per_enrollment": 30.0,
+        }  # fmt: skip
+        return {"scenario": "journeys", "db": "postgres", "enrollments": n, "baseline_enrollments": 1,
+                "repeat": 1, "summary": summary}  # fmt: skip
+
+    lines = "\n".join(journeys.markdown([run(100_000, 10.0), run(500_000, 60.0)]))
+    assert "500,000 / 100,000 enrollments (5.0x) took 6.00x the time: 1.20x per enrollment" in lines

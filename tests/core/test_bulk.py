@@ -183,3 +183,42 @@ def test_rows_update_sets_columns_of_many_rows_in_one_statement(monkeypatch):
     assert got[accounts[1].pk] == (None, "", [], None)
     assert got[accounts[2].pk] == (1.0, "at_risk", [], when)
     assert got[accounts[3].pk] == (None, "", [], None)  # untouched
+
+
+def test_rows_update_sets_each_row_to_its_own_values_in_one_statement(monkeypatch):
+    play = make_play()
+    now = timezone.now()
+    later = now + timedelta(days=2, microseconds=3)
+    enrollments = [
+        Enrollment.objects.create(
+            play=play, contact=ContactFactory(), occurrence="o", arm="treatment", outcome="sent"
+        )
+        for _ in range(3)
+    ]
+    untouched = Enrollment.objects.create(
+        play=play, contact=ContactFactory(), occurrence="o", arm="treatment", outcome="sent", state="waiting"
+    )
+    columns = ("state", "next_at", "exit_reason", "step", "moves")
+    rows = [
+        (enrollments[0].pk, "waiting", later, "", 3, 4),
+        (enrollments[1].pk, "exited", None, "event:paid — “quoted”", 1, 2),
+        (enrollments[2].pk, "completed", None, "", 7, 9),
+    ]
+    with CaptureQueriesContext(connection) as captured:
+        assert bulk.rows_update(Enrollment, columns, rows) == 3
+    assert len(captured) == 1
+    found = {
+        e.pk: (e.state, e.next_at, e.exit_reason, e.step, e.moves)
+        for e in Enrollment.objects.filter(pk__in=[e.pk for e in enrollments])
+    }
+    assert found == {row[0]: row[1:] for row in rows}
+    assert Enrollment.objects.get(pk=untouched.pk).state == "waiting"
+    # Found again by the ORM's own datetime comparison (SQLite keeps datetimes as text).
+    assert Enrollment.objects.filter(next_at=later).count() == 1
+    # More rows than one statement takes: several statements, every row still set.
+    monkeypatch.setattr(bulk, "PG_ROWS_PER_STATEMENT", 2)
+    monkeypatch.setattr(bulk, "SQLITE_ROWS_PER_UPDATE", 2)
+    assert bulk.rows_update(Enrollment, ("step",), [(e.pk, 11) for e in enrollments]) == 3
+    assert set(
+        Enrollment.objects.filter(pk__in=[e.pk for e in enrollments]).values_list("step", flat=True)
+    ) == {11}

@@ -24,7 +24,7 @@ from tests.plays.journeys import entering, journey, send
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 # The play page's step table (the variants panel inside the same section has its own table).
-STEP_ROWS = ".journey-funnel > .table-wrap tbody tr"
+STEP_ROWS = ".journey-funnel table.journey-steps tbody tr"
 
 
 def _add_step(page, kind: str, **fields) -> None:
@@ -181,3 +181,16 @@ def test_a_running_journeys_page_and_promoting_a_variant(browsing, user):
     assert play.version == version + 1  # live: a new version; the enrollments keep the one they entered
     assert set(play.enrollments.values_list("version", flat=True)) == {version}
     browsing.step("variant-promoted")
+
+    # Two versions now: the table counts each, and the first one's funnel is a click away.
+    versions = page.locator("table.journey-versions tbody tr")
+    expect(versions).to_have_count(2)
+    expect(versions.nth(0)).to_contain_text(f"{version + 1} current")
+    expect(versions.nth(1).locator("td").nth(2)).to_have_text(str(treated))
+    versions.nth(1).get_by_role("link", name=str(version)).click()
+    expect(page.locator("#journey-title")).to_contain_text(
+        f"version {version} (the current one is {version + 1})"
+    )
+    expect(funnel.locator(".journey-ends")).to_contain_text(f"Entered {treated}")
+    expect(page.locator(STEP_ROWS).nth(0)).to_contain_text("Send a text (variants: A (1), B (1))")
+    browsing.step("journey-version-1")

@@ -1,10 +1,15 @@
 """The journey editor (add, reorder, remove steps, exits; htmx and plain posts; bad input shown,
 never a 500) and the play page's journey block and per-variant results."""
 
+from datetime import timedelta
+
 import pytest
 import time_machine
 
-from plays.models import Play
+from plays.journey_exits import journeys_exit
+from plays.models import Enrollment, Play
+from plays.selectors import journey_funnel
+from tests.factories import EventFactory
 from tests.plays.journeys import T0, entering, journey, run, send
 
 pytestmark = pytest.mark.django_db
@@ -135,3 +140,19 @@ def test_variant_panel_and_promote_from_the_page(web):
     play.refresh_from_db()
     assert [v["weight"] for v in play.steps[0]["variants"]] == [0, 100]
     assert Play.objects.get(pk=play.pk).steps[0]["variants"][1]["name"] == "B"
+
+
+def test_the_funnel_counts_the_goal_reached_apart_from_other_exits(web):
+    play = journey(
+        [send("Hi"), {"type": "wait", "days": 3}, send("Again")], exit_on=["event:converted", "reply"]
+    )
+    first, second = entering(2)
+    run(play, T0)
+    EventFactory(contact=first, name="converted", occurred_at=T0 + timedelta(hours=2))
+    assert journeys_exit(contact_ids=[first.pk], now=T0 + timedelta(hours=2)) == 1
+    # Another exit (not the goal) for the second contact.
+    Enrollment.objects.filter(contact=second).update(state="exited", exit_reason="reply")
+    funnel = journey_funnel(play)
+    assert funnel["exited"] == {"event:converted": 1, "reply": 1} and funnel["goal_reached"] == 1
+    page = web.get(f"/plays/{play.pk}/").content.decode()
+    assert 'goal reached <strong data-testid="journey-goal">1</strong>' in page
