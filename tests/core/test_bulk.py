@@ -162,6 +162,7 @@ def test_one_row_insert_refuses_to_leave_a_column_to_chance():
 
 def test_rows_update_sets_columns_of_many_rows_in_one_statement(monkeypatch):
     monkeypatch.setattr(bulk, "PG_ROWS_PER_STATEMENT", 2)  # three rows: two statements
+    monkeypatch.setattr(bulk, "SQLITE_ROWS_PER_UPDATE", 2)
     accounts = [AccountFactory(name=f"U{k}") for k in range(4)]
     when = timezone.now().replace(microsecond=0) - timedelta(days=1)
     factors = [{"feature": "seat_use", "text": "30% of seats in use", "effect": 1.2, "raises": True}]
