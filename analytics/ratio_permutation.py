@@ -134,7 +134,9 @@ class _RatioDraws:
         elif self.n_c <= self.n_t:
             control = _member_sums(features, _random_members(n, self.n_c, permutations, seed))
         else:  # draw the smaller side: the treatment arm of each split, the control arm is the rest
-            control = features.sum(axis=0) - _member_sums(features, _random_members(n, self.n_t, permutations, seed))
+            control = features.sum(axis=0) - _member_sums(
+                features, _random_members(n, self.n_t, permutations, seed)
+            )
         self.count = control.shape[0]
         self.control = np.vstack([observed, control])
         self.treatment = features.sum(axis=0)[None, :] - self.control
@@ -238,8 +240,6 @@ def ratio_differences(
             low = _bound(lambda d, k=k: draws.one_sided(k, d)[0], r_t - r_c, step, alpha_half, -1)
             high = _bound(lambda d, k=k: draws.one_sided(k, d)[1], r_t - r_c, step, alpha_half, +1)
         results.append(
-            RatioDifference(
-                r_t, r_c, r_t - r_c, p_value, low, high, confidence, draws.count, draws.exact
-            )
+            RatioDifference(r_t, r_c, r_t - r_c, p_value, low, high, confidence, draws.count, draws.exact)
         )
     return results

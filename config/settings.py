@@ -299,6 +299,9 @@ GOVERNANCE_ACCOUNT_WEEKLY_CAP = env_int("GOVERNANCE_ACCOUNT_WEEKLY_CAP", 5, mini
 # so the whole programme can be measured against them. 0 (the default) turns it off; at most 50.
 GLOBAL_CONTROL_PERCENT = min(env_int("GLOBAL_CONTROL_PERCENT", 0, minimum=0), 50)
 GLOBAL_CONTROL_SALT = env_str("GLOBAL_CONTROL_SALT", "lcrm-global-control-v1")
+# What is drawn: each contact on its own, or whole accounts (every contact of an account shares
+# the draw; a contact without an account falls back to its own), which lets NRR/GRR be compared.
+GLOBAL_CONTROL_UNIT = env_choice("GLOBAL_CONTROL_UNIT", "contact", {"contact", "account"})
 # A human is engaged: hold automated texts while an agent replied this recently...
 GOVERNANCE_AGENT_REPLY_HOURS = env_int("GOVERNANCE_AGENT_REPLY_HOURS", 48, minimum=0)
 # ...or another channel (email, call, meeting on the timeline) touched them this recently...

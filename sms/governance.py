@@ -337,7 +337,7 @@ class _Facts:
             return reason
         if not automated:
             return None
-        if in_global_control(candidate.contact_id):  # no automated text: the programme's control
+        if in_global_control(candidate.contact_id, row["account_id"]):  # the programme's control
             return GLOBAL_CONTROL
         account_id = self.account_of(candidate)
         if candidate.contact_id in self.deferred_contacts:
