@@ -224,7 +224,8 @@ def dashboard(request):
         "global_rows": global_control_rows(results["global_control"])
         + global_retention_rows(results["global_control"]),
         "charts": _charts(results, velocity_play),
-        "tables": {table.name: table for table in built},
+        # The page shows the value table compact (it fits its card); its CSV keeps every column.
+        "tables": {table.name: table for table in built} | {"roi": tables.roi_page(results["roi"])},
         "snapshot": datetime.fromisoformat(min(r["snapshot"]["computed_at"] for r in results.values())),
         "query": request.GET.urlencode(),
         **_filter_context(request),
