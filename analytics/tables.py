@@ -3,6 +3,8 @@ exported as CSV, so the export always matches what the user saw."""
 
 from dataclasses import dataclass
 
+from crm.templatetags.crm_ui import compact_amount, money_interval
+
 
 @dataclass
 class Table:
@@ -166,6 +168,46 @@ def roi(answer: dict) -> Table:
         "Time saved (assumed, not in net)",
         "SMS cost",
         "Opt-outs after texts (not incremental)",
+        "Note",
+    ]
+    return Table("roi", "Value by play", headers, rows)
+
+
+def roi_page(answer: dict) -> Table:
+    """The value-by-play table as the page shows it: each estimate with its interval in one
+    compact cell in the team's currency ("-$4.1k (-$75k to +$232k)", real minus signs), so it
+    fits its card; the CSV export (``roi``) keeps every figure in its own column, full precision."""
+
+    def estimate(value, low, high) -> str:
+        if value is None:
+            return ""
+        if low is None or high is None:
+            return compact_amount(value)
+        return f"{compact_amount(value)} ({money_interval(low, high, value)})"
+
+    rows = [
+        [
+            r["play"]["name"],
+            r["component"],
+            r["treated"],
+            estimate(r["value"], r["low"], r["high"]),
+            estimate(r["opt_out_leakage"], r.get("opt_out_leakage_low"), r.get("opt_out_leakage_high")),
+            estimate(r["net"], r.get("net_low"), r.get("net_high")),
+            compact_amount(r["time_saved"]),
+            compact_amount(r["sms_cost"]),
+            r.get("note", ""),
+        ]
+        for r in answer["plays"]
+    ]
+    headers = [
+        "Play",
+        "Value from",
+        "Treated",
+        "Value (95% CI)",
+        "Leakage (95% CI)",
+        "Net (95% CI)",
+        "Time saved (assumed)",
+        "SMS cost",
         "Note",
     ]
     return Table("roi", "Value by play", headers, rows)

@@ -223,15 +223,55 @@ def dashboard(request):
     context = {
         "r": results,
         "velocity_play": velocity_play,
-        "global_rows": global_control_rows(results["global_control"]),
+        "global_rows": global_control_rows(results["global_control"])
+        + global_retention_rows(results["global_control"]),
         "health_model": answers.health_model_latest(),
         "charts": _charts(results, velocity_play),
-        "tables": {table.name: table for table in built},
+        # The page shows the value table compact (it fits its card); its CSV keeps every column.
+        "tables": {table.name: table for table in built} | {"roi": tables.roi_page(results["roi"])},
         "snapshot": datetime.fromisoformat(min(r["snapshot"]["computed_at"] for r in results.values())),
         "query": request.GET.urlencode(),
         **_filter_context(request),
     }
     return render(request, "analytics/dashboard.html", context)
+
+
+def global_retention_rows(answer: dict) -> list[dict]:
+    """NRR and GRR of the programme's accounts and the global control's (unit ``account``), with
+    the difference in points and its interval once there are enough accounts."""
+    retention = answer.get("retention")
+    if not retention or not retention.get("compared"):
+        return []
+    rows = []
+    for key, label in (("nrr", "Net revenue retention (NRR)"), ("grr", "Gross revenue retention (GRR)")):
+        sides = {}
+        for side in ("programme", "control"):
+            block = retention[side]
+            accounts = block["inputs"]["accounts_at_start"]
+            sides[side] = f"{charts.format_value(block[key], 'percent')} ({accounts:,} accounts)"
+        row = {
+            "key": key,
+            "label": label,
+            **sides,
+            "difference": None,
+            "note": retention.get("note") or "Nothing varies to compare yet.",
+        }
+        difference = retention.get(f"{key}_difference")
+        if difference:
+            low = charts.format_value(difference["ci_low"], "points")
+            high = charts.format_value(difference["ci_high"], "points")
+            reading = "no measurable effect"
+            if difference["significant"]:
+                reading = f"{'higher' if difference['difference'] > 0 else 'lower'} with the programme"
+            row.update(
+                {
+                    "difference": charts.format_value(difference["difference"], "points"),
+                    "interval": f"{low} to {high}",
+                    "reading": reading,
+                }
+            )
+        rows.append(row)
+    return rows
 
 
 class _Echo:

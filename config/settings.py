@@ -305,6 +305,9 @@ CLV_TIER_HIGH_PERCENTILE = min(env_int("CLV_TIER_HIGH_PERCENTILE", 20, minimum=1
 CLV_TIER_LOW_PERCENTILE = min(
     env_int("CLV_TIER_LOW_PERCENTILE", 50, minimum=0), 100 - CLV_TIER_HIGH_PERCENTILE
 )
+# What is drawn: each contact on its own, or whole accounts (every contact of an account shares
+# the draw; a contact without an account falls back to its own), which lets NRR/GRR be compared.
+GLOBAL_CONTROL_UNIT = env_choice("GLOBAL_CONTROL_UNIT", "contact", {"contact", "account"})
 # A human is engaged: hold automated texts while an agent replied this recently...
 GOVERNANCE_AGENT_REPLY_HOURS = env_int("GOVERNANCE_AGENT_REPLY_HOURS", 48, minimum=0)
 # ...or another channel (email, call, meeting on the timeline) touched them this recently...

@@ -6,6 +6,11 @@ Membership is a stable hash: SHA-256 of ``GLOBAL_CONTROL_SALT:contact:<contact i
 contact id survives re-imports and updates (imports upsert onto the same row), so a contact
 stays in or out; a new salt draws a new group. With the percent at 0 nobody is in it.
 
+``GLOBAL_CONTROL_UNIT=account`` draws accounts instead: the hash of
+``GLOBAL_CONTROL_SALT:account:<account id>``, shared by every contact of the account (a contact
+without an account falls back to its own contact hash). Accounts are then randomised, so the
+programme's NRR and GRR can be compared with the control's (``analytics.metrics.global_control``).
+
 Who asks: ``plays`` at enrollment (the contact is recorded in the ``global_control`` arm, not
 texted) and ``sms.governance`` for every automated send (refused, reason ``global_control``);
 manual texts by an agent are not affected. ``analytics.metrics.global_control`` compares."""
@@ -18,8 +23,12 @@ from django.conf import settings
 REASON = "global_control"
 
 
-def _bucket(contact_id: int, salt: str) -> int:
-    digest = hashlib.sha256(f"{salt}:contact:{contact_id}".encode()).digest()
+CONTACT, ACCOUNT = "contact", "account"
+UNITS = (CONTACT, ACCOUNT)
+
+
+def _bucket(pk: int, salt: str, kind: str = CONTACT) -> int:
+    digest = hashlib.sha256(f"{salt}:{kind}:{pk}".encode()).digest()
     return int.from_bytes(digest[:8], "big") % 10_000
 
 
@@ -27,15 +36,45 @@ def percent() -> int:
     return int(settings.GLOBAL_CONTROL_PERCENT)
 
 
-def in_global_control(contact_id: int) -> bool:
+def unit() -> str:
+    """``contact`` (each contact drawn on its own) or ``account`` (every contact of an account
+    shares the account's draw)."""
+    return settings.GLOBAL_CONTROL_UNIT
+
+
+def _drawn(contact_id: int, account_id: int | None, salt: str, by_account: bool) -> int:
+    if by_account and account_id:
+        return _bucket(account_id, salt, ACCOUNT)
+    return _bucket(contact_id, salt, CONTACT)
+
+
+def in_global_control(contact_id: int, account_id: int | None = None) -> bool:
+    """Whether the contact (of ``account_id``, its account, None without one) is in the group."""
     share = percent()
-    return bool(share) and _bucket(contact_id, settings.GLOBAL_CONTROL_SALT) < share * 100
+    if not share:
+        return False
+    return _drawn(contact_id, account_id, settings.GLOBAL_CONTROL_SALT, unit() == ACCOUNT) < share * 100
 
 
 def global_control_ids(contact_ids: Iterable[int]) -> set[int]:
-    """The members among ``contact_ids`` (empty when the group is off)."""
+    """The members among ``contact_ids`` drawn per contact (empty when the group is off)."""
+    return global_control_members((pk, None) for pk in contact_ids)
+
+
+def global_control_members(contacts: Iterable[tuple[int, int | None]]) -> set[int]:
+    """The contact ids among (contact id, account id) pairs that are in the group, by the
+    configured unit (empty when the group is off)."""
+    share = percent()
+    if not share:
+        return set()
+    salt, by_account = settings.GLOBAL_CONTROL_SALT, unit() == ACCOUNT
+    return {pk for pk, account_id in contacts if _drawn(pk, account_id, salt, by_account) < share * 100}
+
+
+def global_control_accounts(account_ids: Iterable[int]) -> set[int]:
+    """The accounts among ``account_ids`` drawn into the group (with the unit ``account``)."""
     share = percent()
     if not share:
         return set()
     salt = settings.GLOBAL_CONTROL_SALT
-    return {pk for pk in contact_ids if _bucket(pk, salt) < share * 100}
+    return {pk for pk in account_ids if _bucket(pk, salt, ACCOUNT) < share * 100}

@@ -206,7 +206,7 @@ def _run_batch(play: Play, rows, *, now, dry_run: bool, result: RunResult, owner
     treatment = []
     # Holdout before governance: the control arm is the same population governance sees.
     for contact_id, account_id, occurrence in fresh:
-        if audience.in_global_control(contact_id):  # recorded in its own arm, never texted
+        if audience.in_global_control(contact_id, account_id):  # recorded in its own arm, never texted
             decided.append(Decided(contact_id, account_id, occurrence, *GLOBAL_CONTROL_DECISION))
         elif arm_for(play.pk, contact_id, play.holdout_percent) == Arm.CONTROL:
             decided.append(

@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from core.bulk import in_ids
 from crm.global_control import REASON as GLOBAL_CONTROL
-from crm.global_control import global_control_ids
+from crm.global_control import global_control_members
 from crm.models import Account, ActivityKind, Contact, Deal
 from sms import quiet_hours, state_rules
 from sms.models import Deferral, Direction, Message, MessageKind, MessageStatus
@@ -202,7 +202,9 @@ class _Facts:
             )
         if not automated:
             return facts
-        facts.global_control = global_control_ids(contact_ids)
+        facts.global_control = global_control_members(
+            (pk, row["account_id"]) for pk, row in facts.contacts.items()
+        )
         # Everyone at these accounts (the account-wide rules) and the contacts themselves.
         account_of = {contact_id: row["account_id"] for contact_id, row in facts.contacts.items()}
         for chunk in _chunks(account_ids):

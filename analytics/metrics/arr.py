@@ -151,25 +151,14 @@ def arr_ledger(scope: Scope) -> dict:
     return {"accounts": accounts, "moves": moves, "counts": counts, "pending_in_period": pending_in_period}
 
 
-def arr_retention(scope: Scope, ledger: dict | None = None) -> dict:
-    """NRR and GRR of the customers with ARR at the period's start (new customers excluded)."""
-    ledger = ledger or arr_ledger(scope)
-    cohort = [a for a in ledger["accounts"].values() if a.start > 0]
+def retention_of(cohort: list[AccountARR]) -> dict:
+    """The inputs, NRR and GRR of a cohort of accounts with ARR at the period's start."""
     start = sum((a.start for a in cohort), ZERO)
     end = sum((a.end for a in cohort), ZERO)
     expansion = sum((a.end - a.start for a in cohort if a.end > a.start), ZERO)
     contraction = sum((a.start - a.end for a in cohort if 0 < a.end < a.start), ZERO)
     churn = sum((a.start for a in cohort if a.end == 0), ZERO)
     return {
-        "label": "Net revenue retention (ARR of customers active at the period start)",
-        "definition": (
-            "Cohort: accounts with ARR in force on the day before the period starts. NRR = (their "
-            "starting ARR + expansion - contraction - churn) / starting ARR = their ARR on the period's "
-            "last day / starting ARR. GRR = (starting ARR - contraction - churn) / starting ARR (no "
-            "expansion, so at most 100%). Each account's change is netted over the period; mid-term "
-            "churn counts; customers new in the period are excluded."
-        ),
-        "source": SOURCES["nrr_grr"],
         "inputs": {
             "accounts_at_start": len(cohort),
             "accounts_churned": sum(1 for a in cohort if a.end == 0),
@@ -178,10 +167,31 @@ def arr_retention(scope: Scope, ledger: dict | None = None) -> dict:
             "contraction": money(contraction),
             "churn": money(churn),
             "ending_arr": money(end),
-            "terms_pending_decision": ledger["pending_in_period"],
         },
         "nrr": rate(ratio(end, start)),
         "grr": rate(ratio(start - contraction - churn, start)),
+    }
+
+
+RETENTION_DEFINITION = (
+    "Cohort: accounts with ARR in force on the day before the period starts. NRR = (their "
+    "starting ARR + expansion - contraction - churn) / starting ARR = their ARR on the period's "
+    "last day / starting ARR. GRR = (starting ARR - contraction - churn) / starting ARR (no "
+    "expansion, so at most 100%). Each account's change is netted over the period; mid-term "
+    "churn counts; customers new in the period are excluded."
+)
+
+
+def arr_retention(scope: Scope, ledger: dict | None = None) -> dict:
+    """NRR and GRR of the customers with ARR at the period's start (new customers excluded)."""
+    ledger = ledger or arr_ledger(scope)
+    retention = retention_of([a for a in ledger["accounts"].values() if a.start > 0])
+    return {
+        "label": "Net revenue retention (ARR of customers active at the period start)",
+        "definition": RETENTION_DEFINITION,
+        "source": SOURCES["nrr_grr"],
+        **retention,
+        "inputs": {**retention["inputs"], "terms_pending_decision": ledger["pending_in_period"]},
     }
 
 

@@ -90,6 +90,68 @@ def money(value, places=None) -> str:
     return f"{sign}{currency_prefix()}{digits}"
 
 
+MINUS = "\u2212"  # a real minus sign: "-" reads as a hyphen beside "to"
+WORD_JOINER = "\u2060"
+_COMPACT_STEPS = ((Decimal("1e9"), "B"), (Decimal("1e6"), "M"), (Decimal("1e3"), "k"))
+
+
+def compact_amount(value, *, signed: bool = False) -> str:
+    """An amount in the team's currency, short: 1,712,345 -> "$1.7M", 552,400 -> "$552k",
+    -4,136 -> "-$4.1k" (a real minus sign), 795 -> "$795", 3.13 -> "$3.13"; ``signed`` writes
+    "+" before a positive amount. Three significant figures at most; None -> "—"."""
+    if value is None or value == "":
+        return "—"
+    try:
+        number = Decimal(value)
+    except (InvalidOperation, TypeError, ValueError):
+        return str(value)
+    magnitude = abs(number)
+    for threshold, suffix in _COMPACT_STEPS:
+        if magnitude.quantize(threshold / 10, rounding=ROUND_HALF_UP) >= threshold:
+            scaled = magnitude / threshold
+            places = 1 if scaled.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP) < 100 else 0
+            text = f"{scaled.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP):f}"
+            text = (text.rstrip("0").rstrip(".") if "." in text else text) + suffix
+            break
+    else:
+        places = 2 if magnitude < 10 and magnitude != magnitude.to_integral_value() else 0
+        text = f"{magnitude.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP):f}"
+    if Decimal(text.rstrip("kMB") or 0) == 0:
+        return f"{currency_prefix()}0"
+    sign = MINUS if number < 0 else ("+" if signed else "")
+    # A word joiner keeps the sign with the amount when a narrow cell wraps the line.
+    return f"{sign}{WORD_JOINER if sign else ''}{currency_prefix()}{text}"
+
+
+@register.filter
+def money_short(value) -> str:
+    """``compact_amount`` as a filter: "$1.7M", "-$4.1k" (a real minus sign)."""
+    return compact_amount(value)
+
+
+def too_wide_to_tell(estimate, low, high) -> bool:
+    """An interval that spans zero and reaches further than the estimate on both sides: a loss
+    and a gain each larger than the estimate are both plausible, so neither its sign nor its size
+    can be read yet."""
+    if low is None or high is None:
+        return False
+    low, high = Decimal(low), Decimal(high)
+    size = abs(Decimal(estimate or 0))
+    return low < 0 < high and min(-low, high) > size
+
+
+@register.simple_tag
+def money_interval(low, high, estimate=None) -> str:
+    """A 95% interval of money, compact and signed: "-$1.7M to +$552k"; with ``estimate``, adds
+    "too wide to tell yet" when ``too_wide_to_tell``. None limits -> "—"."""
+    if low is None or high is None or low == "" or high == "":
+        return "—"
+    text = f"{compact_amount(low, signed=True)} to {compact_amount(high, signed=True)}"
+    if estimate is not None and too_wide_to_tell(estimate, low, high):
+        text += ": too wide to tell yet"
+    return text
+
+
 @register.filter
 def days_until(day: date | None) -> int | None:
     if day is None:

@@ -10,6 +10,7 @@ import time_machine
 from analytics.metrics.global_control import global_control
 from analytics.scope import Scope
 from crm import global_control as group
+from crm.models import RenewalStatus
 from sms.models import ConsentAction, ConsentEvent, ConsentSource
 from tests.factories import ContactFactory, OrderFactory
 
@@ -95,3 +96,144 @@ def test_global_control_api_and_dashboard(book, api, web):
     panel = page.split('data-testid="global-control"')[1].split("</section>")[0]
     assert "30.00" in panel and "10.00" in panel and "higher with the programme" in panel
     assert "20.00" in panel and "Opt-out rate in the period" in panel
+
+
+# --- NRR and GRR against the global control (GLOBAL_CONTROL_UNIT=account) ---------------------
+
+RETENTION_YEAR = Scope(start=date(2025, 1, 1), end=date(2025, 12, 31))
+
+
+@pytest.fixture
+def by_account(settings):
+    settings.GLOBAL_CONTROL_PERCENT = 50
+    settings.GLOBAL_CONTROL_SALT = "test-salt"
+    settings.GLOBAL_CONTROL_UNIT = "account"
+
+
+def _split_accounts(count: int):
+    from tests.factories import AccountFactory
+
+    accounts = [AccountFactory(signed_up_at=datetime(2024, 1, 1, tzinfo=UTC)) for _ in range(count)]
+    drawn = group.global_control_accounts(a.pk for a in accounts)
+    inside = [a for a in accounts if a.pk in drawn]
+    outside = [a for a in accounts if a.pk not in drawn]
+    return inside, outside
+
+
+@pytest.fixture
+def six_accounts(by_account):
+    """Three accounts on each side, ARR on 2024-12-31 (the day before the period, 2025):
+
+    programme p1 12,000  two-year term                         -> 12,000
+              p2 12,000  renews expanded to 18,000 on 2025-06-01 -> 18,000  expansion   6,000
+              p3 12,000  renews downgraded to 9,000 on 2025-07-01 -> 9,000  contraction 3,000
+      NRR = 39,000 / 36,000 = 1.0833; GRR = (36,000 - 3,000) / 36,000 = 0.9167
+    control   c1 12,000  two-year term                         -> 12,000
+              c2 12,000  two-year term, churned mid-term on 2025-05-15 -> 0  churn 12,000
+              c3  8,000  two-year term                         ->  8,000
+      NRR = GRR = 20,000 / 32,000 = 0.625
+
+    Not enough accounts for an interval: pooled ARR (12k x 5, 8k): Kish's effective accounts
+    68,000^2 / (5 x 12,000^2 + 8,000^2) = 5.898 of 6, so the smaller side (3) is expected to hold
+    5.898 / 6 x 3 = 2.949 < 8; the total needed is 8 x 6 / (5.898 / 6 x 3 / 6... = 16.28, so 17
+    accounts: 11 more."""
+    from tests.analytics.test_arr import at, term
+
+    inside, outside = _split_accounts(14)
+    assert len(inside) >= 3 and len(outside) >= 3
+    p1, p2, p3 = outside[:3]
+    c1, c2, c3 = inside[:3]
+    term(p1, date(2024, 6, 1), date(2026, 6, 1), 12000)
+    term(p2, date(2024, 6, 1), date(2025, 6, 1), 12000, RenewalStatus.EXPANDED, 18000, at(2025, 5, 25))
+    term(p2, date(2025, 6, 1), date(2026, 6, 1), 18000)
+    term(p3, date(2024, 7, 1), date(2025, 7, 1), 12000, RenewalStatus.DOWNGRADED, 9000, at(2025, 6, 25))
+    term(c1, date(2024, 3, 1), date(2026, 3, 1), 12000)
+    term(c2, date(2024, 4, 1), date(2026, 4, 1), 12000)
+    c2.churned_at = at(2025, 5, 15)
+    c2.save()
+    term(c3, date(2024, 2, 1), date(2026, 2, 1), 8000)
+
+
+def test_nrr_and_grr_of_each_side_by_hand(six_accounts, django_assert_max_num_queries):
+    with django_assert_max_num_queries(2):  # the contacts, and the ARR terms
+        result = global_control(RETENTION_YEAR)
+    assert result["unit"] == "account" and "account" in result["definitions"]["global_control"]
+    retention = result["retention"]
+    assert retention["compared"] is True
+    programme, control = retention["programme"], retention["control"]
+    assert programme["inputs"] == {
+        "accounts_at_start": 3,
+        "accounts_churned": 0,
+        "starting_arr": "36000.00",
+        "expansion": "6000.00",
+        "contraction": "3000.00",
+        "churn": "0.00",
+        "ending_arr": "39000.00",
+    }
+    assert (programme["nrr"], programme["grr"]) == (1.0833, 0.9167)
+    assert control["inputs"]["starting_arr"] == "32000.00" and control["inputs"]["churn"] == "12000.00"
+    assert control["inputs"]["accounts_churned"] == 1 and control["inputs"]["ending_arr"] == "20000.00"
+    assert (control["nrr"], control["grr"]) == (0.625, 0.625)
+    # Too few accounts for an interval, and how many more.
+    assert retention["enough_data"] is False and retention["nrr_difference"] is None
+    assert retention["effective_accounts_smaller_side"] == 2.95
+    assert retention["more_accounts_needed"] == 11
+    assert "about 11 more accounts" in retention["note"]
+    assert "mid-term churn counts" in retention["definitions"]["nrr_grr"]
+
+
+def test_by_contact_nrr_is_not_compared_and_says_why(book):
+    retention = global_control(YEAR)["retention"]
+    assert retention["compared"] is False
+    assert "drawn per contact" in retention["note"] and "GLOBAL_CONTROL_UNIT=account" in retention["note"]
+
+
+def test_nrr_difference_with_its_interval_once_there_are_enough_accounts(by_account):
+    """60 accounts of 10,000 each: every programme account expands to 12,000 (NRR 1.2), every
+    control account stays flat except one in four that churns mid-term. The pooled accounts all
+    weigh the same, so Kish's effective accounts equal the count and the smaller side is enough."""
+    from tests.analytics.test_arr import at, term
+
+    inside, outside = _split_accounts(60)
+    for account in outside:
+        term(
+            account, date(2024, 6, 1), date(2025, 6, 1), 10000, RenewalStatus.EXPANDED, 12000, at(2025, 5, 20)
+        )
+        term(account, date(2025, 6, 1), date(2026, 6, 1), 12000)
+    for index, account in enumerate(inside):
+        term(account, date(2024, 6, 1), date(2026, 6, 1), 10000)
+        if index % 4 == 0:
+            account.churned_at = at(2025, 3, 1)
+            account.save()
+    churned = len(range(0, len(inside), 4))
+    control_nrr = (len(inside) - churned) / len(inside)
+    retention = global_control(RETENTION_YEAR)["retention"]
+    assert retention["enough_data"] is True and retention["more_accounts_needed"] == 0
+    assert retention["programme"]["nrr"] == 1.2 and retention["control"]["nrr"] == round(control_nrr, 4)
+    nrr = retention["nrr_difference"]
+    assert nrr["difference"] == pytest.approx(1.2 - control_nrr, abs=1e-6)
+    assert nrr["ci_low"] < nrr["difference"] < nrr["ci_high"]
+    assert nrr["significant"] and nrr["ci_low"] > 0 and nrr["p_value"] <= 0.05
+    assert nrr["test_method"] == "studentized_permutation_over_accounts"
+    grr = retention["grr_difference"]
+    assert grr["difference"] == pytest.approx(1.0 - control_nrr, abs=1e-6) and grr["ci_low"] > 0
+
+
+def test_dashboard_panel_shows_nrr_and_grr_of_each_side(six_accounts, web):
+    ContactFactory()  # contacts with a phone on both sides are not needed for the NRR rows
+    page = web.get("/analytics/", {"start": "2025-01-01", "end": "2025-12-31"}).content.decode()
+    panel = page.split('data-testid="global-control"')[1].split("</section>")[0]
+    assert "of accounts (a stable hash of the account id)" in panel
+    nrr = panel.split('data-testid="global-nrr"')[1].split("</tr>")[0]
+    assert "108.3% (3 accounts)" in nrr and "62.5% (3 accounts)" in nrr
+    assert "Not enough data yet: about 11 more accounts" in nrr
+    grr = panel.split('data-testid="global-grr"')[1].split("</tr>")[0]
+    assert "91.7% (3 accounts)" in grr and "62.5% (3 accounts)" in grr
+    assert "mid-term churn counts" in panel.split('data-testid="global-retention-definition"')[1]
+
+
+def test_dashboard_panel_by_contact_says_nrr_is_not_compared(book, web):
+    page = web.get("/analytics/", {"start": "2026-01-01", "end": "2026-12-31"}).content.decode()
+    note = page.split('data-testid="global-retention-note"')[1].split("</p>")[0]
+    assert "NRR and GRR are not compared" in note and "GLOBAL_CONTROL_UNIT=account" in note
+    assert 'data-testid="global-nrr"' not in page

@@ -85,3 +85,57 @@ def test_plays_record_the_group_in_its_own_arm_and_never_text_it(settings):
         ]
         == 1
     )
+
+
+# --- GLOBAL_CONTROL_UNIT=account: whole accounts are drawn ------------------------------------
+
+
+def test_by_account_every_contact_of_an_account_shares_its_draw(settings):
+    import hashlib
+
+    settings.GLOBAL_CONTROL_PERCENT = 50
+    settings.GLOBAL_CONTROL_SALT = "salt-a"
+    settings.GLOBAL_CONTROL_UNIT = "account"
+    accounts = global_control.global_control_accounts(range(1, 201))
+    assert 70 <= len(accounts) <= 130  # 50% of 200: binomial SD 7
+    for account_id in range(1, 201):
+        digest = hashlib.sha256(f"salt-a:account:{account_id}".encode()).digest()
+        assert (account_id in accounts) == (int.from_bytes(digest[:8], "big") % 10_000 < 5000)
+        # Every contact id of the account gets the account's draw, whatever its own hash says.
+        assert {global_control.in_global_control(pk, account_id) for pk in range(1, 40)} == {
+            account_id in accounts
+        }
+    # A contact without an account is drawn by its own id, as with the unit contact.
+    contacts = global_control.global_control_ids(range(1, 201))
+    assert all(global_control.in_global_control(pk, None) == (pk in contacts) for pk in range(1, 201))
+    assert global_control.global_control_members([(1, 5), (2, 5), (3, None)]) == (
+        ({1, 2} if 5 in accounts else set()) | ({3} if 3 in contacts else set())
+    )
+    # The unit contact ignores the account.
+    settings.GLOBAL_CONTROL_UNIT = "contact"
+    assert all(global_control.in_global_control(pk, 5) == (pk in contacts) for pk in range(1, 201))
+
+
+def test_by_account_governance_and_plays_hold_out_whole_accounts(settings):
+    settings.GLOBAL_CONTROL_PERCENT = 50
+    settings.GLOBAL_CONTROL_SALT = "salt-by-account"
+    settings.GLOBAL_CONTROL_UNIT = "account"
+    play = make_play(holdout_percent=0)
+    booked = [renewing_account(contacts=3) for _ in range(10)]
+    drawn = global_control.global_control_accounts(account.pk for account, _ in booked)
+    inside = [c for account, people in booked if account.pk in drawn for c in people]
+    outside = [c for account, people in booked if account.pk not in drawn for c in people]
+    assert inside and outside
+    # Each account's three contacts fall on one side: with the unit contact they would be mixed.
+    automated = decide([Candidate(contact_id=c.pk) for c in inside + outside])
+    assert {(d.outcome, d.reason) for d in automated[: len(inside)]} == {(SUPPRESSED, "global_control")}
+    assert {d.outcome for d in automated[len(inside) :]} == {SEND}
+    assert {d.outcome for d in decide([Candidate(contact_id=c.pk) for c in inside], automated=False)} == {
+        SEND
+    }
+    result = play_run(play)
+    held = Enrollment.objects.filter(play=play, arm=Arm.GLOBAL_CONTROL)
+    assert set(held.values_list("contact_id", flat=True)) == {c.pk for c in inside}
+    assert not Message.objects.filter(contact__in=inside).exists()
+    assert Message.objects.filter(contact__in=outside).count() == len(outside)
+    assert result.arms[Arm.GLOBAL_CONTROL] == len(inside)
