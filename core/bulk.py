@@ -338,12 +338,13 @@ def rows_update(
     table = qn(opts.db_table)
     if connection.vendor == "postgresql":
         names = [f"c{index}" for index in range(len(fields) + 1)]
+        types = [
+            "jsonb" if field.get_internal_type() == "JSONField" else field.db_type(connection)
+            for field in fields
+        ]
         record = ", ".join(
             [f"c0 {key_field.rel_db_type(connection)}"]
-            + [
-                f"c{index} {'jsonb' if field.get_internal_type() == 'JSONField' else field.db_type(connection)}"
-                for index, field in enumerate(fields, start=1)
-            ]
+            + [f"c{index} {kind}" for index, kind in enumerate(types, start=1)]
         )
         assignments = ", ".join(
             f"{qn(field.column)} = v.c{index}" for index, field in enumerate(fields, start=1)
