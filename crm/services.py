@@ -807,10 +807,12 @@ def _custom_field_values_fit(field: CustomField) -> None:
             if value is None:
                 rewrite[-1].attributes.pop(field.key)
     if misfits:
-        noun = model._meta.verbose_name if misfits == 1 else model._meta.verbose_name_plural
+        noun = (
+            f"{model._meta.verbose_name} has" if misfits == 1 else f"{model._meta.verbose_name_plural} have"
+        )
         raise ValidationError(
             {
-                "field_type": f"{misfits} {noun} have a “{field.key}” value that does not fit a "
+                "field_type": f"{misfits} {noun} a “{field.key}” value that does not fit a "
                 f"{field.get_field_type_display().lower()} field (e.g. {example}). Change or clear "
                 "those values first, or pick another type."
             }

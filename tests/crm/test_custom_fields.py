@@ -183,7 +183,7 @@ def test_a_new_definition_over_imported_text_stores_it_typed():
 
 def test_a_definition_over_values_that_do_not_fit_is_refused():
     ContactFactory(attributes={"score": "high"})
-    with pytest.raises(ValidationError, match="1 contact have a “score” value"):
+    with pytest.raises(ValidationError, match="1 contact has a “score” value"):
         define("score", "number")
     assert not CustomField.objects.exists()
 
