@@ -162,7 +162,17 @@ class ContactSerializer(serializers.ModelSerializer):
 class PipelineStageSerializer(serializers.ModelSerializer):
     class Meta:
         model = PipelineStage
-        fields = ["id", "name", "slug", "position", "probability", "is_closed", "is_won", "is_late"]
+        fields = [
+            "id",
+            "name",
+            "slug",
+            "position",
+            "probability",
+            "is_closed",
+            "is_won",
+            "is_late",
+            "updated_at",
+        ]
 
 
 class DealSerializer(serializers.ModelSerializer):
