@@ -177,6 +177,14 @@ class DealFilter(filters.FilterSet):
         ]
 
 
+class PipelineStageFilter(filters.FilterSet):
+    updated_after = updated_after_filter()
+
+    class Meta:
+        model = PipelineStage
+        fields = ["is_closed", "is_won"]
+
+
 class RenewalFilter(filters.FilterSet):
     account = filters.ModelChoiceFilter(queryset=Account.objects.all())
     status = filters.MultipleChoiceFilter(choices=RenewalStatus.choices)

@@ -321,6 +321,7 @@ class PipelineStage(models.Model):
     is_late = models.BooleanField(
         default=False, help_text="Late stage: automated texts hold off while a deal sits here."
     )
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["position", "id"]

@@ -9,7 +9,7 @@ import pytest
 from django.apps import apps as django_apps
 from django.utils import timezone
 
-from crm.models import Account, Contact, Deal, Order, Renewal, Task, User
+from crm.models import Account, Contact, Deal, Order, PipelineStage, Renewal, Task, User
 from plays.models import Play, PlayStatus
 from sms.models import Conversation, Direction, Message, MessageStatus, Notification
 from tests.factories import (
@@ -57,6 +57,12 @@ def make_notification():
     )
 
 
+def make_stage():
+    return PipelineStage.objects.create(
+        name="Legal", slug=f"legal-{PipelineStage.objects.count()}", position=9, probability=70
+    )
+
+
 def make_webhook():
     return WebhookEndpoint.objects.create(url="https://hooks.example.com/in", events=["contact.created"])
 
@@ -82,6 +88,7 @@ LISTS = [
     ("/api/v1/users/", UserFactory, User, "updated_at"),
     ("/api/v1/notifications/", make_notification, Notification, "updated_at"),
     ("/api/v1/webhooks/", make_webhook, WebhookEndpoint, "updated_at"),
+    ("/api/v1/pipeline-stages/", make_stage, PipelineStage, "updated_at"),
 ]
 
 

@@ -93,7 +93,6 @@ def test_docs_render_offline_for_logged_in_users(web):
 # (core.pagination.FeedPagination) as an append-only feed, or is added here with why.
 LISTS_WITHOUT_UPDATED_AFTER: dict[str, str] = {
     "/api/v1/contacts/duplicates/": "likely duplicate pairs computed per request, not stored records",
-    "/api/v1/pipeline-stages/": "the pipeline's configuration: a few rows edited in the admin, read whole",
 }
 
 

@@ -276,7 +276,17 @@ class CustomFieldSerializer(serializers.ModelSerializer):
 class PipelineStageSerializer(serializers.ModelSerializer):
     class Meta:
         model = PipelineStage
-        fields = ["id", "name", "slug", "position", "probability", "is_closed", "is_won", "is_late"]
+        fields = [
+            "id",
+            "name",
+            "slug",
+            "position",
+            "probability",
+            "is_closed",
+            "is_won",
+            "is_late",
+            "updated_at",
+        ]
 
 
 class DealSerializer(serializers.ModelSerializer):

@@ -44,6 +44,7 @@ from crm.filters import (
     DealFilter,
     EventFilter,
     OrderFilter,
+    PipelineStageFilter,
     RenewalFilter,
     TaskFilter,
 )
@@ -157,8 +158,9 @@ class PipelineStageViewSet(viewsets.ReadOnlyModelViewSet):
 
     queryset = PipelineStage.objects.all()
     serializer_class = PipelineStageSerializer
+    filterset_class = PipelineStageFilter
     lookup_field = "slug"
-    ordering_fields = ["position", "probability"]
+    ordering_fields = ["position", "probability", "updated_at"]
 
 
 class DealViewSet(viewsets.ModelViewSet):
