@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    dependencies = [("crm", "0017_sqlite_fts5_search")]
+    dependencies = [("crm", "0019_sqlite_fts5_search")]
 
     operations = [
         migrations.AddField(model_name="pipelinestage", name="updated_at", field=models.DateTimeField(auto_now=True)),
