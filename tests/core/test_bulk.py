@@ -158,3 +158,29 @@ def test_one_row_insert_refuses_to_leave_a_column_to_chance():
 
     with pytest.raises(ValueError, match="received_at"):
         bulk.row_insert(StatusCallback, {"provider_sid": "SM1", "status": "sent", "error_code": ""})
+
+
+def test_rows_update_sets_columns_by_primary_key_in_few_statements(monkeypatch):
+    """Values of every kind (float, decimal, text, an aware time, NULL) land exactly; other rows
+    and other columns are untouched; statements grow only per PG_ROWS_PER_STATEMENT rows."""
+    from decimal import Decimal
+
+    monkeypatch.setattr(bulk, "PG_ROWS_PER_STATEMENT", 3)
+    contacts = [ContactFactory(first_name=f"N{i}") for i in range(5)]
+    untouched = ContactFactory(first_name="Other")
+    at = timezone.now() - timedelta(days=1, microseconds=11)
+    rows = [
+        (c.pk, 0.25 * i, Decimal("1234.56") + i, "high" if i % 2 else "low", at if i else None)
+        for i, c in enumerate(contacts)
+    ]
+    columns = ["clv_p_alive", "clv_expected_12m", "clv_tier", "clv_scored_at"]
+    with CaptureQueriesContext(connection) as captured:
+        assert bulk.rows_update(Contact, columns, rows) == 5
+    assert len(captured) == 2  # 3 + 2 rows
+    stored = {
+        c.pk: (c.clv_p_alive, c.clv_expected_12m, c.clv_tier, c.clv_scored_at, c.first_name)
+        for c in Contact.objects.all()
+    }
+    for i, contact in enumerate(contacts):
+        assert stored[contact.pk] == (*rows[i][1:], f"N{i}")
+    assert stored[untouched.pk] == (None, None, "", None, "Other")
