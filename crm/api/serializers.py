@@ -11,6 +11,7 @@ from crm.models import (
     MANUAL_ACTIVITY_KINDS,
     Account,
     Activity,
+    ClvTier,
     Contact,
     CustomField,
     CustomFieldObject,
@@ -170,6 +171,11 @@ class ContactSerializer(serializers.ModelSerializer):
     )
     attributes = TypedAttributesField(CustomFieldObject.CONTACT)
     tags = TagsField()
+    clv_tier = serializers.ChoiceField(
+        choices=[*ClvTier.choices, ("", "Not scored")],
+        read_only=True,
+        help_text="high, mid or low by expected 12-month value; empty: not scored.",
+    )
 
     class Meta:
         model = Contact
@@ -222,7 +228,6 @@ class ContactSerializer(serializers.ModelSerializer):
             "clv_expected_12m": {
                 "help_text": "Expected value in the next 12 months (margin applied), nightly."
             },
-            "clv_tier": {"help_text": "high, mid or low by expected 12-month value; blank: not scored."},
             "clv_scored_at": {"help_text": "When the nightly CLV job scored the contact."},
         }
 

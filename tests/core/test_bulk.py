@@ -223,3 +223,30 @@ def test_rows_update_sets_each_row_to_its_own_values_in_one_statement(monkeypatc
     assert set(
         Enrollment.objects.filter(pk__in=[e.pk for e in enrollments]).values_list("step", flat=True)
     ) == {11}
+
+
+def test_rows_update_sets_columns_by_primary_key_in_few_statements(monkeypatch):
+    """Values of every kind (float, decimal, text, an aware time, NULL) land exactly; other rows
+    and other columns are untouched; statements grow only per PG_ROWS_PER_STATEMENT rows."""
+    from decimal import Decimal
+
+    monkeypatch.setattr(bulk, "PG_ROWS_PER_STATEMENT", 3)
+    monkeypatch.setattr(bulk, "SQLITE_ROWS_PER_UPDATE", 3)
+    contacts = [ContactFactory(first_name=f"N{i}") for i in range(5)]
+    untouched = ContactFactory(first_name="Other")
+    at = timezone.now() - timedelta(days=1, microseconds=11)
+    rows = [
+        (c.pk, 0.25 * i, Decimal("1234.56") + i, "high" if i % 2 else "low", at if i else None)
+        for i, c in enumerate(contacts)
+    ]
+    columns = ["clv_p_alive", "clv_expected_12m", "clv_tier", "clv_scored_at"]
+    with CaptureQueriesContext(connection) as captured:
+        assert bulk.rows_update(Contact, columns, rows) == 5
+    assert len(captured) == 2  # 3 + 2 rows
+    stored = {
+        c.pk: (c.clv_p_alive, c.clv_expected_12m, c.clv_tier, c.clv_scored_at, c.first_name)
+        for c in Contact.objects.all()
+    }
+    for i, contact in enumerate(contacts):
+        assert stored[contact.pk] == (*rows[i][1:], f"N{i}")
+    assert stored[untouched.pk] == (None, None, "", None, "Other")
