@@ -200,7 +200,8 @@ class PlayLiftView(APIView):
         operation_id="analytics_play_lift",
         summary="One play's lift: treatment vs control within the window, CIs, p-values, strata.",
         description="Also `segments`: the primary outcome split by CLV tier, health band and lifecycle "
-        "stage (current values), Holm-adjusted within each dimension, 'too small to tell' where no split "
+        "stage (values at entry: as each enrollment recorded them; 'not recorded' for older ones, never "
+        "recommended on), Holm-adjusted within each dimension, 'too small to tell' where no split "
         "could be significant; and `recommendation`: promote, keep_testing, retarget (with the segment) or "
         "retire, with its evidence in words (rules in analytics/DEFINITIONS.md).",
         parameters=SCOPE_PARAMETERS + EXTRA_PARAMETERS["lift"],

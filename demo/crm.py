@@ -35,7 +35,6 @@ from crm.models import (
     Account,
     Activity,
     ActivityKind,
-    ClvTier,
     Contact,
     Deal,
     DealKind,
@@ -305,40 +304,19 @@ def build(
     for _ in range(max(6, round(accounts * 0.2))):
         _build_b2c_contact(ctx)
     _ensure_stage_coverage(ctx, states)
-    _stand_in_clv(ctx)
     return ctx.data
 
 
-# The demo's stand-in scores, read from what it generated (no random draw, so the rest of the book
-# is unchanged): every order customer's CLV tier from their spend over the last year (the top
-# third of customers high, the bottom third low) and P(alive) from their last order's age, exp(-days / 180);
-# an account's health band from its simulated health. The scoring jobs (issue 21) recompute them
-# from the data when they run; the demo sets them so plays' audiences and lift by segment have
-# scores to read.
-P_ALIVE_STAND_IN_DAYS = 180
+# The demo's stand-in health band, from each account's simulated health (no random draw, so the
+# rest of the book is unchanged): the demo does not run the health job, so plays' audiences and
+# lift by segment read these. CLV tiers are real scores: the CLV job runs as of the plays' start
+# (demo/plays.py) and again at the end (demo/clv.py).
 HEALTH_STAND_IN = {
     "healthy": HealthBand.GOOD,
     "expanding": HealthBand.GOOD,
     "onboarding": HealthBand.WATCH,
     "declining": HealthBand.AT_RISK,
 }
-
-
-def _stand_in_clv(ctx: _Ctx) -> None:
-    orders: dict[int, list[Order]] = {}
-    for order in ctx.data.orders:
-        orders.setdefault(id(order.contact), []).append(order)
-    year_ago = ctx.ref - timedelta(days=365)
-    customers = [(sum(o.amount for o in mine if o.ordered_at >= year_ago), mine) for mine in orders.values()]
-    customers.sort(key=lambda customer: customer[0])
-    scored_at = datetime(ctx.today.year, ctx.today.month, ctx.today.day, tzinfo=UTC)
-    for rank, (_, mine) in enumerate(customers):
-        contact = mine[0].contact
-        third = 3 * rank // len(customers)
-        contact.clv_tier = (ClvTier.LOW, ClvTier.MID, ClvTier.HIGH)[third]
-        days = (ctx.ref - max(o.ordered_at for o in mine)).days
-        contact.clv_p_alive = round(math.exp(-max(days, 0) / P_ALIVE_STAND_IN_DAYS), 3)
-        contact.clv_scored_at = scored_at
 
 
 def _company_name(ctx: _Ctx, industry: Industry, city: str) -> str:

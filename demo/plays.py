@@ -35,6 +35,7 @@ from decimal import Decimal
 from django.db.models import Q
 from django.utils.text import slugify
 
+from analytics.clv.tiers import clv_tiers_score
 from core import bulk
 from crm import services as crm_services
 from crm.models import (
@@ -60,7 +61,14 @@ from demo.crm import ORDER_PREFIX
 from demo.vocabulary import STAFF
 from plays import steps as journey_steps
 from plays import templates
-from plays.engine import ENROLLMENT_COLUMNS, JOURNEY_COLUMNS, arm_for, enrollments_insert, journey_place
+from plays.engine import (
+    ENROLLMENT_COLUMNS,
+    ENTRY_COLUMNS,
+    JOURNEY_COLUMNS,
+    arm_for,
+    enrollments_insert,
+    journey_place,
+)
 from plays.journey import DECISION_COLUMNS
 from plays.models import Arm, Enrollment, Outcome, Play, PlayStatus, StepDecision, StepKind
 from plays.services import play_create
@@ -250,8 +258,10 @@ REPLY_RATE = {
 }
 REORDER_RATE = 0.45
 # The reorder reminder helps high-tier customers most and low-tier ones not at all: the play lift
-# page's split by CLV tier shows it (tests/demo/test_demo_story.py). Tiers are the demo's stand-ins
-# (demo/crm.py ``_stand_in_clv``).
+# page's split by CLV tier (values at entry) shows it (tests/demo/test_demo_story.py). The tier is a
+# real score: the CLV job as of the history's start (``seed``), from the orders before it, is the
+# tier each reorder enrollment records at entry; the job runs again at the end (demo/clv.py), so
+# the contact pages show today's tier, which the play's reorders have since moved.
 REORDER_RATE_BY_TIER = {"high": 0.9, "mid": 0.45, "low": 0.0}
 REPLIES = {
     "onboarding": (
@@ -351,6 +361,9 @@ def seed(*, seed: int, today: date) -> dict[str, int]:
     ref = datetime(today.year, today.month, today.day, tzinfo=UTC)
     start = ref - timedelta(days=HISTORY_DAYS)
     plays = _create_plays(_manager(), start)
+    # The nightly CLV job as it ran when the plays started: only the orders before then count.
+    # Every enrollment of the history records these tiers at entry.
+    clv_tiers_score(now=start)
     contacts, by_account, accounts = _load_people()
     rows: list[_Row] = []
     rows += _milestone_rows(
@@ -378,6 +391,7 @@ def _load_people() -> tuple[dict[int, _Contact], dict[int, list[_Contact]], dict
         "pk",
         "name",
         "lifecycle_stage",
+        "health_band",
         "signed_up_at",
         "churned_at",
         "owner_id",
@@ -651,6 +665,7 @@ def _write(
             outcome=Outcome.SUPPRESSED,
             reason="holdout",
             decided_at=row.decided_at,
+            **_at_entry(contact, accounts),
         )
         enrollments.append(enrollment)
         if arm == Arm.CONTROL:
@@ -733,7 +748,7 @@ def _write(
                     external_id=f"{PLAY_ORDER_PREFIX}{len(orders) + 1:06d}",
                 )
             )
-    enrollments += _cover_both_arms(rows, enrollments, seen)
+    enrollments += _cover_both_arms(rows, enrollments, seen, accounts)
     _journeys_walk(walking, accounts, ref, rng, messages, activities, tasks)
     for message, message_id in zip(messages, message_ids_reserve(count=len(messages)), strict=True):
         message.pk = message_id
@@ -799,7 +814,23 @@ MESSAGE_COLUMNS = (
 )
 
 
-def _cover_both_arms(rows: list[_Row], enrollments: list[Enrollment], seen: set) -> list[Enrollment]:
+def _at_entry(contact: _Contact, accounts: dict) -> dict:
+    """The segments an enrollment of the history records at entry: the contact's CLV tier as the
+    job scored it when the plays started, the account's health band (the stand-in, fixed by the
+    simulated health the history follows). The lifecycle stage is not recorded: the generator
+    keeps only the stage its accounts end in (churned after a lost renewal, for one), and storing
+    that as the stage at entry would be the after-the-fact split values at entry exist to avoid."""
+    account = accounts.get(contact.account_id)
+    return {
+        "clv_tier_at_entry": contact.clv_tier,
+        "health_band_at_entry": account["health_band"] if account else "",
+        "lifecycle_stage_at_entry": None if account else "",
+    }
+
+
+def _cover_both_arms(
+    rows: list[_Row], enrollments: list[Enrollment], seen: set, accounts: dict
+) -> list[Enrollment]:
     """A small book can leave a play without one arm: enroll the first occurrence that lands in
     the missing arm (a suppressed decision, so nothing else changes)."""
     arms = {(e.play.pk, e.arm) for e in enrollments}
@@ -828,6 +859,7 @@ def _cover_both_arms(rows: list[_Row], enrollments: list[Enrollment], seen: set)
                 reason=reason,
                 decided_at=row.decided_at,
                 variant=_variant(play, contact)[0] if arm == Arm.TREATMENT else "",
+                **_at_entry(contact, accounts),
             )
         )
     return extra
@@ -870,6 +902,7 @@ def _journey_row(enrollment: Enrollment) -> tuple:
         enrollment.variant or variant,
         1,
         next_at,
+        *(getattr(enrollment, c) for c in ENTRY_COLUMNS),
         moves,
         waited_since,
     )

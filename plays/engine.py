@@ -145,10 +145,12 @@ def play_enroll_contacts(
         result = RunResult(play_id=play.pk, dry_run=False, journey=play.is_journey)
         occurrence = f"manual:{now:%Y-%m-%d}"
         rows = [
-            (contact_id, account_id, occurrence)
-            for contact_id, account_id in Contact.objects.filter(bulk.in_ids("pk", set(contact_ids)))
+            triggers.Row(contact_id, account_id, occurrence, segments)
+            for contact_id, account_id, *segments in Contact.objects.filter(
+                bulk.in_ids("pk", set(contact_ids))
+            )
             .order_by("pk")
-            .values_list("pk", "account_id")
+            .values_list("pk", "account_id", *triggers.SEGMENT_FIELDS)
         ]
         result.candidates = len(rows)
         owners: dict[int, str] = {}
@@ -191,6 +193,8 @@ def _evaluate(play: Play, *, now, dry_run: bool, event_ids, batch_size: int) -> 
 
 def _run_batch(play: Play, rows, *, now, dry_run: bool, result: RunResult, owners: dict[int, str]) -> None:
     contact_ids = {contact_id for contact_id, _, _ in rows}
+    # The segments each contact is in as it enters, read by the candidate query (both arms).
+    entry = {row[0]: triggers.segments_of(row) for row in rows}
     # An unsaved play (a preview of a new one) has decided nothing yet.
     seen = set() if play.pk is None else _decided_before(play, contact_ids)
     fresh = []
@@ -283,7 +287,7 @@ def _run_batch(play: Play, rows, *, now, dry_run: bool, result: RunResult, owner
                 }
             )
     if not dry_run:
-        _write(play, decided, now=now, result=result)
+        _write(play, decided, now=now, result=result, entry=entry)
 
 
 def _in_journey(play: Play, contact_ids: set[int]) -> set[int]:
@@ -335,8 +339,20 @@ ENROLLMENT_COLUMNS = (
 # The enrollment.decided event's fields after the enrollment's id, in ENROLLMENT_COLUMNS order
 # (the run token stays ours).
 DECIDED_EVENT = EVENT_TYPES["enrollment.decided"].fields[1:]
-# With where the enrollment stands in its journey (what the engine writes since journeys).
-JOURNEY_COLUMNS = (*ENROLLMENT_COLUMNS, "state", "exit_reason", "step", "variant", "version", "next_at")
+# The segments at entry (``plays.triggers.SEGMENT_FIELDS``): lift by segment splits by them.
+ENTRY_COLUMNS = ("clv_tier_at_entry", "health_band_at_entry", "lifecycle_stage_at_entry")
+# With where the enrollment stands in its journey (what the engine writes since journeys), and
+# the segments the contact entered in.
+JOURNEY_COLUMNS = (
+    *ENROLLMENT_COLUMNS,
+    "state",
+    "exit_reason",
+    "step",
+    "variant",
+    "version",
+    "next_at",
+    *ENTRY_COLUMNS,
+)
 
 
 def enrollments_insert(
@@ -365,7 +381,7 @@ def journey_place(play: Play, item: Decided) -> tuple:
     return EnrollmentState.EXITED, f"{item.outcome}:{item.reason}"[:100], 0, "", None
 
 
-def _write(play: Play, decided: list[Decided], *, now, result: RunResult) -> None:
+def _write(play: Play, decided: list[Decided], *, now, result: RunResult, entry: dict[int, tuple]) -> None:
     """Enrollments first, then texts only for the enrollments this run inserted.
 
     The order is what keeps a text from going twice: if this run's claim went stale and a
@@ -400,6 +416,7 @@ def _write(play: Play, decided: list[Decided], *, now, result: RunResult) -> Non
                     variant,
                     play.version,
                     now if state == EnrollmentState.ACTIVE else None,
+                    *entry.get(item.contact_id, triggers.NOT_RECORDED),
                 )
             )
         key = ("id", "contact_id", "occurrence")

@@ -6,7 +6,7 @@ from django.core.validators import MaxValueValidator
 from django.db import models
 from django.utils import timezone
 
-from crm.models import Account, Contact
+from crm.models import Account, ClvTier, Contact, HealthBand, LifecycleStage
 from plays.audience import validate_audience
 from plays.steps import templates_of, validate_exit_on, validate_steps
 from plays.templates import validate_template
@@ -290,6 +290,18 @@ class Enrollment(models.Model):
     waited_since = models.DateTimeField(null=True, blank=True)
     # Steps taken so far; with the enrollment, the key that keeps a step from being decided twice.
     moves = models.PositiveIntegerField(default=0, editable=False)
+    # The segments lift is split by, as they were when the contact entered (the candidate query
+    # reads them): a play that moves contacts between segments must not move its own comparison.
+    # Null: not recorded (decided before they were kept); "": recorded, no score (or no account).
+    clv_tier_at_entry = models.CharField(
+        max_length=8, choices=ClvTier.choices, null=True, blank=True, editable=False
+    )
+    health_band_at_entry = models.CharField(
+        max_length=16, choices=HealthBand.choices, null=True, blank=True, editable=False
+    )
+    lifecycle_stage_at_entry = models.CharField(
+        max_length=20, choices=LifecycleStage.choices, null=True, blank=True, editable=False
+    )
 
     class Meta:
         ordering = ["-decided_at", "-id"]

@@ -10,14 +10,17 @@ significant, or both arms together hold fewer than ``permutation.MIN_BUYERS`` ou
 revenue lift's own rule (``permutation.enough_data``), applied to a rate's rarer side (outcomes,
 or non-outcomes when they are the rarer).
 
-The segment is the contact's or account's *current* score: the enrollment log does not store it
-at entry (see DEFINITIONS.md)."""
+The segment is the value *at entry*: the contact's CLV tier, the account's health band and its
+lifecycle stage as the enrollment recorded them when the contact entered (``plays.engine``), not
+as they are now. A play that causes reorders moves treated customers into higher tiers and the
+holdout less so; splitting by the current tier would compare the arms on something the play
+changed. Enrollments decided before the values were kept form a "not recorded" segment: shown,
+never the ground of a recommendation (see DEFINITIONS.md)."""
 
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-from django.db.models import Case, CharField, Count, IntegerField, Sum, Value, When
-from django.db.models.functions import Coalesce, NullIf
+from django.db.models import Case, CharField, Count, F, IntegerField, Sum, Value, When
 
 from analytics import permutation, stats
 from analytics.metrics import lift
@@ -28,10 +31,12 @@ from plays.models import Arm, Enrollment, Play
 ALPHA = 0.05
 # (key, label, field on the enrollment, choices, name of rows without a value)
 DIMENSIONS = (
-    ("clv_tier", "CLV tier", "contact__clv_tier", ClvTier, "not scored"),
-    ("health_band", "Health band", "account__health_band", HealthBand, "not scored"),
-    ("lifecycle_stage", "Lifecycle stage", "account__lifecycle_stage", LifecycleStage, "no account"),
+    ("clv_tier", "CLV tier", "clv_tier_at_entry", ClvTier, "not scored"),
+    ("health_band", "Health band", "health_band_at_entry", HealthBand, "not scored"),
+    ("lifecycle_stage", "Lifecycle stage", "lifecycle_stage_at_entry", LifecycleStage, "no account"),
 )
+# Enrollments decided before the segments at entry were kept: reported, never recommended on.
+NOT_RECORDED = "not recorded"
 # A segment is retargeted to only at Holm p below this: Bonferroni over the dimensions, so the
 # chance of retargeting a play that helps no one stays at most ALPHA (tests/analytics/test_segments.py).
 RETARGET_ALPHA = ALPHA / len(DIMENSIONS)
@@ -39,7 +44,7 @@ RETARGET_ALPHA = ALPHA / len(DIMENSIONS)
 # control arm's. A play whose whole 95% interval is below it is retired.
 USEFUL_RATE_LIFT = 0.02
 USEFUL_REVENUE_SHARE = 0.05
-SEGMENT_SOURCE = "current"
+SEGMENT_SOURCE = "at_entry"
 
 
 def _rounded(result: dict) -> dict:
@@ -128,7 +133,12 @@ def rate_rows(counts: dict[str, list[int]], order: list[str]) -> list[dict]:
 
 
 def _value_expr(field: str, missing: str):
-    return Coalesce(NullIf(field, Value("")), Value(missing), output_field=CharField())
+    return Case(
+        When(**{f"{field}__isnull": True}, then=Value(NOT_RECORDED)),
+        When(**{field: ""}, then=Value(missing)),
+        default=F(field),
+        output_field=CharField(),
+    )
 
 
 def segment_lift(play: Play, scope: Scope, *, window_days: int | None = None, now=None) -> dict:
@@ -169,7 +179,7 @@ def segment_lift(play: Play, scope: Scope, *, window_days: int | None = None, no
         rows = list(enrollments.values("arm", *keys).annotate(n=Count("pk"), x=Sum(flag)).order_by())
         build = _rate_dimension(rows)
     for index, (key, label, _, choices, missing) in enumerate(DIMENSIONS):
-        order = [*choices.values, missing]
+        order = [*choices.values, missing, NOT_RECORDED]
         answer["dimensions"].append(
             {"key": key, "label": label, "segments": adjusted(build(index, order), lower_is_better)}
         )
@@ -293,7 +303,8 @@ def _significant_segments(segments: dict, revenue: bool) -> list[str]:
     """Where a promoted play's effect shows: each segment significant after Holm, in words."""
     lines = []
     for dimension in segments.get("dimensions", []):
-        shown = [row for row in dimension["segments"] if row.get("significant_after_holm")]
+        rows = [row for row in dimension["segments"] if row["segment"] != NOT_RECORDED]
+        shown = [row for row in rows if row.get("significant_after_holm")]
         for row in shown:
             lifted = (
                 f"{row['absolute_lift']:+,.2f} per enrollment"
@@ -304,7 +315,7 @@ def _significant_segments(segments: dict, revenue: bool) -> list[str]:
                 f"By {dimension['label']}: {row['segment']} {'better' if row['better'] else 'worse'} "
                 f"({lifted}, Holm p {row['holm_p_value']:.4f})"
             )
-            others = [r["segment"] for r in dimension["segments"] if r is not row]
+            others = [r["segment"] for r in rows if r is not row]
             if len(shown) == 1 and others:
                 line += f"; {', '.join(others)} not significant on their own"
             lines.append(line + ".")
@@ -316,7 +327,11 @@ def _retarget(segments: dict, evidence: list[str]) -> dict | None:
     in a dimension where no other segment does and none is harmed; the smallest p first."""
     candidates = []
     for dimension in segments.get("dimensions", []):
-        rows = [row for row in dimension["segments"] if row.get("holm_p_value") is not None]
+        rows = [
+            row
+            for row in dimension["segments"]
+            if row.get("holm_p_value") is not None and row["segment"] != NOT_RECORDED
+        ]
         helped = [row for row in rows if row["holm_p_value"] < RETARGET_ALPHA and row["better"]]
         harmed = [row for row in rows if row["significant_after_holm"] and row["better"] is False]
         if len(helped) == 1 and not harmed and helped[0]["segment"] in SCORED[dimension["key"]]:
@@ -324,7 +339,7 @@ def _retarget(segments: dict, evidence: list[str]) -> dict | None:
     if not candidates:
         return None
     _, dimension, row = min(candidates, key=lambda item: item[0])
-    others = [r["segment"] for r in dimension["segments"] if r is not row]
+    others = [r["segment"] for r in dimension["segments"] if r is not row and r["segment"] != NOT_RECORDED]
     revenue = "treatment_rate" not in row
     lifted = (
         f"{row['absolute_lift']:+,.2f} per enrollment"
@@ -355,11 +370,14 @@ def with_segments(
 DEFINITIONS = {
     "segments": (
         "the primary outcome split by the contact's CLV tier, the account's health band and the "
-        "account's lifecycle stage, each as stored now (current values: the enrollment log does not "
-        "keep them at entry, so a play that moved a contact between segments is counted in the new "
-        "one); each segment compared like the play (Newcombe interval and pooled z or Fisher test for "
-        "rates, the studentised permutation test for revenue), p-values Holm-adjusted over the segments "
-        "of one dimension; a segment is 'too small to tell' when even every outcome (or non-outcome, "
+        "account's lifecycle stage, values at entry: as the enrollment recorded them when the contact "
+        "entered (both arms alike), so a play that later moves contacts between segments does not move "
+        "its own comparison; enrollments decided before these were recorded form a 'not recorded' "
+        "segment, shown (and counted in its dimension's Holm family) but never used by the "
+        "recommendation; each segment compared like the play (Newcombe interval and pooled z or "
+        "Fisher test for rates, the studentised permutation test for revenue), p-values "
+        "Holm-adjusted over the segments of one dimension; a segment is 'too small to tell' when "
+        "even every outcome (or non-outcome, "
         f"the rarer) landing in one arm could not be significant or both arms hold fewer than "
         f"{permutation.MIN_BUYERS}, with how many more enrollments per arm that needs"
     ),

@@ -27,7 +27,30 @@ from django.db.models import QuerySet
 
 from plays.audience import reachable_contacts, validate_attribute_key
 
-Row = tuple[int, int | None, str]
+# The contact's segments as the candidate query reads them (clv tier, health band, lifecycle
+# stage; "" for none): the enrollment keeps them as they were at entry.
+SEGMENT_FIELDS = ("clv_tier", "account__health_band", "account__lifecycle_stage")
+NOT_RECORDED = (None, None, None)
+
+
+class Row(tuple):
+    """A candidate: ``(contact_id, account_id, occurrence)``, compared and unpacked as that
+    tuple, with the contact's ``segments`` (``SEGMENT_FIELDS``) read by the same query. A row a
+    plugin builds as a plain tuple has no segments: its enrollments say "not recorded"."""
+
+    segments: tuple = NOT_RECORDED
+
+    def __new__(cls, contact_id: int, account_id: int | None, occurrence: str, segments=None):
+        row = super().__new__(cls, (contact_id, account_id, occurrence))
+        if segments is not None:
+            row.segments = tuple(value or "" for value in segments)
+        return row
+
+
+def segments_of(row: tuple) -> tuple:
+    return getattr(row, "segments", NOT_RECORDED)
+
+
 MAX_DAYS = 3650
 
 # type -> the module declaring it; the editor lists the types in this order.
@@ -130,9 +153,10 @@ AT_LEAST = Param(
 
 def occurrences(contacts: QuerySet, key: str, occurrence: Callable[[Any], str]) -> list[Row]:
     """The rows of a candidate query: each contact with its account and the occurrence named
-    from its ``key`` column (the event, renewal or order that fired). One query."""
-    rows = contacts.values_list("pk", "account_id", key).order_by()
-    return [(contact, account, occurrence(value)) for contact, account, value in rows]
+    from its ``key`` column (the event, renewal or order that fired), and its segments now. One
+    query."""
+    rows = contacts.values_list("pk", "account_id", key, *SEGMENT_FIELDS).order_by()
+    return [Row(contact, account, occurrence(value), segments) for contact, account, value, *segments in rows]
 
 
 def days_text(n: int) -> str:

@@ -14,7 +14,7 @@ from analytics.metrics import segments
 from analytics.metrics.lift import play_lift
 from analytics.metrics.segments import recommend, segment_lift, with_segments
 from analytics.scope import Scope
-from crm.models import ClvTier, HealthBand, LifecycleStage
+from crm.models import ClvTier, Contact, HealthBand, LifecycleStage
 from plays.models import Arm, Enrollment, Outcome, Play
 from tests.factories import AccountFactory, ContactFactory, OrderFactory
 
@@ -23,12 +23,18 @@ YEAR = Scope(start=date(2025, 1, 1), end=date(2025, 12, 31))
 DECIDED = datetime(2025, 3, 1, 15, tzinfo=UTC)
 
 
-def _enroll(play, arm, *, tier="", band=None, reorders=False, amount=40, decided=DECIDED):
+def _enroll(play, arm, *, tier="", band=None, reorders=False, amount=40, decided=DECIDED, recorded=True):
+    """One enrollment, with the segments at entry the engine records (the contact's tier, the
+    account's band and stage); ``recorded=False``: an enrollment from before they were kept."""
     account = (
         None if band is None else AccountFactory(health_band=band, lifecycle_stage=LifecycleStage.ACTIVE)
     )
     contact = ContactFactory(account=account, clv_tier=tier)
+    entry = (tier, band or "", LifecycleStage.ACTIVE if account else "") if recorded else (None,) * 3
     Enrollment.objects.create(
+        clv_tier_at_entry=entry[0],
+        health_band_at_entry=entry[1],
+        lifecycle_stage_at_entry=entry[2],
         play=play,
         contact=contact,
         account=account,
@@ -87,7 +93,7 @@ def test_the_split_compares_each_tier_with_the_play_lift_statistics(
 ):
     with django_assert_max_num_queries(1):
         answer = segment_lift(reorder_play, YEAR, now=NOW)
-    assert answer["outcome"] == "reordered" and answer["segment_values"] == "current"
+    assert answer["outcome"] == "reordered" and answer["segment_values"] == "at_entry"
     tiers = _rows(answer, "clv_tier")
     assert list(tiers) == ["high", "mid", "low"]
     high, low, mid = tiers["high"], tiers["low"], tiers["mid"]
@@ -329,7 +335,7 @@ def test_the_lift_answer_carries_segments_and_the_recommendation(reorder_play):
     assert (overall["treatment_successes"], overall["control_successes"]) == (20, 9)
     assert result["segments"]["dimensions"][0]["key"] == "clv_tier"
     assert result["recommendation"]["action"] in segments.ACTIONS
-    assert "current values" in result["inputs"]["method_definitions"]["segments"]
+    assert "values at entry" in result["inputs"]["method_definitions"]["segments"]
     assert "retarget" in result["inputs"]["method_definitions"]["recommendation"]
     assert "segments" not in play_lift(reorder_play, YEAR, now=NOW)["inputs"]["method_definitions"]
 
@@ -352,6 +358,15 @@ def test_the_api_and_the_page_show_segments_and_the_recommendation(reorder_play,
     assert f"Recommendation: {body['recommendation']['label']}" in page
 
 
+# Mid 5/20 vs 8/20 and low 4/20 vs 7/20: no tier helped.
+MID_LOW_NO_EFFECT = (
+    (Arm.TREATMENT, ClvTier.MID, None, 20, 5),
+    (Arm.CONTROL, ClvTier.MID, None, 20, 8),
+    (Arm.TREATMENT, ClvTier.LOW, None, 20, 4),
+    (Arm.CONTROL, ClvTier.LOW, None, 20, 7),
+)
+
+
 @pytest.mark.django_db
 def test_a_play_that_helps_only_high_tiers_is_retargeted_to_them(api, time_machine):
     """Overall 24/60 vs 18/60 (not significant); high 15/20 vs 3/20 (Holm p far below 0.0167);
@@ -361,10 +376,7 @@ def test_a_play_that_helps_only_high_tiers_is_retargeted_to_them(api, time_machi
         cohorts=(
             (Arm.TREATMENT, ClvTier.HIGH, None, 20, 15),
             (Arm.CONTROL, ClvTier.HIGH, None, 20, 3),
-            (Arm.TREATMENT, ClvTier.MID, None, 20, 5),
-            (Arm.CONTROL, ClvTier.MID, None, 20, 8),
-            (Arm.TREATMENT, ClvTier.LOW, None, 20, 4),
-            (Arm.CONTROL, ClvTier.LOW, None, 20, 7),
+            *MID_LOW_NO_EFFECT,
         )
     )
     body = api.get(f"/api/v1/analytics/plays/{play.pk}/lift/?start=2025-01-01&end=2025-12-31").json()
@@ -381,3 +393,71 @@ def test_a_play_that_helps_only_high_tiers_is_retargeted_to_them(api, time_machi
 def test_the_lift_page_needs_a_signed_in_user(client, reorder_play):
     response = client.get(reverse("analytics_play_lift", args=[reorder_play.pk]))
     assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+@pytest.mark.django_db
+def test_the_split_uses_the_tier_at_entry_not_the_tier_the_play_moved_contacts_to(reorder_play):
+    """The play's reorders lift treated low-tier customers into the high tier after entry (and
+    the holdout's stay put): the split still counts them where they entered. By the current tier
+    the high tier would read 14 + 5 of 25 treated vs 4 of 20 held out, a lift the play did not
+    cause there."""
+    before = segment_lift(reorder_play, YEAR, now=NOW)
+    moved = Contact.objects.filter(
+        enrollments__play=reorder_play,
+        enrollments__arm=Arm.TREATMENT,
+        clv_tier=ClvTier.LOW,
+        orders__isnull=False,
+    )
+    assert Contact.objects.filter(pk__in=moved).update(clv_tier=ClvTier.HIGH) == 5
+    after = segment_lift(reorder_play, YEAR, now=NOW)
+    assert after == before
+    tiers = _rows(after, "clv_tier")
+    high, low = tiers["high"], tiers["low"]
+    assert (high["treatment_successes"], high["treatment_n"]) == (14, 20)
+    assert (low["treatment_successes"], low["treatment_n"], low["control_successes"]) == (5, 20, 5)
+    assert (
+        Enrollment.objects.filter(
+            play=reorder_play, contact__clv_tier=ClvTier.HIGH, arm=Arm.TREATMENT
+        ).count()
+    ) == 25
+
+
+@pytest.mark.django_db
+def test_enrollments_without_values_at_entry_are_not_recorded_and_never_recommended(api, time_machine):
+    """Older enrollments (no values at entry): their own "not recorded" segment in every
+    dimension, compared like the others, but the recommendation neither retargets to it nor cites
+    it. Here only they hold an effect (15/20 vs 3/20); the recorded tiers show none."""
+    time_machine.move_to(NOW)
+    play = reorder_play_helping_high_tiers(cohorts=MID_LOW_NO_EFFECT)
+    for arm, reordered in ((Arm.TREATMENT, 15), (Arm.CONTROL, 3)):
+        for i in range(20):
+            _enroll(play, arm, tier=ClvTier.HIGH, reorders=i < reordered, recorded=False)
+    body = api.get(f"/api/v1/analytics/plays/{play.pk}/lift/?start=2025-01-01&end=2025-12-31").json()
+    for dimension in body["segments"]["dimensions"]:
+        rows = {row["segment"]: row for row in dimension["segments"]}
+        assert list(rows)[-1] == "not recorded", dimension["key"]
+        unknown = rows["not recorded"]
+        assert (unknown["treatment_successes"], unknown["control_successes"]) == (15, 3)
+    tiers = {row["segment"]: row for row in body["segments"]["dimensions"][0]["segments"]}
+    assert list(tiers) == ["mid", "low", "not recorded"]  # the current high tier is not used
+    assert tiers["not recorded"]["significant_after_holm"] and tiers["not recorded"]["better"]
+    assert body["verdict"]["significant"] is False
+    recommendation = body["recommendation"]
+    assert recommendation["action"] == "keep_testing", recommendation
+    assert not any("not recorded" in line for line in recommendation["evidence"])
+    # Promoted on the same evidence, the not-recorded segment is not cited as where it shows.
+    promoted = recommend(
+        {
+            **body,
+            "outcomes": {
+                "reordered": {
+                    **body["outcomes"]["reordered"],
+                    "ci_low": 0.01,
+                    "significant": True,
+                    "absolute_lift": 0.1,
+                }
+            },
+        }
+    )
+    assert promoted["action"] == "promote"
+    assert not any("not recorded" in line for line in promoted["evidence"])

@@ -7,17 +7,20 @@ The README's demo paragraph tells this story; if a change to the statistics or t
 moves a verdict, this test says which."""
 
 from collections import Counter
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.db.models import F
 
+from analytics.clv.tiers import clv_tiers_score
 from analytics.metrics.lift import plays_lift
 from analytics.metrics.segments import with_segments
 from analytics.metrics.variants import variant_results
 from analytics.metrics.velocity import plays_velocity
 from analytics.scope import Scope
+from crm.models import Contact
 from demo import plays as demo
 from plays.models import Arm, Enrollment, Play
 from tests.plays.conftest import play_settings  # noqa: F401 - autouse: the plays tests' settings
@@ -55,6 +58,14 @@ def test_two_plays_show_a_measured_effect_and_the_others_honestly_do_not():
     # The reorder reminder helps high-tier customers and not low-tier ones (issue 21): the split
     # by CLV tier shows it after Holm, and the recommendation is to promote it.
     reorder = next(play for play in plays if play.name == demo.REORDER)
+    # The tiers at entry are real scores: the CLV job as of the plays' start, on the orders before
+    # it; the job's run at the end has since moved some of these customers to another tier.
+    entered = Enrollment.objects.filter(play=reorder)
+    assert entered.exclude(clv_tier_at_entry=F("contact__clv_tier")).exists()
+    start = datetime.combine(TODAY - timedelta(days=demo.HISTORY_DAYS), time.min, tzinfo=UTC)
+    assert clv_tiers_score(now=start).scored > 0
+    at_start = dict(Contact.objects.values_list("pk", "clv_tier"))
+    assert all(at_start[c] == tier for c, tier in entered.values_list("contact_id", "clv_tier_at_entry"))
     answer = with_segments(verdicts[demo.REORDER], reorder, YEAR, now=NOW)
     tiers = {row["segment"]: row for row in answer["segments"]["dimensions"][0]["segments"]}
     assert tiers["high"]["significant_after_holm"] and tiers["high"]["better"], tiers["high"]
