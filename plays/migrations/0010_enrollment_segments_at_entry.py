@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('plays', '0007_enrollment_arm_global_control'),
+        ('plays', '0009_play_versions_kept'),
     ]
 
     operations = [
