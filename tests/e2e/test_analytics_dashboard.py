@@ -45,8 +45,8 @@ def plays_with_values(user):
 @pytest.mark.parametrize("width", [1440, 390])
 def test_value_by_play_table_stays_inside_its_card(browsing, plays_with_values, width):
     page = browsing.page
+    browsing.log_in("alice")  # at the harness's desktop size (a phone folds the navigation away)
     page.set_viewport_size({"width": width, "height": 900})
-    browsing.log_in("alice")
     browsing.goto("/analytics/")
     page.get_by_role("heading", name="Value by play").scroll_into_view_if_needed()
     browsing.step(f"value-by-play-{width}")
