@@ -63,7 +63,8 @@ def test_a_proportional_shift_moves_the_estimate_and_the_interval_by_itself():
     after = rp.ratio_differences(x_t, [y_t + 0.1 * x_t], x_c, [y_c])[0]
     assert not before.permutations_exact
     assert after.difference == pytest.approx(before.difference + 0.1)
-    assert (after.ci_low, after.ci_high) == pytest.approx((before.ci_low + 0.1, before.ci_high + 0.1), abs=1e-6)
+    shifted = (before.ci_low + 0.1, before.ci_high + 0.1)
+    assert (after.ci_low, after.ci_high) == pytest.approx(shifted, abs=1e-6)
     # Scale-free: the same accounts in cents give the same answer.
     cents = rp.ratio_differences(x_t * 100, [y_t * 100], x_c * 100, [y_c * 100])[0]
     assert (cents.p_value, cents.ci_low) == pytest.approx((before.p_value, before.ci_low), rel=1e-6)
@@ -76,8 +77,9 @@ def test_nothing_to_test_when_every_account_kept_its_ratio():
 
 def test_the_minimum_size_rule_by_hand():
     # 40 accounts of equal ARR split 10/30: Kish share 1, smaller side 10 >= 8.
-    assert rp.enough_accounts(np.ones(30), np.ones(10)) and rp.more_accounts_needed(np.ones(30), np.ones(10)) == 0
-    # Split 6/24: 6 < 8; total needed 8 x 30 / (1 x 6/30) / 30 ... = ceil(8 / 0.2) = 40, 10 more.
+    assert rp.enough_accounts(np.ones(30), np.ones(10))
+    assert rp.more_accounts_needed(np.ones(30), np.ones(10)) == 0
+    # Split 6/24: 6 < 8; total needed 8 x 30 / (1 x 6 / 30) = 40 (smaller share 0.2), 10 more.
     assert not rp.enough_accounts(np.ones(24), np.ones(6))
     assert rp.more_accounts_needed(np.ones(24), np.ones(6)) == 10
     # One account with nine times the ARR of the others: Kish 12^2 / (81 + 3) = 1.714 of 4.
