@@ -18,6 +18,7 @@ from analytics.models import AssumptionChange
 from analytics.scope import ScopeError
 from crm.models import Account, AcquisitionChannel, LifecycleStage, User
 from crm.roles import can_manage_program
+from crm.templatetags.crm_ui import MINUS, currency_prefix
 
 DASHBOARD_METRICS = (
     "ltv",
@@ -102,6 +103,9 @@ def global_control_rows(answer: dict) -> list[dict]:
         mean = "mean" if kind == "money" else "rate"
 
         def shown(value, fmt=kind):
+            if fmt == "money" and value is not None:  # in the team's currency, as every amount shown
+                text = charts.format_value(abs(value), fmt, decimals=2)
+                return f"{MINUS if value < 0 else ''}{currency_prefix()}{text}"
             return charts.format_value(value, fmt, decimals=2)
 
         row = {
