@@ -229,7 +229,11 @@ def dashboard(request):
         + global_retention_rows(results["global_control"]),
         "charts": _charts(results, velocity_play),
         # The page shows the value table compact (it fits its card); its CSV keeps every column.
-        "tables": {table.name: table for table in built} | {"roi": tables.roi_page(results["roi"])},
+        "tables": {table.name: table for table in built}
+        | {
+            "roi": tables.roi_page(results["roi"]),
+            "lift_summary": tables.lift_summary_page(results["lift"]),
+        },
         "snapshot": datetime.fromisoformat(min(r["snapshot"]["computed_at"] for r in results.values())),
         "query": request.GET.urlencode(),
         **_filter_context(request),
