@@ -3,7 +3,7 @@ exported as CSV, so the export always matches what the user saw."""
 
 from dataclasses import dataclass
 
-from crm.templatetags.crm_ui import compact_amount, money_interval
+from crm.templatetags.crm_ui import MINUS, compact_amount, money_interval
 
 
 @dataclass
@@ -171,6 +171,57 @@ def roi(answer: dict) -> Table:
         "Note",
     ]
     return Table("roi", "Value by play", headers, rows)
+
+
+def _points(value, signed: bool = True) -> str:
+    return "" if value is None else f"{value * 100:{'+' if signed else ''}.1f}".replace("-", MINUS)
+
+
+def lift_summary_page(answer: dict) -> Table:
+    """The primary-outcome table as the page shows it: each arm's figure with its n, the lift with
+    its 95% interval in one cell and the verdict, so it fits its card; the CSV export
+    (``lift_summary``) keeps every column at full precision."""
+    rows = []
+    for play in answer["plays"]:
+        outcome = play.get("primary_outcome")
+        r = play.get("outcomes", {}).get(outcome)
+        if r is None:
+            continue
+        if "treatment_rate" in r:
+            arms = [f"{_pct(r[f'{arm}_rate'])} of {r[f'{arm}_n']:,}" for arm in ("treatment", "control")]
+            lift = _points(r["absolute_lift"])
+            if lift and r["ci_low"] is not None:
+                lift = f"{lift} pp ({_points(r['ci_low'])} to {_points(r['ci_high'])})"
+        else:
+            arms = [
+                f"{compact_amount(r[f'{arm}_mean'])} per contact of {r[f'{arm}_n']:,}"
+                for arm in ("treatment", "control")
+            ]
+            lift = compact_amount(r["absolute_lift"]) if r["absolute_lift"] is not None else ""
+            if lift and r["ci_low"] is not None:
+                lift = f"{lift} ({money_interval(r['ci_low'], r['ci_high'])})"
+        rows.append(
+            [
+                play["play"]["name"],
+                outcome,
+                *arms,
+                lift,
+                _num(r["p_value"]),
+                play.get("verdict", {}).get("label", ""),
+                r.get("note", ""),
+            ]
+        )
+    headers = [
+        "Play",
+        "Primary outcome",
+        "Treatment",
+        "Control",
+        "Lift (95% CI)",
+        "p-value",
+        "Verdict",
+        "Note",
+    ]
+    return Table("lift_summary", "Lift per play (primary outcome)", headers, rows)
 
 
 def roi_page(answer: dict) -> Table:

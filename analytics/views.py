@@ -18,6 +18,7 @@ from analytics.models import AssumptionChange
 from analytics.scope import ScopeError
 from crm.models import Account, AcquisitionChannel, LifecycleStage, User
 from crm.roles import can_manage_program
+from crm.templatetags.crm_ui import MINUS, currency_prefix
 
 DASHBOARD_METRICS = (
     "ltv",
@@ -104,6 +105,9 @@ def global_control_rows(answer: dict) -> list[dict]:
         mean = "mean" if kind == "money" else "rate"
 
         def shown(value, fmt=kind):
+            if fmt == "money" and value is not None:  # in the team's currency, as every amount shown
+                text = charts.format_value(abs(value), fmt, decimals=2)
+                return f"{MINUS if value < 0 else ''}{currency_prefix()}{text}"
             return charts.format_value(value, fmt, decimals=2)
 
         row = {
@@ -228,7 +232,11 @@ def dashboard(request):
         "health_model": answers.health_model_latest(),
         "charts": _charts(results, velocity_play),
         # The page shows the value table compact (it fits its card); its CSV keeps every column.
-        "tables": {table.name: table for table in built} | {"roi": tables.roi_page(results["roi"])},
+        "tables": {table.name: table for table in built}
+        | {
+            "roi": tables.roi_page(results["roi"]),
+            "lift_summary": tables.lift_summary_page(results["lift"]),
+        },
         "snapshot": datetime.fromisoformat(min(r["snapshot"]["computed_at"] for r in results.values())),
         "query": request.GET.urlencode(),
         **_filter_context(request),

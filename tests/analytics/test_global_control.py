@@ -135,7 +135,7 @@ def six_accounts(by_account):
 
     Not enough accounts for an interval: pooled ARR (12k x 5, 8k): Kish's effective accounts
     68,000^2 / (5 x 12,000^2 + 8,000^2) = 5.898 of 6, so the smaller side (3) is expected to hold
-    5.898 / 6 x 3 = 2.949 < 8; the total needed is 8 x 6 / (5.898 / 6 x 3 / 6... = 16.28, so 17
+    5.898 / 6 x 3 = 2.949 < 8; the total needed is 8 x 6 / (5.898 / 6 x 3 / 6) = 16.28, so 17
     accounts: 11 more."""
     from tests.analytics.test_arr import at, term
 

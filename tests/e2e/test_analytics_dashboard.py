@@ -1,6 +1,6 @@
-"""The analytics dashboard in a real browser: the "Value by play" table fits its card at a
-laptop width (1440 px) and, on a phone (390 px), scrolls inside its card instead of widening the
-page; no console errors."""
+"""The analytics dashboard in a real browser: the "Value by play" table and the verdicts' table
+fit their cards at a laptop width (1440 px) and, on a phone (390 px), scroll inside their cards
+instead of widening the page; no console errors."""
 
 import pytest
 
@@ -11,9 +11,9 @@ from tests.plays.test_engine import renewing_account
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 # The card, its table and the table's scroll container, measured in the page.
-MEASURE = """() => {
+MEASURE = """(title) => {
   const card = [...document.querySelectorAll('.table-card')]
-    .find(c => c.querySelector('h3')?.textContent.trim() === 'Value by play');
+    .find(c => c.querySelector('h3')?.textContent.trim() === title);
   const table = card.querySelector('table'), wrap = card.querySelector('.table-wrap');
   const box = card.getBoundingClientRect();
   return {
@@ -45,13 +45,21 @@ def plays_with_values(user):
 @pytest.mark.parametrize("width", [1440, 390])
 def test_value_by_play_table_stays_inside_its_card(browsing, plays_with_values, width):
     page = browsing.page
+    browsing.log_in("alice")  # at the harness's desktop size (a phone folds the navigation away)
     page.set_viewport_size({"width": width, "height": 900})
-    browsing.log_in("alice")
     browsing.goto("/analytics/")
     page.get_by_role("heading", name="Value by play").scroll_into_view_if_needed()
     browsing.step(f"value-by-play-{width}")
-    shown = page.evaluate(MEASURE)
+    shown = page.evaluate(MEASURE, "Value by play")
     assert shown["rows"] == 4, shown
+    _inside_its_card(shown, width)
+    # The verdicts' table (one row per play that has enrollments) fits the same way.
+    verdicts = page.evaluate(MEASURE, "Lift per play (primary outcome)")
+    assert verdicts["rows"] >= 2, verdicts
+    _inside_its_card(verdicts, width)
+
+
+def _inside_its_card(shown: dict, width: int) -> None:
     # The card never grows past the page, and nothing spills out of it.
     assert shown["cardRight"] <= shown["page"] + 0.5, shown
     assert shown["cardScroll"] <= shown["cardClient"], shown
