@@ -17,6 +17,7 @@ from crm.models import (
     ActivityKind,
     ClvTier,
     Contact,
+    CustomField,
     CustomFieldObject,
     Deal,
     DealKind,
@@ -175,6 +176,14 @@ class DealFilter(filters.FilterSet):
             "expected_close",
             "closed_at",
         ]
+
+
+class CustomFieldFilter(filters.FilterSet):
+    updated_after = updated_after_filter()
+
+    class Meta:
+        model = CustomField
+        fields = ["object_type"]
 
 
 class PipelineStageFilter(filters.FilterSet):

@@ -872,9 +872,10 @@ def custom_fields_reorder(*, object_type: str, keys: Sequence[str], actor=None) 
     fields = list(CustomField.objects.filter(object_type=object_type).order_by("position", "id"))
     rank = {key: index for index, key in enumerate(keys)}
     fields.sort(key=lambda f: (rank.get(f.key, len(rank)), f.position, f.pk))
+    now = timezone.now()
     for position, field in enumerate(fields):
-        field.position = position
-    CustomField.objects.bulk_update(fields, ["position"])
+        field.position, field.updated_at = position, now
+    CustomField.objects.bulk_update(fields, ["position", "updated_at"])
 
 
 # --- Tags -------------------------------------------------------------------------------------

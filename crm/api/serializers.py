@@ -16,6 +16,9 @@ from crm.models import (
     CustomField,
     CustomFieldObject,
     Deal,
+    HealthBand,
+    HealthSource,
+    LifecycleStage,
     PipelineStage,
     Renewal,
     Task,
@@ -87,6 +90,23 @@ class TagsField(serializers.ListField):
 
 class AccountSerializer(serializers.ModelSerializer):
     attributes = TypedAttributesField(CustomFieldObject.ACCOUNT)
+    # Read-only scores and stages: empty until the daily job (or a person) sets them, so the
+    # schema's enums carry "" too.
+    lifecycle_stage_override = serializers.ChoiceField(
+        choices=[*LifecycleStage.choices, ("", "Not set by hand")],
+        read_only=True,
+        help_text="A stage set by hand (it sticks until cleared on the account's page); empty: derived.",
+    )
+    health_band = serializers.ChoiceField(
+        choices=[*HealthBand.choices, ("", "Not scored")],
+        read_only=True,
+        help_text="good, watch or at_risk from the daily health job; empty: not scored.",
+    )
+    health_source = serializers.ChoiceField(
+        choices=[*HealthSource.choices, ("", "Not scored")],
+        read_only=True,
+        help_text="model (trained on this team's renewals) or rules (too little history); empty: not scored.",
+    )
 
     class Meta:
         model = Account
@@ -274,7 +294,10 @@ class CustomFieldSerializer(serializers.ModelSerializer):
             "help_text",
             "position",
             "show_in_list",
+            "created_at",
+            "updated_at",
         ]
+        read_only_fields = ["created_at", "updated_at"]
         extra_kwargs = {"key": {"help_text": "The key of the value in the records' `attributes`."}}
 
 

@@ -41,6 +41,7 @@ from crm.filters import (
     AccountFilter,
     ActivityFilter,
     ContactFilter,
+    CustomFieldFilter,
     DealFilter,
     EventFilter,
     OrderFilter,
@@ -149,8 +150,8 @@ class CustomFieldViewSet(viewsets.ReadOnlyModelViewSet):
 
     queryset = CustomField.objects.order_by("object_type", "position", "id")
     serializer_class = CustomFieldSerializer
-    filterset_fields = ["object_type"]
-    ordering_fields = ["position"]
+    filterset_class = CustomFieldFilter
+    ordering_fields = ["position", "updated_at"]
 
 
 class PipelineStageViewSet(viewsets.ReadOnlyModelViewSet):
