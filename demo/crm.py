@@ -46,6 +46,7 @@ from crm.models import (
     PipelineStage,
     Renewal,
     RenewalStatus,
+    SmsConsent,
     Task,
     TaskStatus,
     User,
@@ -335,6 +336,9 @@ FORMER_OUTCOMES = (
     (RenewalStatus.CHURNED, 45),
 )
 SILENT_CHURN = 0.3
+# No SMS consent on record for their contacts (the demo's consent ledger is written before them,
+# and nobody texts a former customer's staff from the demo's history).
+FORMER_CONSENT = ((SmsConsent.UNKNOWN, 1),)
 FORMER_FADE_DAYS = 75  # their decline shows over the whole login window (the book's: 45 days)
 
 
@@ -680,7 +684,7 @@ def _build_contacts(ctx: _Ctx, st: _AccountState, area_code: int) -> None:
             email=_email(ctx, local, account.domain),
             area_code=area_code if rng.random() < 0.7 else rng.choice(AREA_CODES)[0],
             channel=account.acquisition_channel if rng.random() < 0.8 else _pick(rng, CHANNEL_WEIGHTS),
-            consent=CONSENT_WEIGHTS,
+            consent=FORMER_CONSENT if ctx.former else CONSENT_WEIGHTS,
             owner=account.owner,
             attributes={"title": titles[k]},
             created_at=ctx.at(day, account.timezone),

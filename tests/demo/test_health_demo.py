@@ -13,7 +13,16 @@ from django.conf import settings
 from django.core.management import call_command
 
 from analytics.answers import health_model_latest
-from crm.models import Account, Activity, ActivityKind, HealthSource, Renewal, RenewalStatus
+from crm.models import (
+    Account,
+    Activity,
+    ActivityKind,
+    Contact,
+    HealthSource,
+    Renewal,
+    RenewalStatus,
+    SmsConsent,
+)
 from demo.crm import FORMER_PER_ACCOUNT
 from plays.models import Enrollment
 from sms.models import Message
@@ -40,6 +49,8 @@ def test_the_seeded_book_trains_the_health_model_with_an_honest_auc():
     # Never in a play's arms, never texted: the plays' story is drawn without them.
     assert not Enrollment.objects.filter(contact__account__in=former).exists()
     assert not Message.objects.filter(contact__account__in=former).exists()
+    people = Contact.objects.filter(account__in=former)
+    assert people.exists() and set(people.values_list("sms_consent", flat=True)) == {SmsConsent.UNKNOWN}
 
     report = health_model_latest()
     assert report["source"] == HealthSource.MODEL, report.get("note")
