@@ -45,6 +45,7 @@ from crm.models import (
     PipelineStage,
     Renewal,
     RenewalStatus,
+    SmsConsent,
     Task,
     TaskStatus,
     User,
@@ -186,6 +187,9 @@ class _Ctx:
     used_phones: set[str] = field(default_factory=set)
     event_seq: int = 0
     order_seq: int = 0
+    # Former customers (``build_former``): accounts that churned in the past, from their own stream.
+    former: bool = False
+    event_prefix: str = EVENT_PREFIX
 
     @property
     def open_stages(self) -> list[PipelineStage]:
@@ -283,13 +287,22 @@ def build(
 ) -> DemoData:
     """Generate the data set in memory. Same seed, day, staff and stages: same data."""
     today = today or djtz.now().date()
-    stages = sorted(stages, key=lambda s: (s.position, s.slug))
     if not any(s.is_won for s in stages) or not any(s.is_closed and not s.is_won for s in stages):
         raise ValueError("The pipeline needs a closed-won and a closed-lost stage.")
     if not any(not s.is_closed for s in stages):
         raise ValueError("The pipeline needs at least one open stage.")
-    ctx = _Ctx(
-        rng=random.Random(seed),
+    ctx = _context(random.Random(seed), today, staff, stages, used_emails, used_phones)
+    states = [_build_account(ctx) for _ in range(accounts)]
+    for _ in range(max(6, round(accounts * 0.2))):
+        _build_b2c_contact(ctx)
+    _ensure_stage_coverage(ctx, states)
+    return ctx.data
+
+
+def _context(rng, today, staff, stages, used_emails, used_phones) -> _Ctx:
+    stages = sorted(stages, key=lambda s: (s.position, s.slug))
+    return _Ctx(
+        rng=rng,
         ref=datetime(today.year, today.month, today.day, tzinfo=UTC),
         today=today,
         stages=list(stages),
@@ -300,11 +313,85 @@ def build(
         used_emails=set(used_emails or ()),
         used_phones=set(used_phones or ()),
     )
-    states = [_build_account(ctx) for _ in range(accounts)]
-    for _ in range(max(6, round(accounts * 0.2))):
-        _build_b2c_contact(ctx)
-    _ensure_stage_coverage(ctx, states)
+
+
+# Former customers: accounts that signed up one to three years ago and churned at a past renewal
+# (after zero to two renewed terms), about one per 3.75 active accounts (80 for the default 300).
+# They give the health model (analytics/scores/health.py) the churned renewals a growing book of
+# 300 lacks (its ~8% a year churn leaves 11, under HEALTH_MIN_CHURNS). Their own random stream
+# ("<seed>-former"), inserted after the plays' history: the book, the plays' draws and the story
+# stay as they were, and no play ever enrolled them. Most faded before churning (usage and seat
+# use falling over their last 45 days, as demo.crm's declining accounts), but SILENT_CHURN of
+# them churned without warning (usage steady to the end); renewers who dipped anyway are added
+# by demo.health.
+FORMER_PER_ACCOUNT = 0.27
+FORMER_EVENT_PREFIX = f"{EVENT_PREFIX}f-"
+FORMER_MIN_DAYS, FORMER_MAX_DAYS = 400, 1090  # sign-up this many days before today
+FORMER_OUTCOMES = (
+    (RenewalStatus.RENEWED, 45),
+    (RenewalStatus.EXPANDED, 5),
+    (RenewalStatus.DOWNGRADED, 5),
+    (RenewalStatus.CHURNED, 45),
+)
+SILENT_CHURN = 0.3
+# No SMS consent on record for their contacts (the demo's consent ledger is written before them,
+# and nobody texts a former customer's staff from the demo's history).
+FORMER_CONSENT = ((SmsConsent.UNKNOWN, 1),)
+FORMER_FADE_DAYS = 75  # their decline shows over the whole login window (the book's: 45 days)
+
+
+def build_former(
+    *,
+    seed: int,
+    count: int,
+    today: date,
+    staff: dict[str, list[User]],
+    stages: Sequence[PipelineStage],
+    used_names: set[str],
+    used_domains: set[str],
+    used_emails: set[str],
+    used_phones: set[str],
+) -> DemoData:
+    """``count`` former customers, each churned at a renewal before ``today``: the same account
+    builder as the book, on its own random stream. Same seed, day and used sets: same data."""
+    ctx = _context(random.Random(f"{seed}-former"), today, staff, stages, used_emails, used_phones)
+    ctx.used_names, ctx.used_domains = set(used_names), set(used_domains)
+    ctx.former, ctx.event_prefix = True, FORMER_EVENT_PREFIX
+    for _ in range(count):
+        _build_account(ctx)
     return ctx.data
+
+
+def seed_former(*, seed: int, accounts: int, today: date) -> dict[str, int]:
+    """Generate and insert the former customers for a book of ``accounts`` (see build_former)."""
+    taken = list(Account.objects.values_list("name", "domain"))
+    suffixes = [suffix for suffix, _ in NAME_SUFFIXES if suffix]
+    names = set()
+    for name, _ in taken:
+        base = next((name[: -len(s)] for s in suffixes if name.endswith(s)), name)
+        names.add(base.lower())
+    data = build_former(
+        seed=seed,
+        count=round(accounts * FORMER_PER_ACCOUNT),
+        today=today,
+        staff=ensure_staff(),
+        stages=list(PipelineStage.objects.all()),
+        used_names=names,
+        used_domains={domain for _, domain in taken},
+        used_emails={e.lower() for e in Contact.objects.exclude(email=None).values_list("email", flat=True)},
+        used_phones=set(Contact.objects.exclude(phone=None).values_list("phone", flat=True)),
+    )
+    write(data)
+    return {f"former {key}": n for key, n in data.counts().items() if key != "users" and n}
+
+
+# The demo's stand-in scores, read from what it generated (no random draw, so the rest of the book
+# is unchanged): every order customer's CLV tier from their spend over the last year (the top
+# third of customers high, the bottom third low) and P(alive) from their last order's age, exp(-days / 180);
+# an account's health band from its simulated health. The scoring jobs (issue 21) recompute them
+# from the data when they run; the demo sets them so plays' audiences and lift by segment have
+# scores to read.
+P_ALIVE_STAND_IN_DAYS = 180
 
 
 # The demo's stand-in health band, from each account's simulated health (no random draw, so the
@@ -434,7 +521,10 @@ def _build_account(ctx: _Ctx) -> _AccountState:
     seats = rng.randint(lo, hi)
     discount = 0.0 if plan == "starter" else rng.choice((0.0, 0.0, 0.05, 0.1, 0.15))
     # More recent sign-ups than old ones: the business is growing.
-    signup_day = ctx.today - timedelta(days=max(1, int(730 * rng.random() ** 1.25)))
+    if ctx.former:
+        signup_day = ctx.today - timedelta(days=rng.randint(FORMER_MIN_DAYS, FORMER_MAX_DAYS))
+    else:
+        signup_day = ctx.today - timedelta(days=max(1, int(730 * rng.random() ** 1.25)))
     channel = _pick(rng, CHANNEL_WEIGHTS)
     cac_lo, cac_hi = CAC_RANGES[channel]
     tz = area_timezone(area_code)
@@ -458,6 +548,8 @@ def _build_account(ctx: _Ctx) -> _AccountState:
             "city": city,
         },
     )
+    if ctx.former:
+        account.attributes["former"] = True
     ctx.data.accounts.append(account)
     st = _AccountState(account=account, signup_day=signup_day, price=price, discount=discount)
     _simulate_terms(ctx, st, plan, seats)
@@ -465,7 +557,8 @@ def _build_account(ctx: _Ctx) -> _AccountState:
     _build_contacts(ctx, st, area_code)
     _build_deals(ctx, st)
     _build_events(ctx, st)
-    _build_account_orders(ctx, st)
+    if not ctx.former:  # the CLV tiers are scored before the former customers are added
+        _build_account_orders(ctx, st)
     _build_tasks(ctx, st)
     _build_touches(ctx, st)
     return st
@@ -481,6 +574,8 @@ def _simulate_terms(ctx: _Ctx, st: _AccountState, plan: str, seats: int) -> None
         (RenewalStatus.DOWNGRADED, 5),
         (RenewalStatus.CHURNED, churn),
     )
+    if ctx.former:
+        outcomes = FORMER_OUTCOMES
     start, acv = st.signup_day, _acv(plan, seats, st.discount)
     while True:
         end = _add_years(start, 1)
@@ -493,6 +588,8 @@ def _simulate_terms(ctx: _Ctx, st: _AccountState, plan: str, seats: int) -> None
         if end > ctx.today:
             break
         status = _pick(rng, outcomes)
+        if ctx.former and _add_years(end, 1) > ctx.today:
+            status = RenewalStatus.CHURNED  # a former customer's last term
         if status == RenewalStatus.DOWNGRADED and seats < 2:
             status = RenewalStatus.RENEWED
         decided_day = ctx.past_day(end - timedelta(days=rng.randint(-3, 25)))
@@ -522,7 +619,7 @@ def _decide_health(ctx: _Ctx, st: _AccountState) -> None:
     rng, account = ctx.rng, st.account
     age = st.age
     if st.churned:
-        st.health = "declining"
+        st.health = "healthy" if ctx.former and rng.random() < SILENT_CHURN else "declining"
     elif age < 90:
         st.health = "onboarding"
     else:
@@ -574,7 +671,7 @@ def _build_contacts(ctx: _Ctx, st: _AccountState, area_code: int) -> None:
             email=_email(ctx, local, account.domain),
             area_code=area_code if rng.random() < 0.7 else rng.choice(AREA_CODES)[0],
             channel=account.acquisition_channel if rng.random() < 0.8 else _pick(rng, CHANNEL_WEIGHTS),
-            consent=CONSENT_WEIGHTS,
+            consent=FORMER_CONSENT if ctx.former else CONSENT_WEIGHTS,
             owner=account.owner,
             attributes={"title": titles[k]},
             created_at=ctx.at(day, account.timezone),
@@ -786,7 +883,7 @@ def _event(ctx: _Ctx, *, account, contact, name: str, at: datetime, properties: 
             name=name,
             properties=properties or {},
             occurred_at=at,
-            external_id=f"{EVENT_PREFIX}{ctx.event_seq:06d}",
+            external_id=f"{ctx.event_prefix}{ctx.event_seq:06d}",
         )
     )
 
@@ -820,6 +917,7 @@ def _build_events(ctx: _Ctx, st: _AccountState) -> None:
             emit("first_campaign_sent", first_campaign, {"recipients": rng.randint(80, 4000)}, who())
 
     target = rng.uniform(0.6, 0.85)
+    fade = FORMER_FADE_DAYS if ctx.former else 45  # a declining account's last days fade over this
 
     def ratio(day: date) -> float:
         since, left = (day - st.signup_day).days, (end - day).days
@@ -828,8 +926,8 @@ def _build_events(ctx: _Ctx, st: _AccountState) -> None:
         value = 0.25 + (target - 0.25) * min(1.0, since / 60)
         if st.health == "expanding" and left <= 60:
             value += (rng.uniform(0.92, 1.0) - value) * (1 - left / 60)
-        elif st.health == "declining" and left <= 45:
-            value *= 0.35 + 0.65 * left / 45
+        elif st.health == "declining" and left <= fade:
+            value *= 0.35 + 0.65 * left / fade
         return max(0.05, min(1.0, value + rng.uniform(-0.04, 0.04)))
 
     def seats_used(day: date) -> None:
@@ -854,8 +952,8 @@ def _build_events(ctx: _Ctx, st: _AccountState) -> None:
             rate *= 0.35 + 0.65 * since / 30
         if st.integrated_day is None or day < st.integrated_day:
             rate *= 0.4
-        if st.health == "declining" and left <= 45:
-            rate *= max(0.06, left / 45) ** 1.3
+        if st.health == "declining" and left <= fade:
+            rate *= max(0.06, left / fade) ** 1.3
         elif st.health == "expanding":
             rate *= 1.3
         if day.weekday() >= 5:

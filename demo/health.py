@@ -5,10 +5,11 @@ learns from past renewals also needs the usage before the renewals that were *re
 churned ones already have theirs: they end in the fade before churn). This adds those logins,
 from its own random stream (so the rest of the demo, and its play story, stay as they were),
 with noise: about one renewer in five dipped before renewing anyway. Then the health job runs
-as every night: health bands, the model's report and derived lifecycle stages. The default
-demo's history holds 11 churned renewals (its generator churns ~8% a year), under the model's
-documented threshold (HEALTH_MIN_CHURNS, 20): it honestly shows the rules fallback and says why.
-(More churn in ``demo.crm`` changes the random stream the pinned play story is drawn from.)"""
+as every night: health bands, the model's report and derived lifecycle stages. The book alone
+holds 11 churned renewals (its generator churns ~8% a year), under the model's documented
+threshold (HEALTH_MIN_CHURNS, 20); with the former customers (``demo.crm.build_former``, their
+own random stream: more churn in the book would change the stream the pinned play story is
+drawn from) it holds enough, and the model is trained (tests/demo/test_health_demo.py)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """``seed_demo``: the CRM book first, then the SMS inbox and the plays' history on top of it,
-in one transaction; last, the usage before past renewals and the daily health job (health
-scores, the model's report, derived lifecycle stages). Deterministic for a seed and a day; a
-second run does nothing unless ``force``, which replaces the previous demo rows (and only
-those)."""
+in one transaction; then the former customers (accounts churned in the past); last, the usage
+before past renewals and the daily health job (health scores, the model's report, derived
+lifecycle stages). Deterministic for a seed and a day; a second run does nothing unless
+``force``, which replaces the previous demo rows (and only those)."""
 
 import time
 from dataclasses import dataclass
@@ -44,6 +44,9 @@ def seed_demo(
         counts.update(sms.seed(seed=seed, today=today))
         counts.update(plays.seed(seed=seed, today=today))
         counts.update(clv.seed(seed=seed, today=today))
+        # Former customers (their own random stream, never enrolled in a play), for the health
+        # model's history: after the plays and CLV, which read the book as the generator left it.
+        counts.update(crm.seed_former(seed=seed, accounts=accounts, today=today))
         # Last: the plays' history above reads the CRM as the generator left it.
         counts.update(health.seed(seed=seed, today=today))
     return SeedResult(created=True, counts=counts, deleted=deleted, elapsed=time.perf_counter() - started)

@@ -24,14 +24,21 @@ from crm.models import (
     Task,
     User,
 )
-from demo.crm import EVENT_PREFIX, ORDER_PREFIX
-from demo.vocabulary import STAFF
+from demo.crm import EVENT_PREFIX, FORMER_MAX_DAYS, FORMER_PER_ACCOUNT, ORDER_PREFIX
+from demo.vocabulary import RISK_TOUCHES, STAFF
 from plays.models import Enrollment, Play, StepDecision
 from sms.governance import play_source
 from sms.models import ConsentEvent, Conversation, Deferral, Message
 from tests.factories import AccountFactory, ContactFactory, OrderFactory
 
 pytestmark = pytest.mark.django_db
+
+
+# Besides the book's accounts, the demo adds former customers (accounts churned at a past
+# renewal, ``demo.crm.build_former``) for the health model's history: round(0.27 x accounts).
+def former(accounts: int) -> int:
+    return round(accounts * FORMER_PER_ACCOUNT)
+
 
 MODELS = (Account, Contact, Deal, Renewal, Order, Event, Task, Activity, User)
 
@@ -213,11 +220,12 @@ def test_small_run_builds_consistent_data(today):
     output = seed("--accounts", "30", "--today", today)
     assert "Seeded 30 accounts" in output
 
-    assert Account.objects.count() == 30
-    assert 60 <= Contact.objects.exclude(account=None).count() <= 150
+    assert Account.objects.count() == 30 + former(30) == 38
+    assert Account.objects.filter(attributes__former=True).count() == former(30)
+    assert 80 <= Contact.objects.exclude(account=None).count() <= 180
     assert Contact.objects.filter(account=None).count() >= 6
     assert Order.objects.count() > 150
-    assert 1000 <= Event.objects.count() <= 6000
+    assert 1000 <= Event.objects.count() <= 7000
     assert Task.objects.count() >= 30
     assert Activity.objects.count() >= 200
 
@@ -259,7 +267,12 @@ def test_small_run_builds_consistent_data(today):
     assert not Event.objects.filter(occurred_at__gt=now).exists()
     assert not Order.objects.filter(ordered_at__gt=now).exists()
     assert not Activity.objects.filter(occurred_at__gt=now).exists()
-    assert not Account.objects.filter(signed_up_at__lt=now - timedelta(days=732)).exists()
+    book = Account.objects.exclude(attributes__has_key="former")
+    assert not book.filter(signed_up_at__lt=now - timedelta(days=732)).exists()
+    # Former customers signed up one to three years ago and have all churned since.
+    gone = Account.objects.filter(attributes__former=True)
+    assert not gone.filter(signed_up_at__lt=now - timedelta(days=FORMER_MAX_DAYS + 2)).exists()
+    assert not gone.filter(churned_at=None).exists() and not gone.filter(churned_at__gt=now).exists()
 
 
 def test_full_scale_run(today):
@@ -268,11 +281,15 @@ def test_full_scale_run(today):
     output = seed("--today", today)
     assert "Seeded 300 accounts" in output
 
-    assert Account.objects.count() == 300
-    assert 850 <= Contact.objects.count() <= 1100
+    assert Account.objects.count() == 300 + former(300) == 381
+    assert Account.objects.exclude(attributes__has_key="former").count() == 300
+    # The book's ~900 contacts and about 3 per former customer.
+    assert 1050 <= Contact.objects.count() <= 1400
     assert 40 <= Contact.objects.filter(account=None).count() <= 80
     assert 3000 <= Order.objects.count() <= 8000
-    assert 20_000 <= Event.objects.count() <= 40_000
+    # ~33k for the book (its usage before past renewals included), ~6k for the former customers'
+    # logins, seat readings and usage before their renewed terms: the health model's history.
+    assert 25_000 <= Event.objects.count() <= 45_000
     for stage in PipelineStage.objects.all():
         assert Deal.objects.filter(stage=stage).exists(), stage.slug
     assert set(Deal.objects.values_list("kind", flat=True)) == {"new", "expansion", "renewal"}
@@ -283,6 +300,10 @@ def test_full_scale_run(today):
     assert channels == {"sms", "email", "paid", "referral", "organic", "other"}
 
     decided = Renewal.objects.exclude(status=RenewalStatus.UPCOMING)
+    assert decided.count() >= 200
+    # Every former customer ended in a churned term; the book's renewals mostly renew.
+    assert decided.filter(account__attributes__former=True, status=RenewalStatus.CHURNED).count() == 81
+    decided = decided.exclude(account__attributes__has_key="former")
     total = decided.count()
     assert total >= 80
     assert 0.6 <= decided.filter(status=RenewalStatus.RENEWED).count() / total <= 0.9
@@ -293,9 +314,13 @@ def test_full_scale_run(today):
         status=RenewalStatus.UPCOMING, end_date__lte=timezone.now().date() + timedelta(days=90)
     ).exists()
 
-    # At-risk accounts log in less over the last weeks than before.
+    # Accounts the generator made decline (their CSM logged risk touches) log in less over the
+    # last weeks than before. (The stage is derived by the health job from the model's bands,
+    # which also flag accounts that never faded: the generator's truth is the risk touches.)
     now = timezone.now()
-    at_risk = Account.objects.filter(lifecycle_stage=LifecycleStage.AT_RISK)
+    flagged = Activity.objects.filter(summary__in=[summary for _, summary in RISK_TOUCHES])
+    at_risk = Account.objects.filter(churned_at=None, pk__in=flagged.values("account_id"))
+    assert at_risk.exists()
     logins = Event.objects.filter(account__in=at_risk, name="login")
     before = logins.filter(occurred_at__range=(now - timedelta(days=75), now - timedelta(days=45))).count()
     recent = logins.filter(occurred_at__gte=now - timedelta(days=30)).count()
@@ -404,7 +429,7 @@ def test_different_seed_gives_different_data(today):
     first = snapshot()
     seed("--accounts", "30", "--seed", "2", "--today", today, "--force")
     second = snapshot()
-    assert Account.objects.count() == 30
+    assert Account.objects.count() == 30 + former(30)
     assert first["accounts"] != second["accounts"]
     assert first["contacts"] != second["contacts"]
     assert first["orders"] != second["orders"]
