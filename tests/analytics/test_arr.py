@@ -224,7 +224,7 @@ def test_dashboard_shows_nrr_grr_net_renewal_rate_and_the_movements_table(
     assert "ARR movements by month" in html and "/analytics/export/mrr_movements.csv" in html
     may = ["2025-05", "148000.00", "0.00", "0.00", "0.00", "10000.00", "0.00", "-10000.00", "138000.00"]
     assert "".join(f"<td>{cell}</td>" for cell in may) in html
-    with django_assert_max_num_queries(16):  # every answer from its snapshot
+    with django_assert_max_num_queries(17):  # every answer from its snapshot, + the health model's report
         assert web.get(page).status_code == 200
     export = web.get("/analytics/export/mrr_movements.csv?start=2025-01-01&end=2025-12-31")
     rows = b"".join(export.streaming_content).decode().splitlines()
