@@ -6,6 +6,13 @@ treatment, texted or not (governance may have suppressed some), because the cont
 split off before governance too. A play without a control arm only supports an observational
 comparison (texted vs not texted), labelled as such.
 
+The unit of analysis is the contact, the unit the holdout randomises (a stable hash of play and
+contact): each contact counts once per play and period, by its first enrollment in the period (its
+arm, its outcomes from that enrollment's decision within the window). A contact enrolled again
+(a frequent buyer re-triggering a reorder reminder) is always in the same arm and its outcomes
+are correlated; counting each enrollment would inflate n and break the stated error rates
+(``first_per_contact``).
+
 One grouped query per call (by play, arm and sign-up quarter) computes every outcome with
 EXISTS subqueries; the statistics are computed from those counts and sums."""
 
@@ -64,6 +71,32 @@ MONEY_FIELD = DecimalField(max_digits=20, decimal_places=4)
 def milestone_event(play: Play) -> str:
     """The event whose arrival is the play's milestone outcome, as its trigger type says."""
     return triggers.milestone_event(play.trigger)
+
+
+UNIT_DEFINITION = (
+    "one row per contact: its first enrollment in the period (earliest decided_at, then lowest id), "
+    "with its arm, its segments at entry and its variant, its outcomes measured from that "
+    "enrollment's decision within the window; the contact is the unit the holdout randomises, so "
+    "a contact enrolled several times in the play counts once"
+)
+
+
+def first_per_contact(scope: Scope) -> Q:
+    """Keeps each contact's first enrollment in the play within the scope's period: no enrollment
+    of the same play and contact in the period was decided earlier (or at the same time with a
+    lower id). A correlated NOT EXISTS on the (play, contact, ...) index, so the callers' grouped
+    queries stay one query each, on SQLite and PostgreSQL alike."""
+    earlier = scope.segment(
+        Enrollment.objects.filter(
+            play=OuterRef("play"),
+            contact=OuterRef("contact"),
+            decided_at__gte=scope.start_at,
+            decided_at__lt=scope.end_at,
+        )
+    ).filter(
+        Q(decided_at__lt=OuterRef("decided_at")) | Q(decided_at=OuterRef("decided_at"), pk__lt=OuterRef("pk"))
+    )
+    return ~Q(Exists(earlier))
 
 
 def _window(days: int):
@@ -284,14 +317,15 @@ def _grouped_counts(
 def _plays_lift(
     plays: list[Play], scope: Scope, *, window_days: int, now=None, opt_out_days: int = DEFAULT_OPT_OUT_DAYS
 ) -> list[dict]:
-    """Lift for each play over its enrollments decided in the period whose window has closed."""
+    """Lift for each play over its contacts' first enrollments decided in the period whose window
+    has closed (a contact whose first enrollment is still in its window is pending)."""
     if not plays:
         return []
     now = now or datetime.now(UTC)
     matured_before = min(scope.end_at, now - timedelta(days=window_days))
     enrollments = scope.segment(
         Enrollment.objects.filter(play__in=plays, decided_at__gte=scope.start_at, decided_at__lt=scope.end_at)
-    )
+    ).filter(first_per_contact(scope))
     conditions = _outcome_conditions(plays, window_days)
     opt_out_closed_before = min(scope.end_at, now - timedelta(days=opt_out_days))
     rows, revenue_values = _grouped_counts(
@@ -356,6 +390,7 @@ def _play_result(
             "treatment_texted": treatment["sent"],
             "control": control["n"],
             "not_yet_matured": treatment.get("pending", 0) + control.get("pending", 0),
+            "unit": UNIT_DEFINITION,
             "outcome_definitions": OUTCOME_DEFINITIONS,
             "method_definitions": METHOD_DEFINITIONS,
         },
@@ -429,8 +464,9 @@ def _roles_and_verdict(result: dict, primary: str) -> dict:
 
 def _leakage(arms: dict, days: int) -> dict:
     """Incremental opt-outs of a play: (treatment opt-out rate - control opt-out rate) x treated,
-    with the Newcombe (method 10) interval of the rate difference scaled by treated. Enrollments
-    count once their ``days``-day opt-out window has closed (intention-to-treat, like the lift)."""
+    with the Newcombe (method 10) interval of the rate difference scaled by treated. Contacts
+    count (by their first enrollment in the period) once its ``days``-day opt-out window has
+    closed (intention-to-treat, like the lift)."""
     treatment = arms.get(Arm.TREATMENT) or _empty_counts()
     control = arms.get(Arm.CONTROL) or _empty_counts()
     treated = treatment["opt_n"]
@@ -476,30 +512,35 @@ OUTCOME_DEFINITIONS = {
     "churned": "a churned renewal decision or the account churned within the window",
     "milestone": "the play's milestone event happened within the window",
     "reordered": "the contact placed an order within the window",
-    "revenue": "order revenue of the account (or consumer) within the window, per enrollment",
+    "revenue": (
+        "order revenue of the account (or consumer) within the window of the contact's first "
+        "enrollment in the period, per contact"
+    ),
 }
 # How each comparison is computed, carried in every answer next to the outcome definitions.
 METHOD_DEFINITIONS = {
+    "unit": UNIT_DEFINITION,
     "rates": (
         "difference of proportions, treatment - control: Newcombe (1998) hybrid score interval "
         "(method 10); pooled z test, or Fisher's exact test when an expected count is below 5"
     ),
     "revenue": (
-        "difference of mean window revenue per enrollment, treatment - control: two-sided "
+        "difference of mean window revenue per contact, treatment - control: two-sided "
         f"studentised permutation test over {stats.permutation.PERMUTATIONS:,} seeded random "
         "re-splits of the arms (every split when there are fewer), exact at any arm size, and the "
         "95% interval that inverts it for a shift (the deltas d for which treatment - d vs control "
         "is not rejected). With 1,000+ buyers in each arm, Welch's t (the permutation "
         "distribution's normal limit). When even every buyer landing in the treatment arm could "
-        "not be significant, 'not enough data yet' and how many more enrollments that needs. "
+        "not be significant, 'not enough data yet' and how many more contacts that needs. "
         "Good (2005), Permutation, Parametric and Bootstrap Tests of Hypotheses, 3rd ed., ch. 3; "
         "Ernst (2004), Permutation Methods: A Basis for Exact Inference, Stat Sci 19:676-685; "
         "Janssen (1997), Stat Probab Lett 36:9-21 (studentised permutation test)"
     ),
     "opt_out_leakage": (
         f"{LEAKAGE_LABEL}: (treatment opt-out rate - control opt-out rate) x treated, an opt-out "
-        "being the enrolled contact's opt-out within the attribution window "
-        "(opt_out_attribution_days) of the decision, whatever text preceded it; 95% interval: "
+        "being the contact's opt-out within the attribution window "
+        "(opt_out_attribution_days) of its first enrollment's decision in the period, whatever text "
+        "preceded it, each contact once; 95% interval: "
         "Newcombe (1998) method 10 for the rate difference, scaled by treated"
     ),
     "verdict": (

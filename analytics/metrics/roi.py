@@ -113,7 +113,7 @@ def _play_value(lift: dict, acv: Decimal, aov: Decimal | None, values: dict[str,
         return {**empty, "note": "No matured outcomes in both arms yet: no estimate."}
     margin = values["gross_margin"]
     unit = {
-        "revenue": margin,  # the lift is already money per enrollment
+        "revenue": margin,  # the lift is already money per contact (its first enrollment)
         "renewed": acv * margin,
         "churned": acv * margin,
         "expanded": acv * values["attach_rate"] * margin,

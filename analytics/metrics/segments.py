@@ -10,6 +10,9 @@ significant, or both arms together hold fewer than ``permutation.MIN_BUYERS`` ou
 revenue lift's own rule (``permutation.enough_data``), applied to a rate's rarer side (outcomes,
 or non-outcomes when they are the rarer).
 
+The unit is the contact, as in the play lift: each contact counts once, by its first enrollment
+in the period (its arm and the segment values that enrollment recorded).
+
 The segment is the value *at entry*: the contact's CLV tier, the account's health band and its
 lifecycle stage as the enrollment recorded them when the contact entered (``plays.engine``), not
 as they are now. A play that causes reorders moves treated customers into higher tiers and the
@@ -40,7 +43,7 @@ NOT_RECORDED = "not recorded"
 # A segment is retargeted to only at Holm p below this: Bonferroni over the dimensions, so the
 # chance of retargeting a play that helps no one stays at most ALPHA (tests/analytics/test_segments.py).
 RETARGET_ALPHA = ALPHA / len(DIMENSIONS)
-# The smallest effect worth a text: a rate 2 points better, or revenue per enrollment 5% of the
+# The smallest effect worth a text: a rate 2 points better, or revenue per contact 5% of the
 # control arm's. A play whose whole 95% interval is below it is retired.
 USEFUL_RATE_LIFT = 0.02
 USEFUL_REVENUE_SHARE = 0.05
@@ -57,7 +60,7 @@ def _more_phrase(more: tuple[int, int] | None) -> str:
     more_t, more_c = more
     if more_t == more_c:
         return f"too small to tell (about {more_t:,} more per arm)"
-    return f"too small to tell (about {more_t:,} more treatment and {more_c:,} more control enrollments)"
+    return f"too small to tell (about {more_t:,} more treatment and {more_c:,} more control contacts)"
 
 
 def _more_needed(counts: tuple[int, int, int, int]) -> tuple[int, int] | None:
@@ -106,7 +109,7 @@ def revenue_segment(treatment: np.ndarray, control: np.ndarray) -> dict:
             "ci_low": None,
             "ci_high": None,
             "p_value": None,
-            "note": "too small to tell (an arm has fewer than 2 enrollments)",
+            "note": "too small to tell (an arm has fewer than 2 contacts)",
         }
     result = _rounded(stats.permutation_lift(treatment, control).to_dict())
     if not result.get("enough_data"):
@@ -156,11 +159,16 @@ def segment_lift(play: Play, scope: Scope, *, window_days: int | None = None, no
             decided_at__gte=scope.start_at,
             decided_at__lt=matured_before,
         )
-    ).annotate(**{key: _value_expr(field, missing) for key, _, field, _, missing in DIMENSIONS})
+    )
+    # One row per contact: its first enrollment in the period, with the segments it recorded.
+    enrollments = enrollments.filter(lift.first_per_contact(scope)).annotate(
+        **{key: _value_expr(field, missing) for key, _, field, _, missing in DIMENSIONS}
+    )
     answer = {
         "outcome": primary,
         "window_days": window,
         "segment_values": SEGMENT_SOURCE,
+        "unit": lift.UNIT_DEFINITION,
         "comparison": "each segment's treatment arm vs its control arm; Holm within a dimension",
         "dimensions": [],
     }
@@ -230,7 +238,7 @@ ACTIONS = ("promote", "keep_testing", "retarget", "retire")
 
 def _interval(block: dict, revenue: bool) -> str:
     if revenue:
-        return f"{block['ci_low']:+,.2f} to {block['ci_high']:+,.2f} per enrollment"
+        return f"{block['ci_low']:+,.2f} to {block['ci_high']:+,.2f} per contact"
     return f"{block['ci_low'] * 100:+.1f} to {block['ci_high'] * 100:+.1f} points"
 
 
@@ -261,7 +269,7 @@ def recommend(result: dict) -> dict:
         evidence.append(f"Overall {primary}: {block.get('note') or 'not enough data yet'}")
     elif revenue:
         evidence.append(
-            f"Overall revenue: {block['absolute_lift']:+,.2f} per enrollment with the play, "
+            f"Overall revenue: {block['absolute_lift']:+,.2f} per contact with the play, "
             f"95% interval {_interval(block, revenue)}."
         )
     else:
@@ -292,7 +300,7 @@ def recommend(result: dict) -> dict:
         useful = _useful(block, revenue)
         gain_bound = -block["ci_low"] if lower else block["ci_high"]
         if gain_bound < useful:
-            amount = f"{useful:,.2f} per enrollment" if revenue else f"{useful * 100:.0f} points"
+            amount = f"{useful:,.2f} per contact" if revenue else f"{useful * 100:.0f} points"
             evidence.append(f"The interval rules out a useful effect (at least {amount}).")
             return answer("retire", "Retire: the interval rules out a useful effect")
     evidence.append("The interval still includes both no effect and a useful one.")
@@ -307,7 +315,7 @@ def _significant_segments(segments: dict, revenue: bool) -> list[str]:
         shown = [row for row in rows if row.get("significant_after_holm")]
         for row in shown:
             lifted = (
-                f"{row['absolute_lift']:+,.2f} per enrollment"
+                f"{row['absolute_lift']:+,.2f} per contact"
                 if revenue
                 else f"{row['absolute_lift'] * 100:+.1f} points"
             )
@@ -342,7 +350,7 @@ def _retarget(segments: dict, evidence: list[str]) -> dict | None:
     others = [r["segment"] for r in dimension["segments"] if r is not row and r["segment"] != NOT_RECORDED]
     revenue = "treatment_rate" not in row
     lifted = (
-        f"{row['absolute_lift']:+,.2f} per enrollment"
+        f"{row['absolute_lift']:+,.2f} per contact"
         if revenue
         else f"{row['absolute_lift'] * 100:+.1f} points"
     )
@@ -369,17 +377,17 @@ def with_segments(
 
 DEFINITIONS = {
     "segments": (
-        "the primary outcome split by the contact's CLV tier, the account's health band and the "
-        "account's lifecycle stage, values at entry: as the enrollment recorded them when the contact "
-        "entered (both arms alike), so a play that later moves contacts between segments does not move "
-        "its own comparison; enrollments decided before these were recorded form a 'not recorded' "
-        "segment, shown (and counted in its dimension's Holm family) but never used by the "
-        "recommendation; each segment compared like the play (Newcombe interval and pooled z or "
-        "Fisher test for rates, the studentised permutation test for revenue), p-values "
-        "Holm-adjusted over the segments of one dimension; a segment is 'too small to tell' when "
-        "even every outcome (or non-outcome, "
-        f"the rarer) landing in one arm could not be significant or both arms hold fewer than "
-        f"{permutation.MIN_BUYERS}, with how many more enrollments per arm that needs"
+        "one row per contact: its first enrollment in the period; the primary outcome split by the "
+        "contact's CLV tier, the account's health band and the account's lifecycle stage, values at "
+        "entry: as that enrollment recorded them when the contact first entered in the period (both "
+        "arms alike), so a play that later moves contacts between segments does not move its own "
+        "comparison; enrollments decided before these were recorded form a 'not recorded' segment, "
+        "shown (and counted in its dimension's Holm family) but never used by the recommendation; "
+        "each segment compared like the play (Newcombe interval and pooled z or Fisher test for "
+        "rates, the studentised permutation test for revenue), p-values Holm-adjusted over the "
+        "segments of one dimension; a segment is 'too small to tell' when even every outcome (or "
+        "non-outcome, the rarer) landing in one arm could not be significant or both arms hold "
+        f"fewer than {permutation.MIN_BUYERS}, with how many more contacts per arm that needs"
     ),
     "recommendation": (
         "in this order: retire when the primary outcome is significantly worse, or opt-out leakage's "

@@ -7,7 +7,10 @@ the arm, an independent hash of (play, step, contact) decides the variant of the
 send step (``Enrollment.variant``), and each variant arm is everyone assigned to it, texted or
 not (intention-to-treat, like the lift). Rotation may text a contact another variant on a later
 visit; the assignment, not the text received, is what is compared. Revenue as the primary outcome
-is compared with the permutation test of its mean, per variant against control."""
+is compared with the permutation test of its mean, per variant against control.
+
+The unit is the contact, as in the play lift: each contact counts once, by its first enrollment in
+the period (its arm and its variant); a contact enrolled again keeps its first assignment."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -29,7 +32,7 @@ def _flag(condition: Q):
 
 def variant_results(play: Play, scope: Scope, *, window_days: int | None = None, now=None) -> dict:
     """Per-variant results of a journey on its primary outcome, by version too. One query for a
-    rate outcome; revenue reads each matured enrollment's window revenue."""
+    rate outcome; revenue reads each contact's first matured enrollment's window revenue."""
     now = now or datetime.now(UTC)
     window = window_days or lift.DEFAULT_WINDOWS.get(play.moment, lift.DEFAULT_WINDOW_DAYS)
     matured_before = min(scope.end_at, now - timedelta(days=window))
@@ -38,13 +41,14 @@ def variant_results(play: Play, scope: Scope, *, window_days: int | None = None,
         Enrollment.objects.filter(
             play=play, decided_at__gte=scope.start_at, decided_at__lt=scope.end_at
         ).filter(decided_at__lt=matured_before)
-    )
+    ).filter(lift.first_per_contact(scope))
     answer = {
         "play": play.pk,
         "primary_outcome": primary,
         "window_days": window,
         "enrollments_matured_before": matured_before.isoformat(),
         "comparison": "each variant (everyone assigned to it) vs the control arm; Holm over variants",
+        "unit": lift.UNIT_DEFINITION,
         "variants": [],
     }
     if primary == "revenue":

@@ -6,7 +6,11 @@ An enrollment whose outcome has not happened by the observation end (the period'
 is censored there. Intention-to-treat like the lift: every enrollment of each arm, texted or not.
 The outcome is the play's primary one (``Play.primary``), at its first occurrence at or after the
 decision: renewed / expanded / churned / milestone / reordered as in the lift; revenue: the first
-order of the account (or consumer). One query for every play asked about."""
+order of the account (or consumer). One query for every play asked about.
+
+The unit is the contact, as in the play lift: each contact counts once, by its first enrollment in
+the period (the holdout randomises contacts; a contact's later enrollments are in the same arm and
+their times are correlated with the first)."""
 
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -19,6 +23,8 @@ from analytics.metrics.lift import (
     DEFAULT_WINDOWS,
     LOWER_IS_BETTER,
     RENEWED,
+    UNIT_DEFINITION,
+    first_per_contact,
     milestone_event,
 )
 from analytics.scope import Scope
@@ -33,6 +39,7 @@ CURVE_POINTS_MAX = 200
 DAY = timedelta(days=1)
 
 DEFINITIONS = {
+    "unit": UNIT_DEFINITION,
     "trigger": "the enrollment's decision (decided_at): when the play's trigger picked the contact",
     "outcome": "the play's primary outcome at its first occurrence at or after the decision",
     "censored": "an enrollment without the outcome by the observation end (the period's end or now)",
@@ -125,6 +132,7 @@ def plays_velocity(
                 play__in=plays, decided_at__gte=scope.start_at, decided_at__lt=observation_end
             )
         )
+        .filter(first_per_contact(scope))
         .annotate(**annotations)
         .values_list("play_id", "arm", "decided_at", *annotations)
         .order_by()

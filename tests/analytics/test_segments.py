@@ -126,7 +126,7 @@ def test_the_split_compares_each_tier_with_the_play_lift_statistics(
     more_t, more_c = mid["more_needed_treatment"], mid["more_needed_control"]
     assert mid[
         "note"
-    ] == f"too small to tell (about {more_t:,} more treatment and {more_c:,} more control enrollments)" or (
+    ] == f"too small to tell (about {more_t:,} more treatment and {more_c:,} more control contacts)" or (
         more_t == more_c and mid["note"] == f"too small to tell (about {more_t:,} more per arm)"
     )
     bands = _rows(answer, "health_band")
