@@ -19,7 +19,8 @@ pytestmark = pytest.mark.django_db
 
 TIERS = (ClvTier.HIGH, ClvTier.MID, ClvTier.LOW, "")
 # The queries of these runs before the segments were recorded (measured on both databases; a
-# PostgreSQL run reads back what it inserted in the INSERT itself): recording them adds none.
+# PostgreSQL run reads back what it inserted in the INSERT itself): recording them adds none
+# (at most that many: cached look-ups may save some).
 QUERIES = {"postgresql": 22, "sqlite": 23}
 
 
@@ -41,7 +42,7 @@ def test_a_run_records_each_contacts_segments_at_entry_in_both_arms_with_no_extr
     with CaptureQueriesContext(connection) as captured:
         play_run(play)
     # The same count as before the segments were recorded: they come with the candidate query.
-    assert len(captured) == QUERIES[connection.vendor]
+    assert len(captured) <= QUERIES[connection.vendor]
     entry = _entry(play)
     assert {arm for arm, *_ in entry.values()} == {Arm.TREATMENT, Arm.CONTROL}
     for i, contact in enumerate(people):
@@ -75,7 +76,7 @@ def test_the_contact_lists_bulk_enroll_records_them_with_no_extra_query():
     consumers = [opted_in_contact(account=None, clv_tier=ClvTier.HIGH) for _ in range(8)]
     with CaptureQueriesContext(connection) as captured:
         play_enroll_contacts(play, contact_ids=[c.pk for c in [*people, *consumers]])
-    assert len(captured) == QUERIES[connection.vendor]
+    assert len(captured) <= QUERIES[connection.vendor]
     entry = _entry(play)
     assert {arm for arm, *_ in entry.values()} == {Arm.TREATMENT, Arm.CONTROL}
     for contact in people:
