@@ -6,6 +6,7 @@ from itertools import pairwise
 import phonenumbers
 import pytest
 import time_machine
+from django.conf import settings
 from django.core.management import call_command
 from django.utils import timezone
 
@@ -294,8 +295,14 @@ def test_full_scale_run(today):
         assert Deal.objects.filter(stage=stage).exists(), stage.slug
     assert set(Deal.objects.values_list("kind", flat=True)) == {"new", "expansion", "renewal"}
 
+    # Stages are derived from the data by the health job that ends the seed (crm/stages.py), so
+    # which of the seven appear depends on the day: onboarding needs an account signed up in the
+    # last LIFECYCLE_ONBOARDING_DAYS without its activation event, which a given day may not have
+    # (none on 2026-12-31, the CI's pinned clock). Every account has a derived stage and a reason.
     stages = set(Account.objects.values_list("lifecycle_stage", flat=True))
-    assert stages == set(LifecycleStage.values)
+    assert {"active", "at_risk", "renewal_window", "churned"} <= stages <= set(LifecycleStage.values)
+    assert len(stages) >= 5, stages
+    assert not Account.objects.filter(lifecycle_stage_reason="").exists()
     channels = set(Account.objects.values_list("acquisition_channel", flat=True))
     assert channels == {"sms", "email", "paid", "referral", "organic", "other"}
 
@@ -325,8 +332,9 @@ def test_full_scale_run(today):
     before = logins.filter(occurred_at__range=(now - timedelta(days=75), now - timedelta(days=45))).count()
     recent = logins.filter(occurred_at__gte=now - timedelta(days=30)).count()
     assert recent < before * 0.6
-    # Some recent sign-ups have not connected their integration yet.
-    early = Account.objects.filter(lifecycle_stage=LifecycleStage.ONBOARDING)
+    # Some recent sign-ups have not connected their integration yet (whatever stage the rules
+    # derive for them on the day: a young account with a weak start can read "at risk").
+    early = Account.objects.filter(signed_up_at__gte=now - timedelta(days=settings.LIFECYCLE_ONBOARDING_DAYS))
     assert early.exclude(events__name="integration_connected").exists()
 
 
