@@ -16,8 +16,27 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from django.core.servers.basehttp import WSGIServer
+from django.db import connection
+from django.test.testcases import LiveServerThread
 
 from sms.providers import _provider
+
+
+class _OneRequestAtATime(WSGIServer):
+    """The live server for an in-memory SQLite test database: its threads share one connection
+    (Django's ``connections_override``), and two requests on it at once (a page's panels and the
+    notification bell load together) hung the suite twice in the whole SQLite run, each request
+    stuck inside SQLite. Served one at a time, they cannot; PostgreSQL keeps Django's threaded
+    server (each request its own connection)."""
+
+    def __init__(self, *args, connections_override=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.connections_override = connections_override
+
+
+if connection.vendor == "sqlite":
+    LiveServerThread.server_class = _OneRequestAtATime
 
 REQUIRE_BROWSER_ENV = "LCRM_REQUIRE_BROWSER"
 ARTIFACTS_ENV = "LCRM_E2E_ARTIFACTS"
