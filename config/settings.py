@@ -314,6 +314,9 @@ GOVERNANCE_AGENT_REPLY_HOURS = env_int("GOVERNANCE_AGENT_REPLY_HOURS", 48, minim
 GOVERNANCE_OTHER_CHANNEL_HOURS = env_int("GOVERNANCE_OTHER_CHANNEL_HOURS", 72, minimum=0)
 # ...or their account has an open deal in a late stage.
 GOVERNANCE_LATE_STAGE_DEAL_SUPPRESSES = env_bool("GOVERNANCE_LATE_STAGE_DEAL_SUPPRESSES", True)
+# Journeys (plays.journey): on PostgreSQL an advance runs this many advancers side by side, each
+# on its own thread and database connection and its own lane of accounts; 1 turns it off.
+JOURNEY_ADVANCERS = min(env_int("JOURNEY_ADVANCERS", 2, minimum=1), 8)
 
 # --- Reply inbox ------------------------------------------------------------------------------
 # SLA clocks run only in business hours, in the team's timezone.

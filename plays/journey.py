@@ -8,19 +8,26 @@ due enrollments of a play in batches; each batch is one transaction that locks i
 UPDATE SKIP LOCKED`` on PostgreSQL, so racing advancers share the work and never take the same
 row) and costs a fixed number of queries whatever its size: the exits' facts, then per step
 index reached the queries of that step's type, then the bulk writes. Each step taken writes one
-``StepDecision`` keyed by (enrollment, move): a step is never decided, nor a text sent, twice."""
+``StepDecision`` keyed by (enrollment, move): a step is never decided, nor a text sent, twice.
+
+On PostgreSQL an advance runs ``JOURNEY_ADVANCERS`` advancers side by side (threads, each with
+its own connection): while one computes a batch in Python the database writes another's. Each
+takes its own lane of the due enrollments, by account (by contact without one), so every text
+to one account or contact in an advance is decided by one advancer and the caps count them."""
 
 import gc
 import zoneinfo
 from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max
+from django.db.models.functions import Coalesce, Mod
 from django.utils import timezone
 
 from core import bulk
@@ -108,6 +115,16 @@ class AdvanceResult:
             "exited": dict(self.exited.most_common()),
         }
 
+    def add(self, other: "AdvanceResult") -> None:
+        """Another advancer's share of the same advance."""
+        self.moved += other.moved
+        self.texts.update(other.texts)
+        self.tasks += other.tasks
+        self.waiting += other.waiting
+        self.held += other.held
+        self.completed += other.completed
+        self.exited.update(other.exited)
+
 
 @dataclass
 class _InFlight:
@@ -137,10 +154,16 @@ class _InFlight:
 
 
 def journeys_advance(
-    play: Play, *, now: datetime | None = None, batch_size: int = BATCH_SIZE
+    play: Play,
+    *,
+    now: datetime | None = None,
+    batch_size: int = BATCH_SIZE,
+    advancers: int | None = None,
 ) -> AdvanceResult:
     """Take every step that is due for the play's in-flight enrollments (only an active play's
-    move). Batches of ``batch_size``, each one transaction with a fixed number of queries."""
+    move). Batches of ``batch_size``, each one transaction with a fixed number of queries;
+    ``advancers`` (default ``JOURNEY_ADVANCERS``) take them side by side where they can
+    (``advancer_lanes``)."""
     now = now or timezone.now()
     result = AdvanceResult()
     if play.status != PlayStatus.ACTIVE:
@@ -148,9 +171,43 @@ def journeys_advance(
     context = _Context(play, now)
     if not any(context.versions.values()):
         return result
+    lanes = advancer_lanes(settings.JOURNEY_ADVANCERS if advancers is None else advancers)
     with _collector_paused():
-        _advance_batches(play, context, now, batch_size, result)
+        if lanes == 1:
+            _advance_batches(play, context, now, batch_size, result)
+        else:
+            _advance_side_by_side(play, now, batch_size, lanes, result)
     return result
+
+
+def advancer_lanes(advancers: int) -> int:
+    """How many advancers can run side by side here: ``advancers`` on PostgreSQL outside a
+    transaction; one on SQLite (one writer at a time) or inside the caller's transaction (other
+    connections would not see what it has written, nor could they join it)."""
+    if advancers > 1 and connection.vendor == "postgresql" and not connection.in_atomic_block:
+        return advancers
+    return 1
+
+
+def _advance_side_by_side(play: Play, now, batch_size: int, lanes: int, result: AdvanceResult) -> None:
+    """``lanes`` advancers, each on its own thread and connection and its own lane of the due
+    enrollments. Python holds one core while it computes a batch, the database another while it
+    writes one: side by side the two overlap (100,000 enrollments: 19 s alone, 10.5 s with two,
+    bench scenario 6). A lane that fails raises here once the others are done; every batch that
+    committed before stays advanced, as with one advancer."""
+
+    def advance_lane(lane: int) -> AdvanceResult:
+        lane_result = AdvanceResult()
+        try:
+            _advance_batches(play, _Context(play, now), now, batch_size, lane_result, lane=(lane, lanes))
+        finally:
+            connection.close()  # this thread's own connection
+        return lane_result
+
+    with ThreadPoolExecutor(max_workers=lanes, thread_name_prefix=f"journey-{play.pk}") as pool:
+        futures = [pool.submit(advance_lane, lane) for lane in range(lanes)]
+    for future in futures:
+        result.add(future.result())
 
 
 @contextmanager
@@ -167,12 +224,29 @@ def _collector_paused():
             gc.enable()
 
 
-def _advance_batches(play: Play, context: "_Context", now, batch_size: int, result: AdvanceResult) -> None:
+def due(play: Play, now, lane: tuple[int, int] | None = None):
+    """The play's enrollments due by ``now``, in due order (the partial index of in-flight
+    enrollments, plays 0008). ``lane`` (k, lanes): only those whose account (contact without
+    one) falls in lane k of ``lanes``."""
+    queryset = Enrollment.objects.filter(play=play, state__in=IN_FLIGHT, next_at__lte=now)
+    if lane is not None:
+        k, lanes = lane
+        queryset = queryset.alias(lane=Mod(Coalesce("account_id", "contact_id"), lanes)).filter(lane=k)
+    return queryset.order_by("next_at", "id")
+
+
+def _advance_batches(
+    play: Play,
+    context: "_Context",
+    now,
+    batch_size: int,
+    result: AdvanceResult,
+    lane: tuple[int, int] | None = None,
+) -> None:
     while True:
         with transaction.atomic():
             rows = list(
-                Enrollment.objects.filter(play=play, state__in=IN_FLIGHT, next_at__lte=now)
-                .order_by("next_at", "id")
+                due(play, now, lane)
                 .select_for_update(skip_locked=True)
                 .values_list(
                     "pk",

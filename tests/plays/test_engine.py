@@ -361,7 +361,19 @@ def test_a_run_hands_its_texts_to_the_orm_broker_in_one_transaction(
     texts = Message.objects.filter(source=f"play:{play.pk}")
     assert texts.count() == DELIVERY_BATCH * 2 + 1 == texts.filter(enqueued_at__isnull=False).count()
     assert OrmQ.objects.count() == 3
+    # django-q's own packages, readable by its workers, in the broker's queue.
+    from django_q.brokers import get_broker
+    from django_q.signing import SignedPackage
+
+    tasks = [SignedPackage.loads(row.payload) for row in OrmQ.objects.order_by("pk")]
+    assert {row.key for row in OrmQ.objects.all()} == {get_broker().list_key}
+    assert [task["func"] for task in tasks] == ["sms.tasks.deliver_messages"] * 3
+    assert sorted(pk for task in tasks for pk in task["args"][0]) == sorted(
+        texts.values_list("pk", flat=True)
+    )
     statements = [q["sql"] for q in captured]
+    # The three tasks in one multi-row INSERT, not one per task.
+    assert len([sql for sql in statements if sql.startswith('INSERT INTO "django_q_ormq"')]) == 1
     # Inside the test's transaction each atomic block is a savepoint: the batch's write and the
     # enqueue (its tasks and their bookkeeping), not one per task.
     assert len([sql for sql in statements if sql.startswith("SAVEPOINT")]) == 2

@@ -452,3 +452,13 @@ def test_each_batch_costs_the_same_fixed_number_of_queries():
         queries[size] = len(captured)
     per_batch = queries[200] - queries[100]
     assert queries[300] - queries[200] == per_batch <= PER_BATCH
+
+
+@pytest.mark.django_db
+def test_inside_a_transaction_or_on_sqlite_one_advancer_does_it_all(settings):
+    """Other connections could not see the caller's uncommitted rows (nor SQLite take a second
+    writer): the advance stays on the caller's connection."""
+    from plays.journey import advancer_lanes
+
+    settings.JOURNEY_ADVANCERS = 4
+    assert advancer_lanes(settings.JOURNEY_ADVANCERS) == 1
