@@ -539,16 +539,18 @@ def _recent_variants(play: Play, contact_ids: set[int], now) -> tuple[dict, set[
         .order_by()
         .values_list("pk", "contact_id")
     )
+    # By the enrollments alone (their unique (enrollment, move) index), the kind and outcome
+    # tested here: a filter on them lets PostgreSQL AND in the index of every decision of the
+    # play of that kind, which grows with the journey (measured at 500,000: 4 s of the advance).
     rows = (
-        StepDecision.objects.filter(
-            bulk.in_ids("enrollment_id", contact_of),
-            kind=StepKind.SEND,
-            outcome__in=[Outcome.SENT, Outcome.DEFERRED],
-        )
+        StepDecision.objects.filter(bulk.in_ids("enrollment_id", contact_of))
         .order_by()
-        .values_list("enrollment_id", "step", "variant", "decided_at")
+        .values_list("enrollment_id", "step", "variant", "decided_at", "kind", "outcome")
     )
-    for enrollment_id, step, variant, decided_at in rows:
+    texts = (Outcome.SENT, Outcome.DEFERRED)
+    for enrollment_id, step, variant, decided_at, kind, outcome in rows:
+        if kind != StepKind.SEND or outcome not in texts:
+            continue
         texted.add(enrollment_id)
         if window is not None and decided_at >= window:
             used[contact_of[enrollment_id], step].add(variant)

@@ -1,14 +1,15 @@
 """Scenario 6: advancing journeys (issue 18). N enrollments of a journey wait at its wait step,
 the wait elapsed; one ``plays.journey.journeys_advance`` takes them all through the next step, a
 send with two variants (governance, variant, render, texts queued and enqueued, step decisions,
-enrollments completed).
+enrollments completed), with the configured advancers side by side (``JOURNEY_ADVANCERS``, 2 on
+PostgreSQL; one on SQLite), and again with one advancer alone.
 
 Two baselines measured in the same run on the same contacts:
 - **entry**: the same contacts entering a one-text play through the engine
   (``plays.engine.play_run``: candidates, holdout, governance, texts): what one text per contact
   costs when it is not a journey's later step. The ratio says what a journey's step adds.
 - **per enrollment**: the same advance one enrollment at a time (``batch_size=1``: the same
-  code, its queries paid per enrollment), over at most ``--baseline-enrollments`` enrollments
+  code and advancers, its queries paid per enrollment), over at most ``--baseline-enrollments`` enrollments
   and extrapolated linearly above that (labelled). The issue's budget: the batched advance at
   least 20x faster.
 
@@ -26,6 +27,7 @@ import os
 import resource
 import statistics
 import sys
+import threading
 import time
 from collections import Counter
 from datetime import timedelta
@@ -286,22 +288,78 @@ def outcome(play) -> dict:
 
 
 class _Queries:
+    """Counts statements on every connection it is attached to (the advancers' threads each
+    open their own)."""
+
     def __init__(self):
         self.count = 0
+        self.lock = threading.Lock()
 
     def __call__(self, execute, sql, params, many, context):
-        self.count += 1
+        with self.lock:
+            self.count += 1
         return execute(sql, params, many, context)
 
 
 def timed(function) -> tuple[float, int]:
     from django.db import connection
+    from django.db.backends.signals import connection_created
 
     counter = _Queries()
-    with connection.execute_wrapper(counter):
-        started = time.perf_counter()
-        function()
-        return time.perf_counter() - started, counter.count
+
+    def attach(sender, connection, **kwargs):  # an advancer's own connection, opened in its thread
+        connection.execute_wrappers.append(counter)
+
+    connection_created.connect(attach)
+    try:
+        with connection.execute_wrapper(counter):
+            started = time.perf_counter()
+            function()
+            return time.perf_counter() - started, counter.count
+    finally:
+        connection_created.disconnect(attach)
+
+
+class _BatchTimes:
+    """Each batch's own work (``plays.journey._advance_batch``: exits, steps, governance, the
+    writes; not the read of the batch nor its commit), in the order they ran, to see whether a
+    batch late in a big advance costs what an early one did."""
+
+    def __init__(self):
+        self.seconds = []
+        self.lock = threading.Lock()
+
+    def __enter__(self):
+        from plays import journey
+
+        self.real = journey._advance_batch
+
+        def timed_batch(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return self.real(*args, **kwargs)
+            finally:
+                with self.lock:
+                    self.seconds.append(time.perf_counter() - started)
+
+        journey._advance_batch = timed_batch
+        return self
+
+    def __exit__(self, *exc):
+        from plays import journey
+
+        journey._advance_batch = self.real
+
+    def ends(self) -> dict:
+        """Mean seconds of the first and the last tenth of the batches (at least two each)."""
+        tenth = max(2, len(self.seconds) // 10)
+        if len(self.seconds) < 2 * tenth:
+            return {}
+        return {
+            "batches": len(self.seconds),
+            "first_tenth_mean": round(statistics.mean(self.seconds[:tenth]), 3),
+            "last_tenth_mean": round(statistics.mean(self.seconds[-tenth:]), 3),
+        }
 
 
 def repetition(journey, one_text, *, count: int, baseline_count: int, entry_count: int, now) -> dict:
@@ -314,6 +372,19 @@ def repetition(journey, one_text, *, count: int, baseline_count: int, entry_coun
     reset_waiting(journey, count, now)
     seconds, queries = timed(lambda: journeys_advance(journey, now=now))
     result["advance"] = {"seconds": seconds, "queries": queries, "n": count, "outcome": outcome(journey)}
+
+    # The same advance by one advancer alone (what SQLite, or JOURNEY_ADVANCERS=1, runs), each
+    # batch timed.
+    reset_waiting(journey, count, now)
+    with _BatchTimes() as batches:
+        seconds, queries = timed(lambda: journeys_advance(journey, now=now, advancers=1))
+    result["advance_one"] = {
+        "seconds": seconds,
+        "queries": queries,
+        "n": count,
+        "outcome": outcome(journey),
+        "batch_seconds": batches.ends(),
+    }
 
     reset_one_text(one_text)
     seconds, queries = timed(lambda: play_run(one_text, now=now))
@@ -346,13 +417,16 @@ def summarize(runs: list[dict], count: int, baseline_count: int, entry_count: in
     """Medians, the ratios, and what disagreed (outcomes across repetitions; every enrollment
     advanced to a text)."""
     problems = []
-    for which in ("advance", "entry", "per_enrollment"):
+    for which in ("advance", "advance_one", "entry", "per_enrollment"):
         outcomes = {json.dumps(run[which]["outcome"], sort_keys=True) for run in runs}
         if len(outcomes) > 1:
             problems.append(f"{which}: repetitions wrote different outcomes")
-    advance = runs[0]["advance"]["outcome"]
-    if advance["texts_queued"] != count or advance["enrollments"] != {"completed/2/-": count}:
-        problems.append(f"advance: expected {count} texts and completed enrollments, got {advance}")
+    for which in ("advance", "advance_one"):
+        advance = runs[0][which]["outcome"]
+        if advance["texts_queued"] != count or advance["enrollments"] != {"completed/2/-": count}:
+            problems.append(f"{which}: expected {count} texts and completed enrollments, got {advance}")
+    if runs[0]["advance"]["outcome"] != runs[0]["advance_one"]["outcome"]:
+        problems.append("side by side and alone, the advance wrote different outcomes")
     per_one = runs[0]["per_enrollment"]["outcome"]
     if per_one["texts_queued"] != baseline_count:
         problems.append(f"per-enrollment baseline: expected {baseline_count} texts, got {per_one}")
@@ -366,6 +440,9 @@ def summarize(runs: list[dict], count: int, baseline_count: int, entry_count: in
         "advance_seconds": round(advance_s, 3),
         "advance_per_second": round(count / advance_s),
         "advance_queries": runs[0]["advance"]["queries"],
+        "advance_one_seconds": round(_median(runs, "advance_one"), 3),
+        "advance_one_batches": runs[0]["advance_one"].get("batch_seconds", {}),
+        "advance_one_queries": runs[0]["advance_one"]["queries"],
         "entry_seconds": round(entry_s, 3),
         "entry_enrollments": entry_count,
         "advance_ms_per_enrollment": round(advance_s * 1000 / count, 4),
@@ -415,6 +492,7 @@ def main(argv=None) -> int:
     from django.utils import timezone
 
     from bench.worker import _db_version
+    from plays.journey import advancer_lanes
 
     # One text per contact in the measured window: the caps are not what is measured.
     settings.GOVERNANCE_ACCOUNT_WEEKLY_CAP = 1000
@@ -433,7 +511,8 @@ def main(argv=None) -> int:
         runs.append(run)
         print(
             f"  [{args.db} {count:>7,} enrollments] #{n + 1}: advance {run['advance']['seconds']:.2f} s "
-            f"({run['advance']['queries']} queries), one-text entry {run['entry']['seconds']:.2f} s "
+            f"({run['advance']['queries']} queries; one advancer {run['advance_one']['seconds']:.2f} s), "
+            f"one-text entry {run['entry']['seconds']:.2f} s "
             f"for {entry_count:,}, "
             f"per-enrollment {run['per_enrollment']['seconds']:.2f} s for {baseline_count:,}",
             flush=True,
@@ -446,6 +525,7 @@ def main(argv=None) -> int:
         "db": args.db,
         "db_version": _db_version(connection),
         "enrollments": count,
+        "advancers": advancer_lanes(settings.JOURNEY_ADVANCERS),
         "baseline_enrollments": baseline_count,
         "entry_enrollments": entry_count,
         "repeat": args.repeat,
@@ -481,9 +561,10 @@ def markdown(runs: list[dict]) -> list[str]:
         f"Budgets (issue 18): at least {SPEEDUP_BUDGET}x the "
         f"per-enrollment baseline; under {BUDGET_SECONDS} s for {BUDGET_ENROLLMENTS:,} on PostgreSQL.",
         "",
-        "| DB | enrollments | advance (median) | queries | one-text entry (sample) | advance / entry "
-        "(per enrollment) | per-enrollment baseline | speed-up | budget |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| DB | enrollments | advancers | advance (median) | queries | one advancer "
+        "| one-text entry (sample) | advance / entry (per enrollment) | per-enrollment baseline "
+        "| speed-up | budget |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for run in runs:
         s = run["summary"]
@@ -498,8 +579,10 @@ def markdown(runs: list[dict]) -> list[str]:
             met = s["advance_seconds"] * BUDGET_ENROLLMENTS / run["enrollments"] < BUDGET_SECONDS
             budget += f"; {'✅' if met else '❌'} < {BUDGET_SECONDS} s"
         lines.append(
-            f"| {run['db']} | {run['enrollments']:,} | {s['advance_seconds']:.2f} s "
-            f"({s['advance_per_second']:,}/s) | {s['advance_queries']} | {s['entry_seconds']:.2f} s "
+            f"| {run['db']} | {run['enrollments']:,} | {run.get('advancers', 1)} "
+            f"| {s['advance_seconds']:.2f} s "
+            f"({s['advance_per_second']:,}/s) | {s['advance_queries']} "
+            f"| {_seconds(s.get('advance_one_seconds'))} | {s['entry_seconds']:.2f} s "
             f"for {s.get('entry_enrollments', run['enrollments']):,} | {s['advance_vs_entry']:.2f}x "
             f"| {s['per_enrollment_full_seconds']:.1f} s{extrapolated} "
             f"| {s['speedup_vs_per_enrollment']:.1f}x | {budget} |"
@@ -513,6 +596,10 @@ def markdown(runs: list[dict]) -> list[str]:
             + f" on {run.get('cpus', '?')} CPUs; {run.get('total_seconds', '?')} s in all."
         )
     return lines
+
+
+def _seconds(value) -> str:
+    return "n/a" if value is None else f"{value:.2f} s"
 
 
 def _linearity(runs: list[dict]) -> list[str]:
@@ -529,6 +616,15 @@ def _linearity(runs: list[dict]) -> list[str]:
                     f"\n{db}: {n2:,} / {n1:,} enrollments ({n2 / n1:.1f}x) took {t2 / t1:.2f}x the time: "
                     f"{(t2 / n2) / (t1 / n1):.2f}x per enrollment (1.00x is linear)."
                 )
+    for run in runs:
+        ends = run["summary"].get("advance_one_batches")
+        if ends:
+            lines.append(
+                f"\n{run['db']} {run['enrollments']:,}, one advancer: {ends['batches']} batches; "
+                f"the first tenth took {ends['first_tenth_mean']:.3f} s each, "
+                f"the last tenth {ends['last_tenth_mean']:.3f} s "
+                "(the batch's own work, without its read and commit)."
+            )
     return lines
 
 
