@@ -1,6 +1,7 @@
 """django-q2 entry points for plays. Safe to repeat: an occurrence is decided once, ever."""
 
 import logging
+import time
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -31,10 +32,23 @@ def run_scheduled_plays() -> dict[int, int]:
     return decided
 
 
+# Well inside the django-q task timeout (60 s), which would kill the worker mid-batch: no batch
+# starts after this long (a batch of 5,000 takes about a second), and what is left goes straight
+# back on the queue instead of waiting for the next tick of the schedule.
+ADVANCE_TIME_BUDGET = 40.0
+
+
 def advance_journeys() -> dict[int, int]:
     """Every active journey's enrollments whose wait has elapsed take their next steps. Safe to
-    repeat or to run beside a play's run: each batch locks its rows, and a step is decided once."""
-    return journeys_advance_all()
+    repeat or to run beside a play's run: each batch locks its rows, and a step is decided once.
+    A backlog longer than the time budget continues in a new task at once."""
+    moved, unfinished = journeys_advance_all(deadline=time.monotonic() + ADVANCE_TIME_BUDGET)
+    if unfinished:
+        from django_q.tasks import async_task
+
+        logger.info("Journeys: time budget spent after %s enrollments; continuing", sum(moved.values()))
+        async_task("plays.tasks.advance_journeys", task_name="advance-journeys-continued")
+    return moved
 
 
 def run_event_plays(

@@ -99,9 +99,9 @@ def test_side_by_side_advancers_keep_the_account_cap_and_take_every_step_once(se
     lanes = []
     real = journey_module._advance_batches
 
-    def recording(*args, lane=None):
+    def recording(*args, lane=None, **kwargs):
         lanes.append(lane)
-        return real(*args, lane=lane)
+        return real(*args, lane=lane, **kwargs)
 
     with (
         time_machine.travel(later, tick=False),

@@ -462,3 +462,45 @@ def test_inside_a_transaction_or_on_sqlite_one_advancer_does_it_all(settings):
 
     settings.JOURNEY_ADVANCERS = 4
     assert advancer_lanes(settings.JOURNEY_ADVANCERS) == 1
+
+
+def test_no_batch_starts_after_the_deadline_and_the_rest_waits_for_the_next_advance():
+    from types import SimpleNamespace
+    from unittest import mock
+
+    from plays import journey as journey_module
+
+    play = journey(TWO_TEXTS)
+    entering(3)
+    run(play, T0 - timedelta(days=3))
+    clock = iter([0.0, 0.5, 5.0])  # two batches start before the deadline (1.0), the third after
+    with (
+        during(T0),
+        mock.patch.object(journey_module, "time", SimpleNamespace(monotonic=lambda: next(clock))),
+    ):
+        result = journey_module.journeys_advance(play, now=T0, batch_size=1, advancers=1, deadline=1.0)
+    assert (result.moved, result.unfinished) == (2, True)
+    assert Message.objects.count() == 3 + 2
+    with during(T0):
+        rest = journey_module.journeys_advance(play, now=T0)
+    assert (rest.moved, rest.unfinished) == (1, False)
+    assert Message.objects.count() == 3 + 3
+
+
+def test_the_scheduled_job_hands_a_backlog_past_its_time_budget_to_a_new_task(monkeypatch):
+    from unittest import mock
+
+    from plays import tasks
+
+    play = journey(TWO_TEXTS)
+    entering(2)
+    run(play, T0 - timedelta(days=3))
+    monkeypatch.setattr(tasks, "ADVANCE_TIME_BUDGET", 0.0)  # spent before the first batch
+    with during(T0), mock.patch("django_q.tasks.async_task") as enqueue:
+        assert tasks.advance_journeys() == {play.pk: 0}
+    assert [call.args[0] for call in enqueue.call_args_list] == ["plays.tasks.advance_journeys"]
+    assert Message.objects.count() == 2
+    monkeypatch.setattr(tasks, "ADVANCE_TIME_BUDGET", 40.0)
+    with during(T0), mock.patch("django_q.tasks.async_task") as enqueue:
+        assert tasks.advance_journeys() == {play.pk: 2}
+    assert not enqueue.called and Message.objects.count() == 4
