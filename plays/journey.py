@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import Max
+from django.db.models import BigIntegerField, Max, Value
 from django.db.models.functions import Coalesce, Mod
 from django.utils import timezone
 
@@ -241,7 +241,13 @@ def due(play: Play, now, lane: tuple[int, int] | None = None):
     queryset = Enrollment.objects.filter(play=play, state__in=IN_FLIGHT, next_at__lte=now)
     if lane is not None:
         k, lanes = lane
-        queryset = queryset.alias(lane=Mod(Coalesce("account_id", "contact_id"), lanes)).filter(lane=k)
+        # "Not in any other lane", not "= k" (the same rows: the key is a positive id): without
+        # statistics on the expression PostgreSQL guesses that 0.5% of rows match "= k", and
+        # would sort every due enrollment of the play for each batch instead of reading the
+        # partial index in due order until the batch is full (at 500,000 due: 170 ms a batch).
+        queryset = queryset.alias(
+            lane=Mod(Coalesce("account_id", "contact_id"), Value(lanes), output_field=BigIntegerField())
+        ).exclude(lane__in=[other for other in range(lanes) if other != k])
     return queryset.order_by("next_at", "id")
 
 
