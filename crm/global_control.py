@@ -50,15 +50,7 @@ def _drawn(contact_id: int, account_id: int | None, salt: str, by_account: bool)
 
 def in_global_control(contact_id: int, account_id: int | None = None) -> bool:
     """Whether the contact (of ``account_id``, its account, None without one) is in the group."""
-    share = percent()
-    if not share:
-        return False
-    return _drawn(contact_id, account_id, settings.GLOBAL_CONTROL_SALT, unit() == ACCOUNT) < share * 100
-
-
-def global_control_ids(contact_ids: Iterable[int]) -> set[int]:
-    """The members among ``contact_ids`` drawn per contact (empty when the group is off)."""
-    return global_control_members((pk, None) for pk in contact_ids)
+    return bool(global_control_members([(contact_id, account_id)]))
 
 
 def global_control_members(contacts: Iterable[tuple[int, int | None]]) -> set[int]:

@@ -22,13 +22,13 @@ pytestmark = pytest.mark.django_db
 
 def test_membership_is_a_stable_hash_of_the_id_and_the_salt(settings):
     settings.GLOBAL_CONTROL_PERCENT = 0
-    assert global_control.global_control_ids(range(1, 10_001)) == set()
+    assert global_control.global_control_members((pk, None) for pk in range(1, 10_001)) == set()
     settings.GLOBAL_CONTROL_PERCENT = 10
     settings.GLOBAL_CONTROL_SALT = "salt-a"
-    members = global_control.global_control_ids(range(1, 10_001))
+    members = global_control.global_control_members((pk, None) for pk in range(1, 10_001))
     # 10% of 10,000 ids: binomial SD 30, so 880-1,120 is four SDs.
     assert 880 <= len(members) <= 1120
-    assert members == global_control.global_control_ids(range(1, 10_001))  # stable
+    assert members == global_control.global_control_members((pk, None) for pk in range(1, 10_001))  # stable
     assert all(global_control.in_global_control(pk) == (pk in members) for pk in range(1, 2001))
     # By hand: the first 8 bytes of SHA-256("salt-a:contact:<id>") mod 10,000 below 1,000.
     import hashlib
@@ -37,7 +37,9 @@ def test_membership_is_a_stable_hash_of_the_id_and_the_salt(settings):
         bucket = int.from_bytes(hashlib.sha256(f"salt-a:contact:{pk}".encode()).digest()[:8], "big") % 10_000
         assert (pk in members) == (bucket < 1000)
     settings.GLOBAL_CONTROL_SALT = "salt-b"
-    assert global_control.global_control_ids(range(1, 10_001)) != members  # a new salt, a new group
+    assert (
+        global_control.global_control_members((pk, None) for pk in range(1, 10_001)) != members
+    )  # a new salt, a new group
 
 
 def _member_and_not(contacts):
@@ -106,7 +108,7 @@ def test_by_account_every_contact_of_an_account_shares_its_draw(settings):
             account_id in accounts
         }
     # A contact without an account is drawn by its own id, as with the unit contact.
-    contacts = global_control.global_control_ids(range(1, 201))
+    contacts = global_control.global_control_members((pk, None) for pk in range(1, 201))
     assert all(global_control.in_global_control(pk, None) == (pk in contacts) for pk in range(1, 201))
     assert global_control.global_control_members([(1, 5), (2, 5), (3, None)]) == (
         ({1, 2} if 5 in accounts else set()) | ({3} if 3 in contacts else set())
