@@ -363,43 +363,36 @@ class _BatchTimes:
 
 
 def repetition(journey, one_text, *, count: int, baseline_count: int, entry_count: int, now) -> dict:
-    """One of each, from a clean state: the batched advance, the one-text entry, the
-    per-enrollment advance (on its subset)."""
+    """One of each, from a clean state: the batched advance, the same by one advancer alone, the
+    one-text entry, the per-enrollment advance (on its subset)."""
     from plays.engine import play_run
     from plays.journey import journeys_advance
 
+    def measured(function, n: int, play) -> dict:
+        seconds, queries = timed(function)
+        return {"seconds": seconds, "queries": queries, "n": n, "outcome": outcome(play)}
+
     result = {}
     reset_waiting(journey, count, now)
-    seconds, queries = timed(lambda: journeys_advance(journey, now=now))
-    result["advance"] = {"seconds": seconds, "queries": queries, "n": count, "outcome": outcome(journey)}
+    result["advance"] = measured(lambda: journeys_advance(journey, now=now), count, journey)
 
     # The same advance by one advancer alone (what SQLite, or JOURNEY_ADVANCERS=1, runs), each
     # batch timed.
     reset_waiting(journey, count, now)
     with _BatchTimes() as batches:
-        seconds, queries = timed(lambda: journeys_advance(journey, now=now, advancers=1))
-    result["advance_one"] = {
-        "seconds": seconds,
-        "queries": queries,
-        "n": count,
-        "outcome": outcome(journey),
-        "batch_seconds": batches.ends(),
-    }
+        result["advance_one"] = measured(
+            lambda: journeys_advance(journey, now=now, advancers=1), count, journey
+        )
+    result["advance_one"]["batch_seconds"] = batches.ends()
 
     reset_one_text(one_text)
-    seconds, queries = timed(lambda: play_run(one_text, now=now))
-    entry = outcome(one_text)
-    entry["enrollments"] = count_enrollments(one_text)
-    result["entry"] = {"seconds": seconds, "queries": queries, "n": entry_count, "outcome": entry}
+    result["entry"] = measured(lambda: play_run(one_text, now=now), entry_count, one_text)
+    result["entry"]["outcome"]["enrollments"] = count_enrollments(one_text)
 
     reset_waiting(journey, baseline_count, now)
-    seconds, queries = timed(lambda: journeys_advance(journey, now=now, batch_size=1))
-    result["per_enrollment"] = {
-        "seconds": seconds,
-        "queries": queries,
-        "n": baseline_count,
-        "outcome": outcome(journey),
-    }
+    result["per_enrollment"] = measured(
+        lambda: journeys_advance(journey, now=now, batch_size=1), baseline_count, journey
+    )
     return result
 
 
