@@ -63,15 +63,23 @@ def when(value, fmt: str = "M j, H:i") -> str:
     return f"{dateformat.format(local, fmt)} {local.tzname()}"
 
 
-@register.filter
-def amount(value, places=None) -> str:
-    """12000 -> "12,000"; 12000.5 -> "12,000.50"; with ``amount:0`` whole units; None -> "—"."""
+def _number(value) -> Decimal | str:
+    """An amount to show as a Decimal, or the text to show instead: "—" for none, the value
+    itself when it is not a number."""
     if value is None or value == "":
         return "—"
     try:
-        number = Decimal(value)
+        return Decimal(value)
     except (InvalidOperation, TypeError, ValueError):
         return str(value)
+
+
+@register.filter
+def amount(value, places=None) -> str:
+    """12000 -> "12,000"; 12000.5 -> "12,000.50"; with ``amount:0`` whole units; None -> "—"."""
+    number = _number(value)
+    if isinstance(number, str):
+        return number
     if places is not None:
         number = number.quantize(Decimal(1).scaleb(-int(places)), rounding=ROUND_HALF_UP)
     if number == number.to_integral_value():
@@ -99,12 +107,9 @@ def compact_amount(value, *, signed: bool = False) -> str:
     """An amount in the team's currency, short: 1,712,345 -> "$1.7M", 552,400 -> "$552k",
     -4,136 -> "-$4.1k" (a real minus sign), 795 -> "$795", 3.13 -> "$3.13"; ``signed`` writes
     "+" before a positive amount. Three significant figures at most; None -> "—"."""
-    if value is None or value == "":
-        return "—"
-    try:
-        number = Decimal(value)
-    except (InvalidOperation, TypeError, ValueError):
-        return str(value)
+    number = _number(value)
+    if isinstance(number, str):
+        return number
     magnitude = abs(number)
     for threshold, suffix in _COMPACT_STEPS:
         if magnitude.quantize(threshold / 10, rounding=ROUND_HALF_UP) >= threshold:
