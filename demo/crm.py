@@ -385,19 +385,11 @@ def seed_former(*, seed: int, accounts: int, today: date) -> dict[str, int]:
     return {f"former {key}": n for key, n in data.counts().items() if key != "users" and n}
 
 
-# The demo's stand-in scores, read from what it generated (no random draw, so the rest of the book
-# is unchanged): every order customer's CLV tier from their spend over the last year (the top
-# third of customers high, the bottom third low) and P(alive) from their last order's age, exp(-days / 180);
-# an account's health band from its simulated health. The scoring jobs (issue 21) recompute them
-# from the data when they run; the demo sets them so plays' audiences and lift by segment have
-# scores to read.
-P_ALIVE_STAND_IN_DAYS = 180
-
-
 # The demo's stand-in health band, from each account's simulated health (no random draw, so the
-# rest of the book is unchanged): the demo does not run the health job, so plays' audiences and
-# lift by segment read these. CLV tiers are real scores: the CLV job runs as of the plays' start
-# (demo/plays.py) and again at the end (demo/clv.py).
+# rest of the book is unchanged): the health job runs only at the end (demo/health.py), so plays'
+# audiences and the segments enrollments record at entry during the simulated history read these.
+# CLV tiers are real scores: the CLV job runs as of the plays' start (demo/plays.py) and again at
+# the end (demo/clv.py).
 HEALTH_STAND_IN = {
     "healthy": HealthBand.GOOD,
     "expanding": HealthBand.GOOD,
